@@ -1,0 +1,107 @@
+"""Batch normalisation (Ioffe & Szegedy 2015), written to run under ``torch.func.vmap``.
+
+Training:  x_hat = (x - mu_B) / sqrt(sigma_B^2 + eps),  y = gamma * x_hat + beta,
+with mu_B and the BIASED variance sigma_B^2 of the mini-batch.
+Inference: the population statistics E[x] = mean over training batches of mu_B and
+Var[x] = mean over batches of the unbiased m/(m-1) * sigma_B^2 (``stats="exact"``, what
+``torch.nn.BatchNorm*d(momentum=None)`` computes), or exponential moving averages
+(``stats="ema"``, torch's default ``momentum=0.1``).
+
+Running statistics are updated with in-place tensor ops and never read back into Python,
+so stacked per-member buffers can be updated inside ``vmap(functional_call(...))``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def batch_norm(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, gamma: torch.Tensor,
+               beta: torch.Tensor, eps: float) -> torch.Tensor:
+    """Normalise ``x`` (N x C x ...) with per-channel ``mean``/``var`` (C,), then scale and shift.
+
+    y = gamma * (x - mean) / sqrt(var + eps) + beta; returns a tensor shaped like ``x``.
+    """
+    shape = (1, -1) + (1,) * (x.dim() - 2)  # broadcast C over N and the spatial dims
+    x_hat = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + eps)
+    return gamma.reshape(shape) * x_hat + beta.reshape(shape)
+
+
+class _BatchNorm(nn.Module):
+    """Shared body of BatchNorm1d/2d; subclasses fix the expected input rank."""
+
+    _input_dims: tuple[int, ...] = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, stats: str = "exact",
+                 momentum: float = 0.1) -> None:
+        super().__init__()
+        if not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(f"num_features must be a positive int, got {num_features!r}")
+        if stats not in ("exact", "ema"):
+            raise ValueError(f"stats must be 'exact' or 'ema', got {stats!r}")
+        if not 0.0 < momentum <= 1.0:
+            raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        self.num_features = num_features
+        self.eps = eps
+        self.stats = stats
+        self.momentum = momentum
+        self.gamma = nn.Parameter(torch.ones(num_features))
+        self.beta = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+        self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, stats={self.stats!r}, momentum={self.momentum}"
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() not in self._input_dims or x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}) expects input of rank "
+                             f"{self._input_dims} with {self.num_features} channels, got shape {tuple(x.shape)}")
+
+    def _update_running_stats(self, batch_mean: torch.Tensor, batch_var_unbiased: torch.Tensor) -> None:
+        self.num_batches_tracked.add_(1)
+        if self.stats == "exact":
+            # cumulative average: after k batches, running = (1/k) * sum_i stat_i
+            factor = 1.0 / self.num_batches_tracked.to(batch_mean.dtype)
+        else:
+            factor = self.momentum  # running <- (1 - momentum) * running + momentum * stat
+        self.running_mean.add_(factor * (batch_mean.detach() - self.running_mean))
+        self.running_var.add_(factor * (batch_var_unbiased.detach() - self.running_var))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x``: N x C (1d), N x C x L (1d) or N x C x H x W (2d), float."""
+        self._check_input(x)
+        if not self.training:
+            return batch_norm(x, self.running_mean, self.running_var, self.gamma, self.beta, self.eps)
+        dims = (0,) + tuple(range(2, x.dim()))
+        m = x.numel() // x.shape[1]  # values per channel in this batch
+        if m < 2:
+            raise ValueError(f"{type(self).__name__} needs more than 1 value per channel in training, "
+                             f"got input shape {tuple(x.shape)}")
+        mean = x.mean(dim=dims)                    # mu_B = 1/m sum x_i
+        var = x.var(dim=dims, correction=0)        # sigma_B^2 = 1/m sum (x_i - mu_B)^2
+        self._update_running_stats(mean, var * (m / (m - 1)))  # Var[x] uses the unbiased m/(m-1) sigma_B^2
+        return batch_norm(x, mean, var, self.gamma, self.beta, self.eps)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over N x C or N x C x L float inputs (statistics per channel C).
+
+    Parameters: ``gamma`` (C,), ``beta`` (C,); buffers ``running_mean``, ``running_var`` (C,)
+    and ``num_batches_tracked`` (int64 scalar). ``stats="exact"`` averages batch statistics
+    over all training batches; ``stats="ema"`` uses ``momentum``.
+    """
+
+    _input_dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over N x C x H x W float inputs (statistics per channel C).
+
+    Same parameters, buffers and options as :class:`BatchNorm1d`.
+    """
+
+    _input_dims = (4,)

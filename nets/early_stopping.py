@@ -1,0 +1,59 @@
+"""Early stopping: watch a validation metric, keep the best snapshot, restore it at the end."""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+_MONITORS = {"val_loss": "min", "val_acc": "max"}
+
+
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    ``fit`` calls :meth:`reset`, then :meth:`step` after every epoch and :meth:`restore` at the
+    end. The snapshot is a deep copy of ``model.state_dict()``: weights AND buffers
+    (BatchNorm running statistics, dropout counters). Learned state: ``best_`` (float),
+    ``best_epoch_`` (int, 0-based), ``wait_`` (epochs since the last improvement).
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0) -> None:
+        if monitor not in _MONITORS:
+            raise ValueError(f"monitor must be one of {tuple(_MONITORS)}, got {monitor!r}")
+        if not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be an int >= 1, got {patience!r}")
+        if not min_delta >= 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = min_delta
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the best value and snapshot (called at the start of every fit)."""
+        self.best_ = math.inf if _MONITORS[self.monitor] == "min" else -math.inf
+        self.best_epoch_: int | None = None
+        self.wait_ = 0
+        self._snapshot: dict[str, torch.Tensor] | None = None
+
+    def _improved(self, value: float) -> bool:
+        if _MONITORS[self.monitor] == "min":
+            return value < self.best_ - self.min_delta
+        return value > self.best_ + self.min_delta
+
+    def step(self, epoch: int, value: float, model: nn.Module) -> bool:
+        """Record epoch ``epoch``'s metric ``value``; snapshot on improvement. Returns True to stop."""
+        if self._improved(value):
+            self.best_, self.best_epoch_, self.wait_ = value, epoch, 0
+            self._snapshot = copy.deepcopy(model.state_dict())
+            return False
+        self.wait_ += 1
+        return self.wait_ >= self.patience
+
+    def restore(self, model: nn.Module) -> nn.Module:
+        """Load the best snapshot (if any epoch improved) into ``model``; returns ``model``."""
+        if self._snapshot is not None:
+            model.load_state_dict(self._snapshot)
+        return model

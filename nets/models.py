@@ -1,0 +1,181 @@
+"""Ensemble members: MLP, SmallCNN and ResNet20, built from nets' own BatchNorm and Dropout.
+
+Every model takes ``input_shape`` (per-sample shape) and ``n_classes``, emits logits N x K,
+and is vmap-safe: no in-place ops on activations, no data-dependent control flow.
+``dropout`` is None or p_keep (probability of keeping a unit); ``init`` is a scheme name,
+``(name, kwargs)`` or None (torch's defaults), see :func:`nets.init_weights`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from nets.batchnorm import BatchNorm1d, BatchNorm2d
+from nets.dropout import Dropout
+from nets.init import InitSpec, apply_init
+
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+
+
+def _check_common(input_shape: Sequence[int], n_classes: int, dropout: float | None) -> tuple[int, ...]:
+    shape = tuple(input_shape)
+    if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
+    if not isinstance(n_classes, int) or n_classes < 2:
+        raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+    if dropout is not None and not 0.0 < dropout <= 1.0:
+        raise ValueError(f"dropout (p_keep) must be None or in (0, 1], got {dropout!r}")
+    return shape
+
+
+def _check_image_shape(shape: tuple[int, ...]) -> None:
+    if len(shape) != 3:
+        raise ValueError(f"input_shape must be (C, H, W), got {shape!r}")
+
+
+class MLP(nn.Module):
+    """Fully connected classifier: flatten, then [Linear -> BatchNorm1d? -> activation -> Dropout?]
+    per hidden width, then a Linear head.
+
+    Input: float N x ``input_shape``; output: logits N x ``n_classes``.
+    """
+
+    def __init__(self, input_shape: Sequence[int], n_classes: int, widths: Sequence[int] = (256,),
+                 activation: str = "relu", batch_norm: bool = False, dropout: float | None = None,
+                 init: InitSpec = "he") -> None:
+        super().__init__()
+        shape = _check_common(input_shape, n_classes, dropout)
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
+        layers: list[nn.Module] = [nn.Flatten()]
+        fan_in = math.prod(shape)
+        for width in widths:
+            layers.append(nn.Linear(fan_in, width, bias=not batch_norm))  # BN's beta replaces the bias
+            if batch_norm:
+                layers.append(BatchNorm1d(width))
+            layers.append(_ACTIVATIONS[activation]())
+            if dropout is not None:
+                layers.append(Dropout(dropout))
+            fan_in = width
+        layers.append(nn.Linear(fan_in, n_classes))
+        self.layers = nn.Sequential(*layers)
+        apply_init(self, init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def _conv_block(c_in: int, c_out: int, batch_norm: bool) -> list[nn.Module]:
+    conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm)
+    return [conv, BatchNorm2d(c_out), nn.ReLU()] if batch_norm else [conv, nn.ReLU()]
+
+
+class SmallCNN(nn.Module):
+    """conv3x3-BN-ReLU blocks with 2x2 max-pooling between them, global average pooling,
+    optional Dropout, and a Linear head.
+
+    Input: float N x C x H x W (``input_shape`` = (C, H, W)); output: logits N x ``n_classes``.
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
+                 widths: Sequence[int] = (32, 64, 128), batch_norm: bool = True,
+                 dropout: float | None = None, init: InitSpec = "he") -> None:
+        super().__init__()
+        shape = _check_common(input_shape, n_classes, dropout)
+        _check_image_shape(shape)
+        if not widths:
+            raise ValueError(f"widths must name at least one block, got {widths!r}")
+        layers: list[nn.Module] = []
+        c_in = shape[0]
+        for k, width in enumerate(widths):
+            if k > 0:
+                layers.append(nn.MaxPool2d(2))
+            layers += _conv_block(c_in, width, batch_norm)
+            c_in = width
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        if dropout is not None:
+            layers.append(Dropout(dropout))
+        layers.append(nn.Linear(c_in, n_classes))
+        self.layers = nn.Sequential(*layers)
+        apply_init(self, init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class _ShortcutA(nn.Module):
+    """He et al.'s option A: subsample by ``stride`` and zero-pad the new channels (no parameters)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.stride, self.extra = stride, c_out - c_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, ::self.stride, ::self.stride]
+        return F.pad(x, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+
+
+class BasicBlock(nn.Module):
+    """Two conv3x3 layers with a residual connection: y = ReLU(F(x) + shortcut(x))."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, batch_norm: bool, shortcut: str) -> None:
+        super().__init__()
+        norm = (lambda c: BatchNorm2d(c)) if batch_norm else (lambda c: nn.Identity())
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=not batch_norm)
+        self.bn1 = norm(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=not batch_norm)
+        self.bn2 = norm(c_out)
+        if stride == 1 and c_in == c_out:
+            self.shortcut: nn.Module = nn.Identity()
+        elif shortcut == "A":
+            self.shortcut = _ShortcutA(c_in, c_out, stride)
+        else:  # "B": 1x1 projection
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=not batch_norm),
+                                          norm(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class ResNet20(nn.Module):
+    """He et al. (2016) CIFAR ResNet-20: conv3x3, 3 stages x 3 basic blocks (width, 2 width, 4 width
+    channels; stride 2 at stages 2 and 3), global average pooling, optional Dropout, Linear head.
+
+    ``shortcut="A"`` (zero-padding identity, the paper's CIFAR choice) or ``"B"`` (1x1 projection).
+    Input: float N x C x H x W; output: logits N x ``n_classes``.
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10, width: int = 16,
+                 batch_norm: bool = True, dropout: float | None = None, init: InitSpec = "he",
+                 shortcut: str = "A") -> None:
+        super().__init__()
+        shape = _check_common(input_shape, n_classes, dropout)
+        _check_image_shape(shape)
+        if not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive int, got {width!r}")
+        if shortcut not in ("A", "B"):
+            raise ValueError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
+        self.stem = nn.Sequential(*_conv_block(shape[0], width, batch_norm))
+        blocks: list[nn.Module] = []
+        c_in = width
+        for stage, c_out in enumerate((width, 2 * width, 4 * width)):
+            for k in range(3):
+                stride = 2 if stage > 0 and k == 0 else 1
+                blocks.append(BasicBlock(c_in, c_out, stride, batch_norm, shortcut))
+                c_in = c_out
+        self.blocks = nn.Sequential(*blocks)
+        head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        if dropout is not None:
+            head.append(Dropout(dropout))
+        head.append(nn.Linear(c_in, n_classes))
+        self.head = nn.Sequential(*head)
+        apply_init(self, init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(x)))

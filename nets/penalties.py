@@ -1,0 +1,40 @@
+"""Weight-decay penalties: L2 (lam/2 ||W||^2) and L1 (lam ||W||_1).
+
+By default only the weights of Linear and Conv layers are penalised: biases shift units
+without changing their capacity, and BatchNorm's gamma/beta set the scale that BatchNorm
+exists to learn, so decaying them only fights the normalisation.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def decay_parameters(model: nn.Module, include_bias: bool = False) -> list[nn.Parameter]:
+    """The parameters weight decay applies to: Linear/Conv weights (and their biases if asked)."""
+    params = []
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
+            params.append(module.weight)
+            if include_bias and module.bias is not None:
+                params.append(module.bias)
+    return params
+
+
+def _check_lam(lam: float) -> None:
+    if not lam >= 0:  # also rejects NaN
+        raise ValueError(f"lam must be >= 0, got {lam!r}")
+
+
+def l2_penalty(model: nn.Module, lam: float, include_bias: bool = False) -> torch.Tensor:
+    """lam/2 * sum ||W||^2 over the decayed parameters (float scalar tensor; gradient lam * W)."""
+    _check_lam(lam)
+    params = decay_parameters(model, include_bias)
+    return lam / 2 * sum((w * w).sum() for w in params) if params else torch.zeros(())
+
+
+def l1_penalty(model: nn.Module, lam: float, include_bias: bool = False) -> torch.Tensor:
+    """lam * sum ||W||_1 over the decayed parameters (float scalar tensor; gradient lam * sign(W))."""
+    _check_lam(lam)
+    params = decay_parameters(model, include_bias)
+    return lam * sum(w.abs().sum() for w in params) if params else torch.zeros(())
