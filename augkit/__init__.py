@@ -1,1 +1,19 @@
-"""augkit package."""
+"""augkit: batched image augmentation with per-sample parameters, fused geometry and TTA views.
+
+Batches are N x C x H x W torch tensors (C = 1 or 3), uint8 [0, 255] or float [0, 1], on CPU
+or CUDA; every transform returns the input's dtype and device.
+"""
+
+from .containers import Compose, OneOf, RandomApply
+from .pca import PCALighting, fit_pca
+from .transforms import (GaussianNoise, HorizontalFlip, LensDistortion, Normalize,
+                         RandomScaleCrop, Rotate, Shear, Stretch, Transform, Translate,
+                         VerticalFlip)
+from .tta import average_views, flip_views, multi_scale_ten_crop, ten_crop
+
+__all__ = [
+    "Compose", "OneOf", "RandomApply",
+    "GaussianNoise", "HorizontalFlip", "LensDistortion", "Normalize", "PCALighting",
+    "RandomScaleCrop", "Rotate", "Shear", "Stretch", "Transform", "Translate", "VerticalFlip",
+    "average_views", "fit_pca", "flip_views", "multi_scale_ten_crop", "ten_crop",
+]

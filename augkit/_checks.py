@@ -1,0 +1,178 @@
+"""Validation at augkit's boundary: arguments, batches, single images and generators.
+
+Every public entry point funnels its inputs through these helpers, so the error messages
+(which name the argument and the bad value) are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable
+
+import numpy as np
+import torch
+
+try:  # Pillow is a runtime dependency, but keep the import failure readable.
+    from PIL import Image
+except ImportError:  # pragma: no cover
+    Image = None
+
+Range = tuple[float, float]
+
+# PIL modes that convert to RGB without losing information the user would miss.
+_PIL_TO_RGB = {"P", "CMYK", "YCbCr", "1", "HSV", "LAB"}
+
+
+def check_probability(p: float, name: str = "p") -> float:
+    """Return ``p`` as a float after checking it is a number in [0, 1]."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1], got {p!r}")
+    if not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {p!r}")
+    return float(p)
+
+
+def check_range(
+    value: float | tuple[float, float],
+    name: str,
+    *,
+    symmetric_about: float | None = 0.0,
+    minimum: float | None = None,
+    exclusive_minimum: bool = False,
+    maximum: float | None = None,
+) -> Range:
+    """Parse a scalar or a ``(lo, hi)`` pair into a validated closed range.
+
+    A scalar ``v`` means ``(c - v, c + v)`` with ``c = symmetric_about`` (then ``v >= 0`` is
+    required); when ``symmetric_about`` is None a scalar means the fixed range ``(v, v)``.
+    ``lo > hi``, non-finite bounds and bounds outside ``[minimum, maximum]`` raise ValueError.
+    """
+    if isinstance(value, (bool, str)) or value is None:
+        raise TypeError(f"{name} must be a number or a (lo, hi) pair, got {value!r}")
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        if symmetric_about is None:
+            lo, hi = v, v
+        else:
+            if v < 0:
+                raise ValueError(f"{name} must be >= 0 when given as one number, got {value!r}")
+            lo, hi = symmetric_about - v, symmetric_about + v
+    else:
+        try:
+            lo, hi = (float(b) for b in value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a number or a (lo, hi) pair, got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if lo > hi:
+        raise ValueError(f"{name} range is reversed (lo > hi): {value!r}")
+    if minimum is not None and (lo < minimum or (exclusive_minimum and lo == minimum)):
+        bound = ">" if exclusive_minimum else ">="
+        raise ValueError(f"{name} must be {bound} {minimum}, got {value!r}")
+    if maximum is not None and hi > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
+    return (lo, hi)
+
+
+def check_size(size: int | tuple[int, int], name: str = "size") -> tuple[int, int]:
+    """Return ``size`` (an int or an ``(h, w)`` pair of positive ints) as ``(h, w)``."""
+    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in size)
+    ):
+        raise TypeError(f"{name} must be an int or an (h, w) pair of ints, got {size!r}")
+    if min(size) < 1:
+        raise ValueError(f"{name} must be positive, got {size!r}")
+    return (int(size[0]), int(size[1]))
+
+
+def check_choice(value: str, name: str, choices: tuple[str, ...]) -> str:
+    """Return ``value`` after checking it is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_batch(batch: object, *, channels: tuple[int, ...] = (1, 3)) -> torch.Tensor:
+    """Check a batch N x C x H x W: uint8, or a float dtype with values in [0, 1] (no NaN)."""
+    if not isinstance(batch, torch.Tensor):
+        raise TypeError(f"batch must be a torch.Tensor, got {type(batch).__name__}")
+    if batch.dim() != 4:
+        raise ValueError(f"batch must have rank 4 (N x C x H x W), got shape {tuple(batch.shape)}")
+    if batch.dtype != torch.uint8 and not batch.dtype.is_floating_point:
+        raise TypeError(f"batch dtype must be uint8 or floating point, got {batch.dtype}")
+    if batch.shape[1] not in channels:
+        raise ValueError(f"batch must have {' or '.join(map(str, channels))} channels, "
+                         f"got C={batch.shape[1]} in shape {tuple(batch.shape)}")
+    if batch.shape[2] < 1 or batch.shape[3] < 1:
+        raise ValueError(f"image height and width must be positive, got shape {tuple(batch.shape)}")
+    if batch.dtype.is_floating_point and batch.numel() > 0:
+        lo, hi = torch.aminmax(batch)
+        # `not (a and b)` also catches NaN, for which every comparison is False.
+        if not (bool(lo >= 0) and bool(hi <= 1)):
+            raise ValueError(f"float batch values must be in [0, 1], got min {lo.item()} "
+                             f"and max {hi.item()}")
+    return batch
+
+
+def as_batch(image: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], object]]:
+    """Turn a batch, a PIL image or a numpy H x W x C uint8 image into a checked batch.
+
+    Returns ``(batch, restore)``; ``restore`` turns an output batch of the same kind back into
+    the caller's kind (identity for tensors). PIL modes P, CMYK, YCbCr, 1, HSV and LAB are
+    converted to RGB; RGB and L are kept; RGBA/LA (alpha would be dropped silently) and
+    16/32-bit or float modes are refused with a ValueError.
+    """
+    if isinstance(image, torch.Tensor):
+        return check_batch(image), lambda out: out
+    if Image is not None and isinstance(image, Image.Image):
+        mode = image.mode
+        if mode in _PIL_TO_RGB:
+            image, mode = image.convert("RGB"), "RGB"
+        if mode not in ("RGB", "L"):
+            raise ValueError(f"PIL image mode {image.mode!r} is not supported: convert it to 'RGB' "
+                             "or 'L' first (e.g. image.convert('RGB'))")
+        array = np.asarray(image, dtype=np.uint8)
+        batch, restore = as_batch(array)
+        return batch, lambda out: Image.fromarray(restore(out), mode=mode)
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise TypeError(f"numpy images must be uint8 H x W x C, got dtype {image.dtype}")
+        if image.ndim == 2:
+            squeeze = True
+            image = image[:, :, None]
+        elif image.ndim == 3:
+            squeeze = False
+        else:
+            raise ValueError("numpy input must be one H x W x C image (rank 3) or H x W (rank 2); "
+                             f"got shape {image.shape}: pass batches as N x C x H x W tensors")
+        image = np.ascontiguousarray(image)
+        if not image.flags.writeable:  # torch.from_numpy warns on read-only arrays (e.g. from PIL)
+            image = image.copy()
+        batch = check_batch(torch.from_numpy(image).permute(2, 0, 1)[None])
+
+        def restore(out: torch.Tensor) -> np.ndarray:
+            if out.dtype != torch.uint8:
+                raise TypeError("this transform returns float values outside [0, 1]; "
+                                "call it on a tensor batch, not a numpy image")
+            array = out[0].permute(1, 2, 0).cpu().numpy()
+            return array[:, :, 0] if squeeze else array
+
+        return batch, restore
+    raise TypeError("expected a torch.Tensor batch, a PIL image or a numpy uint8 image, "
+                    f"got {type(image).__name__}")
+
+
+def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
+    """Return a torch.Generator: itself, a new CPU one seeded with an int, or torch's default."""
+    if generator is None:
+        return torch.default_generator
+    if isinstance(generator, torch.Generator):
+        return generator
+    if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
+        return torch.Generator().manual_seed(int(generator))
+    raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {generator!r}")

@@ -1,0 +1,245 @@
+"""Containers: Compose (with geometric fusion), RandomApply and OneOf."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from . import functional as F
+from ._checks import check_probability
+from .transforms import (Params, Shape, Transform, coin, index_params, params_to,
+                         transform_from_config)
+
+
+def _check_transforms(transforms: Sequence[Transform], name: str) -> list[Transform]:
+    transforms = list(transforms)
+    for t in transforms:
+        if not isinstance(t, Transform):
+            raise TypeError(f"{name} must contain augkit transforms, got {type(t).__name__}")
+    return transforms
+
+
+class Compose(Transform):
+    """Apply ``transforms`` in order, each sample with its own random parameters.
+
+    Input/output as for every transform: N x C x H x W uint8 [0, 255] or float [0, 1] (CPU or
+    CUDA), a PIL image or a numpy H x W x C uint8 image; the output has the input's dtype and
+    device. uint8 is converted to float once at the start and rounded back once at the end.
+
+    Fusion: every maximal run of consecutive geometric transforms (RandomScaleCrop, flips,
+    Rotate, Translate, Stretch, Shear, LensDistortion) is applied as ONE sampling grid per
+    sample and ONE ``grid_sample`` call for the batch: their per-sample 3x3 backward matrices
+    are multiplied and lens distortions are applied to the grid coordinates in between (see
+    :mod:`augkit.geometry`). A non-geometric transform (or a container) ends the run; a run of
+    flips only is done by exact index flips. The resampling of a run uses its members'
+    ``interpolation`` and ``fill``, which must agree. Geometric transforms inside RandomApply /
+    OneOf / a nested Compose are fused among themselves only.
+
+    Randomness and replay: ``pipe(batch, generator=g, return_params=True)`` returns
+    ``(out, params)`` with ``params = {"transforms": [params of each transform]}``;
+    ``pipe.replay(other, params)`` applies exactly those to another batch of the same N, H, W.
+    Parameters are drawn on the generator's device (CPU for None and int seeds), then moved
+    to the batch's device, so results do not depend on the batch's device except for
+    GaussianNoise's noise field (drawn on the batch's device from a drawn seed).
+
+    Independent streams:
+
+    * DataLoader workers: torch seeds each worker's default generator with
+      ``base_seed + worker_id``, so calling ``pipe(batch)`` (generator=None) inside a worker is
+      already independent per worker; to be explicit, build
+      ``torch.Generator().manual_seed(torch.utils.data.get_worker_info().seed)`` in
+      ``worker_init_fn`` and pass it.
+    * Ensemble members: spawn one child per member from
+      ``numpy.random.SeedSequence(seed).spawn(n_members)`` and give member i
+      ``torch.Generator().manual_seed(int(children[i].generate_state(1)[0]))``.
+
+    Serialisation: ``pipe.to_json()`` and ``Compose.from_json(text)`` round-trip every built-in
+    transform (PCALighting keeps its eigenpairs). ``Normalize`` may only be last.
+    """
+
+    def __init__(self, transforms: Sequence[Transform]) -> None:
+        self.transforms = _check_transforms(transforms, "transforms")
+        for t in self.transforms[:-1]:
+            if not t.keeps_range:
+                raise ValueError(f"{type(t).__name__} leaves [0, 1] and must be the last transform")
+        self._runs = self._fusion_runs()
+
+    def _fusion_runs(self) -> list[tuple[int, int]]:
+        """(start, stop) of each maximal run of consecutive geometric transforms."""
+        runs, i, ts = [], 0, self.transforms
+        while i < len(ts):
+            if not ts[i].geometric:
+                i += 1
+                continue
+            j = i
+            while j < len(ts) and ts[j].geometric:
+                j += 1
+            modes = {(t.interpolation, t.fill) for t in ts[i:j] if t.interpolation is not None}
+            if len(modes) > 1:
+                raise ValueError(f"fused geometric transforms {ts[i:j]} must share interpolation "
+                                 f"and fill, got {sorted(modes)}")
+            runs.append((i, j))
+            i = j
+        return runs
+
+    @property
+    def keeps_range(self) -> bool:
+        return not self.transforms or self.transforms[-1].keeps_range
+
+    def output_shape(self, shape: Shape) -> Shape:
+        for t in self.transforms:
+            shape = t.output_shape(shape)
+        return shape
+
+    def make_params(self, batch_shape: Shape, generator: torch.Generator,
+                    device: torch.device | str = "cpu") -> Params:
+        """``{"transforms": [t.make_params(shape at t) for t in transforms]}``."""
+        params = []
+        for t in self.transforms:
+            params.append(t.make_params(batch_shape, generator, device))
+            batch_shape = t.output_shape(batch_shape)
+        return {"transforms": params}
+
+    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        plist, ts = params["transforms"], self.transforms
+        if len(plist) != len(ts):
+            raise ValueError(f"params hold {len(plist)} transforms but the pipeline has {len(ts)}")
+        runs = dict(self._runs)
+        i = 0
+        while i < len(ts):
+            stop = runs.get(i, i + 1)
+            run = ts[i:stop]
+            if stop - i == 1 or all(t.interpolation is None for t in run):
+                for t, p in zip(run, plist[i:stop]):
+                    x = t.forward(x, p)
+            else:
+                x = self._warp_run(x, run, plist[i:stop])
+            i = stop
+        return x
+
+    @staticmethod
+    def _warp_run(x: torch.Tensor, run: list[Transform], plist: list[Params]) -> torch.Tensor:
+        """One grid, one grid_sample for a run of geometric transforms."""
+        size, stages = tuple(x.shape[-2:]), []
+        for t, p in zip(run, plist):
+            stages.append(t.stage(p, size))
+            size = t.output_size(size)
+        lead = next(t for t in run if t.interpolation is not None)
+        return F.warp(x, stages, size, lead.interpolation, lead.fill)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"transforms": [t.to_config() for t in self.transforms]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Compose":
+        config = dict(config)
+        children = [transform_from_config(c) for c in config.pop("transforms")]
+        return cls(children, **config)
+
+    def __len__(self) -> int:
+        return len(self.transforms)
+
+    def __getitem__(self, index: int) -> Transform:
+        return self.transforms[index]
+
+
+class RandomApply(Compose):
+    """Apply the whole pipeline ``transforms`` to each sample with probability ``p``.
+
+    The children must keep the image shape (no RandomScaleCrop, no Normalize). The chosen
+    samples are gathered, run through the children as one sub-batch (fused among
+    themselves, not with the surrounding Compose), and scattered back.
+    Params: ``{"apply": bool N, "transforms": [children's params, drawn for all N]}``.
+    """
+
+    def __init__(self, transforms: Sequence[Transform], p: float = 0.5) -> None:
+        super().__init__(transforms)
+        self.p = check_probability(p)
+        if not self.keeps_range:
+            raise ValueError("RandomApply cannot contain Normalize")
+
+    def output_shape(self, shape: Shape) -> Shape:
+        out = super().output_shape(shape)
+        if out != shape:
+            raise ValueError(f"RandomApply children must keep the image shape, {shape} -> {out}")
+        return shape
+
+    def make_params(self, batch_shape: Shape, generator: torch.Generator,
+                    device: torch.device | str = "cpu") -> Params:
+        apply = coin(batch_shape[0], self.p, generator).to(device)
+        return {"apply": apply, **super().make_params(batch_shape, generator, device)}
+
+    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        apply = params["apply"]
+        if not bool(apply.any()):
+            return x
+        inner = index_params({"transforms": params["transforms"]}, apply)
+        out = x.clone()
+        out[apply] = super().forward(x[apply], inner).to(x.dtype)
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "p": self.p}
+
+
+class OneOf(Transform):
+    """Apply exactly one of ``transforms`` per sample, chosen with probabilities ``weights``.
+
+    ``weights`` (default uniform) are normalised; children must give equal output shapes and
+    cannot be Normalize. Each child runs once on the sub-batch that chose it (unfused with the
+    surrounding Compose). Params: ``{"choice": int64 N, "transforms": [each child's params,
+    drawn for all N]}``.
+    """
+
+    def __init__(self, transforms: Sequence[Transform], weights: Sequence[float] | None = None) -> None:
+        self.transforms = _check_transforms(transforms, "transforms")
+        if not self.transforms:
+            raise ValueError("OneOf needs at least one transform")
+        if any(not t.keeps_range for t in self.transforms):
+            raise ValueError("OneOf cannot contain Normalize")
+        if weights is None:
+            weights = [1.0] * len(self.transforms)
+        weights = [float(w) for w in weights]
+        if len(weights) != len(self.transforms):
+            raise ValueError(f"weights must have one entry per transform ({len(self.transforms)}), "
+                             f"got {len(weights)}")
+        if min(weights) < 0 or sum(weights) <= 0 or not all(w < float("inf") for w in weights):
+            raise ValueError(f"weights must be finite, >= 0 and not all 0, got {weights}")
+        self.weights = tuple(w / sum(weights) for w in weights)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        shapes = {t.output_shape(shape) for t in self.transforms}
+        if len(shapes) > 1:
+            raise ValueError(f"OneOf children must give the same output shape, got {sorted(shapes)}")
+        return shapes.pop()
+
+    def make_params(self, batch_shape: Shape, generator: torch.Generator,
+                    device: torch.device | str = "cpu") -> Params:
+        weights = torch.tensor(self.weights, dtype=torch.float64, device=generator.device)
+        n = batch_shape[0]
+        choice = (torch.multinomial(weights, n, replacement=True, generator=generator) if n
+                  else torch.zeros(0, dtype=torch.long, device=generator.device))
+        children = [t.make_params(batch_shape, generator, device) for t in self.transforms]
+        return {"choice": choice.to(device), "transforms": children}
+
+    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        out = None
+        for i, (t, p) in enumerate(zip(self.transforms, params["transforms"])):
+            chosen = params["choice"] == i
+            if not bool(chosen.any()):
+                continue
+            y = t.forward(x[chosen], index_params(p, chosen))
+            if out is None:
+                out = x.new_empty((x.shape[0], *y.shape[1:]))
+            out[chosen] = y.to(x.dtype)
+        return out
+
+    def get_config(self) -> dict[str, Any]:
+        return {"transforms": [t.to_config() for t in self.transforms], "weights": self.weights}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "OneOf":
+        config = dict(config)
+        children = [transform_from_config(c) for c in config.pop("transforms")]
+        return cls(children, **config)

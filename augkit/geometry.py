@@ -1,0 +1,158 @@
+"""Fused geometry: per-sample 3x3 backward maps, radial lens maps and one sampling grid.
+
+Coordinate convention (the one ``grid_sample(..., align_corners=False)`` uses): pixel ``j`` of a
+row of width ``W`` covers ``[j, j + 1)`` and its centre is at ``x = j + 0.5``. Every matrix here
+works in *centred pixel coordinates* of its own image, ``(x - W/2, y - H/2)``, x to the right and
+y DOWN, and maps a point of the transform's OUTPUT image to the point of its INPUT image that it
+samples (a backward map). A pipeline ``T1, ..., Tk`` therefore samples its source at
+``M1 @ M2 @ ... @ Mk @ p_out``: matrices compose by one batched matmul per transform, and the
+image is resampled once.
+
+A lens distortion is not affine: it is a :class:`Radial` stage that maps normalised coordinates
+``u = x_c / (W/2), v = y_c / (H/2)`` (so the image spans [-1, 1] on both axes) radially,
+``r_src = r (1 + k1 r^2 + k2 r^4)``. :func:`sampling_grid` applies the stages in order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import torch
+
+Size = tuple[int, int]
+
+
+class Radial(NamedTuple):
+    """A radial lens stage: per-sample ``k1``, ``k2`` (shape N) in a frame of ``size = (h, w)``."""
+
+    k1: torch.Tensor
+    k2: torch.Tensor
+    size: Size
+
+
+def _eye(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.eye(3, dtype=dtype, device=device).expand(n, 3, 3).clone()
+
+
+def linear_matrix(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """N x 3 x 3 matrices ``[[a, b, 0], [c, d, 0], [0, 0, 1]]`` from four tensors of shape N."""
+    m = _eye(a.shape[0], a.dtype, a.device)
+    m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = a, b, c, d
+    return m
+
+
+def flip_matrix(horizontal: torch.Tensor, vertical: torch.Tensor) -> torch.Tensor:
+    """Backward map of per-sample flips (bool tensors of shape N): ``x -> -x`` and/or ``y -> -y``."""
+    sx, sy = 1 - 2 * horizontal.double(), 1 - 2 * vertical.double()
+    return linear_matrix(sx, torch.zeros_like(sx), torch.zeros_like(sx), sy)
+
+
+def rotation_matrix(degrees: torch.Tensor) -> torch.Tensor:
+    """Backward map of a rotation about the image centre by ``degrees`` (shape N, float64).
+
+    Positive angles turn the content counter-clockwise as displayed (y down), like torchvision.
+    """
+    t = torch.deg2rad(degrees.double())
+    c, s = torch.cos(t), torch.sin(t)
+    return linear_matrix(c, -s, s, c)
+
+
+def shear_matrix(x_degrees: torch.Tensor, y_degrees: torch.Tensor) -> torch.Tensor:
+    """Backward map of an x-shear ``x += tan(ax) y`` followed by a y-shear ``y += tan(ay) x``."""
+    tx, ty = torch.tan(torch.deg2rad(x_degrees.double())), torch.tan(torch.deg2rad(y_degrees.double()))
+    one, zero = torch.ones_like(tx), torch.zeros_like(tx)
+    # Forward F = Sy @ Sx, so backward = Sx^-1 @ Sy^-1, invertible for every |angle| < 90.
+    return linear_matrix(one, -tx, zero, one) @ linear_matrix(one, zero, -ty, one)
+
+
+def stretch_matrix(x_scale: torch.Tensor, y_scale: torch.Tensor) -> torch.Tensor:
+    """Backward map of scaling x by ``x_scale`` and y by ``y_scale`` about the centre."""
+    zero = torch.zeros_like(x_scale.double())
+    return linear_matrix(1 / x_scale.double(), zero, zero, 1 / y_scale.double())
+
+
+def translation_matrix(dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """Backward map of moving the content by ``(dx, dy)`` pixels (x right, y down)."""
+    m = _eye(dx.shape[0], torch.float64, dx.device)
+    m[:, 0, 2], m[:, 1, 2] = -dx.double(), -dy.double()
+    return m
+
+
+def scale_crop_matrix(in_size: Size, scaled_size: torch.Tensor, top: torch.Tensor,
+                      left: torch.Tensor, out_size: Size) -> torch.Tensor:
+    """Backward map of "resize to ``scaled_size`` (N x 2: h, w), then crop at ``(top, left)``".
+
+    The crop window is expressed directly in source coordinates, so only that window is
+    resampled: output pixel centre ``x`` (crop frame) sits at ``x + left`` in the rescaled image,
+    i.e. at ``(x + left) * W / W_scaled`` in the source.
+    """
+    (h_in, w_in), (h_out, w_out) = in_size, out_size
+    sy, sx = h_in / scaled_size[:, 0].double(), w_in / scaled_size[:, 1].double()
+    m = linear_matrix(sx, torch.zeros_like(sx), torch.zeros_like(sx), sy)
+    m[:, 0, 2] = sx * (w_out / 2 + left.double()) - w_in / 2
+    m[:, 1, 2] = sy * (h_out / 2 + top.double()) - h_in / 2
+    return m
+
+
+def radial_map(points: torch.Tensor, stage: Radial) -> torch.Tensor:
+    """Apply ``r_src = r (1 + k1 r^2 + k2 r^4)`` to centred pixel points N x P x 2 of ``stage.size``."""
+    h, w = stage.size
+    half = points.new_tensor([w / 2, h / 2])
+    uv = points / half
+    r2 = (uv * uv).sum(-1, keepdim=True)
+    k1 = stage.k1.to(points.dtype)[:, None, None]
+    k2 = stage.k2.to(points.dtype)[:, None, None]
+    return uv * (1 + k1 * r2 + k2 * r2 * r2) * half
+
+
+def downscale_factor(stages: Sequence[torch.Tensor | Radial]) -> float:
+    """Largest source-pixels-per-output-pixel of the affine part over the batch (lens ignored).
+
+    It sets the supersampling factor ``k = ceil(factor)`` used for antialiasing.
+    """
+    total = None
+    for stage in stages:
+        if isinstance(stage, torch.Tensor):
+            total = stage if total is None else total @ stage
+    if total is None or total.shape[0] == 0:
+        return 1.0
+    # The Jacobian's column norms: how far one output pixel step moves in the source, per axis.
+    return float(total[:, :2, :2].norm(dim=1).max())
+
+
+def sampling_grid(stages: Sequence[torch.Tensor | Radial], n: int, out_size: Size,
+                  in_size: Size, supersample: int = 1, dtype: torch.dtype = torch.float32,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """The ``grid_sample`` grid N x (h*k) x (w*k) x 2 of a chain of backward stages.
+
+    ``stages`` run from the output side to the source side: matrices in consecutive runs are
+    multiplied (float64) and applied to the points once; a :class:`Radial` stage is applied to
+    the points in between. With ``supersample = k`` every output pixel gets ``k x k`` points at
+    the centres of its ``k x k`` sub-pixels; averaging them (``avg_pool2d(k)``) is a box filter
+    of one output pixel's footprint, which antialiases downscaling.
+    """
+    (h_out, w_out), (h_in, w_in), k = out_size, in_size, supersample
+    ys = (torch.arange(h_out * k, dtype=dtype, device=device) + 0.5) / k - h_out / 2
+    xs = (torch.arange(w_out * k, dtype=dtype, device=device) + 0.5) / k - w_out / 2
+    points = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(1, -1, 2)
+    points = points.expand(n, -1, -1)
+    pending = None
+    for stage in list(stages) + [None]:
+        if isinstance(stage, torch.Tensor):
+            pending = stage if pending is None else pending @ stage
+            continue
+        if pending is not None:
+            m = pending.to(device=device, dtype=dtype)
+            points = torch.baddbmm(m[:, None, :2, 2], points, m[:, :2, :2].transpose(1, 2))
+            pending = None
+        if stage is not None:
+            points = radial_map(points, stage)
+    # Centred source pixels -> grid_sample's [-1, 1] (align_corners=False: the image edges).
+    scale = torch.tensor([2 / w_in, 2 / h_in], dtype=dtype, device=device)
+    return (points * scale).reshape(n, h_out * k, w_out * k, 2)
+
+
+def supersample_factor(stages: Sequence[torch.Tensor | Radial]) -> int:
+    """``ceil`` of :func:`downscale_factor`, tolerant to float noise (1 + 1e-6 stays 1)."""
+    return max(1, math.ceil(downscale_factor(stages) - 1e-6))
