@@ -1,0 +1,109 @@
+"""BatchNorm: equality with torch, population statistics, scale-and-shift identity, vmap."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from nets import BatchNorm1d, BatchNorm2d, batch_norm
+
+
+def _batches(shape_tail, sizes, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [3 * torch.randn(n, *shape_tail, generator=g) + 1.5 for n in sizes]
+
+
+def _set_affine(ours, theirs, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        ours.gamma.copy_(torch.rand(ours.num_features, generator=g) + 0.5)
+        ours.beta.copy_(torch.randn(ours.num_features, generator=g))
+        theirs.weight.copy_(ours.gamma)
+        theirs.bias.copy_(ours.beta)
+
+
+@pytest.mark.parametrize("ours_cls,theirs_cls,tail", [
+    (BatchNorm2d, nn.BatchNorm2d, (4, 5, 6)),
+    (BatchNorm1d, nn.BatchNorm1d, (4,)),
+    (BatchNorm1d, nn.BatchNorm1d, (4, 7)),
+])
+@pytest.mark.parametrize("stats,momentum", [("exact", None), ("ema", 0.1)])
+def test_matches_torch_train_and_eval(ours_cls, theirs_cls, tail, stats, momentum):
+    ours = ours_cls(4, stats=stats)
+    theirs = theirs_cls(4, momentum=momentum)
+    _set_affine(ours, theirs)
+    for x in _batches(tail, sizes=(8, 3, 13, 5)):  # different batch sizes: exact mode must weight per batch
+        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours.running_mean, theirs.running_mean)
+    torch.testing.assert_close(ours.running_var, theirs.running_var)
+    ours.eval(), theirs.eval()
+    x = _batches(tail, sizes=(6,), seed=9)[0]
+    torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+
+
+def test_exact_population_statistics_formula():
+    bn = BatchNorm2d(2)
+    batches = _batches((2, 3, 3), sizes=(4, 4, 4))
+    for x in batches:
+        bn(x)
+    m = 4 * 3 * 3
+    means = torch.stack([x.mean(dim=(0, 2, 3)) for x in batches])
+    variances = torch.stack([x.var(dim=(0, 2, 3), correction=0) for x in batches])
+    torch.testing.assert_close(bn.running_mean, means.mean(0))  # E[x] = mean of batch means
+    torch.testing.assert_close(bn.running_var, m / (m - 1) * variances.mean(0))  # Var[x] = m/(m-1) E[sigma_B^2]
+    assert bn.num_batches_tracked.item() == 3
+
+
+def test_training_output_is_normalised_with_biased_variance():
+    bn = BatchNorm1d(3, eps=0.0 + 1e-12)
+    y = bn(_batches((3,), sizes=(10,))[0])
+    torch.testing.assert_close(y.mean(0), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.var(0, correction=0), torch.ones(3), atol=1e-4, rtol=0)
+
+
+def test_scale_and_shift_identity_recovers_input():
+    x = _batches((3, 4, 4), sizes=(5,))[0]
+    mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), correction=0)
+    bn = BatchNorm2d(3, eps=1e-5)
+    with torch.no_grad():
+        bn.gamma.copy_(torch.sqrt(var + bn.eps))  # gamma = sqrt(Var)
+        bn.beta.copy_(mean)                       # beta = E
+    torch.testing.assert_close(bn(x), x, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(batch_norm(x, mean, var, torch.sqrt(var + 1e-5), mean, 1e-5), x,
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("stats", ["exact", "ema"])
+def test_vmap_over_stacked_members_matches_each_member(stats):
+    net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), BatchNorm2d(3, stats=stats), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(3 * 5 * 5, 4), BatchNorm1d(4, stats=stats))
+    members = []
+    for k in range(3):
+        torch.manual_seed(k)
+        members.append(copy.deepcopy(net).apply(lambda m: m.reset_parameters() if hasattr(m, "reset_parameters") else None))
+    reference = copy.deepcopy(members)
+    params, buffers = stack_module_state(members)
+    xs = [torch.randn(3, n, 2, 5, 5, generator=torch.Generator().manual_seed(n)) for n in (6, 4)]
+    net.train()
+    for x in xs:  # two training steps with different batch sizes
+        out = vmap(lambda p, b, xx: functional_call(net, (p, b), (xx,)))(params, buffers, x)
+        for k, member in enumerate(reference):
+            torch.testing.assert_close(out[k], member(x[k]), rtol=1e-5, atol=1e-5)
+    for k, member in enumerate(reference):
+        for name, buf in member.named_buffers():
+            torch.testing.assert_close(buffers[name][k], buf)
+    assert buffers["1.num_batches_tracked"].tolist() == [2, 2, 2]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="stats"):
+        BatchNorm2d(3, stats="median")
+    with pytest.raises(ValueError, match="momentum"):
+        BatchNorm2d(3, stats="ema", momentum=0.0)
+    with pytest.raises(ValueError, match="num_features"):
+        BatchNorm1d(0)
+    with pytest.raises(ValueError, match="shape"):
+        BatchNorm2d(3)(torch.randn(2, 3, 4))
+    with pytest.raises(ValueError, match="more than 1 value"):
+        BatchNorm1d(3)(torch.randn(1, 3))
