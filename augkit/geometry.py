@@ -126,9 +126,9 @@ def sampling_grid(stages: Sequence[torch.Tensor | Radial], n: int, out_size: Siz
                   device: torch.device | str = "cpu") -> torch.Tensor:
     """The ``grid_sample`` grid N x (h*k) x (w*k) x 2 of a chain of backward stages.
 
-    ``stages`` run from the output side to the source side: matrices in consecutive runs are
-    multiplied (float64) and applied to the points once; a :class:`Radial` stage is applied to
-    the points in between. With ``supersample = k`` every output pixel gets ``k x k`` points at
+    ``stages`` are in pipeline order (the first transform's stage first), so an output point
+    maps to ``S1(S2(...Sk(p)))``: matrices of consecutive stages are multiplied (float64) and
+    applied to the points once; a :class:`Radial` stage is applied to the points in between. With ``supersample = k`` every output pixel gets ``k x k`` points at
     the centres of its ``k x k`` sub-pixels; averaging them (``avg_pool2d(k)``) is a box filter
     of one output pixel's footprint, which antialiases downscaling.
     """
@@ -138,9 +138,9 @@ def sampling_grid(stages: Sequence[torch.Tensor | Radial], n: int, out_size: Siz
     points = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(1, -1, 2)
     points = points.expand(n, -1, -1)
     pending = None
-    for stage in list(stages) + [None]:
+    for stage in list(reversed(stages)) + [None]:
         if isinstance(stage, torch.Tensor):
-            pending = stage if pending is None else pending @ stage
+            pending = stage if pending is None else stage @ pending
             continue
         if pending is not None:
             m = pending.to(device=device, dtype=dtype)
