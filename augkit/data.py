@@ -46,6 +46,9 @@ import PIL
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ._checks import as_generator
+from .transforms import RandomScaleCrop
+
 __all__ = [
     "BadImageError",
     "ImageFolderStream",
@@ -598,12 +601,6 @@ def to_nhwc(batch: torch.Tensor) -> np.ndarray:
 # ----------------------------------------------------------------------------- streaming
 
 
-def _as_generator(generator: Generator) -> torch.Generator:
-    from augkit._checks import as_generator
-
-    return as_generator(generator)
-
-
 def _check_scale(size: int, scale: tuple[int, int]) -> tuple[int, int]:
     if (
         not isinstance(scale, (tuple, list))
@@ -618,21 +615,16 @@ def _check_scale(size: int, scale: tuple[int, int]) -> tuple[int, int]:
 def _sample_scale_crop(
     height: int, width: int, size: int, scale: tuple[int, int], generator: torch.Generator
 ) -> tuple[int, int, int, int, int]:
-    """Draw RandomScaleCrop's parameters for one image: shorter side L ~ U{lo..hi}, then a crop.
+    """Draw one image's parameters with RandomScaleCrop itself, so both paths sample alike.
 
-    Returns ``(L, scaled_h, scaled_w, top, left)``; the crop is ``size x size`` at (top, left)
-    in the image resized so that its shorter side is L (other side rounded).
+    Returns ``(L, scaled_h, scaled_w, top, left)``: shorter side L ~ U{lo..hi}, the other side
+    ``round(side * L / shorter)``, and a ``size x size`` crop at (top, left) in that image.
     """
-    lo, hi = scale
-    shorter = int(torch.randint(lo, hi + 1, (), generator=generator))
-    factor = shorter / min(height, width)
-    if height <= width:
-        scaled_h, scaled_w = shorter, max(1, round(width * factor))
-    else:
-        scaled_h, scaled_w = max(1, round(height * factor)), shorter
-    top = int(torch.randint(0, scaled_h - size + 1, (), generator=generator))
-    left = int(torch.randint(0, scaled_w - size + 1, (), generator=generator))
-    return shorter, scaled_h, scaled_w, top, left
+    params = RandomScaleCrop(size, scale).make_params((1, 3, height, width), generator)
+    shorter = int(params["length"][0])
+    scaled_h = round(height * shorter / min(height, width))
+    scaled_w = round(width * shorter / min(height, width))
+    return shorter, scaled_h, scaled_w, int(params["top"][0]), int(params["left"][0])
 
 
 def decode_scale_crop(
@@ -671,7 +663,7 @@ def decode_scale_crop(
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
     scale = _check_scale(size, scale)
-    generator = _as_generator(generator)
+    generator = as_generator(generator)
     with _quiet_bomb_warnings(), _open_checked(path, max_pixels) as image:
         width, height = image.size
         shorter, scaled_h, scaled_w, top, left = _sample_scale_crop(height, width, size, scale, generator)

@@ -332,3 +332,138 @@ def test_last_per_class_split() -> None:
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float(10 * np.log10(255**2 / mse)) if mse else float("inf")
+
+
+@pytest.fixture(scope="module")
+def big_jpeg(tmp_path_factory) -> Path:
+    """A 1280 x 854 JPEG photo (sklearn's china photo upscaled)."""
+    path = tmp_path_factory.mktemp("photos") / "big.jpg"
+    photo = Image.fromarray(D.load_sample_photos()[0]).resize((1280, 854), Image.Resampling.BICUBIC)
+    photo.save(path, quality=92)
+    return path
+
+
+def test_decode_scale_crop_samples_like_random_scale_crop(big_jpeg: Path) -> None:
+    import augkit as A
+
+    full = torch.from_numpy(np.asarray(Image.open(big_jpeg).convert("RGB")).copy()).permute(2, 0, 1)[None]
+    lengths = set()
+    for seed in range(12):
+        out, params = D.decode_scale_crop(big_jpeg, 96, (100, 160), seed, return_params=True)
+        assert out.shape == (96, 96, 3) and out.dtype == np.uint8
+        reference, expected = A.RandomScaleCrop(96, (100, 160))(full, generator=seed, return_params=True)
+        assert (params["L"], params["top"], params["left"]) == (
+            int(expected["length"][0]), int(expected["top"][0]), int(expected["left"][0])
+        )
+        short = params["L"]
+        assert 100 <= short <= 160
+        assert params["scaled_size"] == (short, round(1280 * short / 854))
+        assert _psnr(out, reference[0].permute(1, 2, 0).numpy()) > 30
+        lengths.add(short)
+        np.testing.assert_array_equal(out, D.decode_scale_crop(big_jpeg, 96, (100, 160), seed))
+    assert len(lengths) > 6  # L really varies over the range
+
+
+def test_decode_scale_crop_uses_draft_and_matches_full_resolution(big_jpeg: Path) -> None:
+    for seed in range(4):
+        out, params = D.decode_scale_crop(big_jpeg, 96, (100, 160), seed, return_params=True)
+        decoded_h, decoded_w = params["decoded_size"]
+        scaled_h, scaled_w = params["scaled_size"]
+        # Decoded at 1/4 scale (214 x 320): smaller than the file, never below the L-scaled image.
+        assert (decoded_h, decoded_w) == (214, 320)
+        assert decoded_h >= scaled_h and decoded_w >= scaled_w
+        # Reference: full-resolution decode, the same crop window resampled to 96 x 96.
+        sy, sx = 854 / scaled_h, 1280 / scaled_w
+        box = (params["left"] * sx, params["top"] * sy, (params["left"] + 96) * sx, (params["top"] + 96) * sy)
+        full = Image.open(big_jpeg).convert("RGB")
+        reference = np.asarray(full.resize((96, 96), Image.Resampling.BILINEAR, box=box))
+        assert _psnr(out, reference) > 38
+
+
+def test_decode_scale_crop_png_and_errors(tmp_path: Path) -> None:
+    path = _save(tmp_path / "x.png", _rgb(40, 50, 0))
+    out, params = D.decode_scale_crop(path, 16, (20, 24), torch.Generator().manual_seed(3), return_params=True)
+    assert out.shape == (16, 16, 3) and params["decoded_size"] == (40, 50)
+    with pytest.raises(ValueError, match=r"scale must be a pair of ints size <= lo <= hi \(size=16\), got \(10, 20\)"):
+        D.decode_scale_crop(path, 16, (10, 20))
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    with pytest.raises(D.BadImageError, match="bad.jpg"):
+        D.decode_scale_crop(tmp_path / "bad.jpg", 16, (20, 24))
+
+
+def test_image_folder_stream_items_and_bad_files(tree: Path) -> None:
+    (tree / "dog" / "00.png").write_bytes(b"")  # bad: the stream substitutes dog/01.png
+    stream = D.ImageFolderStream(tree)
+    assert len(stream) == 6 and stream.classes == ["cat", "dog", "eel"]
+    image, label = stream[0]
+    assert image.dtype == torch.uint8 and image.shape == (3, 8, 6) and label == 0
+    np.testing.assert_array_equal(image.permute(1, 2, 0).numpy(), _rgb(8, 6, 0))
+    with pytest.warns(UserWarning, match=r"dog/00.png.*empty file"):
+        image, label = stream[3]
+    np.testing.assert_array_equal(image.permute(1, 2, 0).numpy(), _rgb(8, 6, 11))
+    assert label == 1
+    with pytest.raises(D.BadImageError, match="00.png"):
+        D.ImageFolderStream(tree, on_error="raise")[3]
+    flipped = D.ImageFolderStream(tree, transform=lambda x: x.flip(-1))[0][0]
+    np.testing.assert_array_equal(flipped.permute(1, 2, 0).numpy(), _rgb(8, 6, 0)[:, ::-1])
+
+
+def test_image_folder_stream_seeding_is_independent_of_workers(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    for i in range(6):
+        _save(root / f"c{i % 2}" / f"{i}.jpg", _rgb(48, 64, i), "JPEG")
+    stream = D.ImageFolderStream(root, loader=D.ScaleCropLoader(24, (24, 40)), seed=7)
+
+    def epoch(num_workers: int) -> torch.Tensor:
+        loader = torch.utils.data.DataLoader(stream, batch_size=3, num_workers=num_workers)
+        return torch.cat([images for images, _ in loader])
+
+    first = epoch(0)
+    assert first.shape == (6, 3, 24, 24)
+    torch.testing.assert_close(epoch(2), first, rtol=0, atol=0)  # same items whichever worker
+    assert not torch.equal(first[0], first[2])  # items differ: independent streams per index
+    stream.set_epoch(1)
+    assert not torch.equal(epoch(0), first)  # a new epoch draws new crops
+    stream.set_epoch(0)
+    torch.testing.assert_close(epoch(0), first, rtol=0, atol=0)
+    assert D.item_seed(7, 0, 1) != D.item_seed(7, 0, 2) != D.item_seed(7, 1, 1)
+
+
+def test_batch_layout_round_trip() -> None:
+    images = np.arange(2 * 3 * 4 * 3, dtype=np.uint8).reshape(2, 3, 4, 3)
+    batch = D.to_batch(images)
+    assert batch.shape == (2, 3, 3, 4) and batch.is_contiguous() and batch.dtype == torch.uint8
+    assert batch[1, 2, 0, 3] == images[1, 0, 3, 2]
+    np.testing.assert_array_equal(D.to_nhwc(batch), images)
+    with pytest.raises(ValueError, match="rank 4"):
+        D.to_batch(images[0])
+
+
+def test_sklearn_datasets() -> None:
+    images, labels = D.load_digits_images()
+    assert images.shape == (1797, 8, 8, 1) and images.dtype == np.uint8 and labels.dtype == np.int64
+    assert images.max() == 255 and set(np.unique(images)) <= {round(v * 255 / 16) for v in range(17)}
+    photos = D.load_sample_photos()
+    assert photos.shape == (2, 427, 640, 3) and photos.dtype == np.uint8
+
+
+def test_cifar10_root_from_env_and_missing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AUGKIT_CIFAR10", str(tmp_path / "nowhere"))
+    assert D.cifar10_root() == tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match="AUGKIT_CIFAR10"):
+        D.load_cifar10()
+
+
+def test_cifar10_one_class(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("AUGKIT_CIFAR10", raising=False)
+    root = D.cifar10_root()
+    if root is None:
+        pytest.skip("CIFAR-10 not found: set AUGKIT_CIFAR10 to <cifar10>/train (ImageFolder of JPEGs)")
+    assert sorted(p.name for p in root.iterdir() if p.is_dir())[0] == "airplane"
+    # One class through a symlinked tree keeps the test light (5000 images, not 50000).
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "airplane").symlink_to(root / "airplane")
+    images, labels, classes = D.load_cifar10(tmp_path / "one", cache_dir=tmp_path / "cache", progress=False)
+    assert images.shape == (5000, 32, 32, 3) and classes == ["airplane"] and (labels == 0).all()
+    again, _, _ = D.load_cifar10(tmp_path / "one", cache_dir=tmp_path / "cache", progress=False)
+    np.testing.assert_array_equal(images, again)
