@@ -1,0 +1,84 @@
+"""MLP, SmallCNN, ResNet20: shapes, configuration, and vmap over stacked members."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from nets import MLP, BatchNorm1d, BatchNorm2d, Dropout, ResNet20, SmallCNN, set_dropout_seed
+
+
+def _count(model, cls):
+    return sum(isinstance(m, cls) for m in model.modules())
+
+
+def test_mlp_flattens_and_configures():
+    model = MLP((1, 8, 8), 10, widths=(32, 16), activation="tanh", batch_norm=True, dropout=0.5)
+    assert model(torch.randn(4, 1, 8, 8)).shape == (4, 10)
+    assert _count(model, BatchNorm1d) == 2 and _count(model, Dropout) == 2 and _count(model, nn.Tanh) == 2
+    plain = MLP((64,), 3, widths=())
+    assert plain(torch.randn(2, 64)).shape == (2, 3) and _count(plain, nn.Linear) == 1
+
+
+def test_small_cnn_blocks():
+    model = SmallCNN((3, 16, 16), 7, widths=(8, 16, 32), dropout=0.5)
+    assert model(torch.randn(2, 3, 16, 16)).shape == (2, 7)
+    assert _count(model, nn.Conv2d) == 3 and _count(model, BatchNorm2d) == 3
+    assert _count(model, nn.MaxPool2d) == 2 and _count(model, Dropout) == 1
+    no_bn = SmallCNN((1, 8, 8), 2, widths=(4,), batch_norm=False)
+    assert _count(no_bn, BatchNorm2d) == 0 and no_bn.layers[0].bias is not None
+
+
+@pytest.mark.parametrize("shortcut,extra_convs", [("A", 0), ("B", 2)])
+def test_resnet20_structure(shortcut, extra_convs):
+    model = ResNet20((3, 32, 32), 10, shortcut=shortcut)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    # 1 stem conv + 3 stages x 3 blocks x 2 convs + 1 linear = 20 weighted layers
+    assert _count(model, nn.Conv2d) == 19 + extra_convs and _count(model, nn.Linear) == 1
+    if shortcut == "A":  # He et al.'s CIFAR ResNet-20 has ~0.27M parameters
+        assert 0.26e6 < sum(p.numel() for p in model.parameters()) < 0.28e6
+    small = ResNet20((1, 8, 8), 2, width=4, batch_norm=False, dropout=0.5)
+    assert small(torch.randn(2, 1, 8, 8)).shape == (2, 2) and _count(small, BatchNorm2d) == 0
+
+
+def test_he_init_is_the_default_and_configurable():
+    torch.manual_seed(0)
+    model = MLP((400,), 2, widths=(300,))
+    assert model.layers[1].weight.var().item() == pytest.approx(2 / 400, rel=0.05)
+    assert torch.all(model.layers[1].bias == 0)
+    xavier = MLP((400,), 2, widths=(300,), init=("xavier", {"mode": "glorot"}))
+    assert xavier.layers[1].weight.var().item() == pytest.approx(2 / 700, rel=0.05)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: MLP((3, 8, 8), 4, widths=(16,), batch_norm=True, dropout=0.7),
+    lambda: SmallCNN((3, 8, 8), 4, widths=(4, 8), dropout=0.7),
+    lambda: ResNet20((3, 8, 8), 4, width=4, dropout=0.7),
+    lambda: ResNet20((3, 8, 8), 4, width=4, shortcut="B"),
+])
+def test_vmapped_training_forward_matches_each_member(make):
+    members = []
+    for k in range(3):
+        torch.manual_seed(k)
+        members.append(set_dropout_seed(make(), k))
+    reference = copy.deepcopy(members)
+    params, buffers = stack_module_state(members)
+    base = copy.deepcopy(members[0])
+    x = torch.randn(3, 5, 3, 8, 8)
+    out = vmap(lambda p, b, xx: functional_call(base, (p, b), (xx,)))(params, buffers, x)
+    for k, member in enumerate(reference):
+        torch.testing.assert_close(out[k], member(x[k]), rtol=1e-4, atol=1e-5)
+        for name, buf in member.named_buffers():
+            torch.testing.assert_close(buffers[name][k], buf)
+
+
+def test_bad_model_arguments():
+    with pytest.raises(ValueError, match="input_shape"):
+        SmallCNN((32, 32), 10)
+    with pytest.raises(ValueError, match="n_classes"):
+        MLP((4,), 1)
+    with pytest.raises(ValueError, match="activation"):
+        MLP((4,), 2, activation="gelu")
+    with pytest.raises(ValueError, match="shortcut"):
+        ResNet20(shortcut="C")
