@@ -118,8 +118,11 @@ def _as_generator(generator: torch.Generator | int | None) -> torch.Generator:
     raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {generator!r}")
 
 
-def _lr_factor(schedule: str, step: int, total: int) -> float:
-    t = step / total
+def lr_factor(schedule: str, step: int, total_steps: int) -> float:
+    """Multiplier of the peak lr at ``step`` (0-based) of ``total_steps`` for ``schedule``."""
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
+    t = step / total_steps
     if schedule == "onecycle":  # linear warmup 0 -> 1, then linear decay 1 -> 0
         return t / ONECYCLE_WARMUP if t < ONECYCLE_WARMUP else (1 - t) / (1 - ONECYCLE_WARMUP)
     if schedule == "cosine":  # lr_t = lr * (1 + cos(pi t)) / 2
@@ -235,7 +238,7 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
                 logits = model(xb)
                 data_loss = F.cross_entropy(logits, yb)
                 loss = data_loss + l1_penalty(model, l1) if l1 > 0 else data_loss
-                current_lr = lr * _lr_factor(lr_schedule, step, total_steps)
+                current_lr = lr * lr_factor(lr_schedule, step, total_steps)
                 for group in opt.param_groups:
                     group["lr"] = current_lr
                 opt.zero_grad(set_to_none=True)

@@ -1,0 +1,232 @@
+"""fit, History, early stopping, schedules, decay options, evaluation helpers, bad input."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from nets import (MLP, DivergenceError, EarlyStopping, History, evaluate, fit, predict_logits,
+                  set_dropout_seed, to_float_batch)
+from nets.train import lr_factor
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """sklearn digits as uint8 images N x 1 x 8 x 8 (0..255), shuffled, split 1400 / 397."""
+    X, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    X, y = np.round(X[order] * 255 / 16).astype(np.uint8).reshape(-1, 1, 8, 8), y[order]
+    return (X[:1400], y[:1400]), (X[1400:], y[1400:])
+
+
+def test_mlp_learns_digits_from_uint8_images(digits):
+    train, val = digits
+    model = MLP((1, 8, 8), 10, widths=(128,))
+    history = fit(model, train, val, epochs=5, batch_size=64, lr=0.05, generator=0, verbose=0)
+    assert history.val_acc[-1] > 0.9
+    assert len(history.loss) == len(history.val_loss) == len(history.seconds) == 5
+    assert history.loss[-1] < history.loss[0]
+    assert history.best_epoch == int(np.argmin(history.val_loss)) and history.stopped_epoch is None
+    assert not model.training
+    loss, acc = evaluate(model, *val)
+    assert loss == pytest.approx(history.val_loss[-1], rel=1e-5) and acc == pytest.approx(history.val_acc[-1])
+
+
+def _weights(model):
+    return torch.cat([p.detach().flatten() for p in model.state_dict().values() if p.is_floating_point()])
+
+
+def test_same_generator_gives_identical_weights(digits):
+    train, _ = digits
+    runs = []
+    for seed in (3, 3, 4):
+        torch.manual_seed(seed)  # different init would hide the effect of the generator
+        model = MLP((1, 8, 8), 10, widths=(32,), batch_norm=True, dropout=0.8)
+        torch.manual_seed(0)
+        model = MLP((1, 8, 8), 10, widths=(32,), batch_norm=True, dropout=0.8)
+        fit(model, train, epochs=2, batch_size=64, generator=seed, augment=lambda x, generator: x
+            + 0.05 * torch.randn(x.shape, generator=generator), verbose=0)
+        runs.append(_weights(model))
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], runs[2])
+
+
+def test_counter_dropout_fit_is_deterministic(digits):
+    train, _ = digits
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = set_dropout_seed(MLP((1, 8, 8), 10, widths=(32,), dropout=0.5), 1)
+        fit(model, train, epochs=1, generator=torch.Generator().manual_seed(5), verbose=0)
+        runs.append(_weights(model))
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_early_stopping_restores_best_epoch(digits):
+    (X, y), (Xv, yv) = digits
+    torch.manual_seed(0)
+    model = MLP((1, 8, 8), 10, widths=(256,), batch_norm=True)
+    stopper = EarlyStopping(monitor="val_loss", patience=3)
+    # 60 training images, no regularisation, Adam: fits the training set and overfits quickly
+    history = fit(model, (X[:60], y[:60]), (Xv, yv), epochs=60, batch_size=20, optimizer="adam", lr=0.01,
+                  early_stopping=stopper, generator=0, verbose=0)
+    assert history.stopped_epoch is not None and history.stopped_epoch < 59
+    assert history.best_epoch == stopper.best_epoch_ == int(np.argmin(history.val_loss))
+    assert history.stopped_epoch == history.best_epoch + 3
+    assert min(history.val_loss) < history.val_loss[-1]
+    loss, acc = evaluate(model, Xv, yv)  # recomputed on the restored weights and BN buffers
+    assert loss == pytest.approx(history.val_loss[history.best_epoch], rel=1e-6)
+    assert acc == pytest.approx(history.val_acc[history.best_epoch])
+
+
+def test_early_stopping_on_accuracy_and_min_delta():
+    stopper = EarlyStopping(monitor="val_acc", patience=2, min_delta=0.05)
+    model = MLP((2,), 2)
+    assert stopper.step(0, 0.50, model) is False and stopper.best_epoch_ == 0
+    assert stopper.step(1, 0.53, model) is False  # +0.03 is not an improvement of more than min_delta
+    assert stopper.step(2, 0.60, model) is False and stopper.best_epoch_ == 2 and stopper.wait_ == 0
+    assert stopper.step(3, 0.55, model) is False
+    assert stopper.step(4, 0.60, model) is True
+
+
+def test_early_stopping_requires_val(digits):
+    with pytest.raises(ValueError, match="early_stopping.*val"):
+        fit(MLP((1, 8, 8), 10), digits[0], early_stopping=EarlyStopping(), verbose=0)
+
+
+def test_divergence_error_names_the_epoch(digits):
+    train, _ = digits
+    with pytest.raises(DivergenceError, match="epoch 0") as info:
+        fit(MLP((1, 8, 8), 10), train, lr=1e8, momentum=0.0, epochs=3, generator=0, verbose=0)
+    assert info.value.epoch == 0 and isinstance(info.value, RuntimeError)
+
+
+def test_history_round_trips_through_json(digits):
+    train, val = digits
+    seen = []
+    history = fit(MLP((1, 8, 8), 10, widths=(16,)), (train[0][:200], train[1][:200]), (val[0][:100], val[1][:100]),
+                  epochs=2, generator=0, verbose=0, on_epoch_end=lambda epoch, h: seen.append((epoch, len(h.loss))))
+    assert seen == [(0, 1), (1, 2)]
+    again = History.from_dict(json.loads(json.dumps(history.to_dict())))
+    assert again == history
+
+
+def test_time_budget_stops_after_the_epoch_that_exceeds_it(digits):
+    train, _ = digits
+    history = fit(MLP((1, 8, 8), 10, widths=(16,)), train, epochs=50, time_budget=1e-6, generator=0, verbose=0)
+    assert len(history.loss) == 1 and history.stopped_epoch == 0
+
+
+def test_lr_schedules():
+    assert lr_factor("constant", 7, 10) == 1.0
+    onecycle = [lr_factor("onecycle", s, 10) for s in range(10)]
+    assert onecycle[0] == 0.0 and onecycle[2] == pytest.approx(1.0) and onecycle[1] == pytest.approx(0.5)
+    assert onecycle[6] == pytest.approx(0.5) and onecycle[9] == pytest.approx(0.125)
+    assert lr_factor("cosine", 0, 10) == 1.0 and lr_factor("cosine", 5, 10) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        lr_factor("step", 0, 10)
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_fit_with_schedules_and_adam(digits, schedule):
+    train, val = digits
+    history = fit(MLP((1, 8, 8), 10, widths=(64,)), train, val, epochs=3, optimizer="adam", lr=0.01,
+                  lr_schedule=schedule, generator=0, verbose=0)
+    assert history.val_acc[-1] > 0.85
+
+
+def test_decoupled_weight_decay_is_w_minus_lr_wd_w():
+    # zero inputs give the first layer a zero gradient: only the decay moves its weights
+    X, y = torch.zeros(64, 5), torch.arange(64) % 3
+    torch.manual_seed(0)
+    decoupled = MLP((5,), 3, widths=(4,))
+    w0 = decoupled.layers[1].weight.detach().clone()
+    fit(decoupled, (X, y), epochs=2, batch_size=16, lr=0.1, momentum=0.9, weight_decay=0.01,
+        decoupled_weight_decay=True, generator=0, verbose=0)
+    torch.testing.assert_close(decoupled.layers[1].weight.detach(), w0 * (1 - 0.1 * 0.01) ** 8)
+    torch.manual_seed(0)
+    coupled = MLP((5,), 3, widths=(4,))
+    fit(coupled, (X, y), epochs=2, batch_size=16, lr=0.1, momentum=0.9, weight_decay=0.01, generator=0, verbose=0)
+    assert coupled.layers[1].weight.norm() < decoupled.layers[1].weight.norm()  # momentum accumulates lam W
+
+
+def test_l1_and_weight_decay_shrink_weights(digits):
+    train, _ = digits
+    norms = {}
+    for name, kw in {"none": {}, "l2": {"weight_decay": 0.01}, "l1": {"l1": 1e-3}}.items():
+        torch.manual_seed(0)
+        model = MLP((1, 8, 8), 10, widths=(32,))
+        fit(model, train, epochs=2, generator=0, verbose=0, **kw)
+        norms[name] = model.layers[1].weight.abs().sum().item()
+    assert norms["l2"] < norms["none"] and norms["l1"] < norms["none"]
+
+
+def test_to_float_batch():
+    x = torch.tensor([[[[0, 255], [51, 102]]]], dtype=torch.uint8)
+    torch.testing.assert_close(to_float_batch(x), torch.tensor([[[[0.0, 1.0], [0.2, 0.4]]]]))
+    f = torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    assert to_float_batch(f).dtype == torch.float32
+    out = to_float_batch(f, normalize=((0.1, 0.2, 0.3), (0.5, 0.5, 2.0)))
+    torch.testing.assert_close(out[:, 2], ((f[:, 2] - 0.3) / 2.0).float())
+    calls = []
+
+    def augment(batch, generator=None):
+        calls.append((batch.dtype, float(batch.max()), generator))
+        return batch.flip(-1)
+
+    g = torch.Generator()
+    out = to_float_batch(x, augment=augment, generator=g, normalize=(0.5, 0.5))
+    assert calls == [(torch.float32, 1.0, g)]  # augment sees floats in [0, 1], before normalising
+    torch.testing.assert_close(out, torch.tensor([[[[1.0, -1.0], [-0.2, -0.6]]]]))
+
+
+def test_predict_logits_matches_eval_forward_and_restores_mode():
+    model = MLP((1, 4, 4), 3, widths=(8,), batch_norm=True, dropout=0.5)
+    model.train()
+    model(torch.rand(8, 1, 4, 4))
+    X = np.random.default_rng(0).integers(0, 256, (10, 1, 4, 4), dtype=np.uint8)
+    logits = predict_logits(model, X, batch_size=3, normalize=(0.5, 0.25))
+    assert model.training and logits.shape == (10, 3) and logits.dtype == torch.float32
+    expected = model.eval()((torch.from_numpy(X).float() / 255 - 0.5) / 0.25)
+    torch.testing.assert_close(logits, expected.detach())
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"lr": -0.1}, "lr"),
+    ({"weight_decay": -1.0}, "weight_decay"),
+    ({"l1": -1e-3}, "l1"),
+    ({"lr": math.nan}, "lr"),
+    ({"epochs": 0}, "epochs"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"optimizer": "rmsprop"}, "optimizer"),
+    ({"lr_schedule": "step"}, "lr_schedule"),
+    ({"time_budget": 0}, "time_budget"),
+])
+def test_bad_hyperparameters(kwargs, match):
+    X, y = torch.rand(8, 4), torch.arange(8) % 2
+    with pytest.raises(ValueError, match=match):
+        fit(MLP((4,), 2), (X, y), verbose=0, **kwargs)
+
+
+def test_bad_data():
+    model = MLP((4,), 2)
+    X, y = torch.rand(8, 4), torch.arange(8) % 2
+    with pytest.raises(ValueError, match="one label per row"):
+        fit(model, (X, y[:7]), verbose=0)
+    with pytest.raises(ValueError, match="val: y must be 1-d"):
+        fit(model, (X, y), (X, y[:5]), verbose=0)
+    bad = X.clone()
+    bad[3, 1] = math.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        fit(model, (bad, y), verbose=0)
+    bad[3, 1] = math.inf
+    with pytest.raises(ValueError, match="val: X contains NaN or Inf"):
+        fit(model, (X, y), (bad, y), verbose=0)
+    with pytest.raises(ValueError, match="data is empty"):
+        fit(model, (X[:0], y[:0]), verbose=0)
+    with pytest.raises(ValueError, match="integer class labels"):
+        fit(model, (X, y.float()), verbose=0)
+    with pytest.raises(TypeError, match="generator"):
+        fit(model, (X, y), generator="seed", verbose=0)
