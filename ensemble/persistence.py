@@ -1,0 +1,147 @@
+"""Saving and loading a fitted ensemble as plain data: JSON + safetensors, no pickle anywhere.
+
+The folder holds ``ensemble.json`` (settings, classes, input statistics, the member factory by
+name, the augmentation pipeline as augkit JSON, the list of member files) and one
+``member_NNN.safetensors`` / ``member_NNN.json`` pair per member (:mod:`ensemble.storage`).
+Loading parses JSON and safetensors only; member files are named, never given as paths, and
+must lie in the folder; the member factory is looked up in :mod:`nets` by name (anything else
+must be passed to ``load`` by the caller), so a saved file cannot make the loader run code.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+
+import augkit
+import nets
+
+from .inputs import InputSpec
+from .storage import UnsafeFileError, checked_file, load_member, member_stem, read_json, save_member, MemberRecord
+
+__all__ = ["save_ensemble", "load_ensemble"]
+
+FORMAT = "augkit-ensemble"
+VERSION = 1
+_CONFIG = "ensemble.json"
+# Settings written to the config; the member factory and augmentation are stored separately.
+_PLAIN_PARAMS = ("n_members", "bootstrap", "max_samples", "voting", "weights", "epochs", "batch_size", "lr",
+                 "momentum", "optimizer", "weight_decay", "lr_schedule", "tta", "early_stopping", "patience",
+                 "validation_fraction", "engine", "members_per_chunk", "on_diverge", "n_jobs", "backend",
+                 "device", "random_state", "verbose")
+
+
+def _factory_spec(member) -> dict | None:
+    """Name a member factory so that it can be found again without pickling it."""
+    if member is None:
+        return None
+    kwargs = {}
+    if isinstance(member, functools.partial):
+        if member.args:
+            raise ValueError("a functools.partial member factory must bind keyword arguments only to be saved")
+        kwargs, member = dict(member.keywords), member.func
+    name = getattr(member, "__name__", None)
+    if name is None or getattr(nets, name, None) is not member:
+        raise ValueError(f"cannot save member factory {member!r}: only nets models (or functools.partial of one "
+                         "with JSON keyword arguments) are saved by name; save anyway by passing the factory "
+                         "to BaggedNetClassifier.load(path, member=...) — use a nets model to make the folder "
+                         "self-contained")
+    try:
+        json.dumps(kwargs)
+    except TypeError as e:
+        raise ValueError(f"member factory arguments must be JSON values to be saved: {e}") from None
+    return {"name": name, "kwargs": kwargs}
+
+
+def _factory_from_spec(spec: dict | None):
+    if spec is None:
+        return None
+    name = spec.get("name") if isinstance(spec, dict) else None
+    if name not in getattr(nets, "__all__", ()) or not isinstance(getattr(nets, name), type):
+        raise UnsafeFileError(f"member factory {name!r} in {_CONFIG} is not a nets model; pass member=... to load()")
+    kwargs = spec.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise UnsafeFileError(f"member factory arguments in {_CONFIG} must be a JSON object")
+    factory = getattr(nets, name)
+    return functools.partial(factory, **kwargs) if kwargs else factory
+
+
+def save_ensemble(estimator, folder: Path) -> None:
+    """Write ``estimator`` (fitted) into ``folder``; existing files of the same names are replaced."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "estimators_")
+    if callable(estimator.tta):
+        raise ValueError("cannot save an ensemble whose tta is a callable; set tta to a named mode first")
+    folder.mkdir(parents=True, exist_ok=True)
+    augment = estimator.augment
+    if augment is not None and not hasattr(augment, "to_json"):
+        raise ValueError(f"cannot save augment={augment!r}: it has no to_json()")
+    names = []
+    for model, index, seed, train, val, history in zip(
+            estimator.estimators_, estimator.member_indices_, estimator.member_seeds_,
+            estimator.bootstrap_indices_, estimator.oob_indices_, estimator.histories_):
+        save_member(folder, MemberRecord(index=index, seed=seed, state=model.state_dict(), train_indices=train,
+                                         val_indices=val, history=history))
+        names.append(f"{member_stem(index)}.json")
+    params = {k: getattr(estimator, k) for k in _PLAIN_PARAMS}
+    if not isinstance(params["random_state"], (int, type(None))):
+        params["random_state"] = None
+    classes = estimator.classes_
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "params": params,
+        "member": _factory_spec(estimator.member),
+        "augment": augment.to_json() if augment is not None else None,
+        "classes": classes.tolist(),
+        "classes_dtype": classes.dtype.str,
+        "input_spec": estimator.input_spec_.to_dict(),
+        "input_mean": np.asarray(estimator.input_mean_).tolist(),
+        "input_scale": np.asarray(estimator.input_scale_).tolist(),
+        "n_features_in": int(estimator.n_features_in_),
+        "oob_score": getattr(estimator, "oob_score_", None),
+        "members": names,
+    }
+    from .storage import write_json_atomic
+
+    write_json_atomic(folder / _CONFIG, config)
+
+
+def load_ensemble(cls, folder: Path, member=None, device: str | None = None):
+    """Read an ensemble written by :func:`save_ensemble`.
+
+    Args:
+        folder: the saved folder.
+        member: the member factory, required when the saved one is not a nets model.
+        device: put the members on this device instead of the saved one.
+    """
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no saved ensemble at {folder}")
+    config = read_json(checked_file(folder, _CONFIG))
+    if config.get("format") != FORMAT or config.get("version") != VERSION:
+        raise UnsafeFileError(f"{folder / _CONFIG} is not an augkit ensemble (format {config.get('format')!r}, "
+                              f"version {config.get('version')!r})")
+    params = config.get("params")
+    if not isinstance(params, dict) or set(params) - set(_PLAIN_PARAMS):
+        raise UnsafeFileError(f"{folder / _CONFIG} has unexpected settings: {sorted(set(params or {}) - set(_PLAIN_PARAMS))}")
+    if device is not None:
+        params["device"] = device
+    factory = member if member is not None else _factory_from_spec(config.get("member"))
+    augment = augkit.Compose.from_json(config["augment"]) if config.get("augment") else None
+    estimator = cls(member=factory, augment=augment, **params)
+    estimator.classes_ = np.asarray(config["classes"], dtype=np.dtype(config["classes_dtype"]))
+    estimator.input_spec_ = InputSpec.from_dict(config["input_spec"])
+    estimator.input_mean_ = np.asarray(config["input_mean"], dtype=np.float64)
+    estimator.input_scale_ = np.asarray(config["input_scale"], dtype=np.float64)
+    estimator.n_features_in_ = int(config["n_features_in"])
+    if config.get("oob_score") is not None:
+        estimator.oob_score_ = float(config["oob_score"])
+    names = config.get("members")
+    if not isinstance(names, list) or not names:
+        raise UnsafeFileError(f"{folder / _CONFIG} lists no member files")
+    records = [load_member(folder, name) for name in names]
+    estimator._set_members(records)
+    return estimator

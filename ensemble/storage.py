@@ -1,0 +1,169 @@
+"""On-disk member records: atomic writes, and loading that never unpickles.
+
+A member is two files in one folder:
+
+- ``member_NNN.safetensors``: its ``state_dict`` (keys ``state/<name>``) and its bag
+  (``bag/train_indices``, ``bag/val_indices``), in the safetensors format (no code inside);
+- ``member_NNN.json``: its seed, history and the SHA-256 of the weights file.
+
+Each file is written to a temporary name and renamed into place, the JSON last, so a member
+counts as finished only when its JSON parses and names the exact bytes of its weights: a file
+cut short by a killed process is never mistaken for a finished member.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+__all__ = ["MemberRecord", "save_member", "load_member", "finished_members", "write_json_atomic",
+           "read_json", "checked_file", "UnsafeFileError"]
+
+_MEMBER_FILE = re.compile(r"^member_(\d{3,})\.json$")
+
+
+class UnsafeFileError(ValueError):
+    """A saved file is not what it claims to be (wrong format, tampered, or outside its folder)."""
+
+
+@dataclass
+class MemberRecord:
+    """One trained member: weights, bag and training record."""
+
+    index: int
+    seed: int
+    state: dict[str, torch.Tensor]
+    train_indices: np.ndarray
+    val_indices: np.ndarray
+    history: dict = field(default_factory=dict)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
+    _atomic_write_bytes(Path(path), json.dumps(obj, indent=1, sort_keys=True).encode())
+
+
+def read_json(path: Path) -> dict:
+    """Read a JSON object, refusing anything else (a pickle, binary junk) with a clear error."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UnsafeFileError(f"{path} is not a JSON file ({e.__class__.__name__}); refusing to load it") from None
+    if not isinstance(obj, dict):
+        raise UnsafeFileError(f"{path} must hold a JSON object; got {type(obj).__name__}")
+    return obj
+
+
+def checked_file(folder: Path, name: str) -> Path:
+    """``folder / name`` where ``name`` is a plain file name: no separators, no ``..``, no links out."""
+    folder = Path(folder).resolve()
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise UnsafeFileError(f"file name {name!r} in {folder} is not a plain file name inside the folder")
+    path = (folder / name).resolve()
+    if path.parent != folder:
+        raise UnsafeFileError(f"file name {name!r} points outside {folder}")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def member_stem(index: int) -> str:
+    return f"member_{index:03d}"
+
+
+def save_member(folder: Path, record: MemberRecord) -> None:
+    """Write ``record`` into ``folder`` atomically (weights first, then the JSON that vouches for them)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = member_stem(record.index)
+    tensors = {f"state/{k}": v.detach().cpu().contiguous() for k, v in record.state.items()}
+    tensors["bag/train_indices"] = torch.as_tensor(np.asarray(record.train_indices, dtype=np.int64))
+    tensors["bag/val_indices"] = torch.as_tensor(np.asarray(record.val_indices, dtype=np.int64))
+    weights = folder / f"{stem}.safetensors"
+    fd, tmp = tempfile.mkstemp(prefix=f".{weights.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp)
+        os.replace(tmp, weights)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    meta = {"index": record.index, "seed": int(record.seed), "history": record.history,
+            "weights": weights.name, "sha256": _sha256(weights)}
+    write_json_atomic(folder / f"{stem}.json", meta)
+
+
+def load_member(folder: Path, meta_name: str) -> MemberRecord:
+    """Load one member from its JSON record; the weights must match the recorded SHA-256."""
+    folder = Path(folder)
+    meta = read_json(checked_file(folder, meta_name))
+    for key in ("index", "seed", "weights", "sha256"):
+        if key not in meta:
+            raise UnsafeFileError(f"{folder / meta_name} lacks the field {key!r}")
+    weights = checked_file(folder, meta["weights"])
+    if not weights.is_file():
+        raise UnsafeFileError(f"{weights} is missing")
+    if _sha256(weights) != meta["sha256"]:
+        raise UnsafeFileError(f"{weights} does not match the SHA-256 recorded in {meta_name}: "
+                              "it was changed or cut short after the member was saved")
+    try:
+        tensors = load_file(weights)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UnsafeFileError(f"{weights} is not a valid safetensors file ({e}); refusing to load it") from None
+    state = {k[len("state/"):]: v for k, v in tensors.items() if k.startswith("state/")}
+    try:
+        train, val = tensors["bag/train_indices"], tensors["bag/val_indices"]
+    except KeyError as e:
+        raise UnsafeFileError(f"{weights} lacks the tensor {e.args[0]!r}") from None
+    return MemberRecord(index=int(meta["index"]), seed=int(meta["seed"]), state=state,
+                        train_indices=train.numpy(), val_indices=val.numpy(), history=meta.get("history", {}))
+
+
+def finished_members(folder: Path) -> dict[int, MemberRecord]:
+    """Every member in ``folder`` whose record is complete and intact, by index.
+
+    Incomplete members (a weights file without its JSON, a JSON whose hash does not match)
+    are ignored: they are trained again.
+    """
+    folder = Path(folder)
+    found: dict[int, MemberRecord] = {}
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.iterdir()):
+        if not _MEMBER_FILE.match(path.name):
+            continue
+        try:
+            record = load_member(folder, path.name)
+        except UnsafeFileError:
+            continue
+        found[record.index] = record
+    return found
