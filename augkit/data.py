@@ -45,6 +45,7 @@ import numpy as np
 import PIL
 import torch
 from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
 from ._checks import as_generator
 from .transforms import RandomScaleCrop
@@ -56,6 +57,7 @@ __all__ = [
     "cifar10_root",
     "decode_image",
     "decode_scale_crop",
+    "item_seed",
     "last_per_class_split",
     "load_cifar10",
     "load_digits_images",
@@ -67,7 +69,7 @@ __all__ = [
 
 PathLike = str | os.PathLike
 OnError = Literal["warn", "raise"]
-Generator = torch.Generator | int | None
+GeneratorLike = torch.Generator | int | None
 
 # Bumped whenever the cached array could differ for the same files (decoding rules, layout).
 _CACHE_FORMAT = 1
@@ -379,8 +381,6 @@ def _decode_folder(
         except BadImageError as err:
             return err
 
-    from tqdm.auto import tqdm
-
     bar = tqdm(
         total=len(files),
         desc=f"decoding {root.name}",
@@ -631,7 +631,7 @@ def decode_scale_crop(
     path: PathLike,
     size: int,
     scale: tuple[int, int],
-    generator: Generator = None,
+    generator: GeneratorLike = None,
     *,
     max_pixels: int | None = None,
     return_params: bool = False,
@@ -711,11 +711,11 @@ class ScaleCropLoader:
     def __post_init__(self) -> None:
         _check_scale(self.size, self.scale)
 
-    def __call__(self, path: PathLike, generator: Generator = None) -> np.ndarray:
+    def __call__(self, path: PathLike, generator: GeneratorLike = None) -> np.ndarray:
         return decode_scale_crop(path, self.size, self.scale, generator, max_pixels=self.max_pixels)
 
 
-def _full_image_loader(path: PathLike, generator: Generator = None) -> np.ndarray:
+def _full_image_loader(path: PathLike, generator: GeneratorLike = None) -> np.ndarray:
     return decode_image(path)
 
 
@@ -754,7 +754,7 @@ class ImageFolderStream(torch.utils.data.Dataset):
         root: PathLike,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         *,
-        loader: Callable[[PathLike, Generator], np.ndarray] | None = None,
+        loader: Callable[[PathLike, GeneratorLike], np.ndarray] | None = None,
         on_error: OnError = "warn",
         seed: int | None = None,
     ) -> None:

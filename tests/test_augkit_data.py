@@ -467,3 +467,15 @@ def test_cifar10_one_class(tmp_path: Path, monkeypatch) -> None:
     assert images.shape == (5000, 32, 32, 3) and classes == ["airplane"] and (labels == 0).all()
     again, _, _ = D.load_cifar10(tmp_path / "one", cache_dir=tmp_path / "cache", progress=False)
     np.testing.assert_array_equal(images, again)
+
+
+def test_streaming_photos_example_runs(capsys) -> None:
+    import runpy
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "streaming_photos.py"
+    main = runpy.run_path(str(example))["main"]
+    main(["--epochs", "1", "--copies", "3", "--num-workers", "0", "--batch-size", "4", "--size", "64",
+          "--scale", "64", "80"])
+    out = capsys.readouterr().out
+    assert "6 images in 2 classes" in out and "images/s" in out and "(4, 3, 64, 64) torch.float32" not in out
+    assert "(2, 3, 64, 64) torch.float32" in out  # 6 images in batches of 4: the last has 2
