@@ -128,7 +128,7 @@ _ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 @torch.no_grad()
 def activation_stats(depth: int = 10, width: int = 500, activation: str = "tanh",
                      init: InitSpec = "xavier", n: int = 1000, seed: int = 0,
-                     bins: int = 50) -> dict[str, Any]:
+                     bins: int = 50, hist_range: tuple[float, float] | None = None) -> dict[str, Any]:
     """Run the lecture's experiment: unit-Gaussian inputs through ``depth`` bias-free Linear layers.
 
     X ~ N(0, 1) of shape n x width feeds ``depth`` layers ``a_l = f(W_l a_{l-1})`` with
@@ -136,7 +136,9 @@ def activation_stats(depth: int = 10, width: int = 500, activation: str = "tanh"
     (index 0 = first hidden layer):
 
     - ``"mean"``, ``"std"``: float mean and standard deviation of the activations a_l;
-    - ``"counts"``, ``"edges"``: ``np.histogram(a_l, bins)`` (int64 ``bins``, float64 ``bins + 1``);
+    - ``"counts"``, ``"edges"``: ``np.histogram(a_l, bins, hist_range)`` (int64 ``bins``, float64
+      ``bins + 1``). One range for all layers, as on the lecture's slides, so a collapse to 0 shows
+      as a single spike: (-1, 1) for tanh and (0, largest activation) for ReLU unless given;
     - ``"saturated"``: fraction of activations with |a| > 0.99 (tanh saturation).
     """
     if activation not in _ACTIVATIONS:
@@ -149,11 +151,15 @@ def activation_stats(depth: int = 10, width: int = 500, activation: str = "tanh"
     apply_init(layers, init, generator=generator)
     f = _ACTIVATIONS[activation]
     a = torch.randn(n, width, generator=generator)
-    stats: dict[str, list] = {"mean": [], "std": [], "counts": [], "edges": [], "saturated": []}
+    activations = []
     for layer in layers:
         a = f(layer(a))  # a_l = f(W_l a_{l-1})
-        values = a.double().numpy().ravel()
-        counts, edges = np.histogram(values, bins=bins)
+        activations.append(a.double().numpy().ravel())
+    if hist_range is None:
+        hist_range = (-1.0, 1.0) if activation == "tanh" else (0.0, max(float(v.max()) for v in activations) or 1.0)
+    stats: dict[str, list] = {"mean": [], "std": [], "counts": [], "edges": [], "saturated": []}
+    for values in activations:
+        counts, edges = np.histogram(values, bins=bins, range=hist_range)
         stats["mean"].append(float(values.mean()))
         stats["std"].append(float(values.std()))
         stats["counts"].append(counts)

@@ -42,6 +42,9 @@ def test_activation_stats_histograms():
     assert len(stats["counts"]) == 3 and len(stats["mean"]) == 3
     assert stats["counts"][0].shape == (7,) and stats["edges"][0].shape == (8,)
     assert stats["counts"][1].sum() == 100 * 20
+    assert stats["edges"][0][0] == -1.0 and stats["edges"][2][-1] == 1.0  # one tanh range for every layer
+    relu = activation_stats(depth=2, width=20, n=100, activation="relu", init="he", hist_range=(0.0, 5.0))
+    assert relu["edges"][1][0] == 0.0 and relu["edges"][1][-1] == 5.0
 
 
 @pytest.mark.parametrize("scheme,kw,var", [
