@@ -98,7 +98,8 @@ def _check_on_error(on_error: str, name: str = "on_error") -> None:
 @contextlib.contextmanager
 def _quiet_bomb_warnings() -> Iterator[None]:
     # Pillow warns when opening large images; we apply our own max_pixels check from the header
-    # and report refusals ourselves, so its warning would only duplicate ours.
+    # and report refusals ourselves, so its warning would only duplicate ours. (warnings filters
+    # are process-wide: load_image_folder enters this once, around its whole thread pool.)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         yield
@@ -107,7 +108,11 @@ def _quiet_bomb_warnings() -> Iterator[None]:
 def _open_checked(path: PathLike, max_pixels: int | None) -> Image.Image:
     """Open ``path`` lazily (header only) and refuse empty, unknown and oversized files."""
     limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
-    if os.path.getsize(path) == 0:
+    try:
+        nbytes = os.path.getsize(path)
+    except OSError as err:  # vanished or unreadable since the folder was scanned
+        raise BadImageError(path, f"cannot read file ({err})") from None
+    if nbytes == 0:
         raise BadImageError(path, "empty file (0 bytes)")
     try:
         image = Image.open(path)
@@ -369,10 +374,12 @@ def _decode_folder(
     max_pixels: int,
     progress: bool,
     num_threads: int,
+    on_error: str,
 ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
     """Decode every file on a thread pool (Pillow releases the GIL while decoding).
 
-    Returns images N x H x W x 3 uint8, labels N int64 and the skipped files as [relpath, reason].
+    Returns images N x H x W x 3 uint8, labels N int64 and the skipped files as [relpath, reason];
+    with ``on_error="raise"`` the first bad file raises at once.
     """
 
     def decode(entry: _FileEntry) -> np.ndarray | BadImageError:
@@ -397,6 +404,8 @@ def _decode_folder(
         for entry, result in zip(files, pool.map(decode, files)):
             bar.update()
             if isinstance(result, BadImageError):
+                if on_error == "raise":
+                    raise result
                 skipped.append([entry.relpath, result.reason])
                 continue
             if images is None:
@@ -444,8 +453,8 @@ def load_image_folder(
         bilinear); if None, all images must already have the same size.
     cache_dir : where the decoded array is cached; default ``$AUGKIT_CACHE`` or
         ``~/.cache/augkit``; False disables the cache. An entry is keyed by a hash of the
-        relative file list, the files' sizes and mtimes, ``size`` and ``max_pixels``, so a
-        changed file rebuilds it; a truncated or corrupt entry is detected (checksum) and rebuilt.
+        relative file list, the files' sizes and mtimes, ``size``, ``max_pixels`` and the Pillow
+        version, so a changed file rebuilds it; a truncated or corrupt entry is detected (checksum) and rebuilt.
     on_error : bad files (see module docstring): "warn" skips each with a warning naming the
         file and the reason, "raise" raises :class:`BadImageError` (a ValueError).
     on_empty_class : a class folder without decodable images: "warn" (its class index is kept)
@@ -489,12 +498,10 @@ def load_image_folder(
     if entry is None:
         with _quiet_bomb_warnings():
             images, labels, skipped = _decode_folder(
-                root, files, size, max_pixels, progress, num_threads
+                root, files, size, max_pixels, progress, num_threads, on_error
             )
         entry = {"images": images, "labels": labels, "classes": classes, "skipped": skipped}
-        # A failed load (bad file in raise mode, nothing decodable) is not cached.
-        if on_error == "raise" and skipped:
-            _report_bad(str(root / skipped[0][0]), skipped[0][1], on_error)
+        # A failed load (a bad file in raise mode, nothing decodable) is not cached.
         if len(images) and cache_dir is not False:
             _write_cache(array_path, meta_path, key, entry)
     # Cache hits repeat the warnings of the original decode, so both loads behave alike.
