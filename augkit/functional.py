@@ -51,7 +51,10 @@ def warp(x: torch.Tensor, stages: Sequence[torch.Tensor | Radial], out_size: tup
     k = supersample_factor(stages)
     grid = sampling_grid(stages, x.shape[0], out_size, tuple(x.shape[-2:]), k, x.dtype, x.device)
     out = F.grid_sample(x, grid, mode=interpolation, padding_mode=_PADDING[fill], align_corners=False)
-    return F.avg_pool2d(out, k) if k > 1 else out
+    if k == 1:
+        return out
+    # The k*k sub-pixel samples are stacked blocks of rows: averaging them is a plain mean.
+    return out.view(x.shape[0], x.shape[1], k * k, *out_size).mean(dim=2)
 
 
 def hflip(x: torch.Tensor, apply: torch.Tensor) -> torch.Tensor:

@@ -95,15 +95,18 @@ def scale_crop_matrix(in_size: Size, scaled_size: torch.Tensor, top: torch.Tenso
     return m
 
 
-def radial_map(points: torch.Tensor, stage: Radial) -> torch.Tensor:
-    """Apply ``r_src = r (1 + k1 r^2 + k2 r^4)`` to centred pixel points N x P x 2 of ``stage.size``."""
+def radial_map(x: torch.Tensor, y: torch.Tensor, stage: Radial) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply ``r_src = r (1 + k1 r^2 + k2 r^4)`` to centred pixel coordinates of ``stage.size``.
+
+    ``x``, ``y``: tensors broadcastable to N x ... (N leading); returns the mapped pair.
+    """
     h, w = stage.size
-    half = points.new_tensor([w / 2, h / 2])
-    uv = points / half
-    r2 = (uv * uv).sum(-1, keepdim=True)
-    k1 = stage.k1.to(points.dtype)[:, None, None]
-    k2 = stage.k2.to(points.dtype)[:, None, None]
-    return uv * (1 + k1 * r2 + k2 * r2 * r2) * half
+    u, v = x / (w / 2), y / (h / 2)
+    r2 = u * u + v * v
+    shape = (-1,) + (1,) * (r2.dim() - 1)
+    k1, k2 = stage.k1.to(r2.dtype).view(shape), stage.k2.to(r2.dtype).view(shape)
+    factor = 1 + r2 * (k1 + k2 * r2)
+    return u * factor * (w / 2), v * factor * (h / 2)
 
 
 def downscale_factor(stages: Sequence[torch.Tensor | Radial]) -> float:
@@ -121,36 +124,51 @@ def downscale_factor(stages: Sequence[torch.Tensor | Radial]) -> float:
     return float(total[:, :2, :2].norm(dim=1).max())
 
 
+def _apply_affine(m: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y) -> m[:2, :2] (x, y) + m[:2, 2]`` per sample (m: N x 3 x 3), broadcasting."""
+    c = [m[:, i, j].to(x.dtype).view(-1, 1, 1, 1) for i in range(2) for j in range(3)]
+    return c[0] * x + (c[1] * y + c[2]), c[3] * x + (c[4] * y + c[5])
+
+
 def sampling_grid(stages: Sequence[torch.Tensor | Radial], n: int, out_size: Size,
                   in_size: Size, supersample: int = 1, dtype: torch.dtype = torch.float32,
                   device: torch.device | str = "cpu") -> torch.Tensor:
-    """The ``grid_sample`` grid N x (h*k) x (w*k) x 2 of a chain of backward stages.
+    """The ``grid_sample`` grid N x (k*k*h) x w x 2 of a chain of backward stages.
 
     ``stages`` are in pipeline order (the first transform's stage first), so an output point
     maps to ``S1(S2(...Sk(p)))``: matrices of consecutive stages are multiplied (float64) and
-    applied to the points once; a :class:`Radial` stage is applied to the points in between. With ``supersample = k`` every output pixel gets ``k x k`` points at
-    the centres of its ``k x k`` sub-pixels; averaging them (``avg_pool2d(k)``) is a box filter
-    of one output pixel's footprint, which antialiases downscaling.
+    applied to the points once; a :class:`Radial` stage is applied to the points in between.
+    With ``supersample = k`` every output pixel gets ``k x k`` points at the centres of its
+    ``k x k`` sub-pixels, laid out as ``k*k`` stacked copies of the h x w grid (sub-pixel
+    ``(a, b)`` in block ``a k + b``); the mean over the blocks is a box filter of one output
+    pixel's footprint, which antialiases downscaling.
     """
     (h_out, w_out), (h_in, w_in), k = out_size, in_size, supersample
-    ys = (torch.arange(h_out * k, dtype=dtype, device=device) + 0.5) / k - h_out / 2
-    xs = (torch.arange(w_out * k, dtype=dtype, device=device) + 0.5) / k - w_out / 2
-    points = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(1, -1, 2)
-    points = points.expand(n, -1, -1)
-    pending = None
-    for stage in list(reversed(stages)) + [None]:
+    sub = (torch.arange(k, dtype=dtype, device=device) + 0.5) / k
+    # Separable start: x is 1 x (k*k) x 1 x w, y is 1 x (k*k) x h x 1; affine maps broadcast
+    # them to N x (k*k) x h x w in two fused multiply-adds per coordinate.
+    x = (torch.arange(w_out, dtype=dtype, device=device) - w_out / 2 + sub.repeat(k)[:, None])[None, :, None, :]
+    y = (torch.arange(h_out, dtype=dtype, device=device) - h_out / 2
+         + sub.repeat_interleave(k)[:, None])[None, :, :, None]
+    pending = None  # product of the matrices met since the last materialisation
+    for stage in reversed(stages):
         if isinstance(stage, torch.Tensor):
+            stage = stage.to(device=device, dtype=torch.float64)
             pending = stage if pending is None else stage @ pending
             continue
         if pending is not None:
-            m = pending.to(device=device, dtype=dtype)
-            points = torch.baddbmm(m[:, None, :2, 2], points, m[:, :2, :2].transpose(1, 2))
+            x, y = _apply_affine(pending, x, y)
             pending = None
-        if stage is not None:
-            points = radial_map(points, stage)
+        x, y = radial_map(x, y, stage)
     # Centred source pixels -> grid_sample's [-1, 1] (align_corners=False: the image edges).
-    scale = torch.tensor([2 / w_in, 2 / h_in], dtype=dtype, device=device)
-    return (points * scale).reshape(n, h_out * k, w_out * k, 2)
+    to_grid = torch.diag(torch.tensor([2 / w_in, 2 / h_in, 1.0], dtype=torch.float64, device=device))[None]
+    final = (to_grid if pending is None else to_grid @ pending).expand(n, 3, 3)
+    c = [final[:, i, j].to(dtype).view(-1, 1, 1, 1) for i in range(2) for j in range(3)]
+    # Write both coordinates straight into the interleaved grid (no stack copy).
+    grid = torch.empty(n, k * k, h_out, w_out, 2, dtype=dtype, device=device)
+    torch.add(c[0] * x, c[1] * y + c[2], out=grid[..., 0])
+    torch.add(c[3] * x, c[4] * y + c[5], out=grid[..., 1])
+    return grid.view(n, k * k * h_out, w_out, 2)
 
 
 def supersample_factor(stages: Sequence[torch.Tensor | Radial]) -> int:
