@@ -655,11 +655,14 @@ def decode_scale_crop(
 
     Parameters
     ----------
-    path : image file. size : crop side. scale : ``(lo, hi)`` ints with ``size <= lo <= hi``.
-    generator : torch.Generator, int seed, or None (torch's global generator).
-    max_pixels, return_params : as in :func:`decode_image`; ``return_params`` also returns
-        ``{"L", "scaled_size": (h, w), "top", "left", "decoded_size": (h, w)}`` where
-        ``decoded_size`` is the size Pillow actually decoded at.
+    path : image file.
+    size : crop side (pixels).
+    scale : ``(lo, hi)`` ints with ``size <= lo <= hi``: the range of the shorter side L.
+    generator : torch.Generator, int seed, or None (torch's global generator); the draws are
+        those of ``RandomScaleCrop(size, scale).make_params`` for a batch of one image.
+    max_pixels : as in :func:`decode_image`.
+    return_params : also return ``{"L", "scaled_size": (h, w), "top", "left",
+        "decoded_size": (h, w)}``; ``decoded_size`` is the size Pillow actually decoded at.
 
     Returns
     -------
