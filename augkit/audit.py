@@ -126,7 +126,9 @@ def audit(
     images = _as_images(images)
     labels = torch.as_tensor(labels).long().reshape(-1)
     if len(labels) != len(images) or len(images) == 0:
-        raise ValueError(f"labels must have one entry per image: {len(labels)} labels for {len(images)} images")
+        raise ValueError(
+            f"labels must have one entry per image: {len(labels)} labels for {len(images)} images"
+        )
     if not isinstance(transforms, Mapping) or not transforms:
         raise ValueError(f"transforms must be a non-empty dict name -> transform, got {transforms!r}")
     for name, transform in transforms.items():
@@ -160,7 +162,9 @@ def audit(
     n = len(images)
     clean_accuracy = clean_correct / n
     if clean_accuracy == 0:
-        raise ValueError("the model's clean accuracy is 0: the audit needs a model that classifies the clean images")
+        raise ValueError(
+            "the model's clean accuracy is 0: the audit needs a model that classifies the clean images"
+        )
     report = AuditReport(clean_accuracy=clean_accuracy, threshold=float(threshold), n_images=n)
     for name in transforms:
         relative = correct[name] / n / clean_accuracy

@@ -133,6 +133,18 @@ def _open_checked(path: PathLike, max_pixels: int | None) -> Image.Image:
     return image
 
 
+@contextlib.contextmanager
+def _pixel_errors_as_bad(path: PathLike) -> Iterator[None]:
+    """Turn Pillow's errors while decoding pixel data into BadImageError."""
+    try:
+        yield
+    except Image.DecompressionBombError as err:
+        raise BadImageError(path, f"decompression bomb refused by Pillow ({err})") from None
+    except _DECODE_ERRORS as err:
+        reason = f"truncated or corrupt image data ({type(err).__name__}: {err})"
+        raise BadImageError(path, reason) from None
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Decode ``image`` and convert it to 8-bit RGB by the module's rules (see module docstring)."""
     mode = image.mode
@@ -156,21 +168,14 @@ def _decode(
     path: PathLike, size: tuple[int, int] | None, max_pixels: int | None
 ) -> np.ndarray:
     """Decode one file to uint8 H x W x 3, resized to ``size=(h, w)`` if given; BadImageError."""
-    with _open_checked(path, max_pixels) as image:
-        try:
-            if size is not None:
-                # JPEG: decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
-                image.draft(None, (size[1], size[0]))
-            rgb = _to_rgb(image)
-            if size is not None and rgb.size != (size[1], size[0]):
-                rgb = rgb.resize((size[1], size[0]), _RESAMPLE)
-            return np.asarray(rgb, dtype=np.uint8).copy()
-        except Image.DecompressionBombError as err:
-            raise BadImageError(path, f"decompression bomb refused by Pillow ({err})") from None
-        except _DECODE_ERRORS as err:
-            raise BadImageError(
-                path, f"truncated or corrupt image data ({type(err).__name__}: {err})"
-            ) from None
+    with _open_checked(path, max_pixels) as image, _pixel_errors_as_bad(path):
+        if size is not None:
+            # JPEG: decode at 1/2, 1/4 or 1/8 scale when that still covers the target size.
+            image.draft(None, (size[1], size[0]))
+        rgb = _to_rgb(image)
+        if size is not None and rgb.size != (size[1], size[0]):
+            rgb = rgb.resize((size[1], size[0]), _RESAMPLE)
+        return np.asarray(rgb, dtype=np.uint8).copy()
 
 
 def decode_image(
@@ -361,7 +366,8 @@ def _write_cache(array_path: Path, meta_path: Path, key: str, entry: dict) -> No
         _write_atomic(array_path, lambda handle: np.save(handle, images, allow_pickle=False))
         _write_atomic(meta_path, lambda handle: handle.write(json.dumps(meta).encode()))
     except OSError as err:
-        warnings.warn(f"could not write the image cache in {str(array_path.parent)!r}: {err}", stacklevel=3)
+        message = f"could not write the image cache in {str(array_path.parent)!r}: {err}"
+        warnings.warn(message, stacklevel=3)
 
 
 # ----------------------------------------------------------------------------- in-memory loading
@@ -454,7 +460,8 @@ def load_image_folder(
     cache_dir : where the decoded array is cached; default ``$AUGKIT_CACHE`` or
         ``~/.cache/augkit``; False disables the cache. An entry is keyed by a hash of the
         relative file list, the files' sizes and mtimes, ``size``, ``max_pixels`` and the Pillow
-        version, so a changed file rebuilds it; a truncated or corrupt entry is detected (checksum) and rebuilt.
+        version, so a changed file rebuilds it; a truncated or corrupt entry is detected
+        (checksum) and rebuilt.
     on_error : bad files (see module docstring): "warn" skips each with a warning naming the
         file and the reason, "raise" raises :class:`BadImageError` (a ValueError).
     on_empty_class : a class folder without decodable images: "warn" (its class index is kept)
@@ -513,7 +520,9 @@ def load_image_folder(
     return entry["images"], entry["labels"], list(entry["classes"])
 
 
-def load_cifar10(root: PathLike | None = None, **kwargs: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_cifar10(
+    root: PathLike | None = None, **kwargs: Any
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Load the CIFAR-10 training images with :func:`load_image_folder` (cached after the first load).
 
     ``root`` defaults to :func:`cifar10_root`; ``kwargs`` go to :func:`load_image_folder`.
@@ -544,7 +553,9 @@ def cifar10_root() -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
-def last_per_class_split(labels: np.ndarray | torch.Tensor, n_per_class: int) -> tuple[np.ndarray, np.ndarray]:
+def last_per_class_split(
+    labels: np.ndarray | torch.Tensor, n_per_class: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Hold out the last ``n_per_class`` images of each class (in file order) for validation.
 
     Parameters
@@ -560,8 +571,14 @@ def last_per_class_split(labels: np.ndarray | torch.Tensor, n_per_class: int) ->
     """
     labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be a 1-D int array, got dtype {labels.dtype} and shape {labels.shape}")
-    if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 0:
+        raise ValueError(
+            f"labels must be a 1-D int array, got dtype {labels.dtype} and shape {labels.shape}"
+        )
+    if (
+        isinstance(n_per_class, bool)
+        or not isinstance(n_per_class, (int, np.integer))
+        or n_per_class < 0
+    ):
         raise ValueError(f"n_per_class must be an int >= 0, got {n_per_class!r}")
     is_val = np.zeros(len(labels), dtype=bool)
     for label in np.unique(labels):
@@ -575,7 +592,10 @@ def last_per_class_split(labels: np.ndarray | torch.Tensor, n_per_class: int) ->
 
 
 def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 8x8 digits as images: uint8 N x 8 x 8 x 1 (0..16 scaled to 0..255, rounded), int64 N labels."""
+    """scikit-learn's 8x8 digits as images.
+
+    Returns uint8 N x 8 x 8 x 1 (values 0..16 scaled to 0..255, rounded) and int64 N labels.
+    """
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -584,7 +604,7 @@ def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_sample_photos() -> np.ndarray:
-    """scikit-learn's two sample photos (china, flower), shipped with sklearn: uint8 2 x 427 x 640 x 3."""
+    """scikit-learn's two sample photos (china, flower; no download): uint8 2 x 427 x 640 x 3."""
     from sklearn.datasets import load_sample_images
 
     return np.stack(load_sample_images().images).astype(np.uint8)
@@ -601,7 +621,8 @@ def to_batch(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 def to_nhwc(batch: torch.Tensor) -> np.ndarray:
     """Torch batch N x C x H x W (any device) -> numpy N x H x W x C, same dtype."""
     if not isinstance(batch, torch.Tensor) or batch.dim() != 4:
-        raise ValueError(f"batch must be an N x C x H x W tensor, got {getattr(batch, 'shape', type(batch))}")
+        got = getattr(batch, "shape", type(batch))
+        raise ValueError(f"batch must be an N x C x H x W tensor, got {got}")
     return batch.detach().permute(0, 2, 3, 1).cpu().contiguous().numpy()
 
 
@@ -676,8 +697,10 @@ def decode_scale_crop(
     generator = as_generator(generator)
     with _quiet_bomb_warnings(), _open_checked(path, max_pixels) as image:
         width, height = image.size
-        shorter, scaled_h, scaled_w, top, left = _sample_scale_crop(height, width, size, scale, generator)
-        try:
+        shorter, scaled_h, scaled_w, top, left = _sample_scale_crop(
+            height, width, size, scale, generator
+        )
+        with _pixel_errors_as_bad(path):
             drafted = image.draft(None, (scaled_w, scaled_h))
             # draft returns the decoded frame in source coordinates: (0, 0, W / k, H / k).
             reduction = width / drafted[1][2] if drafted else 1.0
@@ -693,10 +716,6 @@ def decode_scale_crop(
             crop = rgb.resize((size, size), _RESAMPLE, box=box, reducing_gap=3.0)
             decoded_size = (rgb.height, rgb.width)
             out = np.asarray(crop, dtype=np.uint8).copy()
-        except Image.DecompressionBombError as err:
-            raise BadImageError(path, f"decompression bomb refused by Pillow ({err})") from None
-        except _DECODE_ERRORS as err:
-            raise BadImageError(path, f"truncated or corrupt image data ({type(err).__name__}: {err})") from None
     if return_params:
         params = {
             "L": shorter,

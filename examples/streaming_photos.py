@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
             seconds = time.perf_counter() - start
             print(f"epoch {epoch}: {count} images, {count / seconds:.1f} images/s end to end "
                   f"(batched augmentation alone: {count / batch_seconds:.0f} images/s); "
-                  f"last batch {tuple(batch.shape)} {batch.dtype} in [{batch.min():.2f}, {batch.max():.2f}]")
+                  f"last batch {tuple(batch.shape)} {batch.dtype} "
+                  f"in [{batch.min():.2f}, {batch.max():.2f}]")
 
 
 if __name__ == "__main__":
