@@ -95,8 +95,8 @@ def set_dropout_seed(model: nn.Module, seed: int) -> nn.Module:
     """
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}")
+    device = next(model.parameters(), torch.empty(0)).device
     for k, module in enumerate(dropout_modules(model)):
-        device = next(model.parameters(), torch.empty(0)).device
         mixed = _mix32((torch.tensor(seed, dtype=torch.int64) + _mix32(torch.tensor(k))) & _MASK32)
         module.seed = mixed.to(device)
         module.counter = torch.zeros((), dtype=torch.int64, device=device)

@@ -4,7 +4,8 @@ import copy
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import functional_call, grad, stack_module_state, vmap
+from torch.nn import functional as F
 
 from nets import BatchNorm1d, BatchNorm2d, batch_norm
 
@@ -94,6 +95,25 @@ def test_vmap_over_stacked_members_matches_each_member(stats):
         for name, buf in member.named_buffers():
             torch.testing.assert_close(buffers[name][k], buf)
     assert buffers["1.num_batches_tracked"].tolist() == [2, 2, 2]
+
+
+def test_vmapped_gradients_match_each_member():
+    torch.manual_seed(0)
+    members = [nn.Sequential(nn.Linear(5, 6), BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3)) for _ in range(2)]
+    reference = copy.deepcopy(members)
+    params, buffers = stack_module_state(members)
+    base = copy.deepcopy(members[0])
+    x, y = torch.randn(2, 8, 5), torch.randint(0, 3, (2, 8))
+
+    def loss(p, b, xx, yy):
+        return F.cross_entropy(functional_call(base, (p, b), (xx,)), yy)
+
+    grads = vmap(grad(loss))(params, buffers, x, y)
+    for k, member in enumerate(reference):
+        F.cross_entropy(member(x[k]), y[k]).backward()
+        for name, p in member.named_parameters():
+            torch.testing.assert_close(grads[name][k], p.grad)
+        torch.testing.assert_close(buffers["1.running_var"][k], member[1].running_var)
 
 
 def test_bad_arguments():
