@@ -20,7 +20,7 @@ _PADDING = {"zeros": "zeros", "border": "border", "reflect": "reflection"}
 def to_working(x: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float32 [0, 1]; float16/bfloat16 -> float32; float32/64 unchanged."""
     if x.dtype == torch.uint8:
-        return x.to(torch.float32).mul_(1 / 255)
+        return x * (1 / 255)  # one pass: type promotion makes the product float32
     if x.dtype in (torch.float32, torch.float64):
         return x
     return x.to(torch.float32)
