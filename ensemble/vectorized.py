@@ -30,7 +30,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 import nets
-from nets.train import _lr_factor
+from nets.train import lr_factor
 
 from .members import MemberOutcome, MemberPlan, TrainSetup, build_member
 from .storage import MemberRecord, save_member
@@ -119,7 +119,7 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
             loss = per_member.sum()  # member k's gradient is that of its own mean loss
             if kw.get("l1", 0.0) > 0:
                 loss = loss + kw["l1"] * sum(params[name].abs().sum() for name in decayed)
-            factor = lr * _lr_factor(schedule, step, total_steps)
+            factor = lr * lr_factor(schedule, step, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = factor
             optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,19 @@
+"""Shared fixtures: small real data sets that ship with scikit-learn."""
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+
+@pytest.fixture(scope="session")
+def digits_tabular():
+    """sklearn digits as float features: (X 1797 x 64, y 1797)."""
+    X, y = load_digits(return_X_y=True)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="session")
+def digits_images():
+    """sklearn digits as uint8 images N x 8 x 8 x 1 (0..16 scaled to 0..255) and labels."""
+    X, y = load_digits(return_X_y=True)
+    images = np.round(X.reshape(-1, 8, 8, 1) * (255 / 16)).astype(np.uint8)
+    return images, y
