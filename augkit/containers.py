@@ -8,8 +8,7 @@ import torch
 
 from . import functional as F
 from ._checks import check_probability
-from .transforms import (Params, Shape, Transform, coin, index_params, params_to,
-                         transform_from_config)
+from .transforms import Params, Shape, Transform, coin, index_params, transform_from_config
 
 
 def _check_transforms(transforms: Sequence[Transform], name: str) -> list[Transform]:

@@ -7,7 +7,7 @@ added to every pixel of image n is ``eigvec @ (alpha_n * eigval)`` with ``alpha_
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -89,6 +89,8 @@ class PCALighting(Transform):
                              f"{tuple(self.eigval.shape)} and {tuple(self.eigvec.shape)}")
         if not (torch.isfinite(self.eigval).all() and torch.isfinite(self.eigvec).all()):
             raise ValueError("eigval and eigvec must be finite")
+        if isinstance(sigma, (tuple, list)):
+            raise TypeError(f"sigma must be one number (alpha ~ N(0, sigma^2)), got {sigma!r}")
         self.sigma = check_range(sigma, "sigma", symmetric_about=None, minimum=0.0)[0]
         self.p = check_probability(p)
 
