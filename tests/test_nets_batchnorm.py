@@ -3,6 +3,8 @@ import copy
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 from torch.nn import functional as F
@@ -41,6 +43,18 @@ def test_matches_torch_train_and_eval(ours_cls, theirs_cls, tail, stats, momentu
     ours.eval(), theirs.eval()
     x = _batches(tail, sizes=(6,), seed=9)[0]
     torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(sizes=st.lists(st.integers(2, 9), min_size=1, max_size=5), stats=st.sampled_from(["exact", "ema"]),
+       momentum=st.floats(0.01, 1.0), seed=st.integers(0, 2**16))
+def test_running_statistics_match_torch_for_any_batch_sizes(sizes, stats, momentum, seed):
+    ours = BatchNorm2d(3, stats=stats, momentum=momentum)
+    theirs = nn.BatchNorm2d(3, momentum=None if stats == "exact" else momentum)
+    for x in _batches((3, 2, 2), sizes, seed=seed):
+        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours.running_mean, theirs.running_mean)
+    torch.testing.assert_close(ours.running_var, theirs.running_var)
 
 
 def test_exact_population_statistics_formula():
