@@ -4,6 +4,8 @@ Batches are N x C x H x W torch tensors (C = 1 or 3), uint8 [0, 255] or float [0
 or CUDA; every transform returns the input's dtype and device.
 """
 
+from . import data
+from .audit import AuditReport, audit
 from .containers import Compose, OneOf, RandomApply
 from .pca import PCALighting, fit_pca
 from .transforms import (GaussianNoise, HorizontalFlip, LensDistortion, Normalize,
@@ -12,6 +14,7 @@ from .transforms import (GaussianNoise, HorizontalFlip, LensDistortion, Normaliz
 from .tta import average_views, flip_views, multi_scale_ten_crop, ten_crop
 
 __all__ = [
+    "data", "audit", "AuditReport",
     "Compose", "OneOf", "RandomApply",
     "GaussianNoise", "HorizontalFlip", "LensDistortion", "Normalize", "PCALighting",
     "RandomScaleCrop", "Rotate", "Shear", "Stretch", "Transform", "Translate", "VerticalFlip",

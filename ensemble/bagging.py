@@ -31,6 +31,8 @@ from .voting import vote
 __all__ = ["BaggedNetClassifier", "MemberFailedError", "FitInterrupted"]
 
 _TTA = (None, "flip", "ten_crop", "multi_scale")
+# How joblib's loky backend, concurrent.futures and dask report a worker process that died.
+_WORKER_DIED = ("TerminatedWorkerError", "BrokenProcessPool", "KilledWorker", "WorkerLostError")
 
 
 class MemberFailedError(RuntimeError):
@@ -222,8 +224,10 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError("augment is for image input (N x H x W x C); got tabular X")
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
             self.input_spec_ = InputSpec("tabular", (X.shape[1],))
-            self.input_mean_ = X.mean(axis=0)
-            self.input_scale_ = np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+            # float64 statistics, so that a saved and reloaded ensemble standardises identically
+            std = X.std(axis=0, dtype=np.float64)
+            self.input_mean_ = X.mean(axis=0, dtype=np.float64)
+            self.input_scale_ = np.where(std > 0, std, 1.0)
             prepared = self._standardise(X)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
@@ -383,7 +387,13 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _train_joblib(self, todo, X, y, checkpoint_dir, bar) -> dict[int, MemberOutcome]:
         n_workers = min(joblib.effective_n_jobs(self.n_jobs), len(todo))
-        markers_dir = tempfile.mkdtemp(prefix="augkit-members-")
+        # Each worker notes its process id here as it starts a member, so that the member of a
+        # worker that dies can be named. Inside checkpoint_dir when there is one (visible to tools).
+        if checkpoint_dir is not None:
+            markers_dir = str(Path(checkpoint_dir, ".running"))
+            os.makedirs(markers_dir, exist_ok=True)
+        else:
+            markers_dir = tempfile.mkdtemp(prefix="augkit-members-")
         setup = self._setup(checkpoint_dir, markers_dir, threads=threads_per_worker(n_workers))
         outcomes: dict[int, MemberOutcome] = {}
         parallel = joblib.Parallel(n_jobs=n_workers, backend=self.backend, return_as="generator_unordered")
@@ -395,12 +405,15 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
             raise FitInterrupted(self._interrupted_message(todo, outcomes, checkpoint_dir)) from None
         except Exception as e:
             if isinstance(e, RuntimeError) and str(e).startswith("member "):
-                raise MemberFailedError(f"{str(e).splitlines()[0]}\n{self._resume_hint(todo, outcomes, checkpoint_dir)}",
-                                        [_member_of(str(e))]) from e
+                first_line = str(e).splitlines()[0]
+                raise MemberFailedError(f"{first_line}\n{self._resume_hint(todo, outcomes, checkpoint_dir)}",
+                                        [_member_of(first_line)]) from e
+            if e.__class__.__name__ not in _WORKER_DIED:
+                raise
             lost = self._dead_members(markers_dir, todo, outcomes)
             names = ", ".join(f"member {i}" for i in lost) or "a member"
             raise MemberFailedError(
-                f"{names} did not finish: its worker process died ({e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}).\n"
+                f"{names} did not finish: its worker process died ({e.__class__.__name__}: {_first_line(e)}).\n"
                 f"{self._resume_hint(todo, outcomes, checkpoint_dir)}", lost) from e
         finally:
             shutil.rmtree(markers_dir, ignore_errors=True)
@@ -569,6 +582,11 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e)
+    return text.splitlines()[0] if text else ""
 
 
 def _member_of(message: str) -> int:

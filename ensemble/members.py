@@ -98,21 +98,21 @@ def train_member(plan: MemberPlan, X: np.ndarray, y: np.ndarray, setup: TrainSet
     memory map, once); ``y`` holds encoded labels ``0..K-1``.
     """
     _write_marker(setup.markers_dir, plan.index)
-    with _torch_threads(setup.threads):
-        model = build_member(setup, plan.seed)
-        train = (X[plan.train_indices], y[plan.train_indices])
-        use_val = setup.early_stopping and len(plan.val_indices) > 0
-        val = (X[plan.val_indices], y[plan.val_indices]) if use_val else None
-        stopper = nets.EarlyStopping(monitor="val_loss", patience=setup.patience) if use_val else None
-        try:
+    try:
+        with _torch_threads(setup.threads):
+            model = build_member(setup, plan.seed)
+            train = (X[plan.train_indices], y[plan.train_indices])
+            use_val = setup.early_stopping and len(plan.val_indices) > 0
+            val = (X[plan.val_indices], y[plan.val_indices]) if use_val else None
+            stopper = nets.EarlyStopping(monitor="val_loss", patience=setup.patience) if use_val else None
             history = nets.fit(model, train, val=val, early_stopping=stopper,
                                generator=torch.Generator().manual_seed(plan.seed), **setup.fit_kwargs)
-        except nets.DivergenceError as e:
-            return MemberOutcome(record=None, diverged_epoch=e.epoch, message=str(e))
-        except Exception as e:
-            # Re-raised with the member's name; the traceback text survives the trip across processes.
-            raise RuntimeError(f"member {plan.index} failed: {e.__class__.__name__}: {e}\n"
-                               f"{traceback.format_exc()}") from None
+    except nets.DivergenceError as e:
+        return MemberOutcome(record=None, diverged_epoch=e.epoch, message=str(e))
+    except Exception as e:
+        # Re-raised with the member's name; the traceback text survives the trip across processes.
+        raise RuntimeError(f"member {plan.index} failed: {e.__class__.__name__}: {e}\n"
+                           f"{traceback.format_exc()}") from None
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     record = MemberRecord(index=plan.index, seed=plan.seed, state=state,
                           train_indices=plan.train_indices, val_indices=plan.val_indices,

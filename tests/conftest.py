@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from augkit.data import load_digits_images
+
 
 @pytest.fixture(scope="session")
 def digits_tabular():
@@ -14,6 +16,4 @@ def digits_tabular():
 @pytest.fixture(scope="session")
 def digits_images():
     """sklearn digits as uint8 images N x 8 x 8 x 1 (0..16 scaled to 0..255) and labels."""
-    X, y = load_digits(return_X_y=True)
-    images = np.round(X.reshape(-1, 8, 8, 1) * (255 / 16)).astype(np.uint8)
-    return images, y
+    return load_digits_images()

@@ -1,0 +1,235 @@
+"""Reliability: checkpoints, a worker killed for real, Ctrl-C, diverging members, untrusted files."""
+import functools
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import nets
+from ensemble import BaggedNetClassifier, MemberFailedError
+from ensemble.storage import UnsafeFileError, finished_members
+
+mlp = functools.partial(nets.MLP, widths=(64,))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _clf(**kw):
+    params = dict(member=mlp, n_members=4, epochs=6, batch_size=32, lr=0.05, random_state=0, verbose=0)
+    params.update(kw)
+    return BaggedNetClassifier(**params)
+
+
+def test_checkpoint_then_resume_trains_only_missing_members(digits_tabular, tmp_path, monkeypatch):
+    X, y = digits_tabular
+    X, y = X[:400], y[:400]
+    full = _clf(epochs=2).fit(X, y, checkpoint_dir=tmp_path)
+    assert sorted(finished_members(tmp_path)) == [0, 1, 2, 3]
+    # Lose member 2 (as if its process died before writing it) and leave a half-written weights file.
+    (tmp_path / "member_002.json").unlink()
+    (tmp_path / "member_002.safetensors").write_bytes(b"cut short")
+    trained = []
+    real_fit = nets.fit
+    monkeypatch.setattr(nets, "fit", lambda *a, **k: trained.append(1) or real_fit(*a, **k))
+    resumed = _clf(epochs=2).fit(X, y, checkpoint_dir=tmp_path, resume=True)
+    assert len(trained) == 1  # only member 2
+    assert np.allclose(full.predict_proba(X), resumed.predict_proba(X), atol=1e-6)
+
+
+def test_checkpoint_dir_refuses_other_runs_and_accidental_overwrite(digits_tabular, tmp_path):
+    X, y = digits_tabular
+    _clf(epochs=1, n_members=2).fit(X[:200], y[:200], checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="already holds finished members of this run: pass resume=True"):
+        _clf(epochs=1, n_members=2).fit(X[:200], y[:200], checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="holds members of a different run"):
+        _clf(epochs=2, n_members=2).fit(X[:200], y[:200], checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ValueError, match="resume=True needs the checkpoint_dir"):
+        _clf().fit(X[:200], y[:200], resume=True)
+
+
+def test_worker_killed_mid_training_names_the_member_and_resume_completes(digits_tabular, tmp_path):
+    X, y = digits_tabular
+    X, y = X[:1000], y[:1000]
+    slow = dict(epochs=25, n_jobs=2, early_stopping=False)
+    running = tmp_path / "ckpt" / ".running"
+    killed = {}
+
+    def kill_member_1():
+        marker = running / "member_001.pid"
+        deadline = time.time() + 120
+        while time.time() < deadline and not marker.exists():
+            time.sleep(0.05)
+        time.sleep(0.5)  # well inside its training
+        killed["pid"] = int(marker.read_text())
+        os.kill(killed["pid"], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_member_1)
+    killer.start()
+    with pytest.raises(MemberFailedError, match=r"member 1 did not finish: its worker process died") as info:
+        _clf(**slow).fit(X, y, checkpoint_dir=tmp_path / "ckpt")
+    killer.join()
+    assert 1 in info.value.members
+    assert "resume=True" in str(info.value)
+    assert 1 not in finished_members(tmp_path / "ckpt")
+    resumed = _clf(**slow).fit(X, y, checkpoint_dir=tmp_path / "ckpt", resume=True)
+    reference = _clf(**slow).fit(X, y)
+    assert np.array_equal(resumed.predict(X), reference.predict(X))
+    assert np.allclose(resumed.predict_proba(X), reference.predict_proba(X), atol=1e-6)
+
+
+def test_ctrl_c_keeps_finished_members_and_shuts_workers_down(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(f"""
+        import functools, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import nets
+        from sklearn.datasets import load_digits
+        from ensemble import BaggedNetClassifier
+        if __name__ == "__main__":
+            X, y = load_digits(return_X_y=True)
+            clf = BaggedNetClassifier(member=functools.partial(nets.MLP, widths=(64,)), n_members=6, epochs=40,
+                                      early_stopping=False, n_jobs=2, random_state=0, verbose=0)
+            clf.fit(X, y, checkpoint_dir=sys.argv[1])
+    """))
+    ckpt = tmp_path / "ckpt"
+    proc = subprocess.Popen([sys.executable, str(script), str(ckpt)], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(ckpt.glob("member_*.json")):
+        time.sleep(0.1)
+    worker_pids = [int(p.read_text()) for p in (ckpt / ".running").glob("*.pid")]
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "fit was interrupted" in stderr and "resume=True" in stderr
+    assert len(finished_members(ckpt)) >= 1
+    time.sleep(1.0)
+    for pid in worker_pids:  # loky workers are gone, not left training
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+class _PoisonedMLP(nets.MLP):
+    """An MLP whose weights are Inf when built under one chosen seed: its loss is NaN at once."""
+
+    poisoned_seed = None
+
+    def __init__(self, **kw):
+        super().__init__(widths=(16,), **kw)
+        if torch.initial_seed() == _PoisonedMLP.poisoned_seed:
+            with torch.no_grad():
+                next(m for m in self.modules() if isinstance(m, torch.nn.Linear)).weight.fill_(float("inf"))
+
+
+@pytest.mark.parametrize("engine", ["joblib", "vectorized"])
+def test_a_diverging_member_is_named_and_the_others_are_unaffected(digits_tabular, tmp_path, engine):
+    X, y = digits_tabular
+    X, y = X[:300], y[:300]
+    kw = dict(member=_PoisonedMLP, n_members=3, epochs=2, engine=engine)
+    _PoisonedMLP.poisoned_seed = _clf(**kw)._plans(300, y)[1].seed
+    with pytest.raises(MemberFailedError, match=r"member 1: training diverged at epoch 0") as info:
+        _clf(**kw).fit(X, y, checkpoint_dir=tmp_path)
+    assert info.value.members == [1]
+    assert sorted(finished_members(tmp_path)) == [0, 2]  # the others finished and are kept
+    with pytest.warns(RuntimeWarning, match="dropping diverged members"):
+        dropped = _clf(on_diverge="drop", **kw).fit(X, y)
+    assert dropped.member_indices_ == [0, 2]
+    _PoisonedMLP.poisoned_seed = -1
+    healthy = _clf(**kw).fit(X, y)
+    for a, b in zip(dropped.estimators_, [healthy.estimators_[0], healthy.estimators_[2]]):
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+# ---------------------------------------------------------------- untrusted files
+class _Payload:
+    """Unpickling this would create a file: proof that code ran."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture()
+def saved(digits_tabular, tmp_path):
+    X, y = digits_tabular
+    clf = _clf(n_members=2, epochs=1).fit(X[:200], y[:200])
+    folder = tmp_path / "model"
+    clf.save(folder)
+    return clf, folder, X[:50]
+
+
+def test_save_load_round_trip_gives_identical_predictions(saved):
+    clf, folder, X = saved
+    loaded = BaggedNetClassifier.load(folder)
+    assert np.array_equal(clf.predict_proba(X), loaded.predict_proba(X))
+    assert loaded.get_params()["n_members"] == 2 and loaded.oob_score_ == pytest.approx(clf.oob_score_)
+    assert [b.tolist() for b in loaded.bootstrap_indices_] == [b.tolist() for b in clf.bootstrap_indices_]
+
+
+def test_pickle_in_place_of_weights_is_refused_without_running(saved, tmp_path):
+    _, folder, _ = saved
+    proof = tmp_path / "pwned"
+    payload = pickle.dumps({"state": _Payload(str(proof))})
+    weights = folder / "member_000.safetensors"
+    weights.write_bytes(payload)
+    with pytest.raises(UnsafeFileError, match="does not match the SHA-256"):
+        BaggedNetClassifier.load(folder)
+    # A forger who also rewrites the recorded hash still gets no unpickling.
+    meta = json.loads((folder / "member_000.json").read_text())
+    import hashlib
+    meta["sha256"] = hashlib.sha256(payload).hexdigest()
+    (folder / "member_000.json").write_text(json.dumps(meta))
+    with pytest.raises(UnsafeFileError, match="is not a valid safetensors file"):
+        BaggedNetClassifier.load(folder)
+    assert not proof.exists()
+
+
+def test_pickle_in_place_of_the_config_is_refused(saved, tmp_path):
+    _, folder, _ = saved
+    proof = tmp_path / "pwned"
+    (folder / "ensemble.json").write_bytes(pickle.dumps(_Payload(str(proof))))
+    with pytest.raises(UnsafeFileError, match="is not a JSON file"):
+        BaggedNetClassifier.load(folder)
+    assert not proof.exists()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.update(members=["../outside.json"]), "points outside|not a plain file name"),
+    (lambda c: c.update(members=["/etc/passwd"]), "not a plain file name"),
+    (lambda c: c.update(member={"name": "system", "kwargs": {}}), "is not a nets model"),
+    (lambda c: c["params"].update(evil=1), "unexpected settings"),
+    (lambda c: c.update(format="other"), "is not an augkit ensemble"),
+])
+def test_config_cannot_point_outside_or_name_arbitrary_code(saved, edit, message):
+    _, folder, _ = saved
+    config = json.loads((folder / "ensemble.json").read_text())
+    edit(config)
+    (folder / "ensemble.json").write_text(json.dumps(config))
+    with pytest.raises(UnsafeFileError, match=message):
+        BaggedNetClassifier.load(folder)
+
+
+def test_member_record_cannot_point_outside_its_folder(saved):
+    _, folder, _ = saved
+    meta = json.loads((folder / "member_001.json").read_text())
+    meta["weights"] = "../../etc/passwd"
+    (folder / "member_001.json").write_text(json.dumps(meta))
+    with pytest.raises(UnsafeFileError, match="not a plain file name"):
+        BaggedNetClassifier.load(folder)
+
+
+def test_unsaveable_member_factory_is_refused_at_save(digits_tabular, tmp_path):
+    X, y = digits_tabular
+    clf = _clf(member=lambda input_shape, n_classes: nets.MLP(input_shape=input_shape, n_classes=n_classes),
+               n_members=1, epochs=1).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match="cannot save member factory"):
+        clf.save(tmp_path / "m")
