@@ -11,12 +11,12 @@ from .pca import PCALighting, fit_pca
 from .transforms import (GaussianNoise, HorizontalFlip, LensDistortion, Normalize,
                          RandomScaleCrop, Rotate, Shear, Stretch, Transform, Translate,
                          VerticalFlip)
-from .tta import average_views, flip_views, multi_scale_ten_crop, ten_crop
+from .tta import average_views, flip_views, multi_scale_ten_crop, shift_views, ten_crop
 
 __all__ = [
     "data", "audit", "AuditReport",
     "Compose", "OneOf", "RandomApply",
     "GaussianNoise", "HorizontalFlip", "LensDistortion", "Normalize", "PCALighting",
     "RandomScaleCrop", "Rotate", "Shear", "Stretch", "Transform", "Translate", "VerticalFlip",
-    "average_views", "fit_pca", "flip_views", "multi_scale_ten_crop", "ten_crop",
+    "average_views", "fit_pca", "flip_views", "multi_scale_ten_crop", "shift_views", "ten_crop",
 ]

@@ -69,6 +69,23 @@ def flip_views(batch: torch.Tensor) -> torch.Tensor:
     return torch.stack([batch, batch.flip(-1)], dim=1)
 
 
+def shift_views(batch: torch.Tensor, pixels: int = 1) -> torch.Tensor:
+    """Identity and four whole-pixel shifts: N x C x H x W -> N x 5 x C x H x W.
+
+    Views: unshifted, content moved ``pixels`` right, left, down, up; uncovered pixels are 0.
+    Exact integer shifts (no interpolation); the test-time counterpart of training with
+    ``Translate(..., unit="pixels")``, for data whose class a flip would change (digits, text).
+    """
+    check_batch(batch)
+    if not isinstance(pixels, int) or isinstance(pixels, bool) or pixels < 1:
+        raise ValueError(f"pixels must be a positive int, got {pixels!r}")
+    d = pixels
+    padded = torch.nn.functional.pad(batch, (d, d, d, d))  # zeros around the image
+    h, w = batch.shape[-2:]
+    offsets = [(d, d), (d, 0), (d, 2 * d), (0, d), (2 * d, d)]  # (top, left) of each window
+    return torch.stack([padded[..., t:t + h, l:l + w] for t, l in offsets], dim=1)
+
+
 def average_views(outputs: torch.Tensor, average: str = "proba") -> torch.Tensor:
     """Combine per-view logits N x V x K into N x K.
 

@@ -30,7 +30,7 @@ from .voting import vote
 
 __all__ = ["BaggedNetClassifier", "MemberFailedError", "FitInterrupted"]
 
-_TTA = (None, "flip", "ten_crop", "multi_scale")
+_TTA = (None, "flip", "shift", "ten_crop", "multi_scale")
 # How joblib's loky backend, concurrent.futures and dask report a worker process that died.
 _WORKER_DIED = ("TerminatedWorkerError", "BrokenProcessPool", "KilledWorker", "WorkerLostError")
 
@@ -80,8 +80,11 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         epochs, batch_size, lr, momentum, optimizer, weight_decay, lr_schedule: passed to
             :func:`nets.fit` for each member.
         augment: an augkit pipeline applied to each training minibatch (images only).
-        tta: default test-time views for prediction: ``None``, ``"flip"``, ``"ten_crop"``,
-            ``"multi_scale"`` (images only).
+        tta: default test-time views for prediction (images only): ``None``; ``"flip"``
+            (identity + mirror); ``"shift"`` (identity + 4 shifts by ``max(1, side // 16)``
+            pixels, for classes that flips change); ``"ten_crop"`` (shorter side resized to
+            1.125 x side, ten crops of side x side); ``"multi_scale"`` (ten crops at 5 scales
+            1 ... 1.25 x side: 50 views); or a callable ``uint8 N x C x H x W -> N x V x C x H x W``.
         early_stopping: stop each member on its out-of-bag (or held-out) loss and restore its
             best snapshot; ``patience`` epochs without improvement.
         validation_fraction: rows each member holds out for early stopping when
@@ -503,6 +506,8 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         side = min(batch.shape[-2:])
         if tta == "flip":
             return augkit.flip_views(batch)
+        if tta == "shift":
+            return augkit.shift_views(batch, pixels=max(1, side // 16))
         if tta == "ten_crop":
             return augkit.ten_crop(batch, size=side, resize=int(round(side * 1.125)))
         if tta == "multi_scale":
@@ -552,7 +557,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities ``N x K``: per member the mean over test views of its softmax,
         then the (weighted) mean over members.
 
-        ``tta``: ``None``, ``"flip"``, ``"ten_crop"``, ``"multi_scale"`` or a callable mapping
+        ``tta``: ``None``, ``"flip"``, ``"shift"``, ``"ten_crop"``, ``"multi_scale"`` or a callable mapping
         a uint8 batch ``N x C x H x W`` to views ``N x V x C x H x W``; ``"default"`` = the
         estimator's ``tta``. Each member sees all views of a batch in one forward pass.
         """

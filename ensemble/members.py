@@ -56,12 +56,16 @@ class MemberOutcome:
 
 
 def threads_per_worker(n_workers: int) -> int:
-    """Torch threads per worker so that ``n_workers`` workers never oversubscribe the cores."""
+    """Torch threads per worker so that ``n_workers`` workers never oversubscribe the cores.
+
+    The budget is this process's torch thread count (all cores by default), so a caller who
+    called ``torch.set_num_threads(k)`` keeps members to ``k`` threads in all.
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, cores // max(1, n_workers))
+    return max(1, min(cores, torch.get_num_threads()) // max(1, n_workers))
 
 
 @contextlib.contextmanager

@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+import torch
+
 from augkit.data import load_digits_images
+
+# The suite trains tiny models, which run fastest on one thread; two OpenMP threads on a
+# 2-core machine that is busy with anything else slow them down many times over.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

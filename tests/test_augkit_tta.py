@@ -87,3 +87,18 @@ def test_average_views():
         A.average_views(logits, "vote")
     with pytest.raises(ValueError, match="N x V x K"):
         A.average_views(logits[0])
+
+
+def test_shift_views_are_exact_whole_pixel_shifts():
+    from augkit import shift_views
+
+    x = torch.arange(1, 17, dtype=torch.uint8).reshape(1, 1, 4, 4)
+    views = shift_views(x, pixels=1)
+    assert views.shape == (1, 5, 1, 4, 4)
+    assert torch.equal(views[0, 0], x[0])
+    assert torch.equal(views[0, 1, 0, :, 1:], x[0, 0, :, :3]) and (views[0, 1, 0, :, 0] == 0).all()  # right
+    assert torch.equal(views[0, 2, 0, :, :3], x[0, 0, :, 1:]) and (views[0, 2, 0, :, 3] == 0).all()  # left
+    assert torch.equal(views[0, 3, 0, 1:], x[0, 0, :3]) and (views[0, 3, 0, 0] == 0).all()  # down
+    assert torch.equal(views[0, 4, 0, :3], x[0, 0, 1:]) and (views[0, 4, 0, 3] == 0).all()  # up
+    with pytest.raises(ValueError, match="pixels must be a positive int"):
+        shift_views(x, pixels=0)
