@@ -8,7 +8,8 @@ import torch
 
 from . import functional as F
 from ._checks import check_probability
-from .transforms import Params, Shape, Transform, coin, index_params, transform_from_config
+from .transforms import (Params, Shape, Transform, coin, index_params, shares_memory,
+                         transform_from_config)
 
 
 def _check_transforms(transforms: Sequence[Transform], name: str) -> list[Transform]:
@@ -101,19 +102,23 @@ class Compose(Transform):
         return {"transforms": params}
 
     def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return self._forward(x, params, inplace=False)
+
+    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
         plist, ts = params["transforms"], self.transforms
         if len(plist) != len(ts):
             raise ValueError(f"params hold {len(plist)} transforms but the pipeline has {len(ts)}")
         runs = dict(self._runs)
-        i = 0
+        i, owned = 0, inplace  # owned: x is this call's own intermediate, free to overwrite
         while i < len(ts):
             stop = runs.get(i, i + 1)
             run = ts[i:stop]
             if stop - i == 1 or all(t.interpolation is None for t in run):
                 for t, p in zip(run, plist[i:stop]):
-                    x = t.forward(x, p)
+                    y = t._forward(x, p, inplace=owned)
+                    x, owned = y, owned or not shares_memory(y, x)
             else:
-                x = self._warp_run(x, run, plist[i:stop])
+                x, owned = self._warp_run(x, run, plist[i:stop]), True
             i = stop
         return x
 
@@ -170,12 +175,16 @@ class RandomApply(Compose):
         return {"apply": apply, **super().make_params(batch_shape, generator, device)}
 
     def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return self._forward(x, params, inplace=False)
+
+    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
         apply = params["apply"]
         if not bool(apply.any()):
             return x
         inner = index_params({"transforms": params["transforms"]}, apply)
-        out = x.clone()
-        out[apply] = super().forward(x[apply], inner).to(x.dtype)
+        out = x if inplace else x.clone()
+        # x[apply] is a fresh gathered copy, so the children may overwrite it.
+        out[apply] = super()._forward(x[apply], inner, inplace=True).to(x.dtype)
         return out
 
     def get_config(self) -> dict[str, Any]:

@@ -18,20 +18,28 @@ _PADDING = {"zeros": "zeros", "border": "border", "reflect": "reflection"}
 
 
 def to_working(x: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [0, 1]; float16/bfloat16 -> float32; float32/64 unchanged."""
+    """uint8 [0, 255] -> float32 [0, 1] (``x / 255`` correctly rounded); float16/bfloat16 ->
+    float32; float32/64 unchanged (the input itself, not a copy)."""
     if x.dtype == torch.uint8:
-        return x * (1 / 255)  # one pass: type promotion makes the product float32
+        # A plain cast then an in-place divide: the mixed-dtype ``x * (1 / 255)`` takes a slow
+        # non-vectorised CPU path (about 10x slower on a 1024 x 3 x 32 x 32 batch).
+        return x.to(torch.float32).div_(255)
     if x.dtype in (torch.float32, torch.float64):
         return x
     return x.to(torch.float32)
 
 
-def from_working(x: torch.Tensor, dtype: torch.dtype, clamp: bool = True) -> torch.Tensor:
-    """Back to ``dtype``: uint8 rounds ``255 x`` to nearest; ``clamp`` keeps floats in [0, 1]."""
+def from_working(x: torch.Tensor, dtype: torch.dtype, clamp: bool = True,
+                 inplace: bool = False) -> torch.Tensor:
+    """Back to ``dtype``: uint8 rounds ``255 x`` to nearest; ``clamp`` keeps floats in [0, 1].
+
+    ``inplace=True`` lets it overwrite ``x`` (a pipeline's own intermediate), which saves a
+    batch-sized allocation; the result is the same.
+    """
     if dtype == torch.uint8:
-        return x.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+        return (x.mul_(255) if inplace else x.mul(255)).round_().clamp_(0, 255).to(torch.uint8)
     if clamp:
-        x = x.clamp(0, 1)
+        x = x.clamp_(0, 1) if inplace else x.clamp(0, 1)
     return x.to(dtype)
 
 
@@ -68,14 +76,15 @@ def vflip(x: torch.Tensor, apply: torch.Tensor) -> torch.Tensor:
 
 
 def pca_lighting(x: torch.Tensor, alpha: torch.Tensor, eigval: torch.Tensor,
-                 eigvec: torch.Tensor) -> torch.Tensor:
+                 eigvec: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     """AlexNet lighting: add ``eigvec @ (alpha_n * eigval)`` to every pixel of image n; clamp.
 
     ``x``: N x 3 x H x W on [0, 1]; ``alpha``: N x 3; ``eigval``: 3; ``eigvec``: 3 x 3 whose
-    COLUMNS are the eigenvectors (fb.resnet.torch's layout).
+    COLUMNS are the eigenvectors (fb.resnet.torch's layout). ``inplace=True`` writes into ``x``.
     """
     offset = (alpha.to(x.dtype) * eigval.to(x.dtype)) @ eigvec.to(x.dtype).T  # row n = V (a_n * l)
-    return (x + offset[:, :, None, None]).clamp_(0, 1)
+    out = x if inplace else None
+    return torch.add(x, offset[:, :, None, None], out=out).clamp_(0, 1)
 
 
 def gaussian_noise(x: torch.Tensor, sigma: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
@@ -86,7 +95,8 @@ def gaussian_noise(x: torch.Tensor, sigma: torch.Tensor, seed: torch.Tensor) -> 
     """
     generator = torch.Generator(device=x.device).manual_seed(int(seed))
     z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return z.mul_(sigma.to(x.dtype)[:, None, None, None]).add_(x).clamp_(0, 1)
+    # x + sigma z in one fused pass, written over z (elementwise aliasing is allowed).
+    return torch.addcmul(x, z, sigma.to(x.dtype)[:, None, None, None], out=z).clamp_(0, 1)
 
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

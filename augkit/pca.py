@@ -120,7 +120,11 @@ class PCALighting(Transform):
         return params_to({"apply": apply, "alpha": alpha}, device)
 
     def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return F.pca_lighting(x, params["alpha"], self.eigval.to(x.device), self.eigvec.to(x.device))
+        return self._forward(x, params, inplace=False)
+
+    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+        return F.pca_lighting(x, params["alpha"], self.eigval.to(x.device), self.eigvec.to(x.device),
+                              inplace=inplace)
 
     def get_config(self) -> dict[str, Any]:
         return {"eigval": self.eigval.tolist(), "eigvec": self.eigvec.tolist(),

@@ -82,6 +82,11 @@ def check_params_batch(params: Any, n: int) -> None:
                         f"found {type(params).__name__}")
 
 
+def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` live in the same storage (so writing into one changes the other)."""
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
@@ -128,6 +133,12 @@ class Transform:
         """Apply ``params`` to a working batch (float N x C x H x W on [0, 1])."""
         raise NotImplementedError
 
+    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+        """:meth:`forward`, allowed to overwrite ``x`` when ``inplace`` (x is a pipeline's own
+        intermediate, never the caller's batch); elementwise transforms use it to skip an
+        allocation. Same result as :meth:`forward`."""
+        return self.forward(x, params)
+
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-safe."""
         raise NotImplementedError
@@ -154,8 +165,11 @@ class Transform:
         out_dtype = x.dtype if self.keeps_range or x.dtype != torch.uint8 else torch.float32
         if x.shape[0] == 0:
             return x.new_empty(shape, dtype=out_dtype)
-        y = self.forward(F.to_working(x), params)
-        return F.from_working(y, x.dtype) if self.keeps_range else y.to(out_dtype)
+        working = F.to_working(x)
+        y = self._forward(working, params, inplace=working is not x)
+        if not self.keeps_range:
+            return y.to(out_dtype)
+        return F.from_working(y, x.dtype, inplace=not shares_memory(y, x))
 
     def to_json(self) -> str:
         """JSON text that :meth:`from_json` turns back into an equal transform."""
