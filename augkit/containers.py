@@ -34,7 +34,9 @@ class Compose(Transform):
     :mod:`augkit.geometry`). A non-geometric transform (or a container) ends the run; a run of
     flips only is done by exact index flips. The resampling of a run uses its members'
     ``interpolation`` and ``fill``, which must agree. Geometric transforms inside RandomApply /
-    OneOf / a nested Compose are fused among themselves only.
+    OneOf / a nested Compose are fused among themselves only. A run led by
+    ``RandomScaleCrop(interpolation="antialias")`` (which shares a run with flips only) is
+    applied transform by transform.
 
     Randomness and replay: ``pipe(batch, generator=g, return_params=True)`` returns
     ``(out, params)`` with ``params = {"transforms": [params of each transform]}``;
@@ -87,6 +89,15 @@ class Compose(Transform):
     def keeps_range(self) -> bool:
         return not self.transforms or self.transforms[-1].keeps_range
 
+    @property
+    def _reads_uint8(self) -> bool:
+        # True when the first step resamples (a fused run or one resampling transform).
+        if not self.transforms:
+            return False
+        stop = dict(self._runs).get(0, 1)
+        run = self.transforms[:stop]
+        return run[0]._reads_uint8 if stop == 1 else any(t.interpolation is not None for t in run)
+
     def output_shape(self, shape: Shape) -> Shape:
         for t in self.transforms:
             shape = t.output_shape(shape)
@@ -125,11 +136,15 @@ class Compose(Transform):
     @staticmethod
     def _warp_run(x: torch.Tensor, run: list[Transform], plist: list[Params]) -> torch.Tensor:
         """One grid, one grid_sample for a run of geometric transforms."""
+        lead = next(t for t in run if t.interpolation is not None)
+        if lead.interpolation == "antialias":  # scale-crops and flips, each on its own
+            for t, p in zip(run, plist):
+                x = t.forward(x, p)
+            return x
         size, stages = tuple(x.shape[-2:]), []
         for t, p in zip(run, plist):
             stages.append(t.stage(p, size))
             size = t.output_size(size)
-        lead = next(t for t in run if t.interpolation is not None)
         return F.warp(x, stages, size, lead.interpolation, lead.fill)
 
     def get_config(self) -> dict[str, Any]:
@@ -173,6 +188,10 @@ class RandomApply(Compose):
                     device: torch.device | str = "cpu") -> Params:
         apply = coin(batch_shape[0], self.p, generator).to(device)
         return {"apply": apply, **super().make_params(batch_shape, generator, device)}
+
+    @property
+    def _reads_uint8(self) -> bool:
+        return False  # the untouched samples are copied as they are, so x must be float
 
     def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         return self._forward(x, params, inplace=False)

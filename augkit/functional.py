@@ -7,12 +7,13 @@ pipeline call, so uint8 images are converted to float once, not once per transfo
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .geometry import Radial, sampling_grid, supersample_factor
+from .geometry import Radial, footprint, sampling_grid, supersample_factor
 
 _PADDING = {"zeros": "zeros", "border": "border", "reflect": "reflection"}
 
@@ -57,12 +58,115 @@ def warp(x: torch.Tensor, stages: Sequence[torch.Tensor | Radial], out_size: tup
     Returns N x C x out_h x out_w in ``x``'s dtype.
     """
     k = supersample_factor(stages)
+    x, stages = _crop_to_footprint(x, stages, out_size, k, fill)
+    x = to_working(x)
     grid = sampling_grid(stages, x.shape[0], out_size, tuple(x.shape[-2:]), k, x.dtype, x.device)
     out = F.grid_sample(x, grid, mode=interpolation, padding_mode=_PADDING[fill], align_corners=False)
     if k == 1:
         return out
     # The k*k sub-pixel samples are stacked blocks of rows: averaging them is a plain mean.
     return out.view(x.shape[0], x.shape[1], k * k, *out_size).mean(dim=2)
+
+
+def _crop_to_footprint(x: torch.Tensor, stages: list, out_size: tuple[int, int], k: int,
+                       fill: str) -> tuple[torch.Tensor, list]:
+    """Cut each sample down to the window its resampling reads, when that saves work.
+
+    When the batch's largest window (see :func:`augkit.geometry.footprint`) covers at most 3/4
+    of the image, every sample's window of that common size is copied out (one slice copy per
+    sample: a loop of N Python steps, worth it only for large images, which is when windows
+    are small relative to the image) and a translation stage re-expresses the sampling points
+    in window coordinates. The window keeps every pixel a tap can read and, where points fall
+    outside the image, touches that image edge, so zeros/border fills give the same result;
+    "reflect" is windowed only when no tap leaves the image. A uint8 batch comes back as float32
+    windows on [0, 1]. Returns ``(x, stages)``.
+    """
+    h, w = x.shape[-2:]
+    span = footprint(stages, out_size, (h, w), k)
+    if span is None or x.shape[0] == 0:
+        return x, stages
+    low, high = span
+    limit = torch.tensor([h - 1, w - 1], device=low.device)
+    if fill == "reflect" and (bool((low < 0).any()) or bool((high > limit).any())):
+        return x, stages
+    low = low.clamp(min=0).minimum(limit)
+    high = high.minimum(limit).maximum(low)
+    wh, ww = (high - low + 1).amax(0).tolist()
+    if 4 * wh * ww > 3 * h * w:
+        return x, stages
+    # Common window size; shift windows that would run past the far edge back inside.
+    start = low.minimum(torch.tensor([h - wh, w - ww], device=low.device))
+    # uint8 is cast while copying (then scaled like to_working), so it is read only once.
+    dtype = torch.float32 if x.dtype == torch.uint8 else x.dtype
+    windows = x.new_empty((x.shape[0], x.shape[1], wh, ww), dtype=dtype)
+    for window, image, (top, left) in zip(windows, x, start.tolist()):
+        window.copy_(image[:, top:top + wh, left:left + ww])
+    if x.dtype == torch.uint8:
+        windows.div_(255)
+    # Backward map from centred full-image to centred window coordinates: a translation.
+    shift = torch.eye(3, dtype=torch.float64, device=low.device).repeat(x.shape[0], 1, 1)
+    shift[:, 0, 2] = w / 2 - start[:, 1].double() - ww / 2
+    shift[:, 1, 2] = h / 2 - start[:, 0].double() - wh / 2
+    return windows, [shift, *stages]
+
+
+def _rgba_channels_last(image: torch.Tensor) -> torch.Tensor:
+    """3 x h x w uint8 -> 1 x 4 x h x w channels-last uint8 (4th channel 0), the layout of
+    interpolate's SIMD uint8 kernel. Packing the channels into int32 words is several times
+    faster on CPU than a permuted copy of the uint8 planes."""
+    words = image.to(torch.int32)
+    packed = words[0] | (words[1] << 8) | (words[2] << 16)
+    return packed.view(torch.uint8).view(*image.shape[1:], 4).permute(2, 0, 1)[None]
+
+
+def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.Tensor,
+                         left: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize image n to ``scaled_size[n]`` and crop ``size`` at ``(top[n], left[n])``.
+
+    The filter is antialiased bilinear, as Pillow's and torchvision's resize: a triangle
+    kernel widened by the scale factor when shrinking (plain bilinear when enlarging), image
+    edges clamped (``interpolate(mode="bilinear", antialias=True, align_corners=False)``).
+    The result equals resizing the whole image and then cropping, but only the part of the
+    image between the corner nearest the window and the window's far side is resampled (the
+    image is mirrored so that this corner is the origin, which keeps every sample position
+    of the full resize). ``x``: N x C x H x W, uint8 or float on [0, 1]; ``scaled_size``:
+    int64 N x 2 (h, w); ``top``, ``left``: int64 N. Returns the float working batch
+    N x C x size (float32 for uint8 input). uint8 on CPU uses the SIMD uint8 kernel, which
+    rounds to integers (so may differ by one level from the float kernel).
+
+    One interpolate call per sample (a loop of N Python steps): every sample has its own scale
+    and window, and the kernel's cost is the pixels it touches, so batching would resample the
+    union of all windows at every scale.
+    """
+    (n, c, h, w), (oh, ow) = x.shape, size
+    simd = x.dtype == torch.uint8 and x.device.type == "cpu" and c in (1, 3)
+    if x.dtype == torch.uint8 and not simd:
+        x = to_working(x)
+    out = torch.empty((n, c, oh, ow), dtype=torch.float32 if x.dtype == torch.uint8 else x.dtype,
+                      device=x.device)
+    geometry = torch.stack([scaled_size[:, 0], scaled_size[:, 1], top, left], 1).tolist()
+    for i, (sh, sw, t, l) in enumerate(geometry):
+        flip_y, flip_x = 2 * t > sh - oh, 2 * l > sw - ow
+        t, l = (sh - oh - t if flip_y else t), (sw - ow - l if flip_x else l)
+        # Source rows/columns the window's taps can reach: centre (t + oh) * H / sh plus the
+        # kernel's support max(H / sh, 1), plus one for rounding.
+        rows = min(h, math.ceil((t + oh) * h / sh + max(h / sh, 1)) + 1)
+        cols = min(w, math.ceil((l + ow) * w / sw + max(w / sw, 1)) + 1)
+        out_rows, out_cols = t + oh, l + ow
+        # interpolate treats an axis whose input and output sizes agree as unscaled, whatever
+        # the scale factor: keep the sizes apart (an unused extra row, or an extra output row).
+        if rows == out_rows and sh != h:
+            rows, out_rows = (rows + 1, out_rows) if rows < h else (rows, out_rows + 1)
+        if cols == out_cols and sw != w:
+            cols, out_cols = (cols + 1, out_cols) if cols < w else (cols, out_cols + 1)
+        image = x[i, :, h - rows:, :] if flip_y else x[i, :, :rows, :]
+        image = image[:, :, w - cols:] if flip_x else image[:, :, :cols]
+        image = image.flip([d for d, f in ((-2, flip_y), (-1, flip_x)) if f]) if flip_y or flip_x else image
+        image = _rgba_channels_last(image) if simd and c == 3 else image[None]
+        y = torch.ops.aten._upsample_bilinear2d_aa(image, [out_rows, out_cols], False, sh / h, sw / w)
+        y = y[0, :c, t:t + oh, l:l + ow]
+        out[i] = y.flip([d for d, f in ((-2, flip_y), (-1, flip_x)) if f]) if flip_y or flip_x else y
+    return out.div_(255) if simd else out
 
 
 def hflip(x: torch.Tensor, apply: torch.Tensor) -> torch.Tensor:

@@ -171,6 +171,33 @@ def sampling_grid(stages: Sequence[torch.Tensor | Radial], n: int, out_size: Siz
     return grid.view(n, k * k * h_out, w_out, 2)
 
 
+def footprint(stages: Sequence[torch.Tensor | Radial], out_size: Size, in_size: Size,
+              supersample: int = 1) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Per-sample range of source pixel indices a resampling can read, or None (lens stages).
+
+    Returns ``(low, high)``, int64 N x 2 (row, column), inclusive and NOT clipped to the image:
+    every bilinear/nearest tap of every (sub-)sample point of the affine chain lies in
+    ``[low, high]``. An affine map sends the corner points of the output grid to the extremes
+    of all its points, so four points per sample suffice.
+    """
+    if not stages or any(isinstance(stage, Radial) for stage in stages):
+        return None
+    total = stages[0].double()
+    for stage in stages[1:]:
+        total = total @ stage.double()
+    (h_out, w_out), (h_in, w_in), k = out_size, in_size, supersample
+    kw = {"dtype": torch.float64, "device": total.device}
+    # Outermost sub-pixel centres of the output, centred coordinates.
+    xs = torch.tensor([-w_out / 2 + 0.5 / k, w_out / 2 - 0.5 / k], **kw).repeat(2)
+    ys = torch.tensor([-h_out / 2 + 0.5 / k, h_out / 2 - 0.5 / k], **kw).repeat_interleave(2)
+    # Source positions in pixel-index units (pixel j's centre at j), per corner.
+    src_x = total[:, 0, :1] * xs + total[:, 0, 1:2] * ys + total[:, 0, 2:] + (w_in / 2 - 0.5)
+    src_y = total[:, 1, :1] * xs + total[:, 1, 1:2] * ys + total[:, 1, 2:] + (h_in / 2 - 0.5)
+    low = torch.stack([src_y.amin(1), src_x.amin(1)], 1).floor()
+    high = torch.stack([src_y.amax(1), src_x.amax(1)], 1).floor() + 1
+    return low.long(), high.long()
+
+
 def supersample_factor(stages: Sequence[torch.Tensor | Radial]) -> int:
     """``ceil`` of :func:`downscale_factor`, tolerant to float noise (1 + 1e-6 stays 1)."""
     return max(1, math.ceil(downscale_factor(stages) - 1e-6))
