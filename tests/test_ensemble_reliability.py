@@ -56,10 +56,19 @@ def test_checkpoint_dir_refuses_other_runs_and_accidental_overwrite(digits_tabul
         _clf().fit(X[:200], y[:200], resume=True)
 
 
+class _SlowMLP(nets.MLP):
+    """An MLP whose forward pass sleeps, so that a member is surely mid-training when it is killed."""
+
+    def forward(self, x):
+        time.sleep(0.005)
+        return super().forward(x)
+
+
 def test_worker_killed_mid_training_names_the_member_and_resume_completes(digits_tabular, tmp_path):
     X, y = digits_tabular
-    X, y = X[:1000], y[:1000]
-    slow = dict(epochs=25, n_jobs=2, early_stopping=False)
+    X, y = X[:640], y[:640]
+    slow = dict(member=functools.partial(_SlowMLP, widths=(32,)), epochs=8, batch_size=64, n_jobs=2,
+                early_stopping=False)  # >= 8 epochs x 10 steps x 5 ms = 0.4 s per member
     running = tmp_path / "ckpt" / ".running"
     killed = {}
 
@@ -67,8 +76,8 @@ def test_worker_killed_mid_training_names_the_member_and_resume_completes(digits
         marker = running / "member_001.pid"
         deadline = time.time() + 120
         while time.time() < deadline and not marker.exists():
-            time.sleep(0.05)
-        time.sleep(0.5)  # well inside its training
+            time.sleep(0.01)
+        time.sleep(0.1)  # inside its training
         killed["pid"] = int(marker.read_text())
         os.kill(killed["pid"], signal.SIGKILL)
 
@@ -89,14 +98,20 @@ def test_worker_killed_mid_training_names_the_member_and_resume_completes(digits
 def test_ctrl_c_keeps_finished_members_and_shuts_workers_down(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(f"""
-        import functools, sys
+        import functools, sys, time
         sys.path.insert(0, {str(ROOT)!r})
         import nets
         from sklearn.datasets import load_digits
         from ensemble import BaggedNetClassifier
+
+        class SlowMLP(nets.MLP):
+            def forward(self, x):
+                time.sleep(0.01)
+                return super().forward(x)
+
         if __name__ == "__main__":
             X, y = load_digits(return_X_y=True)
-            clf = BaggedNetClassifier(member=functools.partial(nets.MLP, widths=(64,)), n_members=6, epochs=40,
+            clf = BaggedNetClassifier(member=functools.partial(SlowMLP, widths=(32,)), n_members=6, epochs=4,
                                       early_stopping=False, n_jobs=2, random_state=0, verbose=0)
             clf.fit(X, y, checkpoint_dir=sys.argv[1])
     """))
@@ -104,13 +119,13 @@ def test_ctrl_c_keeps_finished_members_and_shuts_workers_down(tmp_path):
     proc = subprocess.Popen([sys.executable, str(script), str(ckpt)], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 180
     while time.time() < deadline and not list(ckpt.glob("member_*.json")):
-        time.sleep(0.1)
+        time.sleep(0.05)
     worker_pids = [int(p.read_text()) for p in (ckpt / ".running").glob("*.pid")]
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert "fit was interrupted" in stderr and "resume=True" in stderr
-    assert len(finished_members(ckpt)) >= 1
+    assert 1 <= len(finished_members(ckpt)) < 6
     time.sleep(1.0)
     for pid in worker_pids:  # loky workers are gone, not left training
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
