@@ -91,12 +91,7 @@ class Compose(Transform):
 
     @property
     def _reads_uint8(self) -> bool:
-        # True when the first step resamples (a fused run or one resampling transform).
-        if not self.transforms:
-            return False
-        stop = dict(self._runs).get(0, 1)
-        run = self.transforms[:stop]
-        return run[0]._reads_uint8 if stop == 1 else any(t.interpolation is not None for t in run)
+        return bool(self.transforms) and self.transforms[0]._reads_uint8
 
     def output_shape(self, shape: Shape) -> Shape:
         for t in self.transforms:
@@ -124,6 +119,8 @@ class Compose(Transform):
         while i < len(ts):
             stop = runs.get(i, i + 1)
             run = ts[i:stop]
+            if x.dtype == torch.uint8 and not run[0]._reads_uint8:
+                x, owned = F.to_working(x), True  # the raw batch, read as far as possible
             if stop - i == 1 or all(t.interpolation is None for t in run):
                 for t, p in zip(run, plist[i:stop]):
                     y = t._forward(x, p, inplace=owned)

@@ -111,8 +111,9 @@ class Transform:
 
     @property
     def _reads_uint8(self) -> bool:
-        """Whether ``forward`` also takes the raw uint8 batch and returns a float working batch
-        (resampling converts only the pixels it reads, see :func:`augkit.functional.warp`)."""
+        """Whether ``forward`` also takes the raw uint8 batch [0, 255]; it then returns a float
+        working batch, or a uint8 batch whose values are exact (flips, the SIMD antialiased
+        crop), which is never converted. Resampling then converts only the pixels it reads."""
         return False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -175,6 +176,8 @@ class Transform:
         y = self._forward(working, params, inplace=working is not x)
         if not self.keeps_range:
             return y.to(out_dtype)
+        if y.dtype == torch.uint8:  # exact values from a uint8-reading forward (x is uint8)
+            return y.clone() if shares_memory(y, x) else y
         return F.from_working(y, x.dtype, inplace=not shares_memory(y, x))
 
     def to_json(self) -> str:
@@ -236,7 +239,7 @@ class _Geometric(Transform):
 
     @property
     def _reads_uint8(self) -> bool:
-        return self.interpolation is not None  # flips are index flips that keep the dtype
+        return True
 
     def output_shape(self, shape: Shape) -> Shape:
         return (*shape[:2], *self.output_size(tuple(shape[2:])))
@@ -269,8 +272,11 @@ class _Flip(_Geometric):
         return {"apply": coin(batch_shape[0], self.p, generator).to(device)}
 
     def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return self._forward(x, params, inplace=False)
+
+    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
         flip = F.hflip if self.axis == -1 else F.vflip
-        return flip(x, params["apply"])
+        return flip(x, params["apply"], inplace=inplace)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
         no = torch.zeros_like(params["apply"])
