@@ -1,0 +1,113 @@
+"""Smoke tests of the example and benchmark scripts at tiny sizes (their main(argv) functions)."""
+import importlib.util
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from augkit.data import cifar10_root
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(relative: str):
+    """Import a script file (examples/ and benchmarks/ are not packages) as a module."""
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("script", ["examples/augment_gallery.py", "examples/dropout_as_ensemble.py",
+                                    "benchmarks/ensemble_train.py", "benchmarks/gpu.py"])
+def test_help_documents_out(script, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_script(script).main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--out" in text and "augkit-out/" in text  # the documented default output folder
+
+
+def test_augment_gallery_rows_and_figures(tmp_path):
+    records = load_script("examples/augment_gallery.py").main(
+        ["--out", str(tmp_path), "--samples", "2", "--photo-side", "40", "--no-cifar", "--no-tta"])
+    rows = [r["row"] for r in records]
+    names = {r["transform"]["name"] for r in records if r["transform"]}
+    assert rows[0] == "input" and len(rows) == 13  # input + 12 transform rows
+    assert names == {"HorizontalFlip", "VerticalFlip", "RandomScaleCrop", "PCALighting", "Rotate", "Translate",
+                     "Shear", "Stretch", "LensDistortion", "GaussianNoise", "Compose"}
+    lens = [r["transform"]["k1"] for r in records if r["row"].startswith("Lens")]
+    assert lens[0][0] > 0 and lens[1][1] < 0  # barrel, then pincushion
+    assert Image.open(tmp_path / "gallery_photos.png").size[0] > 0
+    assert json.loads((tmp_path / "gallery.json").read_text())["rows"] == json.loads(json.dumps(records))
+
+
+def test_dropout_as_ensemble_table(tmp_path):
+    table = load_script("examples/dropout_as_ensemble.py").main(
+        ["--out", str(tmp_path), "--ts", "3,2", "--epochs", "2", "--mc-repeats", "2"])
+    assert sorted(table["mc_dropout"]) == sorted(table["ensemble"]) == ["2", "3"]
+    for entry in [table["weight_scaling"], table["single_member"], *table["ensemble"].values()]:
+        assert 0.5 < entry["acc"] <= 1.0 and entry["nll"] > 0  # digits after 2 epochs: well above chance
+    assert table["mc_dropout"]["2"]["acc"]["std"] >= 0
+    assert (tmp_path / "dropout_as_ensemble.png").stat().st_size > 0
+    assert "| bagged ensemble | 3 |" in (tmp_path / "dropout_as_ensemble.md").read_text()
+
+
+@pytest.mark.skipif(cifar10_root() is None, reason="CIFAR-10 not available")
+def test_ensemble_train_vectorized_row(tmp_path):
+    rows = load_script("benchmarks/ensemble_train.py").main(
+        ["--out", str(tmp_path), "--images", "64", "--members", "2", "--epochs", "1", "--rows", "vectorized"])
+    assert [r["row"] for r in rows] == ["ours engine=vectorized (CPU)"]
+    assert rows[0]["member_images_per_s"] == pytest.approx(2 * 64 / rows[0]["seconds"])
+    assert rows[0]["vs_torchensemble"] is None and rows[0]["vs_n_jobs_1"] is None
+
+
+def write_fake_cifar(folder: Path, fmt: str) -> tuple[np.ndarray, np.ndarray]:
+    """10 classes x 1001 random 32 x 32 images (enough for the last-1000-per-class split), saved
+    as an --export-npy folder; the JPEG format stores real JPEG bytes of the first 30 images only."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 1001)
+    images = rng.integers(0, 256, (len(labels), 32, 32, 3), dtype=np.uint8)
+    folder.mkdir()
+    if fmt == "decoded":
+        np.save(folder / "images.npy", images)
+    else:
+        images, labels = images[:30], labels[:30]
+        blobs = []
+        for image in images:
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="JPEG", quality=90)
+            blobs.append(buffer.getvalue())
+        np.save(folder / "jpeg_bytes.npy", np.frombuffer(b"".join(blobs), dtype=np.uint8))
+        np.save(folder / "jpeg_offsets.npy", np.cumsum([0] + [len(b) for b in blobs]))
+        images = np.stack([np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs])
+    np.save(folder / "labels.npy", labels)
+    return images, labels
+
+
+def test_gpu_reads_jpeg_npy_folder(tmp_path):
+    gpu = load_script("benchmarks/gpu.py")
+    images, labels = write_fake_cifar(tmp_path / "jpeg", "jpeg")
+    got_images, got_labels = gpu.read_npy_folder(tmp_path / "jpeg")
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+def test_gpu_cpu_reduced_run(tmp_path, capsys):
+    gpu = load_script("benchmarks/gpu.py")
+    write_fake_cifar(tmp_path / "data", "decoded")
+    results = gpu.main(["--device", "cpu", "--data-npy", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
+                        "--images", "32", "--members", "2", "--aug-batch", "64", "--sizes", "2,1",
+                        "--member", "wide_cnn", "--train-images", "64", "--val-images", "20"])
+    assert "CPU REDUCED SIZE" in capsys.readouterr().out
+    assert [r["members"] for r in results["accuracy"]] == [1, 2]
+    assert all(r["epochs"] == 1 for r in results["accuracy"])
+    assert results["throughput"][0]["method"] == "ours: vectorized engine"
+    assert results["augment"][0]["batch"] == 64
+    assert (tmp_path / "out" / "gpu_accuracy.png").exists()
