@@ -8,8 +8,9 @@ Cases
       (resize-then-crop with the SIMD uint8 antialiased kernel, the filter torchvision uses).
 
 Single thread (torch.set_num_threads(1), cv2.setNumThreads(0)); each number is the median of
-``--repeats`` timed runs after a warm-up. torchvision / albumentations / kornia columns appear
-when importable (use the comparison venv). ``--device cuda`` also times (a) at batch 8192.
+``--repeats`` timed runs after a warm-up, the libraries' runs interleaved round by round (so
+load on shared cores hits all alike). torchvision / albumentations / kornia rows appear when
+importable (use the comparison venv). ``--device cuda`` also times (a) at batch 8192.
 
     python benchmarks/aug_throughput.py [--repeats 5] [--device cpu|cuda] [--quick]
 """
@@ -52,16 +53,23 @@ FOOTNOTES = {
 }
 
 
-def median_seconds(fn, repeats: int, sync=lambda: None) -> float:
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def median_seconds(fns: dict, repeats: int, sync=lambda: None) -> dict:
+    """name -> median seconds of ``fns[name]()``, after one warm-up each.
+
+    The timed runs are interleaved (one run of every function per round), so a change of load
+    on shared cores hits all of them alike and the ratios stay comparable.
+    """
+    for fn in fns.values():
         fn()
         sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def cifar_images(n: int) -> tuple[np.ndarray, str]:
@@ -183,24 +191,22 @@ def main() -> None:
     rows = []
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, data (a): {source}")
 
+    def measure(case, runners, n, device="cpu", sync=lambda: None):
+        seconds = median_seconds({name: (lambda fn=fn: fn(n)) for name, (_, fn) in runners.items()},
+                                 args.repeats, sync)
+        for name, (style, _) in runners.items():
+            rows.append((case, name, style, device, n, n / seconds[name]))
+
     runners, tensors = case_a_runners(images, "cpu")
     for n in ((64,) if args.quick else (256, 1024)):
-        for name, (style, fn) in runners.items():
-            seconds = median_seconds(lambda: fn(n), args.repeats)
-            rows.append(("(a) 32px train pipeline", name, style, "cpu", n, n / seconds))
-
-    for name, (style, fn) in case_b_runners().items():
-        n = 8 if args.quick else 32
-        seconds = median_seconds(lambda: fn(n), args.repeats)
-        rows.append(("(b) scale-crop 224 + flip", name, style, "cpu", n, n / seconds))
+        measure("(a) 32px train pipeline", runners, n)
+    measure("(b) scale-crop 224 + flip", case_b_runners(), 8 if args.quick else 32)
 
     if args.device == "cuda":
         n = 8192
         big = np.concatenate([images] * -(-n // len(images)))[:n]
         cuda_runners, _ = case_a_runners(big, "cuda")
-        for name, (style, fn) in cuda_runners.items():
-            seconds = median_seconds(lambda: fn(n), args.repeats, torch.cuda.synchronize)
-            rows.append(("(a) 32px train pipeline", name, style, "cuda", n, n / seconds))
+        measure("(a) 32px train pipeline", cuda_runners, n, "cuda", torch.cuda.synchronize)
 
     ours = {(r[0], r[3], r[4]): r[5] for r in rows if r[1] == "augkit"}
     ours_aa = {(r[0], r[3], r[4]): r[5] for r in rows if r[1] == "augkit antialias"}
