@@ -29,7 +29,11 @@ def test_uint8_round_trips_through_the_working_dtype_exactly():
     A.PCALighting.imagenet(),
     A.RandomApply([A.PCALighting.imagenet(), A.GaussianNoise(0.1)], p=0.5),
     A.Compose([A.RandomApply([A.PCALighting.imagenet()], p=0.5), A.HorizontalFlip()]),
-], ids=["train", "colour-only", "pca", "random-apply", "nested"])
+    A.Compose([A.HorizontalFlip(), A.VerticalFlip(), A.PCALighting.imagenet(), A.HorizontalFlip()]),
+    A.Compose([A.HorizontalFlip(), A.RandomScaleCrop(24, (30, 40), interpolation="antialias"),
+               A.VerticalFlip()]),
+    A.HorizontalFlip(),
+], ids=["train", "colour-only", "pca", "random-apply", "nested", "flips", "antialias", "flip"])
 def test_the_callers_batch_is_never_overwritten(pipe):
     for x in (torch.rand(6, 3, 36, 36), torch.randint(0, 256, (6, 3, 36, 36), dtype=torch.uint8)):
         before = x.clone()
