@@ -46,7 +46,7 @@ def from_working(x: torch.Tensor, dtype: torch.dtype, clamp: bool = True,
 
 def warp(x: torch.Tensor, stages: Sequence[torch.Tensor | Radial], out_size: tuple[int, int],
          interpolation: str = "bilinear", fill: str = "zeros") -> torch.Tensor:
-    """Resample ``x`` (N x C x H x W float) once through a chain of backward stages.
+    """Resample ``x`` (N x C x H x W, float on [0, 1] or uint8) once through backward stages.
 
     ``stages`` are N x 3 x 3 backward matrices and :class:`~augkit.geometry.Radial` stages in
     centred pixel coordinates (see :mod:`augkit.geometry`). Interpolation is
@@ -55,7 +55,9 @@ def warp(x: torch.Tensor, stages: Sequence[torch.Tensor | Radial], out_size: tup
     When the affine part shrinks by a factor ``f > 1`` (source pixels per output pixel),
     each output pixel is the mean of ``k x k`` interpolated samples at its sub-pixel centres,
     ``k = ceil(f)`` for the whole batch (a box filter over the output pixel's footprint).
-    Returns N x C x out_h x out_w in ``x``'s dtype.
+    On large images only each sample's window is resampled (same result, see
+    :func:`_crop_to_footprint`), and uint8 is converted to float inside that window only.
+    Returns N x C x out_h x out_w in ``x``'s float dtype (float32 for uint8).
     """
     k = supersample_factor(stages)
     x, stages = _crop_to_footprint(x, stages, out_size, k, fill)
