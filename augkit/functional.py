@@ -91,8 +91,9 @@ def _crop_to_footprint(x: torch.Tensor, stages: list, out_size: tuple[int, int],
     limit = torch.tensor([h - 1, w - 1], device=low.device)
     if fill == "reflect" and (bool((low < 0).any()) or bool((high > limit).any())):
         return x, stages
-    low = low.clamp(min=0).minimum(limit)
-    high = high.minimum(limit).maximum(low)
+    # One pixel of margin: the float32 grid may round a point across a pixel border.
+    low = (low - 1).clamp(min=0).minimum(limit)
+    high = (high + 1).minimum(limit).maximum(low)
     wh, ww = (high - low + 1).amax(0).tolist()
     if 4 * wh * ww > 3 * h * w:
         return x, stages
