@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import augkit as A
 import nets
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=2, help="joblib worker processes")
     parser.add_argument("--engine", default="auto", choices=("auto", "joblib", "vectorized"))
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads in all (split between --jobs workers); default: torch's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("augkit-out/cifar10_bagging"))
     return parser
@@ -74,6 +77,8 @@ def _plot(out: Path, decompositions: dict) -> Path | None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if cifar10_root() is None:
         raise SystemExit("CIFAR-10 not found: set AUGKIT_CIFAR10 or put it at ../shared/data/cifar10/train")
     args.out.mkdir(parents=True, exist_ok=True)
