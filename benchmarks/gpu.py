@@ -19,7 +19,7 @@ One run prints three tables (and writes ``gpu.md``, ``gpu.json``, ``gpu_accuracy
 
 With ``--device cuda`` (the default when CUDA is available) everything runs at full size (45,000
 training images) and should finish in under 5 minutes including data loading. On the CPU it runs
-at reduced size (``--images`` 256 for table 1, ``--train-images`` 512 and 1 epoch for table 3,
+at reduced size (``--images`` 128 for table 1, ``--train-images`` 256 and 1 epoch for table 3,
 batch 1024 for table 2) and says so.
 
 Data: ``augkit.data.load_cifar10()`` by default, or ``--data-npy DIR`` holding ``labels.npy`` and
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tables", default="1,2,3", help="which tables to run (default: %(default)s)")
     parser.add_argument("--members", type=int, default=8, help="members in table 1 (default: %(default)s)")
     parser.add_argument("--images", type=int, default=None,
-                        help="training images in table 1 (default: 10000 on cuda, 256 on cpu)")
+                        help="training images in table 1 (default: 10000 on cuda, 128 on cpu)")
     parser.add_argument("--aug-batch", type=int, default=None, help="table 2 batch (default: 8192 on cuda, 1024 on cpu)")
     parser.add_argument("--sizes", type=lambda s: [int(v) for v in s.split(",")], default=[1, 2, 4, 8],
                         help="ensemble sizes in table 3 (default: 1,2,4,8)")
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="table 3 epochs (default: from --budget on cuda, 1 on cpu)")
     parser.add_argument("--lr", type=float, default=0.1, help="table 3 peak learning rate (default: %(default)s)")
     parser.add_argument("--train-images", type=int, default=None,
-                        help="table 3 training images (default: all 45000 on cuda, 512 on cpu)")
+                        help="table 3 training images (default: all 45000 on cuda, 256 on cpu)")
     parser.add_argument("--val-images", type=int, default=None,
                         help="table 3 validation images (default: all 10000 on cuda, 500 on cpu)")
     parser.add_argument("--out", type=Path, default=Path("augkit-out/gpu"),
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> dict:
     device = torch.device(args.device)
     reduced = device.type != "cuda"
     tables = {int(t) for t in args.tables.split(",")}
-    args.images = args.images or (256 if reduced else 10_000)
+    args.images = args.images or (128 if reduced else 10_000)
     args.aug_batch = args.aug_batch or (1024 if reduced else 8192)
     if reduced and args.epochs is None:
         args.epochs = 1
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_idx, val_idx = last_per_class_split(labels, 1000)
     X = to_batch(images).numpy()  # uint8 N x 3 x 32 x 32
     rng = np.random.default_rng(0)
-    n_train = args.train_images or (512 if reduced else len(train_idx))
+    n_train = args.train_images or (256 if reduced else len(train_idx))
     n_val = args.val_images or (500 if reduced else len(val_idx))
     train_idx = np.sort(rng.choice(train_idx, min(n_train, len(train_idx)), replace=False))
     val_idx = np.sort(rng.choice(val_idx, min(n_val, len(val_idx)), replace=False))

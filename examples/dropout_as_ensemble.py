@@ -93,6 +93,7 @@ def plot(table: dict, ts: list[int], path: Path, dpi: int, title: str) -> None:
         ax.axhline(table["weight_scaling"][metric], color="k", linestyle="--", label="weight scaling (1 pass)")
         ax.axhline(table["single_member"][metric], color="gray", linestyle=":", label="one ensemble member")
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(ts)
         ax.set_xticklabels([str(t) for t in ts])
         ax.set_xlabel("T")
