@@ -51,6 +51,7 @@ from ._checks import as_generator
 from .transforms import RandomScaleCrop
 
 __all__ = [
+    "write_atomic",
     "BadImageError",
     "ImageFolderStream",
     "ScaleCropLoader",
@@ -336,8 +337,12 @@ def _read_cache(array_path: Path, meta_path: Path, key: str) -> dict | None:
     return {"images": images, "labels": labels, "classes": meta["classes"], "skipped": meta["skipped"]}
 
 
-def _write_atomic(path: Path, write: Callable[[Any], None]) -> None:
-    # Write to a temporary file in the same directory, then rename: readers never see a partial file.
+def write_atomic(path: Path, write: Callable[[Any], None]) -> None:
+    """Create or replace ``path`` with what ``write(binary_file)`` writes, atomically.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk, and the file is
+    renamed over ``path``: a reader (or a process killed midway) never sees a partial file.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -363,8 +368,8 @@ def _write_cache(array_path: Path, meta_path: Path, key: str, entry: dict) -> No
     try:
         array_path.parent.mkdir(parents=True, exist_ok=True)
         # The array first, the metadata last: the metadata file marks a complete entry.
-        _write_atomic(array_path, lambda handle: np.save(handle, images, allow_pickle=False))
-        _write_atomic(meta_path, lambda handle: handle.write(json.dumps(meta).encode()))
+        write_atomic(array_path, lambda handle: np.save(handle, images, allow_pickle=False))
+        write_atomic(meta_path, lambda handle: handle.write(json.dumps(meta).encode()))
     except OSError as err:
         message = f"could not write the image cache in {str(array_path.parent)!r}: {err}"
         warnings.warn(message, stacklevel=3)

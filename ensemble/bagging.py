@@ -300,7 +300,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
     def _fingerprint(self, X: np.ndarray, y: np.ndarray) -> str:
         """Identifies a run (data and every setting that changes a member) for safe resuming."""
         h = hashlib.sha256()
-        h.update(np.ascontiguousarray(X).view(np.uint8).reshape(-1)[: 1 << 26].tobytes())
+        h.update(memoryview(np.ascontiguousarray(X)).cast("B"))
         h.update(str(X.shape).encode() + str(X.dtype).encode())
         h.update(y.tobytes())
         params = {k: v for k, v in self.get_params().items()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -52,7 +52,6 @@ class MemberOutcome:
     record: MemberRecord | None
     diverged_epoch: int | None = None
     message: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def threads_per_worker(n_workers: int) -> int:

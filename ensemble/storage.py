@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
+
+from augkit.data import write_atomic
 
 __all__ = ["MemberRecord", "save_member", "load_member", "finished_members", "write_json_atomic",
            "read_json", "checked_file", "UnsafeFileError"]
@@ -47,22 +47,10 @@ class MemberRecord:
     history: dict = field(default_factory=dict)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json_atomic(path: Path, obj) -> None:
     """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
-    _atomic_write_bytes(Path(path), json.dumps(obj, indent=1, sort_keys=True).encode())
+    data = json.dumps(obj, indent=1, sort_keys=True).encode()
+    write_atomic(Path(path), lambda f: f.write(data))
 
 
 def read_json(path: Path) -> dict:
@@ -109,14 +97,8 @@ def save_member(folder: Path, record: MemberRecord) -> None:
     tensors["bag/train_indices"] = torch.as_tensor(np.asarray(record.train_indices, dtype=np.int64))
     tensors["bag/val_indices"] = torch.as_tensor(np.asarray(record.val_indices, dtype=np.int64))
     weights = folder / f"{stem}.safetensors"
-    fd, tmp = tempfile.mkstemp(prefix=f".{weights.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp)
-        os.replace(tmp, weights)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = save(tensors)
+    write_atomic(weights, lambda f: f.write(data))
     meta = {"index": record.index, "seed": int(record.seed), "history": record.history,
             "weights": weights.name, "sha256": _sha256(weights)}
     write_json_atomic(folder / f"{stem}.json", meta)
