@@ -1,6 +1,7 @@
 """BaggedNetClassifier: bootstrap-bagged torch networks trained in parallel, voting with TTA."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import numbers
@@ -24,7 +25,7 @@ import augkit
 import nets
 
 from .inputs import InputSpec, as_image_array, is_image_input
-from .members import MemberOutcome, MemberPlan, TrainSetup, build_member, threads_per_worker, train_member
+from .members import MemberOutcome, MemberPlan, TrainSetup, build_member, threads_per_worker, train_unit
 from .storage import MemberRecord, finished_members, read_json, write_json_atomic
 from .voting import vote
 
@@ -98,7 +99,10 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
             Each worker uses ``cores // n_jobs`` torch threads.
         backend: joblib backend name (``None`` = joblib's default or the active
             ``joblib.parallel_config``).
-        device: torch device for training and prediction.
+        device: torch device for training and prediction, or a list of devices: one worker
+            process per device (members spread over them; with the vectorised engine each
+            device trains its share of members at once). ``"cuda"`` on a machine with several
+            GPUs means all of them. Prediction runs on the first.
         random_state: int, RandomState or None: seeds every member's stream.
         verbose: 0 silent; 1 a progress bar over members; 2 also per-epoch bars.
 
@@ -288,7 +292,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
             n_classes=len(self.classes_),
             fit_kwargs=dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
                             optimizer=self.optimizer, weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
-                            augment=self.augment, normalize=self._normalize(), device=self.device,
+                            augment=self.augment, normalize=self._normalize(), device=self._devices()[0],
                             verbose=max(0, self.verbose - 1)),
             early_stopping=bool(self.early_stopping),
             patience=int(self.patience),
@@ -368,28 +372,50 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
     def _engine(self) -> str:
         if self.engine != "auto":
             return self.engine
-        return "vectorized" if str(self.device).startswith("cuda") else "joblib"
+        return "vectorized" if str(self._devices()[0]).startswith("cuda") else "joblib"
+
+    def _devices(self) -> list[str]:
+        """Training devices: ``device`` as given (a list means one worker process per device);
+        plain ``"cuda"`` on a machine with several GPUs means all of them."""
+        if isinstance(self.device, (list, tuple)):
+            if not self.device:
+                raise ValueError("device is an empty list; name at least one device")
+            return [str(d) for d in self.device]
+        if str(self.device) == "cuda" and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+            return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        return [str(self.device)]
+
+    def _predict_device(self) -> str:
+        return self._devices()[0]
 
     def _train(self, todo: list[MemberPlan], X, y, checkpoint_dir, n_done: int) -> dict[int, MemberOutcome]:
         if not todo:
             return {}
         bar = tqdm(total=self.n_members, initial=n_done, desc="members", unit="member",
                    disable=True if not self.verbose else None)
+        devices = self._devices()
+        vectorized = self._engine() == "vectorized"
         try:
-            if self._engine() == "vectorized":
+            if vectorized and len(devices) == 1:
                 from .vectorized import train_vectorized
 
                 setup = self._setup(checkpoint_dir, None, threads=threads_per_worker(1))
-                outcomes = train_vectorized(todo, X, y, setup, members_per_chunk=self.members_per_chunk,
-                                            on_member_done=lambda _: bar.update())
-            else:
-                outcomes = self._train_joblib(todo, X, y, checkpoint_dir, bar)
+                return train_vectorized(todo, X, y, setup, members_per_chunk=self.members_per_chunk,
+                                        on_member_done=lambda _: bar.update())
+            if vectorized:  # one worker process per device, each training its share of members at once
+                units = [todo[i::len(devices)] for i in range(len(devices))]
+                units = [(unit, devices[i]) for i, unit in enumerate(units) if unit]
+                n_workers = len(units)
+            else:  # one member per task, spread over the devices
+                units = [([plan], devices[i % len(devices)]) for i, plan in enumerate(todo)]
+                n_workers = min(joblib.effective_n_jobs(self.n_jobs), len(todo))
+            return self._train_parallel(units, vectorized, n_workers, X, y, checkpoint_dir, bar)
         finally:
             bar.close()
-        return outcomes
 
-    def _train_joblib(self, todo, X, y, checkpoint_dir, bar) -> dict[int, MemberOutcome]:
-        n_workers = min(joblib.effective_n_jobs(self.n_jobs), len(todo))
+    def _train_parallel(self, units, vectorized, n_workers, X, y, checkpoint_dir, bar) -> dict[int, MemberOutcome]:
+        """Run work units (members, device) in joblib workers; name the members of any that fail."""
+        todo = [plan for plans, _ in units for plan in plans]
         # Each worker notes its process id here as it starts a member, so that the member of a
         # worker that dies can be named. Inside checkpoint_dir when there is one (visible to tools).
         if checkpoint_dir is not None:
@@ -400,10 +426,13 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         setup = self._setup(checkpoint_dir, markers_dir, threads=threads_per_worker(n_workers))
         outcomes: dict[int, MemberOutcome] = {}
         parallel = joblib.Parallel(n_jobs=n_workers, backend=self.backend, return_as="generator_unordered")
+        jobs = (joblib.delayed(train_unit)(plans, X, y, _on_device(setup, device), vectorized, self.members_per_chunk)
+                for plans, device in units)
         try:
-            for plan, outcome in parallel(joblib.delayed(_train_planned)(plan, X, y, setup) for plan in todo):
-                outcomes[plan] = outcome
-                bar.update()
+            for results in parallel(jobs):
+                for index, outcome in results:
+                    outcomes[index] = outcome
+                    bar.update()
         except KeyboardInterrupt:
             raise FitInterrupted(self._interrupted_message(todo, outcomes, checkpoint_dir)) from None
         except Exception as e:
@@ -471,7 +500,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         for record in records:
             model = build_member(setup, record.seed)
             model.load_state_dict(record.state)
-            self.estimators_.append(model.to(self.device).eval())
+            self.estimators_.append(model.to(self._predict_device()).eval())
         self.member_indices_ = [r.index for r in records]
         self.member_seeds_ = [r.seed for r in records]
         self.bootstrap_indices_ = [np.asarray(r.train_indices) for r in records]
@@ -525,7 +554,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         n_views = 1 if tta is None else self._views(torch.as_tensor(X[:1]), tta).shape[1]
         chunk = max(1, 4096 // n_views)
         for start in range(0, len(X), chunk):
-            batch = torch.as_tensor(X[start:start + chunk]).to(self.device)
+            batch = torch.as_tensor(X[start:start + chunk]).to(self._predict_device())
             if self.input_spec_.kind == "image":
                 views = self._views(batch, tta)
                 n, v = views.shape[:2]
@@ -601,5 +630,5 @@ def _member_of(message: str) -> int:
         return -1
 
 
-def _train_planned(plan: MemberPlan, X, y, setup: TrainSetup) -> tuple[int, MemberOutcome]:
-    return plan.index, train_member(plan, X, y, setup)
+def _on_device(setup: TrainSetup, device: str) -> TrainSetup:
+    return dataclasses.replace(setup, fit_kwargs={**setup.fit_kwargs, "device": device})

@@ -15,7 +15,8 @@ import nets
 
 from .storage import MemberRecord, save_member
 
-__all__ = ["MemberPlan", "TrainSetup", "MemberOutcome", "build_member", "train_member", "threads_per_worker"]
+__all__ = ["MemberPlan", "TrainSetup", "MemberOutcome", "build_member", "train_member", "train_unit",
+           "threads_per_worker"]
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,23 @@ def train_member(plan: MemberPlan, X: np.ndarray, y: np.ndarray, setup: TrainSet
     if setup.checkpoint_dir:
         save_member(Path(setup.checkpoint_dir), record)
     return MemberOutcome(record=record)
+
+
+def train_unit(plans: list[MemberPlan], X: np.ndarray, y: np.ndarray, setup: TrainSetup, vectorized: bool,
+               members_per_chunk: int | None = None) -> list[tuple[int, MemberOutcome]]:
+    """A worker's task: ``plans`` one after another, or all at once with the vectorised engine
+    (one worker per device). Returns ``(member index, outcome)`` pairs."""
+    if not vectorized:
+        return [(plan.index, train_member(plan, X, y, setup)) for plan in plans]
+    from .vectorized import train_vectorized
+
+    for plan in plans:
+        _write_marker(setup.markers_dir, plan.index)
+    try:
+        with _torch_threads(setup.threads):
+            outcomes = train_vectorized(plans, X, y, setup, members_per_chunk=members_per_chunk)
+    except Exception as e:
+        others = ", ".join(str(p.index) for p in plans[1:])
+        raise RuntimeError(f"member {plans[0].index} failed (trained together with members {others or 'none'}): "
+                           f"{e.__class__.__name__}: {e}\n{traceback.format_exc()}") from None
+    return sorted(outcomes.items())

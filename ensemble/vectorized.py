@@ -49,7 +49,8 @@ def train_vectorized(plans: list[MemberPlan], X: np.ndarray, y: np.ndarray, setu
     """
     kw = setup.fit_kwargs
     device = torch.device(kw.get("device", "cpu"))
-    X_dev = torch.as_tensor(np.asarray(X)).to(device)
+    X = np.asarray(X)
+    X_dev = torch.as_tensor(X if X.flags.writeable else X.copy()).to(device)  # joblib hands workers read-only maps
     y_dev = torch.as_tensor(np.asarray(y)).to(device)
     by_size: dict[int, list[MemberPlan]] = {}
     for plan in plans:

@@ -76,3 +76,12 @@ def test_auto_engine_is_joblib_on_cpu_and_vectorised_on_cuda():
     assert BaggedNetClassifier(device="cpu")._engine() == "joblib"
     assert BaggedNetClassifier(device="cuda")._engine() == "vectorized"
     assert BaggedNetClassifier(device="cuda:1", engine="joblib")._engine() == "joblib"
+
+
+def test_one_worker_process_per_device_trains_the_same_members(digits_images):
+    images, y = digits_images
+    kw = dict(member=cnn, n_members=3, epochs=1, random_state=0, verbose=0, engine="vectorized")
+    one_device = BaggedNetClassifier(device="cpu", **kw).fit(images[:200], y[:200])
+    two_devices = BaggedNetClassifier(device=["cpu", "cpu"], **kw).fit(images[:200], y[:200])
+    assert two_devices._devices() == ["cpu", "cpu"]
+    assert np.allclose(one_device.predict_proba(images[200:300]), two_devices.predict_proba(images[200:300]), atol=1e-4)
