@@ -56,7 +56,7 @@ def channel_stats(X: torch.Tensor) -> tuple[list[float], list[float]]:
 
 def run(config: dict, train, val, pipeline, normalize, budget: float, seed: int, epochs: int) -> dict:
     torch.manual_seed(seed)
-    model = SmallCNN(dropout=config["dropout"], batch_norm=config["batch_norm"])
+    model = SmallCNN(widths=config["widths"], dropout=config["dropout"], batch_norm=config["batch_norm"])
     start = time.perf_counter()
     history = fit(model, train, val, epochs=epochs, batch_size=128, lr=0.05, momentum=0.9, nesterov=True,
                   weight_decay=config["weight_decay"], augment=pipeline if config["augment"] else None,
@@ -65,15 +65,15 @@ def run(config: dict, train, val, pipeline, normalize, budget: float, seed: int,
             "epochs": len(history.loss), "seconds": time.perf_counter() - start}
 
 
-def epochs_for_budget(train, pipeline, normalize, budget: float, seed: int) -> int:
+def epochs_for_budget(train, pipeline, normalize, budget: float, seed: int, widths: tuple[int, ...]) -> int:
     """Epochs of the full recipe that fit in ``budget`` seconds, from timing 1,024 images."""
     X, y = train
     probe = (X[:1024], y[:1024])
     torch.manual_seed(seed)
-    fit(SmallCNN(dropout=RECIPE["dropout"]), probe, epochs=1, augment=pipeline, normalize=normalize,
+    fit(SmallCNN(widths=widths, dropout=RECIPE["dropout"]), probe, epochs=1, augment=pipeline, normalize=normalize,
         generator=seed, verbose=0)  # warm-up: first-call imports and allocations
     start = time.perf_counter()
-    fit(SmallCNN(dropout=RECIPE["dropout"]), probe, epochs=1, augment=pipeline, normalize=normalize,
+    fit(SmallCNN(widths=widths, dropout=RECIPE["dropout"]), probe, epochs=1, augment=pipeline, normalize=normalize,
         generator=seed, verbose=0)
     seconds_per_epoch = (time.perf_counter() - start) * len(X) / len(probe)
     return max(1, math.floor(budget / seconds_per_epoch))
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=float, default=600.0, help="seconds of training per row")
     parser.add_argument("--train-subset", type=int, default=None, help="train on this many random images")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128], help="SmallCNN block widths")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("augkit-out/cifar10_ablation"))
     args = parser.parse_args(argv)
@@ -97,15 +98,16 @@ def main(argv: list[str] | None = None) -> None:
         A.HorizontalFlip(p=0.5),
         A.PCALighting.fit(train[0], sigma=0.1),
     ])
-    epochs = epochs_for_budget(train, pipeline, normalize, args.budget, args.seed)
+    widths = tuple(args.widths)
+    epochs = epochs_for_budget(train, pipeline, normalize, args.budget, args.seed, widths)
     print(f"{len(train[1])} training / {len(val[1])} validation images; one-cycle over {epochs} epochs")
 
     results = {}
     for name, change in ROWS.items():
-        results[name] = run({**RECIPE, **change}, train, val, pipeline, normalize, args.budget, args.seed, epochs)
+        results[name] = run({**RECIPE, "widths": widths, **change}, train, val, pipeline, normalize, args.budget, args.seed, epochs)
         print(f"{name}: {results[name]}")
 
-    lines = [f"SmallCNN on CIFAR-10, {args.budget:g} s per row on {args.threads} threads, "
+    lines = [f"SmallCNN{widths} on CIFAR-10, {args.budget:g} s per row on {args.threads} threads, "
              f"{len(train[1])} training images, validation = last 1,000 per class", "",
              "| setting | val acc (final) | val acc (best epoch) | epochs | seconds |", "|---|---|---|---|---|"]
     lines += [f"| {name} | {r['val_acc']:.4f} | {r['best_val_acc']:.4f} | {r['epochs']} | {r['seconds']:.0f} |"
