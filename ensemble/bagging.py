@@ -78,7 +78,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         max_samples: rows per bootstrap sample, a fraction of N (float) or a count (int).
         voting: ``"soft"`` (mean of probabilities) or ``"hard"`` (majority of argmaxes).
         weights: optional member weights for voting.
-        epochs, batch_size, lr, momentum, optimizer, weight_decay, lr_schedule: passed to
+        epochs, batch_size, lr, momentum, nesterov, optimizer, weight_decay, lr_schedule: passed to
             :func:`nets.fit` for each member.
         augment: an augkit pipeline applied to each training minibatch (images only).
         tta: default test-time views for prediction (images only): ``None``; ``"flip"``
@@ -131,6 +131,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int = 128,
         lr: float = 0.05,
         momentum: float = 0.9,
+        nesterov: bool = True,
         optimizer: str = "sgd",
         weight_decay: float = 5e-4,
         lr_schedule: str = "constant",
@@ -158,6 +159,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.momentum = momentum
+        self.nesterov = nesterov
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
@@ -291,7 +293,8 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
             input_shape=self.input_spec_.shape,
             n_classes=len(self.classes_),
             fit_kwargs=dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
-                            optimizer=self.optimizer, weight_decay=self.weight_decay, lr_schedule=self.lr_schedule,
+                            nesterov=self.nesterov, optimizer=self.optimizer, weight_decay=self.weight_decay,
+                            lr_schedule=self.lr_schedule,
                             augment=self.augment, normalize=self._normalize(), device=self._devices()[0],
                             verbose=max(0, self.verbose - 1)),
             early_stopping=bool(self.early_stopping),

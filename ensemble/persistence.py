@@ -28,7 +28,7 @@ VERSION = 1
 _CONFIG = "ensemble.json"
 # Settings written to the config; the member factory and augmentation are stored separately.
 _PLAIN_PARAMS = ("n_members", "bootstrap", "max_samples", "voting", "weights", "epochs", "batch_size", "lr",
-                 "momentum", "optimizer", "weight_decay", "lr_schedule", "tta", "early_stopping", "patience",
+                 "momentum", "nesterov", "optimizer", "weight_decay", "lr_schedule", "tta", "early_stopping", "patience",
                  "validation_fraction", "engine", "members_per_chunk", "on_diverge", "n_jobs", "backend",
                  "device", "random_state", "verbose")
 
