@@ -443,7 +443,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
                 first_line = str(e).splitlines()[0]
                 raise MemberFailedError(f"{first_line}\n{self._resume_hint(todo, outcomes, checkpoint_dir)}",
                                         [_member_of(first_line)]) from e
-            if e.__class__.__name__ not in _WORKER_DIED:
+            if e.__class__.__name__ not in _WORKER_DIED or "un-serialize" in str(e):
                 raise
             lost = self._dead_members(markers_dir, todo, outcomes)
             names = ", ".join(f"member {i}" for i in lost) or "a member"

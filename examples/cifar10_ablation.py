@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget", type=float, default=600.0, help="seconds of training per row")
     parser.add_argument("--train-subset", type=int, default=None, help="train on this many random images")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="length of the one-cycle schedule; default: what a short timing run says fits the budget")
     parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128], help="SmallCNN block widths")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("augkit-out/cifar10_ablation"))
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         A.PCALighting.fit(train[0], sigma=0.1),
     ])
     widths = tuple(args.widths)
-    epochs = epochs_for_budget(train, pipeline, normalize, args.budget, args.seed, widths)
+    epochs = args.epochs or epochs_for_budget(train, pipeline, normalize, args.budget, args.seed, widths)
     print(f"{len(train[1])} training / {len(val[1])} validation images; one-cycle over {epochs} epochs")
 
     results = {}
