@@ -432,9 +432,12 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         jobs = (joblib.delayed(train_unit)(plans, X, y, _on_device(setup, device), vectorized, self.members_per_chunk)
                 for plans, device in units)
         try:
+            epochs_done = 0
             for results in parallel(jobs):
                 for index, outcome in results:
                     outcomes[index] = outcome
+                    epochs_done += len(outcome.record.history.get("loss", [])) if outcome.record else 0
+                    bar.set_postfix_str(f"{epochs_done} epochs done", refresh=False)
                     bar.update()
         except KeyboardInterrupt:
             raise FitInterrupted(self._interrupted_message(todo, outcomes, checkpoint_dir)) from None
