@@ -44,6 +44,12 @@ def coin(n: int, p: float, generator: torch.Generator) -> torch.Tensor:
     return torch.rand(n, generator=generator, device=generator.device) < p
 
 
+def uniform_where(apply: torch.Tensor, value_range: tuple[float, float], neutral: float,
+                  generator: torch.Generator) -> torch.Tensor:
+    """Per sample, U[lo, hi) where ``apply`` is set and the identity value ``neutral`` elsewhere."""
+    return torch.where(apply, uniform(len(apply), *value_range, generator), neutral)
+
+
 def params_to(params: Any, device: torch.device) -> Any:
     """Move every tensor of a (nested) parameter structure to ``device``."""
     if isinstance(params, torch.Tensor):
@@ -392,7 +398,7 @@ class Rotate(_Geometric):
                     device: torch.device | str = "cpu") -> Params:
         n = batch_shape[0]
         apply = coin(n, self.p, generator)
-        angle = torch.where(apply, uniform(n, *self.degrees, generator), 0.0)
+        angle = uniform_where(apply, self.degrees, 0.0, generator)
         return params_to({"apply": apply, "angle": angle}, device)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
@@ -421,8 +427,8 @@ class Translate(_Geometric):
                     device: torch.device | str = "cpu") -> Params:
         n = batch_shape[0]
         apply = coin(n, self.p, generator)
-        dx = torch.where(apply, uniform(n, *self.x, generator), 0.0)
-        dy = torch.where(apply, uniform(n, *self.y, generator), 0.0)
+        dx = uniform_where(apply, self.x, 0.0, generator)
+        dy = uniform_where(apply, self.y, 0.0, generator)
         return params_to({"apply": apply, "dx": dx, "dy": dy}, device)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
@@ -450,8 +456,8 @@ class Stretch(_Geometric):
                     device: torch.device | str = "cpu") -> Params:
         n = batch_shape[0]
         apply = coin(n, self.p, generator)
-        sx = torch.where(apply, uniform(n, *self.x, generator), 1.0)
-        sy = torch.where(apply, uniform(n, *self.y, generator), 1.0)
+        sx = uniform_where(apply, self.x, 1.0, generator)
+        sy = uniform_where(apply, self.y, 1.0, generator)
         return params_to({"apply": apply, "x_scale": sx, "y_scale": sy}, device)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
@@ -480,8 +486,8 @@ class Shear(_Geometric):
                     device: torch.device | str = "cpu") -> Params:
         n = batch_shape[0]
         apply = coin(n, self.p, generator)
-        ax = torch.where(apply, uniform(n, *self.x, generator), 0.0)
-        ay = torch.where(apply, uniform(n, *self.y, generator), 0.0)
+        ax = uniform_where(apply, self.x, 0.0, generator)
+        ay = uniform_where(apply, self.y, 0.0, generator)
         return params_to({"apply": apply, "x_angle": ax, "y_angle": ay}, device)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
@@ -509,8 +515,8 @@ class LensDistortion(_Geometric):
                     device: torch.device | str = "cpu") -> Params:
         n = batch_shape[0]
         apply = coin(n, self.p, generator)
-        k1 = torch.where(apply, uniform(n, *self.k1, generator), 0.0)
-        k2 = torch.where(apply, uniform(n, *self.k2, generator), 0.0)
+        k1 = uniform_where(apply, self.k1, 0.0, generator)
+        k2 = uniform_where(apply, self.k2, 0.0, generator)
         return params_to({"apply": apply, "k1": k1, "k2": k2}, device)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> G.Radial:
@@ -536,7 +542,7 @@ class GaussianNoise(Transform):
                     device: torch.device | str = "cpu") -> Params:
         n = batch_shape[0]
         apply = coin(n, self.p, generator)
-        sigma = torch.where(apply, uniform(n, *self.sigma, generator), 0.0)
+        sigma = uniform_where(apply, self.sigma, 0.0, generator)
         seed = torch.randint(0, 2**62, (), generator=generator, device=generator.device)
         return params_to({"apply": apply, "sigma": sigma, "seed": seed}, device)
 
