@@ -107,6 +107,7 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
     step = 0
     for epoch in range(epochs):
         t0 = time.perf_counter()
+        _restart_population_statistics(base, buffers)
         orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
         loss_sum = torch.zeros(k, device=device)
         correct = torch.zeros(k, device=device)
@@ -171,6 +172,13 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
             index=plan.index, seed=plan.seed, state=state, train_indices=plan.train_indices,
             val_indices=plan.val_indices, history=histories[m].to_dict())))
     return outcomes
+
+
+def _restart_population_statistics(base: torch.nn.Module, buffers: dict[str, torch.Tensor]) -> None:
+    """nets.restart_population_statistics on the stacked buffers (as nets.fit does each epoch)."""
+    for name, module in base.named_modules():
+        if isinstance(module, nets.BatchNorm1d | nets.BatchNorm2d) and module.stats == "exact":
+            buffers[f"{name}.num_batches_tracked"].zero_()
 
 
 def _decayed_names(model: torch.nn.Module) -> list[str]:

@@ -5,7 +5,8 @@ with mu_B and the BIASED variance sigma_B^2 of the mini-batch.
 Inference: the population statistics E[x] = mean over training batches of mu_B and
 Var[x] = mean over batches of the unbiased m/(m-1) * sigma_B^2 (``stats="exact"``, what
 ``torch.nn.BatchNorm*d(momentum=None)`` computes), or exponential moving averages
-(``stats="ema"``, torch's default ``momentum=0.1``).
+(``stats="ema"``, torch's default ``momentum=0.1``). The exact average runs over the batches
+since :func:`restart_population_statistics`, which :func:`nets.fit` calls at every epoch.
 
 Running statistics are updated with in-place tensor ops and never read back into Python,
 so stacked per-member buffers can be updated inside ``vmap(functional_call(...))``.
@@ -89,6 +90,21 @@ class _BatchNorm(nn.Module):
             var, mean = torch.var_mean(x, dim=dims, correction=0)  # mu_B = 1/m sum x_i, sigma_B^2 biased
             self._update_running_stats(mean, var * (m / (m - 1)))  # Var[x] uses the unbiased m/(m-1) sigma_B^2
         return F.batch_norm(x, None, None, self.gamma, self.beta, training=True, eps=self.eps)  # mu_B, sigma_B^2
+
+
+def restart_population_statistics(model: nn.Module) -> nn.Module:
+    """Make every exact-mode BatchNorm of ``model`` average anew from its next training batch.
+
+    The exact average weighs every batch since the last restart equally, so batches from early
+    training, when the weights were far from their final values, would distort the inference
+    statistics. :func:`nets.fit` restarts at each epoch: inference then uses the population
+    statistics E[x], Var[x] of the last epoch's batches. (EMA mode forgets on its own.)
+    Returns ``model``.
+    """
+    for module in model.modules():
+        if isinstance(module, _BatchNorm) and module.stats == "exact":
+            module.num_batches_tracked.zero_()  # next batch: running = its statistics (factor 1/1)
+    return model
 
 
 class BatchNorm1d(_BatchNorm):

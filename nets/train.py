@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from nets.batchnorm import restart_population_statistics
 from nets.early_stopping import EarlyStopping
 from nets.penalties import decay_parameters, l1_penalty
 
@@ -227,6 +228,7 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
         for epoch in range(epochs):
             t0 = time.perf_counter()
             model.train()
+            restart_population_statistics(model)  # BatchNorm's inference statistics: this epoch's batches
             order = torch.randperm(n, generator=g).to(device)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)

@@ -141,3 +141,18 @@ def test_bad_arguments():
         BatchNorm2d(3)(torch.randn(2, 3, 4))
     with pytest.raises(ValueError, match="more than 1 value"):
         BatchNorm1d(3)(torch.randn(1, 3))
+
+
+def test_fit_averages_population_statistics_over_the_last_epoch_only():
+    from nets import BatchNorm1d, fit
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), BatchNorm1d(3), torch.nn.Linear(3, 2))
+    bn = model[1]
+    seen = []  # (epoch-tagged) batch means of BatchNorm's input while training
+    bn.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].detach().mean(0)) if m.training else None)
+    X, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    fit(model, (X, y), epochs=3, batch_size=16, lr=0.1, generator=0, verbose=0)
+    last_epoch = torch.stack(seen[-4:])  # 64 / 16 = 4 batches per epoch
+    torch.testing.assert_close(bn.running_mean, last_epoch.mean(0))  # not the mean over all 12 batches
+    assert not torch.allclose(bn.running_mean, torch.stack(seen).mean(0))
