@@ -14,23 +14,26 @@ import json
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 import augkit
 import nets
 
 from .inputs import InputSpec
-from .storage import UnsafeFileError, checked_file, load_member, member_stem, read_json, save_member, MemberRecord
+from .storage import (MemberRecord, UnsafeFileError, checked_file, load_member, member_stem, read_json, save_member,
+                      write_json_atomic)
 
 __all__ = ["save_ensemble", "load_ensemble"]
 
 FORMAT = "augkit-ensemble"
 VERSION = 1
 _CONFIG = "ensemble.json"
-# Settings written to the config; the member factory and augmentation are stored separately.
-_PLAIN_PARAMS = ("n_members", "bootstrap", "max_samples", "voting", "weights", "epochs", "batch_size", "lr",
-                 "momentum", "nesterov", "optimizer", "weight_decay", "lr_schedule", "tta", "early_stopping", "patience",
-                 "validation_fraction", "engine", "members_per_chunk", "on_diverge", "n_jobs", "backend",
-                 "device", "random_state", "verbose")
+# The member factory and the augmentation are stored separately; every other setting as JSON.
+_SEPARATE = ("member", "augment")
+
+
+def _plain_params(cls) -> list[str]:
+    return [name for name in cls._get_param_names() if name not in _SEPARATE]
 
 
 def _factory_spec(member) -> dict | None:
@@ -70,8 +73,6 @@ def _factory_from_spec(spec: dict | None):
 
 def save_ensemble(estimator, folder: Path) -> None:
     """Write ``estimator`` (fitted) into ``folder``; existing files of the same names are replaced."""
-    from sklearn.utils.validation import check_is_fitted
-
     check_is_fitted(estimator, "estimators_")
     if callable(estimator.tta):
         raise ValueError("cannot save an ensemble whose tta is a callable; set tta to a named mode first")
@@ -86,7 +87,7 @@ def save_ensemble(estimator, folder: Path) -> None:
         save_member(folder, MemberRecord(index=index, seed=seed, state=model.state_dict(), train_indices=train,
                                          val_indices=val, history=history))
         names.append(f"{member_stem(index)}.json")
-    params = {k: getattr(estimator, k) for k in _PLAIN_PARAMS}
+    params = {k: getattr(estimator, k) for k in _plain_params(type(estimator))}
     if not isinstance(params["random_state"], (int, type(None))):
         params["random_state"] = None
     classes = estimator.classes_
@@ -105,8 +106,6 @@ def save_ensemble(estimator, folder: Path) -> None:
         "oob_score": getattr(estimator, "oob_score_", None),
         "members": names,
     }
-    from .storage import write_json_atomic
-
     write_json_atomic(folder / _CONFIG, config)
 
 
@@ -125,8 +124,9 @@ def load_ensemble(cls, folder: Path, member=None, device: str | None = None):
         raise UnsafeFileError(f"{folder / _CONFIG} is not an augkit ensemble (format {config.get('format')!r}, "
                               f"version {config.get('version')!r})")
     params = config.get("params")
-    if not isinstance(params, dict) or set(params) - set(_PLAIN_PARAMS):
-        raise UnsafeFileError(f"{folder / _CONFIG} has unexpected settings: {sorted(set(params or {}) - set(_PLAIN_PARAMS))}")
+    unexpected = sorted(set(params) - set(_plain_params(cls))) if isinstance(params, dict) else ["(not an object)"]
+    if unexpected:
+        raise UnsafeFileError(f"{folder / _CONFIG} has unexpected settings: {unexpected}")
     if device is not None:
         params["device"] = device
     factory = member if member is not None else _factory_from_spec(config.get("member"))
