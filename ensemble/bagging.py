@@ -92,6 +92,10 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         engine: ``"joblib"`` (one member per worker process), ``"vectorized"`` (all members in
             one vmapped model; for GPUs), or ``"auto"`` (vectorized on CUDA, joblib on CPU).
         members_per_chunk: with the vectorized engine, train at most this many members at once.
+        vectorize: how the vectorized engine runs all members in one pass: ``"vmap"``
+            (``torch.func.vmap`` over the stacked weights) or ``"grouped"`` (activations packed
+            along channels, grouped convolutions; see :mod:`ensemble.grouped`). Same members up
+            to float rounding; ``benchmarks/gpu.py`` measures which is faster on a device.
         on_diverge: ``"raise"`` — a member whose loss becomes NaN/Inf fails ``fit`` with an error
             naming it (after the others finish); ``"drop"`` — it is left out with a warning.
         n_jobs: worker processes for the joblib engine (``None`` = 1, ``-1`` = all cores).
@@ -141,6 +145,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction: float = 0.1,
         engine: str = "auto",
         members_per_chunk: int | None = None,
+        vectorize: str = "vmap",
         on_diverge: str = "raise",
         n_jobs: int | None = None,
         backend: str | None = None,
@@ -169,6 +174,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.engine = engine
         self.members_per_chunk = members_per_chunk
+        self.vectorize = vectorize
         self.on_diverge = on_diverge
         self.n_jobs = n_jobs
         self.backend = backend
@@ -200,6 +206,8 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
         if self.weights is not None and len(self.weights) != self.n_members:
             raise ValueError(f"weights has {len(self.weights)} entries but n_members={self.n_members}")
+        if self.vectorize not in ("vmap", "grouped"):
+            raise ValueError(f"vectorize must be 'vmap' or 'grouped'; got {self.vectorize!r}")
         if self.members_per_chunk is not None and self.members_per_chunk < 1:
             raise ValueError(f"members_per_chunk must be >= 1 or None; got {self.members_per_chunk!r}")
 
@@ -301,6 +309,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
             threads=threads,
             checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
             markers_dir=markers_dir,
+            vectorize=self.vectorize,
         )
 
     def _fingerprint(self, X: np.ndarray, y: np.ndarray) -> str:
@@ -310,7 +319,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         h.update(str(X.shape).encode() + str(X.dtype).encode())
         h.update(y.tobytes())
         params = {k: v for k, v in self.get_params().items()
-                  if k not in ("n_jobs", "backend", "verbose", "engine", "members_per_chunk", "device", "tta",
+                  if k not in ("n_jobs", "backend", "verbose", "engine", "members_per_chunk", "vectorize", "device", "tta",
                                "voting", "weights", "on_diverge")}
         if hasattr(self.augment, "to_json"):
             params["augment"] = self.augment.to_json()

@@ -44,6 +44,7 @@ class TrainSetup:
     threads: int = 1
     checkpoint_dir: str | None = None
     markers_dir: str | None = None
+    vectorize: str = "vmap"
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The vectorised engine: every member of a chunk trains in one vmapped forward/backward per step.
+"""The vectorised engine: every member of a chunk trains in one forward/backward per step.
 
 A small CNN's kernels leave a GPU mostly idle; stacking the members' weights
 (``torch.func.stack_module_state``) and running ``vmap(functional_call(...))`` turns ``k``
@@ -16,6 +16,12 @@ Without augmentation a member trained here equals the same member trained alone 
 :func:`nets.fit` up to float rounding (tested). Augmentation parameters are drawn for all
 members' minibatches in one batched call from a stream seeded by the chunk's first member,
 so with augmentation members differ from their solo runs in which augmentations they see.
+
+Two strategies run the forward pass over the same stacked tensors (``TrainSetup.vectorize``):
+``"vmap"`` (``vmap(functional_call(...))``) and ``"grouped"`` (:mod:`ensemble.grouped`: the
+members' activations packed along channels, convolutions grouped, no vmap). Both train the
+same members up to float rounding (tested); which is faster depends on the device
+(``benchmarks/gpu.py`` measures both).
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ from torch.nn import functional as F
 import nets
 from nets.train import lr_factor
 
+from .grouped import check_packing, pack_input, pack_model, packed_tensors, unpack_output
 from .members import MemberOutcome, MemberPlan, TrainSetup, build_member
 from .storage import MemberRecord, save_member
 
@@ -81,11 +88,24 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
     base = copy.deepcopy(models[0]).to("meta")
     base.train()
 
-    def forward(p, b, x):
-        return functional_call(base, (p, b), (x,))
+    if setup.vectorize == "grouped":  # activations packed along channels: no vmap at all
+        net = pack_model(models[0], k)
+        probe = nets.to_float_batch(X[:min(4, len(X))], normalize=normalize)
+        check_packing(models[0], net, params, buffers, probe)
 
-    batched = vmap(forward, in_dims=(0, 0, 0), randomness="different")
-    shared_input = vmap(forward, in_dims=(0, 0, None), randomness="different")
+        def batched(p, b, x):
+            return unpack_output(functional_call(net, packed_tensors(net, {**p, **b}), (pack_input(x),)), k)
+
+        def shared_input(p, b, x):
+            return batched(p, b, x.unsqueeze(0).expand(k, *x.shape))
+    else:
+        net = base
+
+        def forward(p, b, x):
+            return functional_call(base, (p, b), (x,))
+
+        batched = vmap(forward, in_dims=(0, 0, 0), randomness="different")
+        shared_input = vmap(forward, in_dims=(0, 0, None), randomness="different")
     optimizer = _stacked_optimizer(models[0], params, kw)
     decayed = _decayed_names(models[0])
     # Per member, the same stream nets.fit would use: one draw seeds torch's RNG, then permutations.
@@ -136,7 +156,7 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
             step += 1
         epoch_loss = (loss_sum / n).tolist()
         seconds = time.perf_counter() - t0
-        val_losses = _validation_losses(shared_input, params, buffers, X, y, val_rows, normalize, base)
+        val_losses = _validation_losses(shared_input, params, buffers, X, y, val_rows, normalize, net)
         for m in range(k):
             if not active[m]:
                 continue
@@ -217,7 +237,7 @@ def _validation_rows(plans, stoppers, device) -> tuple[torch.Tensor, list[torch.
 
 
 @torch.no_grad()
-def _validation_losses(shared_input, params, buffers, X, y, val_rows, normalize, base) -> list[float]:
+def _validation_losses(shared_input, params, buffers, X, y, val_rows, normalize, net) -> list[float]:
     """Each member's mean cross-entropy on its own validation rows, in eval mode.
 
     All members see every row that some member validates on (one vmapped pass with a shared
@@ -226,12 +246,12 @@ def _validation_losses(shared_input, params, buffers, X, y, val_rows, normalize,
     if val_rows is None:
         return [math.nan] * len(next(iter(params.values())))
     rows, positions = val_rows
-    base.eval()
+    net.eval()
     try:
         logits = torch.cat([shared_input(params, buffers, nets.to_float_batch(X[rows[i:i + 1024]], normalize=normalize))
                             for i in range(0, len(rows), 1024)], dim=1)
     finally:
-        base.train()
+        net.train()
     labels = y[rows]
     return [math.nan if idx is None else F.cross_entropy(logits[m, idx], labels[idx]).item()
             for m, idx in enumerate(positions)]

@@ -34,12 +34,13 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
 def hash_uniform(seed: torch.Tensor, counter: torch.Tensor, numel: int) -> torch.Tensor:
     """Counter-based uniforms in [0, 1): a pure function of (seed, counter, element index).
 
-    ``seed`` and ``counter`` are int64 scalar tensors; returns float32 of shape (numel,).
+    ``seed`` and ``counter`` are int64 tensors of one shape S (scalars, or one entry per member);
+    returns float32 of shape S + (numel,): entry ``[..., i]`` is stream (seed, counter)'s i-th uniform.
     key = mix(seed * K1 + counter * K2), u_i = mix(key ^ i) / 2^32 (top 24 bits, exact in float32).
     """
     key = _mix32(((seed & _MASK32) * 0x61C88647 + (counter & _MASK32) * 0x27D4EB2F) & _MASK32)
     index = torch.arange(numel, device=seed.device, dtype=torch.int64)
-    bits = _mix32(key ^ (index & _MASK32))
+    bits = _mix32(key.unsqueeze(-1) ^ (index & _MASK32))
     return (bits >> 8).to(torch.float32) * (1.0 / (1 << 24))
 
 

@@ -13,8 +13,9 @@ from ensemble.vectorized import train_vectorized
 cnn = functools.partial(nets.SmallCNN, widths=(4, 8), dropout=0.7)  # BatchNorm and Dropout both inside
 
 
-def _setup(early_stopping):
+def _setup(early_stopping, vectorize="vmap"):
     return TrainSetup(factory=cnn, input_shape=(1, 8, 8), n_classes=10, early_stopping=early_stopping, patience=2,
+                      vectorize=vectorize,
                       fit_kwargs=dict(epochs=3, batch_size=32, lr=0.05, momentum=0.9, optimizer="sgd",
                                       weight_decay=5e-4, lr_schedule="onecycle", augment=None,
                                       normalize=((0.3,), (0.4,)), device="cpu", verbose=0))
@@ -30,12 +31,13 @@ def _plans(n, k, bag):
     return plans
 
 
+@pytest.mark.parametrize("vectorize", ["vmap", "grouped"])
 @pytest.mark.parametrize("early_stopping", [False, True])
-def test_vectorised_member_equals_member_trained_alone(digits_images, early_stopping):
+def test_vectorised_member_equals_member_trained_alone(digits_images, early_stopping, vectorize):
     images, y = digits_images
     X = np.ascontiguousarray(images[:300].transpose(0, 3, 1, 2))
     y = y[:300].astype(np.int64)
-    setup = _setup(early_stopping)
+    setup = _setup(early_stopping, vectorize)
     plans = _plans(len(X), 3, 300)
     together = train_vectorized(plans, X, y, setup)
     for plan in plans:
@@ -52,10 +54,11 @@ def test_vectorised_member_equals_member_trained_alone(digits_images, early_stop
             assert record.history["best_epoch"] == history.best_epoch
 
 
-def test_dropout_masks_differ_between_members_but_not_between_engines(digits_images):
+@pytest.mark.parametrize("vectorize", ["vmap", "grouped"])
+def test_dropout_masks_differ_between_members_but_not_between_engines(digits_images, vectorize):
     images, y = digits_images
     X = np.ascontiguousarray(images[:64].transpose(0, 3, 1, 2))
-    setup = _setup(False)
+    setup = _setup(False, vectorize)
     setup.fit_kwargs["epochs"] = 1
     plans = [MemberPlan(index=i, seed=7, train_indices=np.arange(64), val_indices=np.arange(0)) for i in range(2)]
     same_seed = train_vectorized(plans, X, y[:64].astype(np.int64), setup)
@@ -67,9 +70,12 @@ def test_estimator_engines_agree_without_augmentation(digits_images):
     images, y = digits_images
     kw = dict(member=cnn, n_members=3, epochs=2, random_state=0, verbose=0)
     joblib_clf = BaggedNetClassifier(engine="joblib", **kw).fit(images[:300], y[:300])
-    vector_clf = BaggedNetClassifier(engine="vectorized", members_per_chunk=2, **kw).fit(images[:300], y[:300])
-    assert np.allclose(joblib_clf.predict_proba(images[300:400]), vector_clf.predict_proba(images[300:400]), atol=1e-4)
-    assert joblib_clf.oob_score_ == pytest.approx(vector_clf.oob_score_, abs=0.01)
+    for vectorize in ("vmap", "grouped"):
+        vector_clf = BaggedNetClassifier(engine="vectorized", members_per_chunk=2, vectorize=vectorize,
+                                         **kw).fit(images[:300], y[:300])
+        assert np.allclose(joblib_clf.predict_proba(images[300:400]), vector_clf.predict_proba(images[300:400]),
+                           atol=1e-4), vectorize
+        assert joblib_clf.oob_score_ == pytest.approx(vector_clf.oob_score_, abs=0.01)
 
 
 def test_auto_engine_is_joblib_on_cpu_and_vectorised_on_cuda():
