@@ -77,8 +77,9 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         max_samples: rows per bootstrap sample, a fraction of N (float) or a count (int).
         voting: ``"soft"`` (mean of probabilities) or ``"hard"`` (majority of argmaxes).
         weights: optional member weights for voting.
-        epochs, batch_size, lr, momentum, nesterov, optimizer, weight_decay, lr_schedule: passed to
-            :func:`nets.fit` for each member.
+        epochs, batch_size, lr, momentum, nesterov, optimizer, weight_decay, lr_schedule,
+            label_smoothing, precision: passed to :func:`nets.fit` for each member
+            (``precision="bfloat16"``: bf16 autocast in the training forward, for GPUs).
         augment: an augkit pipeline applied to each training minibatch (images only).
         tta: default test-time views for prediction (images only): ``None``; ``"flip"``
             (identity + mirror); ``"shift"`` (identity + 4 shifts by ``max(1, side // 16)``
@@ -138,6 +139,8 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         optimizer: str = "sgd",
         weight_decay: float = 5e-4,
         lr_schedule: str = "constant",
+        label_smoothing: float = 0.0,
+        precision: str = "float32",
         augment=None,
         tta: str | None = None,
         early_stopping: bool = True,
@@ -167,6 +170,8 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.label_smoothing = label_smoothing
+        self.precision = precision
         self.augment = augment
         self.tta = tta
         self.early_stopping = early_stopping
@@ -206,6 +211,9 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
         if self.weights is not None and len(self.weights) != self.n_members:
             raise ValueError(f"weights has {len(self.weights)} entries but n_members={self.n_members}")
+        nets.train.check_label_smoothing(self.label_smoothing)
+        if self.precision not in nets.train.PRECISIONS:
+            raise ValueError(f"precision must be one of {nets.train.PRECISIONS}; got {self.precision!r}")
         if self.vectorize not in ("vmap", "grouped"):
             raise ValueError(f"vectorize must be 'vmap' or 'grouped'; got {self.vectorize!r}")
         if self.members_per_chunk is not None and self.members_per_chunk < 1:
@@ -301,7 +309,8 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
             n_classes=len(self.classes_),
             fit_kwargs=dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
                             nesterov=self.nesterov, optimizer=self.optimizer, weight_decay=self.weight_decay,
-                            lr_schedule=self.lr_schedule,
+                            lr_schedule=self.lr_schedule, label_smoothing=self.label_smoothing,
+                            precision=self.precision,
                             augment=self.augment, normalize=self._normalize(), device=self._devices()[0],
                             verbose=max(0, self.verbose - 1)),
             early_stopping=bool(self.early_stopping),

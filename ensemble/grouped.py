@@ -106,7 +106,7 @@ class PackedBatchNorm(nn.Module):
         if m < 2:
             raise ValueError(f"BatchNorm needs more than 1 value per channel in training, got input shape {tuple(x.shape)}")
         with torch.no_grad():
-            var, mean = torch.var_mean(x, dim=dims, correction=0)
+            var, mean = torch.var_mean(x.float(), dim=dims, correction=0)
             self.num_batches_tracked.add_(1)
             if self.stats == "exact":
                 factor = (1.0 / self.num_batches_tracked.to(mean.dtype)).view(self.k, 1)

@@ -36,7 +36,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 import nets
-from nets.train import lr_factor
+from nets.train import autocast, lr_factor
 
 from .grouped import check_packing, pack_input, pack_model, packed_tensors, unpack_output
 from .members import MemberOutcome, MemberPlan, TrainSetup, build_member
@@ -82,6 +82,7 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
     epochs, batch_size, lr = kw["epochs"], kw["batch_size"], kw["lr"]
     schedule = kw.get("lr_schedule", "constant")
     normalize, augment = kw.get("normalize"), kw.get("augment")
+    smoothing, precision = kw.get("label_smoothing", 0.0), kw.get("precision", "float32")
     k = len(plans)
     models = [build_member(setup, p.seed).to(device) for p in plans]
     params, buffers = stack_module_state(models)
@@ -136,8 +137,10 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
             xb = nets.to_float_batch(X[rows.flatten()], augment, aug_generator, normalize)
             xb = xb.reshape(k, -1, *xb.shape[1:])
             yb = y[rows]
-            logits = batched(params, buffers, xb)  # k x B x classes
-            per_member = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none").view(k, -1).mean(1)
+            with autocast(device, precision):
+                logits = batched(params, buffers, xb)  # k x B x classes
+            per_member = F.cross_entropy(logits.flatten(0, 1).float(), yb.flatten(), reduction="none",
+                                         label_smoothing=smoothing).view(k, -1).mean(1)
             loss = per_member.sum()  # member k's gradient is that of its own mean loss
             if kw.get("l1", 0.0) > 0:
                 loss = loss + kw["l1"] * sum(params[name].abs().sum() for name in decayed)

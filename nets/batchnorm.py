@@ -87,7 +87,8 @@ class _BatchNorm(nn.Module):
             raise ValueError(f"{type(self).__name__} needs more than 1 value per channel in training, "
                              f"got input shape {tuple(x.shape)}")
         with torch.no_grad():  # running statistics take no gradient
-            var, mean = torch.var_mean(x, dim=dims, correction=0)  # mu_B = 1/m sum x_i, sigma_B^2 biased
+            # mu_B = 1/m sum x_i, sigma_B^2 biased; in float32 also for bf16 activations (autocast)
+            var, mean = torch.var_mean(x.float(), dim=dims, correction=0)
             self._update_running_stats(mean, var * (m / (m - 1)))  # Var[x] uses the unbiased m/(m-1) sigma_B^2
         return F.batch_norm(x, None, None, self.gamma, self.beta, training=True, eps=self.eps)  # mu_B, sigma_B^2
 

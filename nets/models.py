@@ -1,4 +1,4 @@
-"""Ensemble members: MLP, SmallCNN and ResNet20, built from nets' own BatchNorm and Dropout.
+"""Ensemble members: MLP, SmallCNN, ResNet20 and FastCNN, built from nets' own BatchNorm and Dropout.
 
 Every model takes ``input_shape`` (per-sample shape) and ``n_classes``, emits logits N x K,
 and is vmap-safe: no in-place ops on activations, no data-dependent control flow.
@@ -179,3 +179,52 @@ class ResNet20(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
+
+
+class FastCNN(nn.Module):
+    """The network of Keller Jordan's airbench94 CIFAR-10 speed runs (2024), with our layers.
+
+    A 2x2 convolution stem (no padding) and GELU, then per width a block conv3x3 -> max-pool 2
+    -> BatchNorm -> GELU -> conv3x3 -> BatchNorm -> GELU, global max-pooling, optional Dropout,
+    and a bias-free Linear head whose logits are multiplied by ``scale`` (1/9: small initial
+    logits). On 32 x 32 inputs the spatial size runs 31 -> 15 -> 7 -> 3 -> 1. airbench's
+    whitening initialisation of the stem, its frozen BatchNorm scales and its look-ahead are
+    left out: this is the architecture, trained by :func:`nets.fit` or the ensemble engines.
+
+    Input: float N x C x H x W; output: logits N x ``n_classes``.
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
+                 widths: Sequence[int] = (64, 256, 256), stem: int = 24, dropout: float | None = None,
+                 init: InitSpec = "he", scale: float = 1 / 9) -> None:
+        super().__init__()
+        shape = _check_common(input_shape, n_classes, dropout)
+        _check_image_shape(shape)
+        if not widths or not all(isinstance(w, int) and w > 0 for w in widths):
+            raise ValueError(f"widths must be positive ints, at least one, got {widths!r}")
+        if not isinstance(stem, int) or stem < 1:
+            raise ValueError(f"stem must be a positive int, got {stem!r}")
+        side = min(shape[1:]) - 1
+        for _ in widths:
+            side //= 2
+        if side < 1:
+            raise ValueError(f"input_shape {shape} is too small for {len(widths)} blocks: each halves the "
+                             f"side after a 2x2 stem; need a side >= {2 ** len(widths) + 1}")
+        if not scale > 0:
+            raise ValueError(f"scale must be > 0, got {scale!r}")
+        layers: list[nn.Module] = [nn.Conv2d(shape[0], stem, 2), nn.GELU()]
+        c_in = stem
+        for width in widths:
+            layers += [nn.Conv2d(c_in, width, 3, padding=1, bias=False), nn.MaxPool2d(2), BatchNorm2d(width),
+                       nn.GELU(), nn.Conv2d(width, width, 3, padding=1, bias=False), BatchNorm2d(width), nn.GELU()]
+            c_in = width
+        layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]
+        if dropout is not None:
+            layers.append(Dropout(dropout))
+        layers.append(nn.Linear(c_in, n_classes, bias=False))
+        self.layers = nn.Sequential(*layers)
+        self.scale = float(scale)
+        apply_init(self, init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x) * self.scale

@@ -29,6 +29,22 @@ ArrayLike = Any  # numpy array or torch tensor
 
 LR_SCHEDULES = ("constant", "onecycle", "cosine")
 OPTIMIZERS = ("sgd", "adam")
+PRECISIONS = ("float32", "bfloat16")
+
+
+def autocast(device: torch.device, precision: str):
+    """The context a training forward runs in: bfloat16 autocast (matmuls and convolutions in
+    bf16, weights, gradients and optimiser state in float32), or nothing for "float32"."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
+def check_label_smoothing(value: float) -> float:
+    """``label_smoothing`` must be a number in [0, 1); returns it as a float."""
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < 1.0):
+        raise ValueError(f"label_smoothing must be a number in [0, 1), got {value!r}")
+    return float(value)
 ONECYCLE_WARMUP = 0.2  # fraction of the steps spent warming up linearly from 0 to lr
 
 
@@ -170,7 +186,8 @@ def _check_fit_args(epochs: int, batch_size: int, lr: float, momentum: float, op
 def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLike] | None = None, *,
         epochs: int = 10, batch_size: int = 128, lr: float = 0.05, momentum: float = 0.9,
         nesterov: bool = True, optimizer: str = "sgd", weight_decay: float = 0.0,
-        decoupled_weight_decay: bool = False, l1: float = 0.0, augment: Augment | None = None,
+        decoupled_weight_decay: bool = False, l1: float = 0.0, label_smoothing: float = 0.0,
+        precision: str = "float32", augment: Augment | None = None,
         normalize: Normalize = None, early_stopping: EarlyStopping | None = None,
         lr_schedule: str = "constant", time_budget: float | None = None, device: str | torch.device = "cpu",
         generator: torch.Generator | int | None = None, verbose: int = 1,
@@ -188,6 +205,10 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
         gradient by the torch optimizer, the gradient of ``l2_penalty(model, wd)``. Decoupled
         (``decoupled_weight_decay=True``, AdamW-style): W <- W - lr * wd * W, outside the gradient.
     l1 : adds ``l1_penalty(model, l1)`` = l1 * ||W||_1 to the loss.
+    label_smoothing : eps in [0, 1): the training target is (1 - eps) one-hot + eps / K uniform
+        (Szegedy et al. 2016); the recorded training loss is that smoothed cross-entropy.
+    precision : "float32", or "bfloat16" to run the training forward under bf16 autocast
+        (weights, gradients and optimiser state stay float32; evaluation runs in float32).
     augment : ``augment(float_batch, generator=g) -> float_batch`` applied to training batches.
     normalize : (mean, std) per channel, applied after augmentation (train and validation).
     early_stopping : an :class:`EarlyStopping` (needs ``val``); the best snapshot is restored.
@@ -204,7 +225,9 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
     """
     _check_fit_args(epochs, batch_size, lr, momentum, optimizer, weight_decay, l1, lr_schedule,
                     time_budget, early_stopping, val, verbose)
+    label_smoothing = check_label_smoothing(label_smoothing)
     device = torch.device(device)
+    autocast(device, precision)  # checks the name
     X, y = _as_tensor_data(*data, "data", device)
     val_data = _as_tensor_data(*val, "val", device) if val is not None else None
     g = _as_generator(generator)
@@ -237,8 +260,9 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
                 idx = order[i:i + batch_size]
                 xb = to_float_batch(X[idx], augment, g, normalize)
                 yb = y[idx]
-                logits = model(xb)
-                data_loss = F.cross_entropy(logits, yb)
+                with autocast(device, precision):
+                    logits = model(xb)
+                data_loss = F.cross_entropy(logits.float(), yb, label_smoothing=label_smoothing)
                 loss = data_loss + l1_penalty(model, l1) if l1 > 0 else data_loss
                 current_lr = lr * lr_factor(lr_schedule, step, total_steps)
                 for group in opt.param_groups:

@@ -68,7 +68,7 @@ def test_dropout_masks_differ_between_members_but_not_between_engines(digits_ima
 
 def test_estimator_engines_agree_without_augmentation(digits_images):
     images, y = digits_images
-    kw = dict(member=cnn, n_members=3, epochs=2, random_state=0, verbose=0)
+    kw = dict(member=cnn, n_members=3, epochs=2, random_state=0, verbose=0, label_smoothing=0.1)
     joblib_clf = BaggedNetClassifier(engine="joblib", **kw).fit(images[:300], y[:300])
     for vectorize in ("vmap", "grouped"):
         vector_clf = BaggedNetClassifier(engine="vectorized", members_per_chunk=2, vectorize=vectorize,
@@ -91,3 +91,16 @@ def test_one_worker_process_per_device_trains_the_same_members(digits_images):
     two_devices = BaggedNetClassifier(device=["cpu", "cpu"], **kw).fit(images[:200], y[:200])
     assert two_devices._devices() == ["cpu", "cpu"]
     assert np.allclose(one_device.predict_proba(images[200:300]), two_devices.predict_proba(images[200:300]), atol=1e-4)
+
+
+@pytest.mark.parametrize("vectorize", ["vmap", "grouped"])
+def test_bfloat16_training_in_the_vectorised_engine(digits_images, vectorize):
+    images, y = digits_images
+    kw = dict(member=functools.partial(nets.SmallCNN, widths=(16, 32)), n_members=2, epochs=5, lr=0.1,
+              early_stopping=False, random_state=0, verbose=0, engine="vectorized", vectorize=vectorize)
+    f32 = BaggedNetClassifier(**kw).fit(images[:600], y[:600])
+    bf16 = BaggedNetClassifier(precision="bfloat16", **kw).fit(images[:600], y[:600])
+    p32, p16 = f32.predict_proba(images[600:900]), bf16.predict_proba(images[600:900])
+    assert not np.allclose(p32, p16, atol=1e-4)  # the training forward really ran in bf16
+    assert np.abs(p32 - p16).mean() < 0.1  # ... and trained nearly the same members
+    assert bf16.score(images[600:900], y[600:900]) > 0.8

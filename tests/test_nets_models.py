@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from nets import MLP, BatchNorm1d, BatchNorm2d, Dropout, ResNet20, SmallCNN, set_dropout_seed
+from nets import FastCNN, MLP, BatchNorm1d, BatchNorm2d, Dropout, ResNet20, SmallCNN, set_dropout_seed
 
 
 def _count(model, cls):
@@ -56,6 +56,7 @@ def test_he_init_is_the_default_and_configurable():
     lambda: SmallCNN((3, 8, 8), 4, widths=(4, 8), dropout=0.7),
     lambda: ResNet20((3, 8, 8), 4, width=4, dropout=0.7),
     lambda: ResNet20((3, 8, 8), 4, width=4, shortcut="B"),
+    lambda: FastCNN((3, 8, 8), 4, widths=(4, 8), stem=3, dropout=0.7),
 ])
 def test_vmapped_training_forward_matches_each_member(make):
     members = []
@@ -71,6 +72,22 @@ def test_vmapped_training_forward_matches_each_member(make):
         torch.testing.assert_close(out[k], member(x[k]), rtol=1e-4, atol=1e-5)
         for name, buf in member.named_buffers():
             torch.testing.assert_close(buffers[name][k], buf)
+
+
+def test_fast_cnn_follows_airbench_shapes():
+    model = FastCNN()
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (3, 24, (2, 2)), (24, 64, (3, 3)), (64, 64, (3, 3)), (64, 256, (3, 3)), (256, 256, (3, 3)),
+        (256, 256, (3, 3)), (256, 256, (3, 3))]
+    head = model.layers[-1]
+    assert head.bias is None and head.weight.shape == (10, 256)
+    x = torch.randn(4, 3, 32, 32)
+    features = model.layers[:-1](x)
+    torch.testing.assert_close(model(x), head(features) / 9)  # logits scaled by 1/9
+    assert FastCNN((1, 17, 17), 3, widths=(4, 4, 4, 4))(torch.randn(2, 1, 17, 17)).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"too small for 4 blocks.*side >= 17"):
+        FastCNN((1, 16, 16), 3, widths=(4, 4, 4, 4))
 
 
 def test_bad_model_arguments():

@@ -201,6 +201,9 @@ def test_predict_logits_matches_eval_forward_and_restores_mode():
     ({"optimizer": "rmsprop"}, "optimizer"),
     ({"lr_schedule": "step"}, "lr_schedule"),
     ({"time_budget": 0}, "time_budget"),
+    ({"label_smoothing": 1.0}, "label_smoothing"),
+    ({"label_smoothing": -0.1}, "label_smoothing"),
+    ({"precision": "float16"}, "precision"),
 ])
 def test_bad_hyperparameters(kwargs, match):
     X, y = torch.rand(8, 4), torch.arange(8) % 2
@@ -228,3 +231,28 @@ def test_bad_data():
         fit(model, (X, y.float()), verbose=0)
     with pytest.raises(TypeError, match="generator"):
         fit(model, (X, y), generator="seed", verbose=0)
+
+
+def test_label_smoothing_loss_is_the_smoothed_cross_entropy():
+    """loss = -sum_k q_k log p_k with q = (1 - eps) one-hot + eps / K (Szegedy et al. 2016)."""
+    X, y = torch.rand(32, 6), torch.arange(32) % 4
+    model = MLP((6,), 4, widths=(8,))
+    with torch.no_grad():
+        log_p = torch.log_softmax(model(X), dim=1)
+    eps = 0.2
+    q = torch.full((32, 4), eps / 4)
+    q[torch.arange(32), y] += 1 - eps
+    expected = -(q * log_p).sum(1).mean().item()
+    history = fit(model, (X, y), epochs=1, batch_size=32, lr=0.0, label_smoothing=eps, verbose=0)
+    assert history.loss[0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_bfloat16_precision_runs_the_forward_in_bf16_and_learns(digits):
+    train, val = digits
+    model = MLP((1, 8, 8), 10, widths=(128,))
+    seen = []
+    model.layers[1].register_forward_hook(lambda m, i, out: seen.append((m.training, out.dtype)))
+    history = fit(model, train, val, epochs=5, batch_size=64, lr=0.05, precision="bfloat16", generator=0, verbose=0)
+    assert (True, torch.bfloat16) in seen and (False, torch.float32) in seen  # train bf16, evaluate float32
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert history.val_acc[-1] > 0.9
