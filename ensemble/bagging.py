@@ -30,7 +30,7 @@ from .voting import vote
 
 __all__ = ["BaggedNetClassifier", "MemberFailedError", "FitInterrupted"]
 
-_TTA = (None, "flip", "shift", "ten_crop", "multi_scale")
+_TTA = (None, "flip", "shift", "flip_shift", "ten_crop", "multi_scale")
 # How joblib's loky backend, concurrent.futures and dask report a worker process that died.
 _WORKER_DIED = ("TerminatedWorkerError", "BrokenProcessPool", "KilledWorker", "WorkerLostError")
 
@@ -83,7 +83,8 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         augment: an augkit pipeline applied to each training minibatch (images only).
         tta: default test-time views for prediction (images only): ``None``; ``"flip"``
             (identity + mirror); ``"shift"`` (identity + 4 shifts by ``max(1, side // 16)``
-            pixels, for classes that flips change); ``"ten_crop"`` (shorter side resized to
+            pixels, for classes that flips change); ``"flip_shift"`` (those 5 views and their
+            mirrors: 10); ``"ten_crop"`` (shorter side resized to
             1.125 x side, ten crops of side x side); ``"multi_scale"`` (ten crops at 5 scales
             1 ... 1.25 x side: 50 views); or a callable ``uint8 N x C x H x W -> N x V x C x H x W``.
         early_stopping: stop each member on its out-of-bag (or held-out) loss and restore its
@@ -560,6 +561,9 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
             return augkit.flip_views(batch)
         if tta == "shift":
             return augkit.shift_views(batch, pixels=max(1, side // 16))
+        if tta == "flip_shift":
+            shifted = augkit.shift_views(batch, pixels=max(1, side // 16))
+            return torch.cat([shifted, shifted.flip(-1)], dim=1)
         if tta == "ten_crop":
             return augkit.ten_crop(batch, size=side, resize=int(round(side * 1.125)))
         if tta == "multi_scale":

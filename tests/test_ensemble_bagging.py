@@ -111,7 +111,8 @@ def test_hard_voting_predicts_the_majority(fitted):
     clf.set_params(voting="soft")
 
 
-@pytest.mark.parametrize("tta, views", [(None, 1), ("flip", 2), ("ten_crop", 10), ("multi_scale", 50)])
+@pytest.mark.parametrize("tta, views", [(None, 1), ("flip", 2), ("shift", 5), ("flip_shift", 10), ("ten_crop", 10),
+                                        ("multi_scale", 50)])
 def test_images_with_augmentation_and_tta(digits_images, tta, views, monkeypatch):
     images, y = digits_images
     pipe = A.Compose([A.Translate(x=1, y=1, unit="pixels"), A.Rotate(degrees=10)])
@@ -133,6 +134,9 @@ def test_flip_tta_averages_member_probabilities_over_both_views(digits_images):
     flipped = x[:, :, ::-1]
     expected = (clf.member_probas(x, tta=None) + clf.member_probas(flipped, tta=None)) / 2
     assert torch.allclose(clf.member_probas(x, tta="flip"), expected, atol=1e-5)
+    mirrored_shifts = clf.member_probas(flipped, tta="shift")  # mirror first, then the 5 shifts
+    expected = (clf.member_probas(x, tta="shift") + mirrored_shifts) / 2
+    assert torch.allclose(clf.member_probas(x, tta="flip_shift"), expected, atol=1e-5)
 
 
 def test_channels_first_uint8_images_are_accepted(digits_images):

@@ -104,10 +104,14 @@ def test_gpu_cpu_reduced_run(tmp_path, capsys):
     write_fake_cifar(tmp_path / "data", "decoded")
     results = gpu.main(["--device", "cpu", "--data-npy", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
                         "--images", "32", "--members", "2", "--aug-batch", "64", "--sizes", "2,1",
-                        "--member", "wide_cnn", "--train-images", "64", "--val-images", "20"])
+                        "--train-images", "64", "--val-images", "20"])
     assert "CPU REDUCED SIZE" in capsys.readouterr().out
     assert [r["members"] for r in results["accuracy"]] == [1, 2]
-    assert all(r["epochs"] == 1 for r in results["accuracy"])
-    assert results["throughput"][0]["method"] == "ours: vectorized engine"
+    assert all(r["epochs"] == 1 and r["member"] == "fastcnn" and r["tta"] == "flip_shift" for r in results["accuracy"])
+    methods = [r["method"] for r in results["throughput"]]
+    assert methods[:3] == ["ours: vectorized engine, vmap", "ours: vectorized engine, grouped convolutions",
+                           "ours: nets.fit one member after another"]
+    assert min(r["vectorized_vs_this"] for r in results["throughput"][:2]) == 1.0  # the faster strategy is the base
+    assert f"vectorize={gpu.fastest_strategy(results['throughput'])}" in results["recipe"]
     assert results["augment"][0]["batch"] == 64
     assert (tmp_path / "out" / "gpu_accuracy.png").exists()
