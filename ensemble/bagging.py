@@ -250,9 +250,8 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
             X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
             self.input_spec_ = InputSpec("tabular", (X.shape[1],))
             # float64 statistics, so that a saved and reloaded ensemble standardises identically
-            std = X.std(axis=0, dtype=np.float64)
             self.input_mean_ = X.mean(axis=0, dtype=np.float64)
-            self.input_scale_ = np.where(std > 0, std, 1.0)
+            self.input_scale_ = _feature_scale(X.std(axis=0, dtype=np.float64))
             prepared = self._standardise(X)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
@@ -648,6 +647,19 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
 def _first_line(e: BaseException) -> str:
     text = str(e)
     return text.splitlines()[0] if text else ""
+
+
+def _feature_scale(std: np.ndarray) -> np.ndarray:
+    """Per-feature divisors for standardisation: the standard deviation, floored at a tenth of
+    the median feature's (or 1 when every feature is constant).
+
+    Without the floor a nearly constant feature (digits' corner pixels: one non-zero value in
+    a thousand) is divided by a tiny std, so its rare values become hundreds of standard units
+    and can make SGD diverge; StandardScaler guards only exact zeros.
+    """
+    positive = std[std > 0]
+    floor = 0.1 * float(np.median(positive)) if positive.size else 1.0
+    return np.maximum(std, floor)
 
 
 def _member_of(message: str) -> int:
