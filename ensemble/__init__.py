@@ -1,7 +1,33 @@
-"""ensemble: bootstrap-bagged torch networks, trained in parallel, voting with test-time augmentation."""
-from .bagging import BaggedNetClassifier, FitInterrupted, MemberFailedError
-from .diagnostics import ErrorDecomposition, error_decomposition
-from .voting import vote
+"""ensemble: bootstrap-bagged torch networks, trained in parallel, voting with test-time augmentation.
+
+The public names load on first use (PEP 562), so that a joblib/dask worker unpickling a task
+from :mod:`ensemble.members` imports torch and :mod:`nets` only, not scikit-learn and the
+estimator: every worker process starts seconds sooner.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __all__ = ["BaggedNetClassifier", "FitInterrupted", "MemberFailedError", "ErrorDecomposition",
            "error_decomposition", "vote"]
+
+_HOME = {"BaggedNetClassifier": "bagging", "FitInterrupted": "bagging", "MemberFailedError": "bagging",
+         "ErrorDecomposition": "diagnostics", "error_decomposition": "diagnostics", "vote": "voting"}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .bagging import BaggedNetClassifier, FitInterrupted, MemberFailedError
+    from .diagnostics import ErrorDecomposition, error_decomposition
+    from .voting import vote
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'ensemble' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,5 +1,7 @@
 """BaggedNetClassifier: bags, out-of-bag evaluation, determinism, images with TTA, bad input."""
 import functools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -205,3 +207,11 @@ def test_nearly_constant_features_are_not_blown_up_by_standardisation():
     assert np.abs(clf._standardise(X)[:, 2]).max() < 0.1  # not 0.01 / 4.5e-4 = 22 standard units
     constant = BaggedNetClassifier(n_members=1, epochs=1, verbose=0).fit(np.ones((20, 2)), np.arange(20) % 2)
     np.testing.assert_array_equal(constant.input_scale_, [1.0, 1.0])
+
+
+def test_worker_side_import_leaves_out_scikit_learn():
+    """A joblib worker unpickling ensemble.members.train_unit must not pay for importing sklearn."""
+    code = ("import sys, ensemble.members; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
+            "from ensemble import BaggedNetClassifier, vote; assert 'sklearn' in sys.modules; "
+            "import ensemble; assert sorted(ensemble.__all__) == sorted(n for n in ensemble.__all__ if hasattr(ensemble, n))")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
