@@ -94,6 +94,8 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         engine: ``"joblib"`` (one member per worker process), ``"vectorized"`` (all members in
             one vmapped model; for GPUs), or ``"auto"`` (vectorized on CUDA, joblib on CPU).
         members_per_chunk: with the vectorized engine, train at most this many members at once.
+            ``None``: all at once, halving the chunk (with a warning) whenever it runs out of
+            device memory.
         vectorize: how the vectorized engine runs all members in one pass: ``"vmap"``
             (``torch.func.vmap`` over the stacked weights) or ``"grouped"`` (activations packed
             along channels, grouped convolutions; see :mod:`ensemble.grouped`). Same members up

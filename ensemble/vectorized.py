@@ -26,8 +26,10 @@ same members up to float rounding (tested); which is faster depends on the devic
 from __future__ import annotations
 
 import copy
+import gc
 import math
 import time
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -50,6 +52,11 @@ def train_vectorized(plans: list[MemberPlan], X: np.ndarray, y: np.ndarray, setu
                      on_member_done: Callable[[int], None] | None = None) -> dict[int, MemberOutcome]:
     """Train ``plans`` in chunks of ``members_per_chunk`` (all at once by default).
 
+    Without ``members_per_chunk``, a chunk that runs out of device memory is retried with half
+    its members (with a warning) until it fits; members are a function of their seeds, so the
+    retried ones are the members the larger chunk would have trained, up to the augmentation
+    draws, which come from a stream per chunk.
+
     Members whose bags differ in size train in separate chunks (a vmapped step needs equal
     batch counts). Returns outcomes by member index; each finished member is saved to
     ``setup.checkpoint_dir`` as soon as its chunk ends.
@@ -64,16 +71,35 @@ def train_vectorized(plans: list[MemberPlan], X: np.ndarray, y: np.ndarray, setu
         by_size.setdefault(len(plan.train_indices), []).append(plan)
     outcomes: dict[int, MemberOutcome] = {}
     for group in by_size.values():
+        pending = list(group)
         step = members_per_chunk or len(group)
-        for start in range(0, len(group), step):
-            chunk = group[start:start + step]
-            for plan, outcome in zip(chunk, _train_chunk(chunk, X_dev, y_dev, setup, device)):
+        while pending:
+            chunk = pending[:step]
+            try:
+                trained = _train_chunk(chunk, X_dev, y_dev, setup, device)
+            except torch.OutOfMemoryError:
+                if members_per_chunk is not None or len(chunk) == 1:
+                    raise  # a chunk size the caller chose, or one member alone: nothing smaller to try
+                step = len(chunk) // 2
+                _release_memory(device)
+                warnings.warn(f"{len(chunk)} members did not fit in {device}'s memory together; "
+                              f"training them {step} at a time (set members_per_chunk to choose)", stacklevel=2)
+                continue
+            pending = pending[len(chunk):]
+            for plan, outcome in zip(chunk, trained):
                 if outcome.record is not None and setup.checkpoint_dir:
                     save_member(setup.checkpoint_dir, outcome.record)
                 outcomes[plan.index] = outcome
                 if on_member_done is not None:
                     on_member_done(plan.index)
     return outcomes
+
+
+def _release_memory(device: torch.device) -> None:
+    """Hand the failed chunk's cached blocks back before a smaller chunk starts."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setup: TrainSetup,

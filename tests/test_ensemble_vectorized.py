@@ -104,3 +104,32 @@ def test_bfloat16_training_in_the_vectorised_engine(digits_images, vectorize):
     assert not np.allclose(p32, p16, atol=1e-4)  # the training forward really ran in bf16
     assert np.abs(p32 - p16).mean() < 0.1  # ... and trained nearly the same members
     assert bf16.score(images[600:900], y[600:900]) > 0.8
+
+
+def test_chunk_that_runs_out_of_memory_is_retried_in_halves(digits_images, monkeypatch):
+    import ensemble.vectorized as engine
+
+    images, y = digits_images
+    X = np.ascontiguousarray(images[:120].transpose(0, 3, 1, 2))
+    y = y[:120].astype(np.int64)
+    setup = _setup(False)
+    setup.fit_kwargs["epochs"] = 1
+    plans = _plans(len(X), 4, 120)
+    reference = train_vectorized(plans, X, y, setup, members_per_chunk=2)
+    original, sizes = engine._train_chunk, []
+
+    def small_memory(chunk, *args):
+        sizes.append(len(chunk))
+        if len(chunk) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return original(chunk, *args)
+
+    monkeypatch.setattr(engine, "_train_chunk", small_memory)
+    with pytest.warns(UserWarning, match="4 members did not fit in cpu's memory together; training them 2 at a time"):
+        retried = train_vectorized(plans, X, y, setup)
+    assert sizes == [4, 2, 2]
+    for i, outcome in reference.items():
+        for name, value in outcome.record.state.items():
+            assert torch.equal(retried[i].record.state[name], value), name
+    with pytest.raises(torch.OutOfMemoryError):  # a chunk size the caller chose is not second-guessed
+        train_vectorized(plans, X, y, setup, members_per_chunk=4)
