@@ -104,7 +104,7 @@ def test_gpu_cpu_reduced_run(tmp_path, capsys):
     write_fake_cifar(tmp_path / "data", "decoded")
     results = gpu.main(["--device", "cpu", "--data-npy", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
                         "--images", "32", "--members", "2", "--aug-batch", "64", "--sizes", "2,1",
-                        "--train-images", "64", "--val-images", "20"])
+                        "--train-images", "64", "--val-images", "20", "--tune-lr", "0.05,0.1"])
     assert "CPU REDUCED SIZE" in capsys.readouterr().out
     assert [r["members"] for r in results["accuracy"]] == [1, 2]
     assert all(r["epochs"] == 1 and r["member"] == "fastcnn" and r["tta"] == "flip_shift" for r in results["accuracy"])
@@ -113,5 +113,12 @@ def test_gpu_cpu_reduced_run(tmp_path, capsys):
                            "ours: nets.fit one member after another"]
     assert min(r["vectorized_vs_this"] for r in results["throughput"][:2]) == 1.0  # the faster strategy is the base
     assert f"vectorize={gpu.fastest_strategy(results['throughput'])}" in results["recipe"]
+    tuning = results["lr_tuning"]
+    assert [r["lr"] for r in tuning] == [0.05, 0.1]
+    best = max(tuning, key=lambda r: r["holdout_acc"])["lr"]
+    assert f"peak lr {best:g} " in results["recipe"]  # table 3 ran with the lr the hold-out chose
+    saved = json.loads((tmp_path / "out" / "gpu.json").read_text())
+    assert saved["accuracy"] == json.loads(json.dumps(results["accuracy"]))
+    assert "3a. Peak learning rate" in (tmp_path / "out" / "gpu.md").read_text()
     assert results["augment"][0]["batch"] == 64
     assert (tmp_path / "out" / "gpu_accuracy.png").exists()
