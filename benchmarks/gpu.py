@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.epochs = 1
     args.precision = args.precision or ("float32" if reduced else "bfloat16")
     if device.type == "cuda":  # TF32 convolutions/matmuls for the float32 parts, autotuned cuDNN kernels
-        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.set_float32_matmul_precision("high")
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     args.out.mkdir(parents=True, exist_ok=True)

@@ -130,7 +130,7 @@ def load_ensemble(cls, folder: Path, member=None, device: str | None = None):
     if device is not None:
         params["device"] = device
     factory = member if member is not None else _factory_from_spec(config.get("member"))
-    augment = augkit.Compose.from_json(config["augment"]) if config.get("augment") else None
+    augment = augkit.Transform.from_json(config["augment"]) if config.get("augment") else None  # any transform
     estimator = cls(member=factory, augment=augment, **params)
     estimator.classes_ = np.asarray(config["classes"], dtype=np.dtype(config["classes_dtype"]))
     estimator.input_spec_ = InputSpec.from_dict(config["input_spec"])

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+import augkit as A
 import nets
 from ensemble import BaggedNetClassifier, MemberFailedError
 from ensemble.storage import UnsafeFileError, finished_members
@@ -188,6 +189,19 @@ def test_save_load_round_trip_gives_identical_predictions(saved):
     assert np.array_equal(clf.predict_proba(X), loaded.predict_proba(X))
     assert loaded.get_params()["n_members"] == 2 and loaded.oob_score_ == pytest.approx(clf.oob_score_)
     assert [b.tolist() for b in loaded.bootstrap_indices_] == [b.tolist() for b in clf.bootstrap_indices_]
+
+
+@pytest.mark.parametrize("augment", [A.Translate(x=1, y=1, unit="pixels"),
+                                     A.Compose([A.Translate(x=1, y=1, unit="pixels"), A.Rotate(degrees=5)])],
+                         ids=["single-transform", "compose"])
+def test_image_ensemble_round_trips_with_its_augmentation(digits_images, tmp_path, augment):
+    images, y = digits_images
+    clf = BaggedNetClassifier(member=functools.partial(nets.SmallCNN, widths=(4,)), n_members=2, epochs=1,
+                              augment=augment, tta="shift", random_state=0, verbose=0).fit(images[:150], y[:150])
+    clf.save(tmp_path / "model")
+    loaded = BaggedNetClassifier.load(tmp_path / "model")
+    assert loaded.augment.to_json() == augment.to_json() and type(loaded.augment) is type(augment)
+    np.testing.assert_array_equal(loaded.predict_proba(images[150:180]), clf.predict_proba(images[150:180]))
 
 
 def test_pickle_in_place_of_weights_is_refused_without_running(saved, tmp_path):
