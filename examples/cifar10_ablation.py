@@ -24,7 +24,7 @@ import torch
 
 import augkit as A
 from augkit.data import last_per_class_split, load_cifar10, to_batch
-from nets import SmallCNN, fit
+from nets import SmallCNN, evaluate, fit
 
 RECIPE = {"augment": True, "dropout": 0.7, "batch_norm": True, "weight_decay": 5e-4}
 ROWS = {
@@ -65,18 +65,22 @@ def run(config: dict, train, val, pipeline, normalize, budget: float, seed: int,
             "epochs": len(history.loss), "seconds": time.perf_counter() - start}
 
 
-def epochs_for_budget(train, pipeline, normalize, budget: float, seed: int, widths: tuple[int, ...]) -> int:
-    """Epochs of the full recipe that fit in ``budget`` seconds, from timing 1,024 images."""
+def epochs_for_budget(train, val, pipeline, normalize, budget: float, seed: int, widths: tuple[int, ...]) -> int:
+    """Epochs of the full recipe that fit in ``budget`` seconds: training and the per-epoch
+    validation pass, timed on 1,024 images each and scaled to the split sizes."""
     X, y = train
     probe = (X[:1024], y[:1024])
     torch.manual_seed(seed)
     fit(SmallCNN(widths=widths, dropout=RECIPE["dropout"]), probe, epochs=1, augment=pipeline, normalize=normalize,
         generator=seed, verbose=0)  # warm-up: first-call imports and allocations
+    model = SmallCNN(widths=widths, dropout=RECIPE["dropout"])
     start = time.perf_counter()
-    fit(SmallCNN(widths=widths, dropout=RECIPE["dropout"]), probe, epochs=1, augment=pipeline, normalize=normalize,
-        generator=seed, verbose=0)
-    seconds_per_epoch = (time.perf_counter() - start) * len(X) / len(probe)
-    return max(1, math.floor(budget / seconds_per_epoch))
+    fit(model, probe, epochs=1, augment=pipeline, normalize=normalize, generator=seed, verbose=0)
+    train_seconds = (time.perf_counter() - start) * len(X) / len(probe[0])
+    start = time.perf_counter()
+    evaluate(model, val[0][:1024], val[1][:1024], normalize=normalize)
+    val_seconds = (time.perf_counter() - start) * len(val[0]) / min(len(val[0]), 1024)
+    return max(1, math.floor(budget / (train_seconds + val_seconds)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         A.PCALighting.fit(train[0], sigma=0.1),
     ])
     widths = tuple(args.widths)
-    epochs = args.epochs or epochs_for_budget(train, pipeline, normalize, args.budget, args.seed, widths)
+    epochs = args.epochs or epochs_for_budget(train, val, pipeline, normalize, args.budget, args.seed, widths)
     print(f"{len(train[1])} training / {len(val[1])} validation images; one-cycle over {epochs} epochs")
 
     results = {}

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -122,3 +123,16 @@ def test_gpu_cpu_reduced_run(tmp_path, capsys):
     assert "3a. Peak learning rate" in (tmp_path / "out" / "gpu.md").read_text()
     assert results["augment"][0]["batch"] == 64
     assert (tmp_path / "out" / "gpu_accuracy.png").exists()
+
+
+def test_ablation_sizes_the_schedule_from_the_probe_rate(monkeypatch):
+    """Training: 1,024 probe images in 1 s -> 2,048 take 2 s; validation: 1,024 in 1 s -> 3,072
+    take 3 s; 5 s per epoch -> 5 epochs in a 27 s budget."""
+    ablation = load_script("examples/cifar10_ablation.py")
+    clock = iter(range(100))
+    monkeypatch.setattr(ablation, "fit", lambda *args, **kwargs: None)
+    monkeypatch.setattr(ablation, "evaluate", lambda *args, **kwargs: None)
+    monkeypatch.setattr(ablation.time, "perf_counter", lambda: float(next(clock)))
+    train = (torch.zeros(2048, 3, 32, 32, dtype=torch.uint8), torch.zeros(2048, dtype=torch.long))
+    val = (torch.zeros(3072, 3, 32, 32, dtype=torch.uint8), torch.zeros(3072, dtype=torch.long))
+    assert ablation.epochs_for_budget(train, val, None, None, budget=27.0, seed=0, widths=(4,)) == 5
