@@ -84,6 +84,7 @@ def time_torchensemble(X, y, X_val, y_val, members: int, epochs: int, n_jobs: in
         model.fit(loader, epochs=epochs, log_interval=10**9, save_model=False)
     seconds = time.perf_counter() - start
     xv = (to_batch(X_val).float() / 255 - mean) / std
+    model.eval()  # torchensemble's fit leaves its estimators in training mode (BatchNorm on batch statistics)
     with torch.no_grad():
         acc = (model(xv).argmax(1).numpy() == y_val).mean()
     return {"seconds": seconds, "val_acc": float(acc)}

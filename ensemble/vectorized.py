@@ -38,7 +38,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 import nets
-from nets.train import autocast, lr_factor
+from nets.train import autocast, lr_factor, population_batches
 
 from .grouped import check_packing, pack_input, pack_model, packed_tensors, unpack_output
 from .members import MemberOutcome, MemberPlan, TrainSetup, build_member
@@ -216,6 +216,9 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
         if stoppers[m] is not None:
             stoppers[m].restore(models[m])
             histories[m].best_epoch = stoppers[m].best_epoch_
+        if nets.has_exact_batch_norm(models[m]):  # as nets.fit: statistics of the final weights
+            nets.recompute_population_statistics(models[m], population_batches(
+                X[torch.as_tensor(plan.train_indices, device=X.device)], batch_size, normalize))
         state = {name: t.detach().cpu().clone() for name, t in models[m].state_dict().items()}
         outcomes.append(MemberOutcome(record=MemberRecord(
             index=plan.index, seed=plan.seed, state=state, train_indices=plan.train_indices,

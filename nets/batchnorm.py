@@ -6,7 +6,9 @@ Inference: the population statistics E[x] = mean over training batches of mu_B a
 Var[x] = mean over batches of the unbiased m/(m-1) * sigma_B^2 (``stats="exact"``, what
 ``torch.nn.BatchNorm*d(momentum=None)`` computes), or exponential moving averages
 (``stats="ema"``, torch's default ``momentum=0.1``). The exact average runs over the batches
-since :func:`restart_population_statistics`, which :func:`nets.fit` calls at every epoch.
+since :func:`restart_population_statistics`, which :func:`nets.fit` calls at every epoch; after
+training, :func:`recompute_population_statistics` redoes it with the final weights held fixed
+(the paper's Algorithm 2), which :func:`nets.fit` and the ensemble engines do for exact mode.
 
 Running statistics are updated with in-place tensor ops and never read back into Python,
 so stacked per-member buffers can be updated inside ``vmap(functional_call(...))``.
@@ -106,6 +108,40 @@ def restart_population_statistics(model: nn.Module) -> nn.Module:
         if isinstance(module, _BatchNorm) and module.stats == "exact":
             module.num_batches_tracked.zero_()  # next batch: running = its statistics (factor 1/1)
     return model
+
+
+@torch.no_grad()
+def recompute_population_statistics(model: nn.Module, batches) -> nn.Module:
+    """Ioffe & Szegedy's Algorithm 2: with the trained weights fixed, set every exact-mode
+    BatchNorm's E[x] and Var[x] to the averages of its batch statistics over ``batches``.
+
+    Averages taken while training mix statistics of weights that kept changing (badly so with a
+    large constant learning rate); these come from the network that will run inference.
+    ``batches`` is an iterable of float inputs the model accepts (un-augmented training batches).
+    Exact-mode BatchNorms run in training mode (normalising with batch statistics, as in
+    training); everything else, Dropout and EMA-mode BatchNorm included, in eval mode. Train/eval
+    flags are restored. Returns ``model``.
+    """
+    exact = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.stats == "exact"]
+    if not exact:
+        return model
+    flags = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        for module in exact:
+            module.train()
+            module.num_batches_tracked.zero_()
+        for x in batches:
+            model(x)
+    finally:
+        for module, flag in flags.items():
+            module.train(flag)
+    return model
+
+
+def has_exact_batch_norm(model: nn.Module) -> bool:
+    """Whether ``model`` holds a BatchNorm with exact population statistics."""
+    return any(isinstance(m, _BatchNorm) and m.stats == "exact" for m in model.modules())
 
 
 class BatchNorm1d(_BatchNorm):

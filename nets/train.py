@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from nets.batchnorm import restart_population_statistics
+from nets.batchnorm import has_exact_batch_norm, recompute_population_statistics, restart_population_statistics
 from nets.early_stopping import EarlyStopping
 from nets.penalties import decay_parameters, l1_penalty
 
@@ -38,6 +38,25 @@ def autocast(device: torch.device, precision: str):
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
+POPULATION_BATCHES = 32  # batches for BatchNorm's population statistics after training
+
+
+def population_batches(X: torch.Tensor, batch_size: int, normalize: Normalize = None,
+                       max_batches: int = POPULATION_BATCHES):
+    """Float batches of training rows for :func:`nets.recompute_population_statistics`.
+
+    At most ``max_batches * batch_size`` rows, evenly spaced over ``X`` (no randomness), dealt
+    into batches of about ``batch_size`` so that each batch spans all of ``X`` (a class-sorted
+    array still gives class-mixed batches). No augmentation; ``normalize`` as in training.
+    """
+    n = X.shape[0]
+    count = min(n, max_batches * batch_size)
+    picks = torch.linspace(0, n - 1, count, device=X.device).round().long()
+    n_batches = math.ceil(count / batch_size)
+    for j in range(n_batches):
+        yield to_float_batch(X[picks[j::n_batches]], normalize=normalize)
 
 
 def check_label_smoothing(value: float) -> float:
@@ -220,6 +239,10 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
     verbose : 0 silent; >= 1 a tqdm bar per epoch on a TTY (>= 2 keeps the finished bars).
     on_epoch_end : ``callback(epoch, history)`` after every epoch (0-based epoch).
 
+    After training (and restoring the early-stopping snapshot), exact-mode BatchNorm statistics
+    are recomputed with the final weights over up to 32 evenly spaced, un-augmented training
+    batches (:func:`nets.recompute_population_statistics`, the paper's Algorithm 2).
+
     Raises :class:`DivergenceError` when an epoch's training loss is NaN/Inf. The model is
     left on ``device`` in eval mode.
     """
@@ -306,6 +329,8 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
         history.best_epoch = early_stopping.best_epoch_
     elif history.val_loss:
         history.best_epoch = int(np.argmin(history.val_loss))
+    if has_exact_batch_norm(model):  # E[x], Var[x] of the final weights (BatchNorm paper, Algorithm 2)
+        recompute_population_statistics(model, population_batches(X, batch_size, normalize))
     model.eval()
     return history
 

@@ -143,16 +143,54 @@ def test_bad_arguments():
         BatchNorm1d(3)(torch.randn(1, 3))
 
 
-def test_fit_averages_population_statistics_over_the_last_epoch_only():
+def test_fit_recomputes_population_statistics_with_the_final_weights():
+    """Algorithm 2 of the BatchNorm paper: E[x] from the trained network, not from the moving weights."""
     from nets import BatchNorm1d, fit
+    from nets.train import population_batches
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), BatchNorm1d(3), torch.nn.Linear(3, 2))
     bn = model[1]
-    seen = []  # (epoch-tagged) batch means of BatchNorm's input while training
+    seen = []  # batch means of BatchNorm's input while training
     bn.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].detach().mean(0)) if m.training else None)
     X, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
     fit(model, (X, y), epochs=3, batch_size=16, lr=0.1, generator=0, verbose=0)
-    last_epoch = torch.stack(seen[-4:])  # 64 / 16 = 4 batches per epoch
-    torch.testing.assert_close(bn.running_mean, last_epoch.mean(0))  # not the mean over all 12 batches
-    assert not torch.allclose(bn.running_mean, torch.stack(seen).mean(0))
+    batches = list(population_batches(X, 16))
+    assert len(batches) == 4 and sorted(torch.cat(batches).sum(1).tolist()) == sorted(X.sum(1).tolist())
+    with torch.no_grad():
+        expected = torch.stack([model[0](b).mean(0) for b in batches]).mean(0)
+        variances = torch.stack([model[0](b).var(0) for b in batches]).mean(0)  # unbiased per batch
+    torch.testing.assert_close(bn.running_mean, expected)
+    torch.testing.assert_close(bn.running_var, variances)
+    last_epoch = torch.stack(seen[-4 - 4:-4]).mean(0)  # the training epoch's average (before recomputing)
+    assert not torch.allclose(bn.running_mean, last_epoch)
+    assert not bn.training and not model.training
+
+
+def test_recompute_population_statistics_leaves_dropout_and_ema_alone():
+    from nets import BatchNorm1d, Dropout, recompute_population_statistics, set_dropout_seed
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), BatchNorm1d(6), Dropout(0.5), torch.nn.Linear(6, 6),
+                                BatchNorm1d(6, stats="ema"), torch.nn.Linear(6, 2))
+    set_dropout_seed(model, 3)
+    model.train()
+    ema = model[4].running_mean.clone()
+    batches = [torch.randn(8, 4) for _ in range(3)]
+    recompute_population_statistics(model, batches)
+    assert model.training and all(m.training for m in model.modules())  # flags restored
+    assert model[2].counter.item() == 0  # dropout ran in eval mode: no masks drawn
+    torch.testing.assert_close(model[4].running_mean, ema)  # EMA statistics untouched
+    with torch.no_grad():
+        expected = torch.stack([model[0](b).mean(0) for b in batches]).mean(0)
+    torch.testing.assert_close(model[1].running_mean, expected)
+    assert model[1].num_batches_tracked.item() == 3
+
+
+def test_population_batches_are_class_mixed_and_capped():
+    from nets.train import population_batches
+
+    X = torch.arange(1000, dtype=torch.float32).view(1000, 1)  # think: class-sorted rows
+    batches = list(population_batches(X, 100, max_batches=4))
+    assert [len(b) for b in batches] == [100] * 4
+    assert all(b.min() < 10 and b.max() > 990 for b in batches)  # every batch spans all rows

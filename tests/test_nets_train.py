@@ -1,4 +1,5 @@
 """fit, History, early stopping, schedules, decay options, evaluation helpers, bad input."""
+import copy
 import json
 import math
 
@@ -74,7 +75,13 @@ def test_early_stopping_restores_best_epoch(digits):
     assert history.best_epoch == stopper.best_epoch_ == int(np.argmin(history.val_loss))
     assert history.stopped_epoch == history.best_epoch + 3
     assert min(history.val_loss) < history.val_loss[-1]
-    loss, acc = evaluate(model, Xv, yv)  # recomputed on the restored weights and BN buffers
+    snapshot = stopper._snapshot  # the best epoch's weights are back; BatchNorm's statistics were
+    for name, value in model.state_dict().items():  # then recomputed for them (Algorithm 2)
+        if "running" not in name and "num_batches" not in name:
+            torch.testing.assert_close(value, snapshot[name])
+    as_recorded = copy.deepcopy(model)
+    as_recorded.load_state_dict(snapshot)
+    loss, acc = evaluate(as_recorded, Xv, yv)  # the snapshot alone reproduces the recorded figures
     assert loss == pytest.approx(history.val_loss[history.best_epoch], rel=1e-6)
     assert acc == pytest.approx(history.val_acc[history.best_epoch])
 
