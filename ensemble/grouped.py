@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import nets
-from nets.batchnorm import _BatchNorm
+from nets.batchnorm import _BatchNorm, track_batch_statistics
 from nets.models import _ShortcutA
 
 __all__ = ["pack_model", "packed_tensors", "pack_input", "unpack_output", "check_packing"]
@@ -101,20 +101,9 @@ class PackedBatchNorm(nn.Module):
         if not self.training:
             return F.batch_norm(x, self.running_mean, self.running_var, self.gamma, self.beta,
                                 training=False, eps=self.eps)
-        dims = (0,) + tuple(range(2, x.dim()))
-        m = x.numel() // x.shape[1]
-        if m < 2:
-            raise ValueError(f"BatchNorm needs more than 1 value per channel in training, got input shape {tuple(x.shape)}")
-        with torch.no_grad():
-            var, mean = torch.var_mean(x.float(), dim=dims, correction=0)
-            self.num_batches_tracked.add_(1)
-            if self.stats == "exact":
-                factor = (1.0 / self.num_batches_tracked.to(mean.dtype)).view(self.k, 1)
-            else:
-                factor = self.momentum
-            k, c = self.k, self.c
-            self.running_mean.view(k, c).add_(factor * (mean.view(k, c) - self.running_mean.view(k, c)))
-            self.running_var.view(k, c).add_(factor * (var.view(k, c) * (m / (m - 1)) - self.running_var.view(k, c)))
+        k, c = self.k, self.c  # member m's statistics are channels m*c..(m+1)*c-1, its counter entry m
+        track_batch_statistics(x, self.running_mean.view(k, c), self.running_var.view(k, c), self.num_batches_tracked,
+                               self.stats, self.momentum, "BatchNorm")
         return F.batch_norm(x, None, None, self.gamma, self.beta, training=True, eps=self.eps)
 
 

@@ -65,16 +65,6 @@ class _BatchNorm(nn.Module):
             raise ValueError(f"{type(self).__name__}({self.num_features}) expects input of rank "
                              f"{self._input_dims} with {self.num_features} channels, got shape {tuple(x.shape)}")
 
-    def _update_running_stats(self, batch_mean: torch.Tensor, batch_var_unbiased: torch.Tensor) -> None:
-        self.num_batches_tracked.add_(1)
-        if self.stats == "exact":
-            # cumulative average: after k batches, running = (1/k) * sum_i stat_i
-            factor = 1.0 / self.num_batches_tracked.to(batch_mean.dtype)
-        else:
-            factor = self.momentum  # running <- (1 - momentum) * running + momentum * stat
-        self.running_mean.add_(factor * (batch_mean.detach() - self.running_mean))
-        self.running_var.add_(factor * (batch_var_unbiased.detach() - self.running_var))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``x``: N x C (1d), N x C x L (1d) or N x C x H x W (2d), float."""
         self._check_input(x)
@@ -83,16 +73,31 @@ class _BatchNorm(nn.Module):
         if not self.training:
             return F.batch_norm(x, self.running_mean, self.running_var, self.gamma, self.beta,
                                 training=False, eps=self.eps)
-        dims = (0,) + tuple(range(2, x.dim()))
-        m = x.numel() // x.shape[1]  # values per channel in this batch
-        if m < 2:
-            raise ValueError(f"{type(self).__name__} needs more than 1 value per channel in training, "
-                             f"got input shape {tuple(x.shape)}")
-        with torch.no_grad():  # running statistics take no gradient
-            # mu_B = 1/m sum x_i, sigma_B^2 biased; in float32 also for bf16 activations (autocast)
-            var, mean = torch.var_mean(x.float(), dim=dims, correction=0)
-            self._update_running_stats(mean, var * (m / (m - 1)))  # Var[x] uses the unbiased m/(m-1) sigma_B^2
+        track_batch_statistics(x, self.running_mean, self.running_var, self.num_batches_tracked, self.stats,
+                               self.momentum, type(self).__name__)
         return F.batch_norm(x, None, None, self.gamma, self.beta, training=True, eps=self.eps)  # mu_B, sigma_B^2
+
+
+@torch.no_grad()  # running statistics take no gradient
+def track_batch_statistics(x: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tensor,
+                           num_batches_tracked: torch.Tensor, stats: str, momentum: float, name: str) -> None:
+    """Fold training batch ``x``'s statistics into the population statistics, in place.
+
+    mu_B and the unbiased m/(m-1) sigma_B^2 of each channel of ``x`` (N x C x ...; computed in
+    float32, also for bf16 activations) update ``running_mean``/``running_var``, shaped
+    ``num_batches_tracked.shape + (channels per counter,)``: (C,) with a scalar counter, or
+    (k, C/k) for k members packed along the channels with a counter each. ``"exact"``: after n batches,
+    running = (1/n) sum_i stat_i; ``"ema"``: running <- (1 - momentum) running + momentum stat.
+    ``name`` labels the error for batches with a single value per channel.
+    """
+    m = x.numel() // x.shape[1]  # values per channel in this batch
+    if m < 2:
+        raise ValueError(f"{name} needs more than 1 value per channel in training, got input shape {tuple(x.shape)}")
+    var, mean = torch.var_mean(x.float(), dim=(0,) + tuple(range(2, x.dim())), correction=0)
+    num_batches_tracked.add_(1)
+    factor = (1.0 / num_batches_tracked.to(mean.dtype)).unsqueeze(-1) if stats == "exact" else momentum
+    running_mean.add_(factor * (mean.view(running_mean.shape) - running_mean))
+    running_var.add_(factor * (var.view(running_var.shape) * (m / (m - 1)) - running_var))
 
 
 def restart_population_statistics(model: nn.Module) -> nn.Module:
