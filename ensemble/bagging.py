@@ -215,8 +215,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         if self.weights is not None and len(self.weights) != self.n_members:
             raise ValueError(f"weights has {len(self.weights)} entries but n_members={self.n_members}")
         nets.train.check_label_smoothing(self.label_smoothing)
-        if self.precision not in nets.train.PRECISIONS:
-            raise ValueError(f"precision must be one of {nets.train.PRECISIONS}; got {self.precision!r}")
+        nets.train.check_precision(self.precision)
         if self.vectorize not in ("vmap", "grouped"):
             raise ValueError(f"vectorize must be 'vmap' or 'grouped'; got {self.vectorize!r}")
         if self.members_per_chunk is not None and self.members_per_chunk < 1:

@@ -32,11 +32,17 @@ OPTIMIZERS = ("sgd", "adam")
 PRECISIONS = ("float32", "bfloat16")
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` must name one of :data:`PRECISIONS`; returns it."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
 def autocast(device: torch.device, precision: str):
     """The context a training forward runs in: bfloat16 autocast (matmuls and convolutions in
     bf16, weights, gradients and optimiser state in float32), or nothing for "float32"."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    check_precision(precision)
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
 
 
@@ -249,8 +255,8 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
     _check_fit_args(epochs, batch_size, lr, momentum, optimizer, weight_decay, l1, lr_schedule,
                     time_budget, early_stopping, val, verbose)
     label_smoothing = check_label_smoothing(label_smoothing)
+    check_precision(precision)
     device = torch.device(device)
-    autocast(device, precision)  # checks the name
     X, y = _as_tensor_data(*data, "data", device)
     val_data = _as_tensor_data(*val, "val", device) if val is not None else None
     g = _as_generator(generator)
