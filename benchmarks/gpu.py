@@ -333,38 +333,42 @@ def plot_accuracy(rows: list[dict], path: Path, dpi: int, title: str) -> None:
 
 
 # ----------------------------------------------------------------------------- report
+def table(title: str, columns: list[str], align: str, cells: list[list[str]], intro: str = "") -> list[str]:
+    """One markdown section: a heading, an optional sentence, and a table (``align``: one
+    character per column, "l" or "r")."""
+    rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
+    return ([f"### {title}", ""] + ([intro, ""] if intro else []) + ["| " + " | ".join(columns) + " |", rule]
+            + ["| " + " | ".join(row) + " |" for row in cells] + [""])
+
+
 def markdown(results: dict) -> str:
     """The three tables as markdown."""
     lines = [results["header"], ""]
     if results.get("throughput"):
-        lines += ["### 1. Training throughput (SmallCNN, batch 128, 1 epoch)", "",
-                  "| method | members | images | seconds | member-images/s | faster vectorized / this |",
-                  "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['method']} | {r['members']} | {r['images']:,} | {r['seconds']:.1f} | "
-                  f"{r['member_images_per_s']:,.0f} | {r['vectorized_vs_this']:.2f}x |" for r in results["throughput"]]
-        lines.append("")
+        lines += table("1. Training throughput (SmallCNN, batch 128, 1 epoch)",
+                       ["method", "members", "images", "seconds", "member-images/s", "faster vectorized / this"],
+                       "lrrrrr", [[r["method"], str(r["members"]), f"{r['images']:,}", f"{r['seconds']:.1f}",
+                                   f"{r['member_images_per_s']:,.0f}", f"{r['vectorized_vs_this']:.2f}x"]
+                                  for r in results["throughput"]])
     if results.get("augment"):
-        lines += ["### 2. Augmentation pipeline on the device (float batches)", "",
-                  "| pipeline | device | batch | median ms | images/s |", "|---|---|---:|---:|---:|"]
-        lines += [f"| {r['pipeline']} | {r['device']} | {r['batch']:,} | {r['median_seconds'] * 1e3:.1f} | "
-                  f"{r['images_per_s']:,.0f} |" for r in results["augment"]]
-        lines.append("")
+        lines += table("2. Augmentation pipeline on the device (float batches)",
+                       ["pipeline", "device", "batch", "median ms", "images/s"], "llrrr",
+                       [[r["pipeline"], r["device"], f"{r['batch']:,}", f"{r['median_seconds'] * 1e3:.1f}",
+                         f"{r['images_per_s']:,.0f}"] for r in results["augment"]])
     if results.get("lr_tuning"):
-        lines += ["### 3a. Peak learning rate, chosen on a hold-out of 10 % of the training rows (1 member)", "",
-                  "| peak lr | epochs | training s | hold-out acc (no TTA) |", "|---:|---:|---:|---:|"]
-        lines += [f"| {r['lr']:g} | {r['epochs']} | {r['train_seconds']:.1f} | {100 * r['holdout_acc']:.2f} % |"
-                  for r in results["lr_tuning"]]
-        lines.append("")
+        lines += table("3a. Peak learning rate, chosen on a hold-out of 10 % of the training rows (1 member)",
+                       ["peak lr", "epochs", "training s", "hold-out acc (no TTA)"], "rrrr",
+                       [[f"{r['lr']:g}", str(r["epochs"]), f"{r['train_seconds']:.1f}", f"{100 * r['holdout_acc']:.2f} %"]
+                        for r in results["lr_tuning"]])
     if results.get("accuracy"):
         tta = results["accuracy"][0]["tta"]
-        lines += ["### 3. Accuracy vs training time (vectorized engine)", "", f"Recipe: {results['recipe']}.", "",
-                  f"| members | member | epochs | training s | val acc ({tta} TTA) | TTA eval s | val acc (no TTA) "
-                  "| >= 92 % in 60 s |",
-                  "|---:|---|---:|---:|---:|---:|---:|---|"]
-        lines += [f"| {r['members']} | {r['member']} | {r['epochs']} | {r['train_seconds']:.1f} | "
-                  f"{100 * r['val_acc_flip_tta']:.2f} % | {r['eval_seconds']:.1f} | {100 * r['val_acc_no_tta']:.2f} % | "
-                  f"{'yes' if r['goal_met'] else 'no'} |" for r in results["accuracy"]]
-        lines.append("")
+        lines += table("3. Accuracy vs training time (vectorized engine)",
+                       ["members", "member", "epochs", "training s", f"val acc ({tta} TTA)", "TTA eval s",
+                        "val acc (no TTA)", ">= 92 % in 60 s"], "rlrrrrrl",
+                       [[str(r["members"]), r["member"], str(r["epochs"]), f"{r['train_seconds']:.1f}",
+                         f"{100 * r['val_acc_flip_tta']:.2f} %", f"{r['eval_seconds']:.1f}",
+                         f"{100 * r['val_acc_no_tta']:.2f} %", "yes" if r["goal_met"] else "no"]
+                        for r in results["accuracy"]], intro=f"Recipe: {results['recipe']}.")
     return "\n".join(lines)
 
 
