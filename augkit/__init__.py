@@ -8,9 +8,19 @@ from . import data
 from .audit import AuditReport, audit
 from .containers import Compose, OneOf, RandomApply
 from .pca import PCALighting, fit_pca
-from .transforms import (GaussianNoise, HorizontalFlip, LensDistortion, Normalize,
-                         RandomScaleCrop, Rotate, Shear, Stretch, Transform, Translate,
-                         VerticalFlip)
+from .transforms import (
+                         GaussianNoise,
+                         HorizontalFlip,
+                         LensDistortion,
+                         Normalize,
+                         RandomScaleCrop,
+                         Rotate,
+                         Shear,
+                         Stretch,
+                         Transform,
+                         Translate,
+                         VerticalFlip,
+)
 from .tta import average_views, flip_views, multi_scale_ten_crop, shift_views, ten_crop
 
 __all__ = [

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from . import functional as F
 from ._checks import check_probability
-from .transforms import (Params, Shape, Transform, coin, index_params, shares_memory,
-                         transform_from_config)
+from .transforms import Params, Shape, Transform, coin, index_params, shares_memory, transform_from_config
 
 
 def _check_transforms(transforms: Sequence[Transform], name: str) -> list[Transform]:
@@ -148,7 +148,7 @@ class Compose(Transform):
         return {"transforms": [t.to_config() for t in self.transforms]}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Compose":
+    def from_config(cls, config: dict[str, Any]) -> Compose:
         config = dict(config)
         children = [transform_from_config(c) for c in config.pop("transforms")]
         return cls(children, **config)
@@ -263,7 +263,7 @@ class OneOf(Transform):
         return {"transforms": [t.to_config() for t in self.transforms], "weights": self.weights}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "OneOf":
+    def from_config(cls, config: dict[str, Any]) -> OneOf:
         config = dict(config)
         children = [transform_from_config(c) for c in config.pop("transforms")]
         return cls(children, **config)

@@ -445,7 +445,7 @@ def load_image_folder(
     root: PathLike,
     *,
     size: tuple[int, int] | int | None = None,
-    cache_dir: PathLike | None | Literal[False] = None,
+    cache_dir: PathLike | Literal[False] | None = None,
     on_error: OnError = "warn",
     on_empty_class: OnError = "warn",
     progress: bool = True,

@@ -8,7 +8,7 @@ pipeline call, so uint8 images are converted to float once, not once per transfo
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -154,14 +154,14 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
         x = to_working(x)
     out = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device)
     geometry = torch.stack([scaled_size[:, 0], scaled_size[:, 1], top, left], 1).tolist()
-    for i, (sh, sw, t, l) in enumerate(geometry):
-        flip_y, flip_x = 2 * t > sh - oh, 2 * l > sw - ow
-        t, l = (sh - oh - t if flip_y else t), (sw - ow - l if flip_x else l)
+    for i, (sh, sw, t, lc) in enumerate(geometry):
+        flip_y, flip_x = 2 * t > sh - oh, 2 * lc > sw - ow
+        t, lc = (sh - oh - t if flip_y else t), (sw - ow - lc if flip_x else lc)
         # Source rows/columns the window's taps can reach: centre (t + oh) * H / sh plus the
         # kernel's support max(H / sh, 1), plus one for rounding.
         rows = min(h, math.ceil((t + oh) * h / sh + max(h / sh, 1)) + 1)
-        cols = min(w, math.ceil((l + ow) * w / sw + max(w / sw, 1)) + 1)
-        out_rows, out_cols = t + oh, l + ow
+        cols = min(w, math.ceil((lc + ow) * w / sw + max(w / sw, 1)) + 1)
+        out_rows, out_cols = t + oh, lc + ow
         # interpolate treats an axis whose input and output sizes agree as unscaled, whatever
         # the scale factor: keep the sizes apart (an unused extra row, or an extra output row).
         if rows == out_rows and sh != h:
@@ -173,7 +173,7 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
         image = image[:, :, w - cols:] if flip_x else image[:, :, :cols]
         image = _rgba_channels_last(image, mirror) if simd and c == 3 else _mirror(image, mirror)[None]
         y = torch.ops.aten._upsample_bilinear2d_aa(image, [out_rows, out_cols], False, sh / h, sw / w)
-        out[i] = _mirror(y[0, :c, t:t + oh, l:l + ow], mirror)
+        out[i] = _mirror(y[0, :c, t:t + oh, lc:lc + ow], mirror)
     return out
 
 

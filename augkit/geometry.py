@@ -16,7 +16,8 @@ A lens distortion is not affine: it is a :class:`Radial` stage that maps normali
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 

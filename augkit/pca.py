@@ -95,13 +95,13 @@ class PCALighting(Transform):
         self.p = check_probability(p)
 
     @classmethod
-    def fit(cls, images: Any, sigma: float = 0.1, p: float = 1.0) -> "PCALighting":
+    def fit(cls, images: Any, sigma: float = 0.1, p: float = 1.0) -> PCALighting:
         """Lighting from the RGB eigenpairs of ``images`` (see :func:`fit_pca`)."""
         eigval, eigvec = fit_pca(images)
         return cls(eigval, eigvec, sigma=sigma, p=p)
 
     @classmethod
-    def imagenet(cls, sigma: float = 0.1, p: float = 1.0) -> "PCALighting":
+    def imagenet(cls, sigma: float = 0.1, p: float = 1.0) -> PCALighting:
         """fb.resnet.torch's ImageNet eigenpairs (eigval (0.2175, 0.0188, 0.0045))."""
         return cls(IMAGENET_EIGVAL, IMAGENET_EIGVEC, sigma=sigma, p=p)
 

@@ -21,13 +21,12 @@ import torch
 
 from . import functional as F
 from . import geometry as G
-from ._checks import (as_batch, as_generator, check_choice, check_probability, check_range,
-                      check_size)
+from ._checks import as_batch, as_generator, check_choice, check_probability, check_range, check_size
 
 Shape = tuple[int, int, int, int]
 Params = dict[str, Any]
 
-_REGISTRY: dict[str, type["Transform"]] = {}
+_REGISTRY: dict[str, type[Transform]] = {}
 _INTERPOLATIONS = ("bilinear", "nearest")
 _FILLS = ("zeros", "border", "reflect")
 
@@ -195,7 +194,7 @@ class Transform:
         return {"name": type(self).__name__, **{k: _jsonable(v) for k, v in self.get_config().items()}}
 
     @classmethod
-    def from_json(cls, text: str) -> "Transform":
+    def from_json(cls, text: str) -> Transform:
         """Rebuild a transform (any built-in, containers included) from :meth:`to_json` text."""
         obj = transform_from_config(json.loads(text))
         if not isinstance(obj, cls):
@@ -203,7 +202,7 @@ class Transform:
         return obj
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "Transform":
+    def from_config(cls, config: dict[str, Any]) -> Transform:
         """Build from :meth:`get_config`'s dict (without "name")."""
         return cls(**config)
 
@@ -583,7 +582,7 @@ class Normalize(Transform):
         return False
 
     def output_shape(self, shape: Shape) -> Shape:
-        if len(self.mean) == 3 and shape[1] != 3 or len(self.std) == 3 and shape[1] != 3:
+        if (len(self.mean) == 3 and shape[1] != 3) or (len(self.std) == 3 and shape[1] != 3):
             raise ValueError(f"Normalize has 3 channel statistics but the batch has C={shape[1]}")
         return shape
 

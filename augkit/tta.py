@@ -7,7 +7,7 @@ as one forward pass: ``model(views.flatten(0, 1)).unflatten(0, (N, V))``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -18,9 +18,9 @@ from ._checks import check_batch, check_choice, check_size
 def _five_crops(x: torch.Tensor, h: int, w: int) -> list[torch.Tensor]:
     """tl, tr, bl, br, centre crops; centre offsets round((H - h) / 2) like torchvision."""
     height, width = x.shape[-2:]
-    top, left = int(round((height - h) / 2.0)), int(round((width - w) / 2.0))
+    top, left = round((height - h) / 2.0), round((width - w) / 2.0)
     corners = [(0, 0), (0, width - w), (height - h, 0), (height - h, width - w), (top, left)]
-    return [F.crop(x, t, l, h, w) for t, l in corners]
+    return [F.crop(x, t, left_, h, w) for t, left_ in corners]
 
 
 def _resized(batch: torch.Tensor, size: int) -> torch.Tensor:
@@ -83,7 +83,7 @@ def shift_views(batch: torch.Tensor, pixels: int = 1) -> torch.Tensor:
     padded = torch.nn.functional.pad(batch, (d, d, d, d))  # zeros around the image
     h, w = batch.shape[-2:]
     offsets = [(d, d), (d, 0), (d, 2 * d), (0, d), (2 * d, d)]  # (top, left) of each window
-    return torch.stack([padded[..., t:t + h, l:l + w] for t, l in offsets], dim=1)
+    return torch.stack([padded[..., t:t + h, s:s + w] for t, s in offsets], dim=1)
 
 
 def average_views(outputs: torch.Tensor, average: str = "proba") -> torch.Tensor:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import augkit as A  # noqa: E402
+import augkit as A
 
 try:
     import cv2
@@ -197,7 +197,7 @@ def main() -> None:
         for name, (style, _) in runners.items():
             rows.append((case, name, style, device, n, n / seconds[name]))
 
-    runners, tensors = case_a_runners(images, "cpu")
+    runners, _tensors = case_a_runners(images, "cpu")
     for n in ((64,) if args.quick else (256, 1024)):
         measure("(a) 32px train pipeline", runners, n)
     measure("(b) scale-crop 224 + flip", case_b_runners(), 8 if args.quick else 32)

@@ -8,8 +8,8 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import joblib
 import numpy as np
@@ -17,7 +17,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_consistent_length, column_or_1d, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 from tqdm.auto import tqdm
 
 import augkit
@@ -229,7 +229,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
             return int(m)
         if not (isinstance(m, numbers.Real) and 0.0 < m <= 1.0):
             raise ValueError(f"max_samples must be an int in [1, N] or a float in (0, 1]; got {m!r}")
-        return max(1, int(round(m * n)))
+        return max(1, round(m * n))
 
     # ------------------------------------------------------------------ data preparation
     def _prepare_fit_data(self, X, y) -> tuple[np.ndarray, np.ndarray]:
@@ -296,7 +296,7 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
                 val = np.setdiff1d(np.arange(n), train)
             else:
                 order = rng.permutation(n)
-                n_val = int(round(self.validation_fraction * n)) if self.early_stopping else 0
+                n_val = round(self.validation_fraction * n) if self.early_stopping else 0
                 n_val = min(n_val, n - 1)
                 train, val = np.sort(order[n_val:]), np.sort(order[:n_val])
             plans.append(MemberPlan(index=i, seed=seed, train_indices=train, val_indices=val))
@@ -565,9 +565,9 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
             shifted = augkit.shift_views(batch, pixels=max(1, side // 16))
             return torch.cat([shifted, shifted.flip(-1)], dim=1)
         if tta == "ten_crop":
-            return augkit.ten_crop(batch, size=side, resize=int(round(side * 1.125)))
+            return augkit.ten_crop(batch, size=side, resize=round(side * 1.125))
         if tta == "multi_scale":
-            scales = tuple(int(round(side * s)) for s in (1.0, 1.0625, 1.125, 1.1875, 1.25))
+            scales = tuple(round(side * s) for s in (1.0, 1.0625, 1.125, 1.1875, 1.25))
             return augkit.multi_scale_ten_crop(batch, size=side, scales=scales)
         raise ValueError(f"tta must be one of {_TTA} or a callable; got {tta!r}")
 

@@ -72,7 +72,7 @@ def _load(args):
         size = (args.size, args.size) if args.size else None
         images, labels, classes = load_image_folder(args.data, size=size, progress=not args.quiet)
         side = min(images.shape[1:3])
-        augment = A.Compose([A.RandomScaleCrop(size=side, scale=(side, int(round(side * 1.25)))),
+        augment = A.Compose([A.RandomScaleCrop(size=side, scale=(side, round(side * 1.25))),
                              A.HorizontalFlip(p=0.5),
                              A.PCALighting.fit(images[: min(len(images), 5000)], sigma=0.1)])
         member = functools.partial(nets.SmallCNN, dropout=0.8)

@@ -34,7 +34,7 @@ class InputSpec:
         return {"kind": self.kind, "shape": list(self.shape), "layout": self.layout}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "InputSpec":
+    def from_dict(cls, d: dict) -> InputSpec:
         return cls(kind=str(d["kind"]), shape=tuple(int(s) for s in d["shape"]), layout=d.get("layout"))
 
 

@@ -20,8 +20,16 @@ import augkit
 import nets
 
 from .inputs import InputSpec
-from .storage import (MemberRecord, UnsafeFileError, checked_file, load_member, member_stem, read_json, save_member,
-                      write_json_atomic)
+from .storage import (
+    MemberRecord,
+    UnsafeFileError,
+    checked_file,
+    load_member,
+    member_stem,
+    read_json,
+    save_member,
+    write_json_atomic,
+)
 
 __all__ = ["save_ensemble", "load_ensemble"]
 

@@ -30,7 +30,7 @@ import gc
 import math
 import time
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

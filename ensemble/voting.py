@@ -1,7 +1,7 @@
 """Combining member predictions: soft and hard (weighted) voting."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cifar10_ablation as ablation  # noqa: E402  (the same data split and normalisation)
+import cifar10_ablation as ablation
 
-from nets import SmallCNN, evaluate, fit  # noqa: E402
+from nets import SmallCNN, evaluate, fit
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
             snapshots = []  # the state at each epoch's end, before fit recomputes the statistics
             fit(model, train, epochs=epochs, batch_size=128, lr=0.05, momentum=0.9, lr_schedule=schedule,
                 normalize=normalize, generator=0, verbose=0,
-                on_epoch_end=lambda epoch, history: snapshots.append(copy.deepcopy(model.state_dict())))
+                on_epoch_end=lambda epoch, history, m=model, s=snapshots: s.append(copy.deepcopy(m.state_dict())))
             _, recomputed = evaluate(model, *val, normalize=normalize)
             running = copy.deepcopy(model)
             running.load_state_dict(snapshots[-1])

@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
 
     results = {}
     for name, change in ROWS.items():
-        results[name] = run({**RECIPE, "widths": widths, **change}, train, val, pipeline, normalize, args.budget, args.seed, epochs)
+        results[name] = run({**RECIPE, "widths": widths, **change}, train, val, pipeline, normalize, args.budget,
+                            args.seed, epochs)
         print(f"{name}: {results[name]}")
 
     lines = [f"SmallCNN{widths} on CIFAR-10, {args.budget:g} s per row on {args.threads} threads, "

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     if cifar10_root() is None:
         raise SystemExit("CIFAR-10 not found: set AUGKIT_CIFAR10 or put it at ../shared/data/cifar10/train")
     args.out.mkdir(parents=True, exist_ok=True)
-    images, labels, classes = load_cifar10()
+    images, labels, _classes = load_cifar10()
     train_idx, val_idx = last_per_class_split(labels, 1000)
     rng = np.random.default_rng(args.seed)
     if args.train_subset and args.train_subset < len(train_idx):

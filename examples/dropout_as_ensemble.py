@@ -14,8 +14,8 @@ members (soft voting). Every model sees the same train/test split. Reported: tes
 negative log-likelihood (mean -log p(true class)).
 
 Data: ``--data digits`` (default: scikit-learn's 8x8 digits as uint8 1 x 8 x 8 images, normalised
-with the training set's mean and std, 70/30 stratified split, an MLP 64-256-256-10) or ``--data cifar`` (a ``--train-size`` CIFAR-10
-training subset and the 1,000 validation images = last 100 per class, ``nets.SmallCNN`` with
+with the training set's mean and std, 70/30 stratified split, an MLP 64-256-256-10) or ``--data cifar`` (a ``--train-size``
+CIFAR-10 training subset and the 1,000 validation images = last 100 per class, ``nets.SmallCNN`` with
 dropout before its head; slow on a CPU: shrink ``--ts``).
 Writes ``dropout_as_ensemble.md``, ``.json`` and ``.png`` (accuracy and NLL vs T) to ``--out``.
 
@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--engine", choices=("vectorized", "joblib"), default="vectorized",
                         help="BaggedNetClassifier engine (default: %(default)s)")
     parser.add_argument("--n-jobs", type=int, default=1, help="worker processes for --engine joblib (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the network and the ensemble (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the split, the network and the ensemble (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; small models run fastest on one (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("augkit-out/dropout_as_ensemble"),

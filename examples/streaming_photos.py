@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         for epoch in range(args.epochs):
             stream.set_epoch(epoch)
             count, batch_seconds, start = 0, 0.0, time.perf_counter()
-            for images, labels in loader:  # images: uint8 N x 3 x size x size
+            for images, _labels in loader:  # images: uint8 N x 3 x size x size
                 tic = time.perf_counter()
                 batch = pipeline(images.float().div_(255), generator=generator)
                 batch_seconds += time.perf_counter() - tic

@@ -107,7 +107,7 @@ class History:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "History":
+    def from_dict(cls, d: dict[str, Any]) -> History:
         """Inverse of :meth:`to_dict`."""
         return cls(**{k: (list(v) if isinstance(v, list) else v) for k, v in d.items()})
 

@@ -1,9 +1,8 @@
 """Shared fixtures: small real data sets that ship with scikit-learn."""
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
-
 import torch
+from sklearn.datasets import load_digits
 
 from augkit.data import load_digits_images
 

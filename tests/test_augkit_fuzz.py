@@ -46,7 +46,7 @@ def arbitrary_tensors(draw):
 
 
 def documented_shape(transform, x):
-    n, c, h, w = x.shape
+    n, c, _h, _w = x.shape
     if isinstance(transform, A.RandomScaleCrop) or (isinstance(transform, A.Compose)
                                                      and not isinstance(transform, A.RandomApply)):
         return (n, c, 8, 8)

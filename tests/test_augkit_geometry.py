@@ -155,7 +155,7 @@ def test_a_non_geometric_transform_splits_the_fused_run(monkeypatch):
 def test_flip_only_runs_are_exact_without_resampling(monkeypatch):
     monkeypatch.setattr(torch.nn.functional, "grid_sample", None)
     x = torch.rand(4, 3, 7, 9)
-    out, params = A.Compose([A.HorizontalFlip(p=1), A.VerticalFlip(p=1)])(x, return_params=True)
+    out, _params = A.Compose([A.HorizontalFlip(p=1), A.VerticalFlip(p=1)])(x, return_params=True)
     assert torch.equal(out, x.flip(-1).flip(-2))
 
 

@@ -131,8 +131,8 @@ def resize_then_crop(x, params, scale_crop):
         size = (round(h * length / min(h, w)), round(w * length / min(h, w)))
         full = torch.nn.functional.interpolate(x[i:i + 1].float(), size=size, mode="bilinear",
                                                antialias=True, align_corners=False)
-        t, l = params["top"][i].item(), params["left"][i].item()
-        out.append(full[0, :, t:t + scale_crop.size[0], l:l + scale_crop.size[1]])
+        t, lc = params["top"][i].item(), params["left"][i].item()
+        out.append(full[0, :, t:t + scale_crop.size[0], lc:lc + scale_crop.size[1]])
     return torch.stack(out)
 
 

@@ -28,7 +28,7 @@ def fitted(digits_tabular):
 
 
 def test_bags_are_bootstrap_samples_and_oob_is_their_complement(fitted):
-    clf, X, _ = fitted
+    clf, _X, _ = fitted
     n = 1200
     for train, oob in zip(clf.bootstrap_indices_, clf.oob_indices_):
         assert len(train) == n
@@ -40,7 +40,7 @@ def test_bags_are_bootstrap_samples_and_oob_is_their_complement(fitted):
 
 def test_members_early_stop_on_their_own_oob_rows(fitted):
     clf, _, _ = fitted
-    for history, oob in zip(clf.histories_, clf.oob_indices_):
+    for history, _oob in zip(clf.histories_, clf.oob_indices_):
         assert len(history["val_loss"]) >= 1  # validated every epoch, on its OOB rows only
         assert history["best_epoch"] == int(np.argmin(history["val_loss"]))
 

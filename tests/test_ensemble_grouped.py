@@ -114,7 +114,7 @@ def test_forward_that_mixes_channels_is_caught_by_the_probe():
     models = _members(lambda: nn.Sequential(_ChannelMixer(), nn.Flatten(), nn.Linear(36, 3)))
     params, buffers = stack_module_state(models)
     net = pack_model(models[0], K)
-    with pytest.raises(ValueError, match="does not reproduce the members' outputs.*vectorize='vmap'"):
+    with pytest.raises(ValueError, match=r"does not reproduce the members' outputs.*vectorize='vmap'"):
         check_packing(models[0], net, params, buffers, torch.randn(4, 2, 5, 5))
 
 

@@ -1,9 +1,9 @@
 """BaggedNetClassifier passes scikit-learn's estimator checks (tabular data, MLP members)."""
 import functools
 
-import nets
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import nets
 from ensemble import BaggedNetClassifier
 
 # Small and quick, yet accurate enough for check_classifiers_train (> 83 % on blobs).

@@ -78,7 +78,7 @@ def test_constant_and_zero():
 
 
 def test_bad_scheme_and_kwargs():
-    with pytest.raises(ValueError, match="scheme.*'lecun'"):
+    with pytest.raises(ValueError, match=r"scheme.*'lecun'"):
         init_weights(nn.Linear(2, 2), "lecun")
     with pytest.raises(TypeError, match="std"):
         init_weights(nn.Linear(2, 2), "he", std=1.0)

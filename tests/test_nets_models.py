@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from nets import FastCNN, MLP, BatchNorm1d, BatchNorm2d, Dropout, ResNet20, SmallCNN, set_dropout_seed
+from nets import MLP, BatchNorm1d, BatchNorm2d, Dropout, FastCNN, ResNet20, SmallCNN, set_dropout_seed
 
 
 def _count(model, cls):

@@ -8,8 +8,17 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from nets import (MLP, DivergenceError, EarlyStopping, History, evaluate, fit, predict_logits,
-                  set_dropout_seed, to_float_batch)
+from nets import (
+    MLP,
+    DivergenceError,
+    EarlyStopping,
+    History,
+    evaluate,
+    fit,
+    predict_logits,
+    set_dropout_seed,
+    to_float_batch,
+)
 from nets.train import lr_factor
 
 
@@ -97,7 +106,7 @@ def test_early_stopping_on_accuracy_and_min_delta():
 
 
 def test_early_stopping_requires_val(digits):
-    with pytest.raises(ValueError, match="early_stopping.*val"):
+    with pytest.raises(ValueError, match=r"early_stopping.*val"):
         fit(MLP((1, 8, 8), 10), digits[0], early_stopping=EarlyStopping(), verbose=0)
 
 
