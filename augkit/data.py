@@ -530,32 +530,25 @@ def load_cifar10(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Load the CIFAR-10 training images with :func:`load_image_folder` (cached after the first load).
 
-    ``root`` defaults to :func:`cifar10_root`; ``kwargs`` go to :func:`load_image_folder`.
-    Returns uint8 N x 32 x 32 x 3 images, int64 N labels and the 10 class names.
-    Raises FileNotFoundError when no CIFAR-10 folder is found.
+    ``root``: the ImageFolder tree ``<root>/<class>/<image>``; ``None`` reads it from the
+    ``AUGKIT_CIFAR10`` environment variable (:func:`cifar10_root`). The library never guesses a
+    location. ``kwargs`` go to :func:`load_image_folder`. Returns uint8 N x 32 x 32 x 3 images,
+    int64 N labels and the 10 class names. Raises FileNotFoundError when the folder is missing.
     """
     if root is None:
         root = cifar10_root()
     if root is None or not Path(root).is_dir():
         raise FileNotFoundError(
             f"CIFAR-10 training images not found (root={None if root is None else str(root)!r}): "
-            "set AUGKIT_CIFAR10 to an ImageFolder tree <root>/<class>/<image>, or place it at "
-            "<repo>/../shared/data/cifar10/train"
+            "pass root=<ImageFolder tree <root>/<class>/<image>> or set AUGKIT_CIFAR10 to it"
         )
     return load_image_folder(root, **kwargs)
 
 
 def cifar10_root() -> Path | None:
-    """Where the CIFAR-10 training ImageFolder lives, or None.
-
-    ``$AUGKIT_CIFAR10`` if set, else ``<repo root>/../shared/data/cifar10/train`` (repo root =
-    parent of the augkit package folder) if that folder exists, else None.
-    """
+    """The CIFAR-10 training ImageFolder named by ``$AUGKIT_CIFAR10``, or None when it is unset."""
     from_env = os.environ.get("AUGKIT_CIFAR10")
-    if from_env:
-        return Path(from_env)
-    candidate = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar10" / "train"
-    return candidate if candidate.is_dir() else None
+    return Path(from_env) if from_env else None
 
 
 def last_per_class_split(

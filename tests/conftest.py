@@ -1,4 +1,7 @@
-"""Shared fixtures: small real data sets that ship with scikit-learn."""
+"""Shared fixtures: small real data sets that ship with scikit-learn, and the CIFAR-10 folder."""
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -22,3 +25,23 @@ def digits_tabular():
 def digits_images():
     """sklearn digits as uint8 images N x 8 x 8 x 1 (0..16 scaled to 0..255) and labels."""
     return load_digits_images()
+
+
+# The tests (never the library) know where the project's shared data lives.
+SHARED_CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10" / "train"
+
+
+def cifar10_dir() -> Path | None:
+    """The CIFAR-10 training ImageFolder: ``$AUGKIT_CIFAR10``, else ../shared beside the repository."""
+    if os.environ.get("AUGKIT_CIFAR10"):
+        return Path(os.environ["AUGKIT_CIFAR10"])
+    return SHARED_CIFAR10 if SHARED_CIFAR10.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def cifar10_root():
+    """Path of the CIFAR-10 training folder; skips the test with a clear message when it is absent."""
+    root = cifar10_dir()
+    if root is None or not root.is_dir():
+        pytest.skip(f"CIFAR-10 not found: set AUGKIT_CIFAR10 or place the ImageFolder at {SHARED_CIFAR10}")
+    return root

@@ -454,11 +454,15 @@ def test_cifar10_root_from_env_and_missing(tmp_path: Path, monkeypatch) -> None:
         D.load_cifar10()
 
 
-def test_cifar10_one_class(tmp_path: Path, monkeypatch) -> None:
+def test_cifar10_root_is_only_the_environment(monkeypatch) -> None:
     monkeypatch.delenv("AUGKIT_CIFAR10", raising=False)
-    root = D.cifar10_root()
-    if root is None:
-        pytest.skip("CIFAR-10 not found: set AUGKIT_CIFAR10 to <cifar10>/train (ImageFolder of JPEGs)")
+    assert D.cifar10_root() is None  # never a path guessed beside the package
+    with pytest.raises(FileNotFoundError, match="AUGKIT_CIFAR10"):
+        D.load_cifar10()
+
+
+def test_cifar10_one_class(tmp_path: Path, cifar10_root) -> None:
+    root = cifar10_root
     assert sorted(p.name for p in root.iterdir() if p.is_dir())[0] == "airplane"
     # One class through a symlinked tree keeps the test light (5000 images, not 50000).
     (tmp_path / "one").mkdir()

@@ -10,8 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from augkit.data import cifar10_root
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -60,8 +58,8 @@ def test_dropout_as_ensemble_table(tmp_path):
     assert "| bagged ensemble | 3 |" in (tmp_path / "dropout_as_ensemble.md").read_text()
 
 
-@pytest.mark.skipif(cifar10_root() is None, reason="CIFAR-10 not available")
-def test_ensemble_train_vectorized_row(tmp_path):
+def test_ensemble_train_vectorized_row(tmp_path, cifar10_root, monkeypatch):
+    monkeypatch.setenv("AUGKIT_CIFAR10", str(cifar10_root))
     rows = load_script("benchmarks/ensemble_train.py").main(
         ["--out", str(tmp_path), "--images", "64", "--members", "2", "--epochs", "1", "--rows", "vectorized"])
     assert [r["row"] for r in rows] == ["ours engine=vectorized (CPU)"]
