@@ -7,7 +7,12 @@ or CUDA; every transform returns the input's dtype and device.
 from . import data
 from .audit import AuditReport, audit
 from .containers import Compose, OneOf, RandomApply
+from .erasing import RandomErasing
+from .mixing import CutMix, MixUp
 from .pca import PCALighting, fit_pca
+from .photometric import ColorJitter, GaussianBlur, Grayscale
+from .policies import RandAugment, TrivialAugmentWide
+from .resized_crop import RandomResizedCrop
 from .transforms import (
                          GaussianNoise,
                          HorizontalFlip,
@@ -28,5 +33,7 @@ __all__ = [
     "Compose", "OneOf", "RandomApply",
     "GaussianNoise", "HorizontalFlip", "LensDistortion", "Normalize", "PCALighting",
     "RandomScaleCrop", "Rotate", "Shear", "Stretch", "Transform", "Translate", "VerticalFlip",
+    "ColorJitter", "CutMix", "GaussianBlur", "Grayscale", "MixUp", "RandAugment", "RandomErasing",
+    "RandomResizedCrop", "TrivialAugmentWide",
     "average_views", "fit_pca", "flip_views", "multi_scale_ten_crop", "shift_views", "ten_crop",
 ]

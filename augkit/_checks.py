@@ -176,3 +176,13 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
     if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
         return torch.Generator().manual_seed(int(generator))
     raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {generator!r}")
+
+
+def check_int(value: int, name: str, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` after checking it is an int in ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{name} must be {bounds}, got {value!r}")
+    return int(value)

@@ -9,6 +9,7 @@ import torch
 
 from . import functional as F
 from ._checks import check_probability
+from .mixing import call_mixing, replay_mixing
 from .transforms import Params, Shape, Transform, coin, index_params, shares_memory, transform_from_config
 
 
@@ -77,8 +78,10 @@ class Compose(Transform):
             j = i
             while j < len(ts) and ts[j].geometric:
                 j += 1
-            modes = {(t.interpolation, t.fill) for t in ts[i:j] if t.interpolation is not None}
-            if len(modes) > 1:
+            # A window inside the image never reads fill, so its fill does not have to agree.
+            modes = {(t.interpolation, None if t.window_inside else t.fill) for t in ts[i:j]
+                     if t.interpolation is not None}
+            if len({m for m, _ in modes}) > 1 or len({f for _, f in modes if f is not None}) > 1:
                 raise ValueError(f"fused geometric transforms {ts[i:j]} must share interpolation "
                                  f"and fill, got {sorted(modes)}")
             runs.append((i, j))
@@ -88,6 +91,23 @@ class Compose(Transform):
     @property
     def keeps_range(self) -> bool:
         return not self.transforms or self.transforms[-1].keeps_range
+
+    @property
+    def mixes_labels(self) -> bool:
+        """Whether a child mixes labels: then the pipeline is called as ``pipe(x, y, num_classes=K)``
+        and returns ``(x, target)`` (see :mod:`augkit.mixing`)."""
+        return any(t.mixes_labels for t in self.transforms)
+
+    def __call__(self, batch: Any, labels: Any = None, *, generator: torch.Generator | int | None = None,
+                 return_params: bool = False, num_classes: int | None = None) -> Any:
+        if self.mixes_labels:
+            return call_mixing(self, batch, labels, generator, return_params, num_classes)
+        return super().__call__(batch, labels, generator=generator, return_params=return_params)
+
+    def replay(self, batch: Any, params: Params, labels: Any = None, num_classes: int | None = None) -> Any:
+        if self.mixes_labels:
+            return replay_mixing(self, batch, params, labels, num_classes)
+        return super().replay(batch, params)
 
     @property
     def _reads_uint8(self) -> bool:
@@ -111,6 +131,15 @@ class Compose(Transform):
         return self._forward(x, params, inplace=False)
 
     def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+        return self._apply(x, params, inplace, None)[0]
+
+    def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params) -> tuple[torch.Tensor, torch.Tensor]:
+        """Apply the pipeline to a working batch and its soft targets (float N x K), which the
+        label-mixing children (MixUp, CutMix) mix along with the images."""
+        return self._apply(x, params, False, target)
+
+    def _apply(self, x: torch.Tensor, params: Params, inplace: bool,
+               target: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         plist, ts = params["transforms"], self.transforms
         if len(plist) != len(ts):
             raise ValueError(f"params hold {len(plist)} transforms but the pipeline has {len(ts)}")
@@ -121,14 +150,17 @@ class Compose(Transform):
             run = ts[i:stop]
             if x.dtype == torch.uint8 and not run[0]._reads_uint8:
                 x, owned = F.to_working(x), True  # the raw batch, read as far as possible
-            if stop - i == 1 or all(t.interpolation is None for t in run):
+            if run[0].mixes_labels:
+                x, target = run[0].mix(x, target, plist[i])
+                owned = True
+            elif stop - i == 1 or all(t.interpolation is None for t in run):
                 for t, p in zip(run, plist[i:stop]):
                     y = t._forward(x, p, inplace=owned)
                     x, owned = y, owned or not shares_memory(y, x)
             else:
                 x, owned = self._warp_run(x, run, plist[i:stop]), True
             i = stop
-        return x
+        return x, target
 
     @staticmethod
     def _warp_run(x: torch.Tensor, run: list[Transform], plist: list[Params]) -> torch.Tensor:
@@ -142,7 +174,8 @@ class Compose(Transform):
         for t, p in zip(run, plist):
             stages.append(t.stage(p, size))
             size = t.output_size(size)
-        return F.warp(x, stages, size, lead.interpolation, lead.fill)
+        fill = next((t.fill for t in run if t.interpolation is not None and not t.window_inside), lead.fill)
+        return F.warp(x, stages, size, lead.interpolation, fill)
 
     def get_config(self) -> dict[str, Any]:
         return {"transforms": [t.to_config() for t in self.transforms]}

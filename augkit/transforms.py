@@ -113,6 +113,7 @@ class Transform:
     """
 
     geometric: ClassVar[bool] = False
+    mixes_labels: ClassVar[bool] = False  # called as t(x, y, num_classes=K) -> (x, target); see augkit.mixing
 
     @property
     def _reads_uint8(self) -> bool:
@@ -156,8 +157,11 @@ class Transform:
         raise NotImplementedError
 
     # -- shared machinery
-    def __call__(self, batch: Any, generator: torch.Generator | int | None = None,
-                 return_params: bool = False) -> Any:
+    def __call__(self, batch: Any, labels: Any = None, *, generator: torch.Generator | int | None = None,
+                 return_params: bool = False, num_classes: int | None = None) -> Any:
+        if labels is not None or num_classes is not None:
+            raise TypeError(f"{type(self).__name__} does not mix labels: call it as t(batch, generator=g); "
+                            f"labels go only to MixUp, CutMix and pipelines holding one (got {type(labels).__name__})")
         x, restore = as_batch(batch)
         shape = tuple(x.shape)
         self.output_shape(shape)
@@ -228,9 +232,14 @@ def transform_from_config(config: dict[str, Any]) -> Transform:
 
 
 class _Geometric(Transform):
-    """A transform that moves pixels: it has a per-sample backward ``stage`` for fusion."""
+    """A transform that moves pixels: it has a per-sample backward ``stage`` for fusion.
+
+    ``window_inside``: True for transforms that sample a window lying inside their input
+    (scale-crops, resized crops): their edge taps clamp, as a resize does, and never read ``fill``.
+    """
 
     geometric = True
+    window_inside: ClassVar[bool] = False
 
     def __init__(self, p: float, interpolation: str, fill: str,
                  interpolations: tuple[str, ...] = _INTERPOLATIONS) -> None:

@@ -1,0 +1,72 @@
+"""Pure spatial filter kernels with per-sample parameters: Gaussian blur and sharpness.
+
+Both take a working batch (float N x C x H x W on [0, 1]) and per-sample parameters of shape
+N, and return a new batch of the same shape and dtype. They follow torchvision's definitions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .color import blend
+
+
+def gaussian_weights(kernel_size: int, sigma: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Normalised 1-D Gaussian taps, N x kernel_size: ``exp(-k^2 / (2 sigma_n^2))`` at the integer
+    offsets ``k = -(kernel_size // 2) .. kernel_size // 2`` (torchvision's kernel). ``sigma > 0``."""
+    radius = kernel_size // 2
+    k = torch.arange(-radius, radius + 1, dtype=torch.float64, device=sigma.device)
+    taps = torch.exp(-(k[None, :] / sigma.double()[:, None]) ** 2 / 2)
+    return (taps / taps.sum(1, keepdim=True)).to(dtype)
+
+
+def reflect_index(size: int, radius: int, device: torch.device) -> torch.Tensor:
+    """Indices of a row of ``size`` padded by ``radius`` on each side with mirror reflection
+    about the edge pixels (``torch.nn.functional.pad(mode="reflect")``), for any size: the
+    reflection repeats when the padding is wider than the row, and a 1-pixel row repeats."""
+    index = torch.arange(-radius, size + radius, device=device)
+    if size == 1:
+        return torch.zeros_like(index)
+    period = 2 * (size - 1)
+    index = index.remainder(period)
+    return torch.where(index < size, index, period - index)
+
+
+def _blur_axis(x: torch.Tensor, taps: torch.Tensor, dim: int) -> torch.Tensor:
+    """Correlate every image along ``dim`` (2 = rows, 3 = columns) with its own taps (N x K)."""
+    size, radius = x.shape[dim], taps.shape[1] // 2
+    padded = x.index_select(dim, reflect_index(size, radius, x.device))
+    out = None
+    for k in range(taps.shape[1]):  # K shifted, weighted copies: K is small, N is not looped over
+        weight = taps[:, k].view(-1, 1, 1, 1)
+        term = padded.narrow(dim, k, size) * weight
+        out = term if out is None else out.add_(term)
+    return out
+
+
+def gaussian_blur(x: torch.Tensor, kernel_size: tuple[int, int], sigma: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur of image n with standard deviation ``sigma_n`` (pixels, > 0) on both axes.
+
+    ``kernel_size``: odd ``(kx, ky)`` tap counts (x = along a row, torchvision's order); the image
+    is padded by mirror reflection (torchvision's ``gaussian_blur``). Returns a new batch.
+    """
+    kx, ky = kernel_size
+    out = _blur_axis(x, gaussian_weights(kx, sigma, x.dtype).to(x.device), 3)
+    return _blur_axis(out, gaussian_weights(ky, sigma, x.dtype).to(x.device), 2)
+
+
+def adjust_sharpness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Blend image n with its smoothed copy: factor 0 smooths, 1 keeps, 2 sharpens (PIL's and
+    torchvision's ``adjust_sharpness``). The smoothing kernel is ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13``;
+    the one-pixel border is kept, and images 2 pixels high or wide are returned unchanged."""
+    _, c, h, w = x.shape
+    out = x.clone()
+    if h <= 2 or w <= 2:
+        return out
+    kernel = torch.ones(3, 3, dtype=x.dtype, device=x.device)
+    kernel[1, 1] = 5
+    kernel = (kernel / 13).expand(c, 1, 3, 3)
+    smooth = F.conv2d(x, kernel, groups=c)
+    out[:, :, 1:-1, 1:-1] = blend(x[:, :, 1:-1, 1:-1], smooth, factor)
+    return out

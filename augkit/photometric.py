@@ -1,0 +1,178 @@
+"""Transforms that change pixel values and keep the geometry: ColorJitter, Grayscale, GaussianBlur.
+
+Thin shells over :mod:`augkit.color` and :mod:`augkit.filters`: ``make_params`` draws each
+sample's factors, ``forward`` applies the kernel to the samples it was drawn for (gathered
+into one sub-batch per operation) and leaves the others untouched.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+
+from . import color as C
+from . import filters
+from ._checks import check_probability, check_range, check_size
+from .transforms import Params, Shape, Transform, coin, params_to, uniform_where
+
+
+def apply_where(x: torch.Tensor, where: torch.Tensor, kernel: Callable[..., torch.Tensor],
+                *per_sample: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """``x`` with sample n replaced by ``kernel(x[n], per_sample[n])`` wherever ``where[n]``.
+
+    The chosen samples go through ``kernel`` as one gathered sub-batch (with the matching rows of
+    each ``per_sample`` tensor, shape N x ...); the others are copied as they are, or left in
+    place when ``inplace`` (then ``x`` is overwritten and returned).
+    """
+    index = where.to(x.device).nonzero().squeeze(1)
+    out = x if inplace else x.clone()
+    if index.numel():
+        rows = [p.to(x.device).index_select(0, index) for p in per_sample]
+        out.index_copy_(0, index, kernel(x.index_select(0, index), *rows))
+    return out
+
+
+def _factor_range(value: float | tuple[float, float] | None, name: str) -> tuple[float, float]:
+    """torchvision's ColorJitter factor: v means [max(0, 1 - v), 1 + v]; a pair must be >= 0."""
+    if value is None:
+        return (1.0, 1.0)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        lo, hi = check_range(value, name, symmetric_about=1.0)
+        return (max(0.0, lo), hi)
+    return check_range(value, name, minimum=0.0)
+
+
+class ColorJitter(Transform):
+    """Random brightness, contrast, saturation and hue, in a random order per sample (torchvision's).
+
+    ``brightness``, ``contrast``, ``saturation``: a number v means a factor ~ U[max(0, 1 - v),
+    1 + v], a pair (lo, hi) >= 0 the factor range; ``hue``: a number v means a hue shift
+    ~ U[-v, v] turns, a pair a range, within [-0.5, 0.5]. 0 or None leaves the part out. Each
+    applied sample draws its four factors and its own order of the four operations (as
+    torchvision draws ``randperm(4)`` per call); the parts are
+    :func:`augkit.color.adjust_brightness`, ``adjust_contrast``, ``adjust_saturation``,
+    ``adjust_hue``. Saturation and hue leave 1-channel images unchanged. Not an affine colour
+    map (contrast uses the image mean, hue is non-linear), so it ends a fused geometric run.
+
+    Params: ``apply`` (bool N), ``brightness``, ``contrast``, ``saturation`` (float64 N, 1 where
+    not applied), ``hue`` (float64 N, 0 where not applied), ``order`` (int64 N x 4: the
+    operations 0 = brightness, 1 = contrast, 2 = saturation, 3 = hue, in the order applied).
+    """
+
+    _PARTS: ClassVar[tuple[tuple[str, float, Callable], ...]] = (
+        ("brightness", 1.0, C.adjust_brightness), ("contrast", 1.0, C.adjust_contrast),
+        ("saturation", 1.0, C.adjust_saturation), ("hue", 0.0, C.adjust_hue))
+
+    def __init__(self, brightness: float | tuple[float, float] | None = 0,
+                 contrast: float | tuple[float, float] | None = 0,
+                 saturation: float | tuple[float, float] | None = 0,
+                 hue: float | tuple[float, float] | None = 0, p: float = 1.0) -> None:
+        self.brightness = _factor_range(brightness, "brightness")
+        self.contrast = _factor_range(contrast, "contrast")
+        self.saturation = _factor_range(saturation, "saturation")
+        self.hue = check_range(0 if hue is None else hue, "hue", minimum=-0.5, maximum=0.5)
+        self.p = check_probability(p)
+
+    def make_params(self, batch_shape: Shape, generator: torch.Generator,
+                    device: torch.device | str = "cpu") -> Params:
+        n = batch_shape[0]
+        apply = coin(n, self.p, generator)
+        params = {"apply": apply}
+        for name, neutral, _ in self._PARTS:
+            params[name] = uniform_where(apply, getattr(self, name), neutral, generator)
+        params["order"] = torch.rand(n, 4, generator=generator, device=generator.device).argsort(1)
+        return params_to(params, device)
+
+    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return self._forward(x, params, inplace=False)
+
+    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+        order, apply = params["order"], params["apply"]
+        for step in range(4):
+            for op, (name, neutral, kernel) in enumerate(self._PARTS):
+                if getattr(self, name) == (neutral, neutral):
+                    continue
+                x = apply_where(x, apply & (order[:, step] == op), kernel, params[name], inplace=inplace)
+                inplace = True  # x is now this call's own copy
+        return x if inplace else x.clone()
+
+    def get_config(self) -> dict[str, Any]:
+        return {"brightness": self.brightness, "contrast": self.contrast, "saturation": self.saturation,
+                "hue": self.hue, "p": self.p}
+
+
+class Grayscale(Transform):
+    """Replace each sample, with probability ``p``, by its luma in every channel.
+
+    Equal to torchvision's ``rgb_to_grayscale(num_output_channels=3)``: ``0.2989 r + 0.587 g
+    + 0.114 b``; the output keeps C channels (a 1-channel image is unchanged). A per-image
+    linear colour map, so it declares ``colour_affine`` and :meth:`colour_map`.
+    Params: ``apply`` (bool N).
+    """
+
+    colour_affine: ClassVar[bool] = True
+
+    def __init__(self, p: float = 1.0) -> None:
+        self.p = check_probability(p)
+
+    def make_params(self, batch_shape: Shape, generator: torch.Generator,
+                    device: torch.device | str = "cpu") -> Params:
+        return {"apply": coin(batch_shape[0], self.p, generator).to(device)}
+
+    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return self._forward(x, params, inplace=False)
+
+    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+        return apply_where(x, params["apply"], C.to_grayscale, inplace=inplace)
+
+    def colour_map(self, params: Params, channels: int) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """``(A, b)`` of ``x -> A_n x + b_n`` per pixel: A float64 N x C x C (None when C = 1,
+        the identity), b zeros N x C."""
+        apply = params["apply"]
+        b = torch.zeros(len(apply), channels, dtype=torch.float64, device=apply.device)
+        if channels == 1:
+            return None, b
+        eye = torch.eye(3, dtype=torch.float64, device=apply.device)
+        luma = torch.tensor(C.LUMA, dtype=torch.float64, device=apply.device).expand(3, 3)
+        return torch.where(apply[:, None, None], luma, eye), b
+
+    def get_config(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+
+class GaussianBlur(Transform):
+    """Separable Gaussian blur with a standard deviation ~ U[sigma) per sample (torchvision's).
+
+    ``kernel_size``: an odd int or an ``(x, y)`` pair of odd ints (torchvision's order: taps
+    along a row, then along a column); ``sigma``: a number (fixed) or a (lo, hi) range, > 0,
+    in pixels, the same on both axes. Edges are mirrored (see
+    :func:`augkit.filters.gaussian_blur`). Params: ``apply`` (bool N), ``sigma`` (float64 N,
+    0 where not applied).
+    """
+
+    def __init__(self, kernel_size: int | tuple[int, int], sigma: float | tuple[float, float] = (0.1, 2.0),
+                 p: float = 1.0) -> None:
+        self.kernel_size = check_size(kernel_size, "kernel_size")
+        if min(k % 2 for k in self.kernel_size) == 0:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size!r}")
+        self.sigma = check_range(sigma, "sigma", symmetric_about=None, minimum=0.0, exclusive_minimum=True)
+        self.p = check_probability(p)
+
+    def make_params(self, batch_shape: Shape, generator: torch.Generator,
+                    device: torch.device | str = "cpu") -> Params:
+        apply = coin(batch_shape[0], self.p, generator)
+        sigma = uniform_where(apply, self.sigma, 0.0, generator)
+        return params_to({"apply": apply, "sigma": sigma}, device)
+
+    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        return self._forward(x, params, inplace=False)
+
+    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+        blur = lambda sub, sigma: filters.gaussian_blur(sub, self.kernel_size, sigma)
+        return apply_where(x, params["apply"], blur, params["sigma"], inplace=inplace)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"kernel_size": self.kernel_size, "sigma": self.sigma, "p": self.p}

@@ -1,0 +1,102 @@
+"""Inception-style random resized crop (Szegedy et al. 2015), torchvision's sampling rule."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from . import geometry as G
+from ._checks import check_range, check_size
+from .boxes import area_aspect_tries, first_valid, uniform_offset
+from .transforms import _INTERPOLATIONS, Params, Shape, _Geometric, params_to
+
+
+def resized_crop_antialias(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: torch.Tensor,
+                           width: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Crop image n to its window and resize it to ``size`` with antialiased bilinear.
+
+    torchvision's ``resized_crop(..., antialias=True)`` per sample: the window alone is resized
+    (``interpolate(mode="bilinear", antialias=True, align_corners=False)``, edge taps clamped
+    at the window's border). ``x``: N x C x H x W, uint8 (resized in uint8, the SIMD kernel on
+    CPU) or float; the boxes: int64 N. Returns N x C x size in ``x``'s dtype. One interpolate
+    call per sample: every window has its own scale.
+    """
+    out = x.new_empty((x.shape[0], x.shape[1], *size))
+    boxes = torch.stack([top, left, height, width], 1).tolist()
+    for i, (t, lc, h, w) in enumerate(boxes):
+        window = x[i:i + 1, :, t:t + h, lc:lc + w]
+        out[i] = F.interpolate(window, size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+    return out
+
+
+class RandomResizedCrop(_Geometric):
+    """Crop a random window of random area and aspect, resized to ``size`` (torchvision's rule).
+
+    Per sample, up to 10 tries each draw an area ``a = H W U[scale)`` and an aspect
+    ``r = exp(U[log ratio))`` (``ratio`` is width / height) and take ``w = round(sqrt(a r))``,
+    ``h = round(sqrt(a / r))``; the first try with ``0 < w <= W`` and ``0 < h <= H`` is placed
+    at an integer offset uniform over the source image. When no try fits, the fallback is
+    torchvision's centre crop: the whole image, narrowed to the nearest bound of ``ratio``
+    when its own aspect lies outside. The window always lies inside the source image
+    (``window_inside``): it resamples source pixels only, never ``fill``.
+
+    ``interpolation``: "bilinear" (default) or "nearest" resample the window through the
+    fused sampling grid, antialiased as RandomScaleCrop is (a box filter of the output pixel's
+    footprint when the window is larger than the output; edge taps clamp). "antialias":
+    torchvision's ``resized_crop(antialias=True)`` exactly (see :func:`resized_crop_antialias`),
+    applied transform by transform (next to flips only, in a Compose). ``size``: an int or
+    ``(h, w)``. Params: ``top``, ``left``, ``height``, ``width`` (int64 N: the window in source
+    pixels). Output N x C x size.
+    """
+
+    window_inside: ClassVar[bool] = True
+
+    def __init__(self, size: int | tuple[int, int], scale: tuple[float, float] = (0.08, 1.0),
+                 ratio: tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = "bilinear") -> None:
+        # A window inside the image clamps its edge taps: "border" padding is exactly that.
+        super().__init__(1.0, interpolation, "border", (*_INTERPOLATIONS, "antialias"))
+        self.size = check_size(size)
+        self.scale = check_range(scale, "scale", symmetric_about=None, minimum=0.0, exclusive_minimum=True)
+        self.ratio = check_range(ratio, "ratio", symmetric_about=None, minimum=0.0, exclusive_minimum=True)
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        return self.size
+
+    def _fallback(self, size: tuple[int, int]) -> tuple[int, int]:
+        """torchvision's centre-crop (height, width) when no try fits."""
+        h, w = size
+        if w / h < self.ratio[0]:
+            return round(w / self.ratio[0]), w
+        if w / h > self.ratio[1]:
+            return h, round(h * self.ratio[1])
+        return h, w
+
+    def make_params(self, batch_shape: Shape, generator: torch.Generator,
+                    device: torch.device | str = "cpu") -> Params:
+        n, (h, w) = batch_shape[0], batch_shape[2:]
+        widths, heights = area_aspect_tries(n, h * w, self.scale, self.ratio, generator)
+        valid = (widths > 0) & (widths <= w) & (heights > 0) & (heights <= h)
+        found, width, height = first_valid(valid, widths, heights)
+        fall_h, fall_w = self._fallback((h, w))
+        height, width = torch.where(found, height, fall_h), torch.where(found, width, fall_w)
+        top = torch.where(found, uniform_offset((h - height).clamp(min=0), generator), (h - fall_h) // 2)
+        left = torch.where(found, uniform_offset((w - width).clamp(min=0), generator), (w - fall_w) // 2)
+        return params_to({"top": top, "left": left, "height": height, "width": width}, device)
+
+    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        if self.interpolation != "antialias":
+            return super().forward(x, params)
+        return resized_crop_antialias(x, params["top"], params["left"], params["height"], params["width"],
+                                      self.size)
+
+    def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
+        # The window resized to `size` is the window of the whole image scaled by size / window.
+        (h_in, w_in), (h_out, w_out) = in_size, self.size
+        fy, fx = h_out / params["height"].double(), w_out / params["width"].double()
+        scaled = torch.stack([h_in * fy, w_in * fx], 1)
+        return G.scale_crop_matrix(in_size, scaled, params["top"] * fy, params["left"] * fx, self.size)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"size": self.size, "scale": self.scale, "ratio": self.ratio, "interpolation": self.interpolation}
