@@ -42,12 +42,18 @@ def uniform_offset(room: torch.Tensor, generator: torch.Generator) -> torch.Tens
     return (u * (room + 1)).long().minimum(room)
 
 
-def box_mask(top: torch.Tensor, left: torch.Tensor, height: torch.Tensor, width: torch.Tensor,
-             size: tuple[int, int], device: torch.device) -> torch.Tensor:
-    """Bool N x 1 x H x W, True inside each sample's box."""
-    rows = torch.arange(size[0], device=device)[None, :]
-    cols = torch.arange(size[1], device=device)[None, :]
-    top, left, height, width = (t.to(device)[:, None] for t in (top, left, height, width))
-    inside_rows = (rows >= top) & (rows < top + height)
-    inside_cols = (cols >= left) & (cols < left + width)
-    return (inside_rows[:, :, None] & inside_cols[:, None, :])[:, None]
+def box_weights(top: torch.Tensor, left: torch.Tensor, height: torch.Tensor, width: torch.Tensor,
+                size: tuple[int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """N x 1 x H x W of ``dtype``: 1 inside each sample's box, 0 outside.
+
+    Meant for ``torch.lerp(x, fill, weights)``, which returns ``x`` and ``fill`` exactly at
+    weights 0 and 1 and is several times faster on CPU than ``torch.where`` with a bool mask.
+    """
+    index = torch.arange(max(size), device=device)
+
+    def inside(start: torch.Tensor, length: torch.Tensor, extent: int) -> torch.Tensor:
+        start, stop = start.to(device)[:, None], (start + length).to(device)[:, None]
+        return ((index[:extent] >= start) & (index[:extent] < stop)).to(dtype)
+
+    rows, cols = inside(top, height, size[0]), inside(left, width, size[1])
+    return rows[:, None, :, None] * cols[:, None, None, :]

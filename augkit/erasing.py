@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ._checks import check_probability, check_range
-from .boxes import area_aspect_tries, box_mask, first_valid, uniform_offset
+from .boxes import area_aspect_tries, box_weights, first_valid, uniform_offset
 from .transforms import Params, Shape, Transform, coin, params_to
 
 
@@ -68,14 +68,18 @@ class RandomErasing(Transform):
         return params_to(params, device)
 
     def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        mask = box_mask(params["top"], params["left"], params["height"], params["width"],
-                        tuple(x.shape[-2:]), x.device)
+        return self._forward(x, params, inplace=False)
+
+    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+        box = box_weights(params["top"], params["left"], params["height"], params["width"],
+                          tuple(x.shape[-2:]), x.dtype, x.device)
         if self.value == "random":
             noise = torch.Generator(device=x.device).manual_seed(int(params["seed"]))
             fill = torch.rand(x.shape, generator=noise, device=x.device, dtype=x.dtype)
         else:
             fill = torch.tensor(self.value, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        return torch.where(mask, fill, x)
+        # Samples not applied have an empty box, so they come back exactly as they were.
+        return x.lerp_(fill, box) if inplace else torch.lerp(x, fill, box)
 
     def get_config(self) -> dict[str, Any]:
         return {"p": self.p, "scale": self.scale, "ratio": self.ratio, "value": self.value}

@@ -26,7 +26,7 @@ import torch
 
 from . import functional as F
 from ._checks import as_batch, as_generator, check_probability
-from .boxes import box_mask, uniform_offset
+from .boxes import box_weights, uniform_offset
 from .transforms import Params, Shape, Transform, check_params_batch, coin, params_to
 
 
@@ -199,7 +199,8 @@ class CutMix(_Mixing):
 
     def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = x.shape[-2:]
-        box = box_mask(params["top"], params["left"], params["height"], params["width"], (h, w), x.device)
-        out = torch.where(box, x.index_select(0, params["partner"]), x)
+        box = box_weights(params["top"], params["left"], params["height"], params["width"], (h, w),
+                          x.dtype, x.device)
+        out = torch.lerp(x, x.index_select(0, params["partner"]), box)
         kept = 1 - (params["height"] * params["width"]).double() / (h * w)
         return out, mix_targets(target, params["partner"], kept)
