@@ -21,6 +21,15 @@ def _check_transforms(transforms: Sequence[Transform], name: str) -> list[Transf
     return transforms
 
 
+def _refuse_label_mixing(transforms: Sequence[Transform], container: str) -> None:
+    # A sub-batch would pair samples only among themselves, and the labels of the others would
+    # have to be passed around it: MixUp and CutMix gate samples with their own p instead.
+    for t in transforms:
+        if t.mixes_labels:
+            raise ValueError(f"{container} cannot contain {type(t).__name__}, which mixes the batch's samples "
+                             "and labels: give it p instead")
+
+
 class Compose(Transform):
     """Apply ``transforms`` in order, each sample with its own random parameters.
 
@@ -207,6 +216,7 @@ class RandomApply(Compose):
         self.p = check_probability(p)
         if not self.keeps_range:
             raise ValueError("RandomApply cannot contain Normalize")
+        _refuse_label_mixing(self.transforms, "RandomApply")
 
     def output_shape(self, shape: Shape) -> Shape:
         out = super().output_shape(shape)
@@ -255,6 +265,7 @@ class OneOf(Transform):
             raise ValueError("OneOf needs at least one transform")
         if any(not t.keeps_range for t in self.transforms):
             raise ValueError("OneOf cannot contain Normalize")
+        _refuse_label_mixing(self.transforms, "OneOf")
         if weights is None:
             weights = [1.0] * len(self.transforms)
         weights = [float(w) for w in weights]

@@ -128,7 +128,7 @@ def test_color_jitter_ranges_follow_torchvision_conventions():
     t = A.ColorJitter(brightness=0.4, contrast=(0.5, 1.5), saturation=1.5, hue=0.1)
     assert t.brightness == (0.6, 1.4) and t.contrast == (0.5, 1.5)
     assert t.saturation == (0.0, 2.5) and t.hue == (-0.1, 0.1)  # 1 - 1.5 clipped at 0, as torchvision
-    with pytest.raises(ValueError, match="hue must be <= 0.5"):
+    with pytest.raises(ValueError, match=r"hue must be <= 0\.5"):
         A.ColorJitter(hue=(0, 0.6))
     with pytest.raises(ValueError, match="brightness must be >= 0"):
         A.ColorJitter(brightness=(-0.1, 1))
