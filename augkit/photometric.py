@@ -15,6 +15,7 @@ import torch
 
 from . import color as C
 from . import filters
+from . import functional as F
 from ._checks import check_probability, check_range, check_size
 from .transforms import Params, Shape, Transform, coin, params_to, uniform_where
 
@@ -128,16 +129,16 @@ class Grayscale(Transform):
     def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
         return apply_where(x, params["apply"], C.to_grayscale, inplace=inplace)
 
-    def colour_map(self, params: Params, channels: int) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """``(A, b)`` of ``x -> A_n x + b_n`` per pixel: A float64 N x C x C (None when C = 1,
-        the identity), b zeros N x C."""
+    def colour_map(self, params: Params, channels: int) -> F.Colour:
+        """The luma as a colour map: matrix float64 N x 3 x 3 (every row the luma weights where
+        applied, the identity elsewhere; None for C = 1), zero offset."""
         apply = params["apply"]
-        b = torch.zeros(len(apply), channels, dtype=torch.float64, device=apply.device)
+        offset = torch.zeros(len(apply), channels, dtype=torch.float64, device=apply.device)
         if channels == 1:
-            return None, b
+            return F.Colour(None, offset)
         eye = torch.eye(3, dtype=torch.float64, device=apply.device)
         luma = torch.tensor(C.LUMA, dtype=torch.float64, device=apply.device).expand(3, 3)
-        return torch.where(apply[:, None, None], luma, eye), b
+        return F.Colour(torch.where(apply[:, None, None], luma, eye), offset)
 
     def get_config(self) -> dict[str, Any]:
         return {"p": self.p}

@@ -162,7 +162,7 @@ class _Policy(Transform):
         def warp(sub: torch.Tensor, sub_op: torch.Tensor, sub_m: torch.Tensor) -> torch.Tensor:
             size = tuple(sub.shape[-2:])
             stage = geometric_op_matrices(self.ops, sub_op, sub_m, size)
-            return F.warp(sub, [stage], size, self.interpolation, self.fill)
+            return F.warp(sub, [G.Step(stage, size, self.fill)], size, self.interpolation)
 
         x = apply_where(x, moved, warp, op, magnitude, inplace=True)
         for i, name in enumerate(self.ops):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from . import geometry as G
 from ._checks import check_range, check_size
 from .boxes import area_aspect_tries, first_valid, uniform_offset
-from .transforms import _INTERPOLATIONS, Params, Shape, _Geometric, params_to
+from .transforms import Params, Shape, _Geometric, params_to
 
 
 def resized_crop_antialias(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: torch.Tensor,
@@ -42,21 +42,23 @@ class RandomResizedCrop(_Geometric):
     when its own aspect lies outside. The window always lies inside the source image
     (``window_inside``): it resamples source pixels only, never ``fill``.
 
-    ``interpolation``: "bilinear" (default) or "nearest" resample the window through the
-    fused sampling grid, antialiased as RandomScaleCrop is (a box filter of the output pixel's
-    footprint when the window is larger than the output; edge taps clamp). "antialias":
-    torchvision's ``resized_crop(antialias=True)`` exactly (see :func:`resized_crop_antialias`),
-    applied transform by transform (next to flips only, in a Compose). ``size``: an int or
-    ``(h, w)``. Params: ``top``, ``left``, ``height``, ``width`` (int64 N: the window in source
-    pixels). Output N x C x size.
+    ``interpolation="bilinear"`` (default): torchvision's ``resized_crop(antialias=True)``, the
+    antialiased bilinear of Pillow and ``resize`` (see :func:`resized_crop_antialias`), exact alone
+    and in a Compose whose other members of the run are flips and per-image colour maps; uint8
+    batches on the CPU stay uint8 (within one level of the float result). Fused with a rotation,
+    shear, stretch, translation or lens map into one resampling, the window becomes part of one
+    sampling grid, antialiased as RandomScaleCrop is there (each sample's box supersampling, taps
+    clamped at the image edge; see :func:`augkit.functional.warp`), so the pixels along the
+    window's border may read the pixels just outside it. ``"nearest"``: the fused grid's nearest
+    sampling. ``size``: an int or ``(h, w)``. Params: ``top``, ``left``, ``height``, ``width``
+    (int64 N: the window in source pixels). Output N x C x size.
     """
 
     window_inside: ClassVar[bool] = True
 
     def __init__(self, size: int | tuple[int, int], scale: tuple[float, float] = (0.08, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = "bilinear") -> None:
-        # A window inside the image clamps its edge taps: "border" padding is exactly that.
-        super().__init__(1.0, interpolation, "border", (*_INTERPOLATIONS, "antialias"))
+        super().__init__(1.0, interpolation, "zeros")  # a window inside the image never fills
         self.size = check_size(size)
         self.scale = check_range(scale, "scale", symmetric_about=None, minimum=0.0, exclusive_minimum=True)
         self.ratio = check_range(ratio, "ratio", symmetric_about=None, minimum=0.0, exclusive_minimum=True)
@@ -85,8 +87,14 @@ class RandomResizedCrop(_Geometric):
         left = torch.where(found, uniform_offset((w - width).clamp(min=0), generator), (w - fall_w) // 2)
         return params_to({"top": top, "left": left, "height": height, "width": width}, device)
 
+    @property
+    def exact_alone(self) -> bool:
+        """Whether a run of this transform with flips and colour maps only uses the exact
+        crop-then-resize kernel rather than the fused grid."""
+        return self.interpolation == "bilinear"
+
     def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        if self.interpolation != "antialias":
+        if not self.exact_alone:
             return super().forward(x, params)
         return resized_crop_antialias(x, params["top"], params["left"], params["height"], params["width"],
                                       self.size)

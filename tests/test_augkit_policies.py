@@ -45,13 +45,7 @@ def test_magnitude_bins_equal_torchvisions(ours, name):
                 torch.testing.assert_close(ours[op][0](b, h, w).float(), bins(b, h, w).float(), atol=0, rtol=0)
 
 
-# Until issue 11's resampling fixes land, warp supersamples any shear (defect 2) and a whole batch
-# when one sample shrinks (defect 3), which blurs nearest sampling.
-SUPERSAMPLED = pytest.mark.xfail(strict=True, reason="issue 11 defects 2 and 3: warp supersamples shears")
-OPS = [pytest.param(name, marks=SUPERSAMPLED) if name.startswith("Shear") else name for name in TRIVIAL_AUGMENT_WIDE]
-
-
-@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("name", list(TRIVIAL_AUGMENT_WIDE))
 def test_each_op_equals_torchvision_on_uint8_images(name):
     v2 = pytest.importorskip("torchvision.transforms.v2")
     tv = v2.TrivialAugmentWide()
@@ -108,9 +102,8 @@ def test_each_sample_draws_its_own_op_bin_and_sign():
     assert set(params["magnitude"][params["op"] == 5].abs().tolist()) == {9 / 30 * 30}  # bin 9 of 0..30
 
 
-@pytest.mark.parametrize("ops", [pytest.param(None, marks=SUPERSAMPLED),
-                                 ("Rotate", "TranslateX", "Brightness", "Equalize", "Posterize")],
-                         ids=["all", "no shears"])
+@pytest.mark.parametrize("ops", [None, ("Rotate", "TranslateX", "Brightness", "Equalize", "Posterize")],
+                         ids=["all", "some"])
 def test_grouping_per_op_equals_applying_each_sample_alone(ops):
     x = torch.rand(60, 3, 12, 12)
     t = A.TrivialAugmentWide(ops=ops, interpolation="bilinear")
