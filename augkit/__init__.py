@@ -6,6 +6,7 @@ or CUDA; every transform returns the input's dtype and device.
 
 from . import data
 from .audit import AuditReport, audit
+from .base import Transform
 from .containers import Compose, OneOf, RandomApply
 from .erasing import RandomErasing
 from .mixing import CutMix, MixUp
@@ -22,7 +23,6 @@ from .transforms import (
                          Rotate,
                          Shear,
                          Stretch,
-                         Transform,
                          Translate,
                          VerticalFlip,
 )

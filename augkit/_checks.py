@@ -186,3 +186,34 @@ def check_int(value: int, name: str, minimum: int, maximum: int | None = None) -
         bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
         raise ValueError(f"{name} must be {bounds}, got {value!r}")
     return int(value)
+
+
+def as_soft_targets(labels: object, n: int, num_classes: int | None, device: torch.device) -> torch.Tensor:
+    """Soft targets float N x K on ``device`` from labels for ``n`` samples: int class indices
+    (shape N, ``num_classes`` required) become one-hot float32; float soft labels (N x K, rows >= 0
+    summing to 1) are checked (width ``num_classes`` when given) and kept in their float dtype."""
+    if isinstance(labels, np.ndarray):
+        labels = torch.from_numpy(labels)
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a torch.Tensor or numpy array, got {type(labels).__name__}")
+    if num_classes is not None:
+        check_int(num_classes, "num_classes", 1)
+    if labels.dim() == 0 or labels.shape[0] != n:
+        raise ValueError(f"labels of shape {tuple(labels.shape)} do not match the batch of {n} samples")
+    labels = labels.to(device)
+    if labels.dim() == 1 and not labels.dtype.is_floating_point and labels.dtype != torch.bool:
+        if num_classes is None:
+            raise ValueError("num_classes is required with class-index labels: call t(x, y, num_classes=K)")
+        if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+            raise ValueError(f"class indices must lie in 0 .. {num_classes - 1}, got min {int(labels.min())} "
+                             f"and max {int(labels.max())}")
+        return torch.nn.functional.one_hot(labels.long(), num_classes).float()
+    if labels.dim() != 2 or not labels.dtype.is_floating_point:
+        raise ValueError(f"labels must be int class indices (shape N) or float soft labels (N x K), "
+                         f"got dtype {labels.dtype} and shape {tuple(labels.shape)}")
+    if num_classes is not None and labels.shape[1] != num_classes:
+        raise ValueError(f"soft labels have {labels.shape[1]} columns but num_classes={num_classes}")
+    if n and not (bool((labels >= 0).all()) and torch.allclose(labels.double().sum(1), torch.ones(
+            n, dtype=torch.float64, device=device), atol=1e-4)):
+        raise ValueError("soft labels must be >= 0 with rows summing to 1")
+    return labels if labels.dtype in (torch.float32, torch.float64) else labels.float()

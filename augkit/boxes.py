@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from .transforms import uniform
+from .base import uniform
 
 TRIES = 10  # torchvision's number of tries for RandomResizedCrop and RandomErasing
 

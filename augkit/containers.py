@@ -9,8 +9,7 @@ import torch
 
 from . import functional as F
 from ._checks import check_probability
-from .mixing import call_mixing, replay_mixing
-from .transforms import Params, Shape, Transform, coin, index_params, shares_memory, transform_from_config
+from .base import Params, Shape, Transform, coin, index_params, shares_memory, transform_from_config
 
 
 def _check_transforms(transforms: Sequence[Transform], name: str) -> list[Transform]:
@@ -112,17 +111,6 @@ class Compose(Transform):
         and returns ``(x, target)`` (see :mod:`augkit.mixing`)."""
         return any(t.mixes_labels for t in self.transforms)
 
-    def __call__(self, batch: Any, labels: Any = None, *, generator: torch.Generator | int | None = None,
-                 return_params: bool = False, num_classes: int | None = None) -> Any:
-        if self.mixes_labels:
-            return call_mixing(self, batch, labels, generator, return_params, num_classes)
-        return super().__call__(batch, labels, generator=generator, return_params=return_params)
-
-    def replay(self, batch: Any, params: Params, labels: Any = None, num_classes: int | None = None) -> Any:
-        if self.mixes_labels:
-            return replay_mixing(self, batch, params, labels, num_classes)
-        return super().replay(batch, params)
-
     @property
     def _reads_uint8(self) -> bool:
         return bool(self.transforms) and self.transforms[0]._reads_uint8
@@ -141,19 +129,16 @@ class Compose(Transform):
             batch_shape = t.output_shape(batch_shape)
         return {"transforms": params}
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
-
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
-        return self._apply(x, params, inplace, None)[0]
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        return self._run_children(x, params, inplace, None)[0]
 
     def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params) -> tuple[torch.Tensor, torch.Tensor]:
         """Apply the pipeline to a working batch and its soft targets (float N x K), which the
         label-mixing children (MixUp, CutMix) mix along with the images."""
-        return self._apply(x, params, False, target)
+        return self._run_children(x, params, False, target)
 
-    def _apply(self, x: torch.Tensor, params: Params, inplace: bool,
-               target: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _run_children(self, x: torch.Tensor, params: Params, inplace: bool,
+                      target: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         plist, ts = params["transforms"], self.transforms
         if len(plist) != len(ts):
             raise ValueError(f"params hold {len(plist)} transforms but the pipeline has {len(ts)}")
@@ -174,7 +159,7 @@ class Compose(Transform):
                 for t, p in zip(run, plist[i:stop]):
                     if x.dtype == torch.uint8 and not t._reads_uint8:
                         x, owned = F.to_working(x), True
-                    y = t._forward(x, p, inplace=owned)
+                    y = t._apply(x, p, inplace=owned)
                     x, owned = y, owned or not shares_memory(y, x)
             else:
                 x, owned = self._warp_run(x, run, plist[i:stop], resampling[0].interpolation), True
@@ -213,8 +198,8 @@ class RandomApply(Compose):
     """Apply the whole pipeline ``transforms`` to each sample with probability ``p``.
 
     The children must keep the image shape (no RandomScaleCrop, no Normalize). The chosen
-    samples are gathered, run through the children as one sub-batch (fused among
-    themselves, not with the surrounding Compose), and scattered back.
+    samples are gathered by the base's per-sample gate, run through the children as one
+    sub-batch (fused among themselves, not with the surrounding Compose), and scattered back.
     Params: ``{"apply": bool N, "transforms": [children's params, drawn for all N]}``.
     """
 
@@ -239,19 +224,6 @@ class RandomApply(Compose):
     @property
     def _reads_uint8(self) -> bool:
         return False  # the untouched samples are copied as they are, so x must be float
-
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
-
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
-        apply = params["apply"]
-        if not bool(apply.any()):
-            return x
-        inner = index_params({"transforms": params["transforms"]}, apply)
-        out = x if inplace else x.clone()
-        # x[apply] is a fresh gathered copy, so the children may overwrite it.
-        out[apply] = super()._forward(x[apply], inner, inplace=True).to(x.dtype)
-        return out
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "p": self.p}
@@ -298,13 +270,14 @@ class OneOf(Transform):
         children = [t.make_params(batch_shape, generator, device) for t in self.transforms]
         return {"choice": choice.to(device), "transforms": children}
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         out = None
         for i, (t, p) in enumerate(zip(self.transforms, params["transforms"])):
             chosen = params["choice"] == i
             if not bool(chosen.any()):
                 continue
-            y = t.forward(x[chosen], index_params(p, chosen))
+            # x[chosen] is a fresh gathered copy, so the child may overwrite it.
+            y = t._apply(x[chosen], index_params(p, chosen), inplace=True)
             if out is None:
                 out = x.new_empty((x.shape[0], *y.shape[1:]))
             out[chosen] = y.to(x.dtype)

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from ._checks import check_probability, check_range
+from .base import Params, Shape, Transform
 from .boxes import area_aspect_tries, box_weights, first_valid, uniform_offset
-from .transforms import Params, Shape, Transform, coin, params_to
 
 
 class RandomErasing(Transform):
@@ -22,8 +22,8 @@ class RandomErasing(Transform):
     (torchvision's rule too). ``value``: a number or one number per channel on the [0, 1]
     scale (0.5 is level 128 of a uint8 image), or ``"random"``: independent U[0, 1) values per
     pixel and channel (torchvision draws N(0, 1) because it erases normalised tensors; augkit's
-    batches are on [0, 1]). Params: ``apply`` (bool N: drawn and a try fitted), ``top``,
-    ``left``, ``height``, ``width`` (int64 N, zeros where not applied), and for
+    batches are on [0, 1]). Params: ``apply`` (bool N), ``top``, ``left``, ``height``, ``width``
+    (int64 N: the box; empty where not applied or where no try fitted), and for
     ``value="random"`` ``seed`` (0-d int64: the noise field's seed, drawn on the batch's device).
     """
 
@@ -52,25 +52,20 @@ class RandomErasing(Transform):
             raise ValueError(f"RandomErasing has 3 channel values but the batch has C={shape[1]}")
         return shape
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
+    def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
         n, (h, w) = batch_shape[0], batch_shape[2:]
-        drawn = coin(n, self.p, generator)
         heights, widths = area_aspect_tries(n, h * w, self.scale, self.ratio, generator)
         found, height, width = first_valid((heights < h) & (widths < w), heights, widths)
-        apply = drawn & found
-        height, width = torch.where(apply, height, 0), torch.where(apply, width, 0)
-        top = torch.where(apply, uniform_offset(h - height, generator), 0)
-        left = torch.where(apply, uniform_offset(w - width, generator), 0)
-        params = {"apply": apply, "top": top, "left": left, "height": height, "width": width}
+        erase = apply & found
+        height, width = torch.where(erase, height, 0), torch.where(erase, width, 0)
+        top = torch.where(erase, uniform_offset(h - height, generator), 0)
+        left = torch.where(erase, uniform_offset(w - width, generator), 0)
+        params = {"top": top, "left": left, "height": height, "width": width}
         if self.value == "random":
             params["seed"] = torch.randint(0, 2**62, (), generator=generator, device=generator.device)
-        return params_to(params, device)
+        return params
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
-
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         box = box_weights(params["top"], params["left"], params["height"], params["width"],
                           tuple(x.shape[-2:]), x.dtype, x.device)
         if self.value == "random":
@@ -78,7 +73,6 @@ class RandomErasing(Transform):
             fill = torch.rand(x.shape, generator=noise, device=x.device, dtype=x.dtype)
         else:
             fill = torch.tensor(self.value, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
-        # Samples not applied have an empty box, so they come back exactly as they were.
         return x.lerp_(fill, box) if inplace else torch.lerp(x, fill, box)
 
     def get_config(self) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Both are called with the labels and return soft targets::
 
-    x, target = mix(x, y, generator=g, num_classes=K)
+    x, target = t(x, y, generator=g, num_classes=K)
+    (x, target), params = t(x, y, generator=g, num_classes=K, return_params=True)
+    x, target = t.replay(x, params, y, num_classes=K)
 
 ``x``: N x C x H x W (uint8 or float on [0, 1], as every transform); ``y``: int64 N class
 indices in ``0 .. K - 1`` (``num_classes=K`` required) or float N x K soft labels (rows >= 0
@@ -24,40 +26,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from . import functional as F
-from ._checks import as_batch, as_generator, check_probability
+from ._checks import check_probability
+from .base import Params, Shape, Transform
 from .boxes import box_weights, uniform_offset
-from .transforms import Params, Shape, Transform, check_params_batch, coin, params_to
-
-
-def soft_targets(labels: Any, n: int, num_classes: int | None, device: torch.device) -> torch.Tensor:
-    """Checked soft targets, float N x K on ``device``, from class indices or soft labels."""
-    if isinstance(labels, np.ndarray):
-        labels = torch.from_numpy(labels)
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"labels must be a torch.Tensor or numpy array, got {type(labels).__name__}")
-    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral)
-                                    or num_classes < 1):
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if labels.dim() == 0 or labels.shape[0] != n:
-        raise ValueError(f"labels of shape {tuple(labels.shape)} do not match the batch of {n} samples")
-    labels = labels.to(device)
-    if labels.dim() == 1 and not labels.dtype.is_floating_point and labels.dtype != torch.bool:
-        if num_classes is None:
-            raise ValueError("num_classes is required with class-index labels: call mix(x, y, num_classes=K)")
-        if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-            raise ValueError(f"class indices must lie in 0 .. {num_classes - 1}, got min {int(labels.min())} "
-                             f"and max {int(labels.max())}")
-        return torch.nn.functional.one_hot(labels.long(), num_classes).float()
-    if labels.dim() != 2 or not labels.dtype.is_floating_point:
-        raise ValueError(f"labels must be int class indices (shape N) or float soft labels (N x K), "
-                         f"got dtype {labels.dtype} and shape {tuple(labels.shape)}")
-    if num_classes is not None and labels.shape[1] != num_classes:
-        raise ValueError(f"soft labels have {labels.shape[1]} columns but num_classes={num_classes}")
-    if n and not (bool((labels >= 0).all()) and torch.allclose(labels.double().sum(1), torch.ones(
-            n, dtype=torch.float64, device=device), atol=1e-4)):
-        raise ValueError("soft labels must be >= 0 with rows summing to 1")
-    return labels if labels.dtype in (torch.float32, torch.float64) else labels.float()
 
 
 def beta_draws(n: int, alpha: float, generator: torch.Generator) -> torch.Tensor:
@@ -88,69 +59,13 @@ class _Mixing(Transform):
         self.alpha = float(alpha)
         self.p = check_probability(p)
 
-    def _draw(self, n: int, generator: torch.Generator) -> Params:
-        apply = coin(n, self.p, generator)
+    def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
+        n = batch_shape[0]
         lam = torch.where(apply, beta_draws(n, self.alpha, generator), 1.0)
-        partner = torch.randperm(n, generator=generator, device=generator.device)
-        return {"apply": apply, "lam": lam, "partner": partner}
-
-    def __call__(self, batch: Any, labels: Any = None, *, generator: torch.Generator | int | None = None,
-                 return_params: bool = False, num_classes: int | None = None) -> Any:
-        return call_mixing(self, batch, labels, generator, return_params, num_classes)
-
-    def replay(self, batch: Any, params: Params, labels: Any = None, num_classes: int | None = None) -> Any:
-        """Apply exactly ``params`` to a batch (and its labels) of the same N, H and W."""
-        return replay_mixing(self, batch, params, labels, num_classes)
-
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        raise TypeError(f"{type(self).__name__} mixes labels: call it as t(x, y, num_classes=K)")
-
-    def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mix a working batch (float N x C x H x W on [0, 1]) and its soft targets (float N x K)."""
-        raise NotImplementedError
+        return {"lam": lam, "partner": torch.randperm(n, generator=generator, device=generator.device)}
 
     def get_config(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "p": self.p}
-
-
-def _check_labels_given(transform: Transform, labels: Any) -> None:
-    if labels is None:
-        raise TypeError(f"{type(transform).__name__} mixes labels: call it with the labels, "
-                        "x, target = t(x, y, generator=g, num_classes=K)")
-
-
-def call_mixing(transform: Transform, batch: Any, labels: Any, generator: Any, return_params: bool,
-                num_classes: int | None) -> Any:
-    """``transform(batch, labels, ...)`` for a label-mixing transform or pipeline."""
-    _check_labels_given(transform, labels)
-    x, restore = as_batch(batch)
-    shape = tuple(x.shape)
-    transform.output_shape(shape)
-    target = soft_targets(labels, shape[0], num_classes, x.device)
-    params = transform.make_params(shape, as_generator(generator), x.device)
-    out, target = run_mixing(transform, x, target, params)
-    return ((restore(out), target), params) if return_params else (restore(out), target)
-
-
-def replay_mixing(transform: Transform, batch: Any, params: Params, labels: Any, num_classes: int | None) -> Any:
-    """``transform.replay(batch, params, labels)`` for a label-mixing transform or pipeline."""
-    _check_labels_given(transform, labels)
-    x, restore = as_batch(batch)
-    check_params_batch(params, x.shape[0])
-    target = soft_targets(labels, x.shape[0], num_classes, x.device)
-    out, target = run_mixing(transform, x, target, params_to(params, x.device))
-    return restore(out), target
-
-
-def run_mixing(transform: Transform, x: torch.Tensor, target: torch.Tensor,
-               params: Params) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mixing counterpart of ``Transform._run``: working dtype in, the input's dtype out."""
-    shape = transform.output_shape(tuple(x.shape))
-    if x.shape[0] == 0:
-        return x.new_empty(shape), target
-    working = F.to_working(x)
-    y, target = transform.mix(working, target, params)
-    return F.from_working(y, x.dtype, inplace=y is not x), target
 
 
 class MixUp(_Mixing):
@@ -160,10 +75,6 @@ class MixUp(_Mixing):
     ``1 - p``); ``pi`` is a random permutation of the batch. See :mod:`augkit.mixing` for the
     call form. Params: ``apply`` (bool N), ``lam`` (float64 N), ``partner`` (int64 N: pi).
     """
-
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        return params_to(self._draw(batch_shape[0], generator), device)
 
     def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params) -> tuple[torch.Tensor, torch.Tensor]:
         lam, partner = params["lam"], params["partner"]
@@ -183,10 +94,9 @@ class CutMix(_Mixing):
     ``partner`` (int64 N), ``top``, ``left``, ``height``, ``width`` (int64 N: the clipped box).
     """
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
+    def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
         n, (h, w) = batch_shape[0], batch_shape[2:]
-        params = self._draw(n, generator)
+        params = super().sample(batch_shape, apply, generator)
         centre_y = uniform_offset(torch.full((n,), h - 1, device=generator.device), generator)
         centre_x = uniform_offset(torch.full((n,), w - 1, device=generator.device), generator)
         r = torch.sqrt(1 - params["lam"]) / 2
@@ -194,8 +104,7 @@ class CutMix(_Mixing):
         top, left = (centre_y - half_h).clamp(min=0), (centre_x - half_w).clamp(min=0)
         height = (centre_y + half_h).clamp(max=h) - top
         width = (centre_x + half_w).clamp(max=w) - left
-        params.update(top=top, left=left, height=height, width=width)
-        return params_to(params, device)
+        return {**params, "top": top, "left": left, "height": height, "width": width}
 
     def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = x.shape[-2:]

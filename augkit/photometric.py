@@ -1,8 +1,7 @@
 """Transforms that change pixel values and keep the geometry: ColorJitter, Grayscale, GaussianBlur.
 
-Thin shells over :mod:`augkit.color` and :mod:`augkit.filters`: ``make_params`` draws each
-sample's factors, ``forward`` applies the kernel to the samples it was drawn for (gathered
-into one sub-batch per operation) and leaves the others untouched.
+Thin shells over :mod:`augkit.color` and :mod:`augkit.filters`: each sample's factors are drawn
+where applied, and the base's gate hands ``forward`` only the samples it applies to.
 """
 
 from __future__ import annotations
@@ -17,23 +16,7 @@ from . import color as C
 from . import filters
 from . import functional as F
 from ._checks import check_probability, check_range, check_size
-from .transforms import Params, Shape, Transform, coin, params_to, uniform_where
-
-
-def apply_where(x: torch.Tensor, where: torch.Tensor, kernel: Callable[..., torch.Tensor],
-                *per_sample: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    """``x`` with sample n replaced by ``kernel(x[n], per_sample[n])`` wherever ``where[n]``.
-
-    The chosen samples go through ``kernel`` as one gathered sub-batch (with the matching rows of
-    each ``per_sample`` tensor, shape N x ...); the others are copied as they are, or left in
-    place when ``inplace`` (then ``x`` is overwritten and returned).
-    """
-    index = where.to(x.device).nonzero().squeeze(1)
-    out = x if inplace else x.clone()
-    if index.numel():
-        rows = [p.to(x.device).index_select(0, index) for p in per_sample]
-        out.index_copy_(0, index, kernel(x.index_select(0, index), *rows))
-    return out
+from .base import Params, Shape, Transform, Uniform, apply_where
 
 
 def _factor_range(value: float | tuple[float, float] | None, name: str) -> tuple[float, float]:
@@ -63,9 +46,10 @@ class ColorJitter(Transform):
     operations 0 = brightness, 1 = contrast, 2 = saturation, 3 = hue, in the order applied).
     """
 
-    _PARTS: ClassVar[tuple[tuple[str, float, Callable], ...]] = (
-        ("brightness", 1.0, C.adjust_brightness), ("contrast", 1.0, C.adjust_contrast),
-        ("saturation", 1.0, C.adjust_saturation), ("hue", 0.0, C.adjust_hue))
+    _KERNELS: ClassVar[tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ...]] = (
+        C.adjust_brightness, C.adjust_contrast, C.adjust_saturation, C.adjust_hue)
+    draws = (Uniform("brightness", "brightness", 1.0), Uniform("contrast", "contrast", 1.0),
+             Uniform("saturation", "saturation", 1.0), Uniform("hue", "hue", 0.0))
 
     def __init__(self, brightness: float | tuple[float, float] | None = 0,
                  contrast: float | tuple[float, float] | None = 0,
@@ -77,28 +61,19 @@ class ColorJitter(Transform):
         self.hue = check_range(0 if hue is None else hue, "hue", minimum=-0.5, maximum=0.5)
         self.p = check_probability(p)
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        n = batch_shape[0]
-        apply = coin(n, self.p, generator)
-        params = {"apply": apply}
-        for name, neutral, _ in self._PARTS:
-            params[name] = uniform_where(apply, getattr(self, name), neutral, generator)
-        params["order"] = torch.rand(n, 4, generator=generator, device=generator.device).argsort(1)
-        return params_to(params, device)
+    def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
+        order = torch.rand(batch_shape[0], 4, generator=generator, device=generator.device).argsort(1)
+        return {"order": order}
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
-
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
-        order, apply = params["order"], params["apply"]
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        order = params["order"]
         for step in range(4):
-            for op, (name, neutral, kernel) in enumerate(self._PARTS):
-                if getattr(self, name) == (neutral, neutral):
-                    continue
-                x = apply_where(x, apply & (order[:, step] == op), kernel, params[name], inplace=inplace)
+            for op, (draw, kernel) in enumerate(zip(self.draws, self._KERNELS)):
+                if getattr(self, draw.attr) == (draw.neutral, draw.neutral):
+                    continue  # a part left out
+                x = apply_where(x, order[:, step] == op, kernel, params[draw.name], inplace=inplace)
                 inplace = True  # x is now this call's own copy
-        return x if inplace else x.clone()
+        return x
 
     def get_config(self) -> dict[str, Any]:
         return {"brightness": self.brightness, "contrast": self.contrast, "saturation": self.saturation,
@@ -119,15 +94,8 @@ class Grayscale(Transform):
     def __init__(self, p: float = 1.0) -> None:
         self.p = check_probability(p)
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        return {"apply": coin(batch_shape[0], self.p, generator).to(device)}
-
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
-
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
-        return apply_where(x, params["apply"], C.to_grayscale, inplace=inplace)
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        return C.to_grayscale(x)
 
     def colour_map(self, params: Params, channels: int) -> F.Colour:
         """The luma as a colour map: matrix float64 N x 3 x 3 (every row the luma weights where
@@ -154,6 +122,8 @@ class GaussianBlur(Transform):
     0 where not applied).
     """
 
+    draws = (Uniform("sigma", "sigma", 0.0),)
+
     def __init__(self, kernel_size: int | tuple[int, int], sigma: float | tuple[float, float] = (0.1, 2.0),
                  p: float = 1.0) -> None:
         self.kernel_size = check_size(kernel_size, "kernel_size")
@@ -162,18 +132,8 @@ class GaussianBlur(Transform):
         self.sigma = check_range(sigma, "sigma", symmetric_about=None, minimum=0.0, exclusive_minimum=True)
         self.p = check_probability(p)
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        apply = coin(batch_shape[0], self.p, generator)
-        sigma = uniform_where(apply, self.sigma, 0.0, generator)
-        return params_to({"apply": apply, "sigma": sigma}, device)
-
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
-
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
-        blur = lambda sub, sigma: filters.gaussian_blur(sub, self.kernel_size, sigma)
-        return apply_where(x, params["apply"], blur, params["sigma"], inplace=inplace)
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        return filters.gaussian_blur(x, self.kernel_size, params["sigma"])
 
     def get_config(self) -> dict[str, Any]:
         return {"kernel_size": self.kernel_size, "sigma": self.sigma, "p": self.p}

@@ -33,8 +33,8 @@ from . import filters
 from . import functional as F
 from . import geometry as G
 from ._checks import check_choice, check_int
-from .photometric import apply_where
-from .transforms import _FILLS, _INTERPOLATIONS, Params, Shape, Transform, params_to
+from .base import Params, Shape, Transform, apply_where
+from .transforms import _FILLS, _INTERPOLATIONS
 
 # name -> (magnitude bins(num_bins, height, width) or None, signed); torchvision computes the
 # bins in float32, kept here so that thresholds and angles are the same numbers.
@@ -192,17 +192,13 @@ class TrivialAugmentWide(_Policy):
                  ops: Sequence[str] | None = None) -> None:
         super().__init__(num_magnitude_bins, interpolation, fill, ops)
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
+    def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
         n, size = batch_shape[0], tuple(batch_shape[2:])
         op = torch.randint(len(self.ops), (n,), generator=generator, device=generator.device)
         index = torch.randint(self.num_magnitude_bins, (n,), generator=generator, device=generator.device)
-        return params_to({"op": op, "magnitude": self._magnitudes(op, index, size, generator)}, device)
+        return {"op": op, "magnitude": self._magnitudes(op, index, size, generator)}
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
-
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         return self._apply_layer(x if inplace else x.clone(), params["op"], params["magnitude"])
 
     def get_config(self) -> dict[str, Any]:
@@ -227,17 +223,12 @@ class RandAugment(_Policy):
         self.num_ops = check_int(num_ops, "num_ops", 0)
         self.magnitude = check_int(magnitude, "magnitude", 0, self.num_magnitude_bins - 1)
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
+    def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
         n, size = batch_shape[0], tuple(batch_shape[2:])
         op = torch.randint(len(self.ops), (n, self.num_ops), generator=generator, device=generator.device)
-        magnitude = self._magnitudes(op, torch.full_like(op, self.magnitude), size, generator)
-        return params_to({"op": op, "magnitude": magnitude}, device)
+        return {"op": op, "magnitude": self._magnitudes(op, torch.full_like(op, self.magnitude), size, generator)}
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
-
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         x = x if inplace else x.clone()
         for layer in range(self.num_ops):
             x = self._apply_layer(x, params["op"][:, layer], params["magnitude"][:, layer])

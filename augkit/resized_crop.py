@@ -9,8 +9,9 @@ import torch.nn.functional as F
 
 from . import geometry as G
 from ._checks import check_range, check_size
+from .base import Params, Shape
 from .boxes import area_aspect_tries, first_valid, uniform_offset
-from .transforms import Params, Shape, _Geometric, params_to
+from .transforms import _Geometric
 
 
 def resized_crop_antialias(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: torch.Tensor,
@@ -58,7 +59,7 @@ class RandomResizedCrop(_Geometric):
 
     def __init__(self, size: int | tuple[int, int], scale: tuple[float, float] = (0.08, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = "bilinear") -> None:
-        super().__init__(1.0, interpolation, "zeros")  # a window inside the image never fills
+        super().__init__(None, interpolation, "zeros")  # no p; a window inside the image never fills
         self.size = check_size(size)
         self.scale = check_range(scale, "scale", symmetric_about=None, minimum=0.0, exclusive_minimum=True)
         self.ratio = check_range(ratio, "ratio", symmetric_about=None, minimum=0.0, exclusive_minimum=True)
@@ -75,8 +76,7 @@ class RandomResizedCrop(_Geometric):
             return h, round(h * self.ratio[1])
         return h, w
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
+    def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
         n, (h, w) = batch_shape[0], batch_shape[2:]
         widths, heights = area_aspect_tries(n, h * w, self.scale, self.ratio, generator)
         valid = (widths > 0) & (widths <= w) & (heights > 0) & (heights <= h)
@@ -85,7 +85,7 @@ class RandomResizedCrop(_Geometric):
         height, width = torch.where(found, height, fall_h), torch.where(found, width, fall_w)
         top = torch.where(found, uniform_offset((h - height).clamp(min=0), generator), (h - fall_h) // 2)
         left = torch.where(found, uniform_offset((w - width).clamp(min=0), generator), (w - fall_w) // 2)
-        return params_to({"top": top, "left": left, "height": height, "width": width}, device)
+        return {"top": top, "left": left, "height": height, "width": width}
 
     @property
     def exact_alone(self) -> bool:
@@ -93,7 +93,7 @@ class RandomResizedCrop(_Geometric):
         crop-then-resize kernel rather than the fused grid."""
         return self.interpolation == "bilinear"
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         if not self.exact_alone:
             return super().forward(x, params)
         return resized_crop_antialias(x, params["top"], params["left"], params["height"], params["width"],

@@ -1,241 +1,25 @@
-"""Batched transforms with per-sample random parameters.
+"""The geometric transforms, Gaussian noise and Normalize, over the base of :mod:`augkit.base`.
 
-Each transform is a thin shell: ``make_params`` draws every sample's parameters (a dict of
-tensors whose leading dimension is N), and ``forward`` applies them with a pure kernel from
-:mod:`augkit.functional`. Geometric transforms also expose ``stage``: their per-sample backward
-map (a 3x3 matrix, or a radial lens map) so that :class:`augkit.Compose` can fuse consecutive
-geometric transforms into one sampling grid and one ``grid_sample`` call per batch.
-
-Randomness: parameters are drawn on the generator's device (the CPU for ``None`` = torch's
-default generator and for int seeds) and then moved to the batch's device, so a CPU generator
-gives the same parameters for a CPU and a CUDA batch. The only exception is the per-pixel noise
-field of :class:`GaussianNoise`, drawn on the batch's device from a seed in its parameters.
+Each is a thin shell: its draws (declared, or in ``sample``) give every sample's parameters,
+and ``forward`` applies them with a pure kernel from :mod:`augkit.functional`. Geometric
+transforms also expose ``stage``: their per-sample backward map (a 3x3 matrix, or a radial lens
+map) so that :class:`augkit.Compose` can fuse consecutive geometric transforms into one sampling
+grid and one ``grid_sample`` call per batch.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 import torch
 
 from . import functional as F
 from . import geometry as G
-from ._checks import as_batch, as_generator, check_choice, check_probability, check_range, check_size
+from ._checks import check_choice, check_probability, check_range, check_size
+from .base import Params, Shape, Transform, Uniform, uniform
 
-Shape = tuple[int, int, int, int]
-Params = dict[str, Any]
-
-_REGISTRY: dict[str, type[Transform]] = {}
 _INTERPOLATIONS = ("bilinear", "nearest")
 _FILLS = ("zeros", "border", "reflect")
-
-
-# ---------------------------------------------------------------- parameter helpers
-def uniform(n: int, lo: float, hi: float, generator: torch.Generator) -> torch.Tensor:
-    """N float64 draws from U[lo, hi) on the generator's device."""
-    u = torch.rand(n, generator=generator, dtype=torch.float64, device=generator.device)
-    return lo + (hi - lo) * u
-
-
-def coin(n: int, p: float, generator: torch.Generator) -> torch.Tensor:
-    """N bool draws, each True with probability ``p``."""
-    return torch.rand(n, generator=generator, device=generator.device) < p
-
-
-def uniform_where(apply: torch.Tensor, value_range: tuple[float, float], neutral: float,
-                  generator: torch.Generator) -> torch.Tensor:
-    """Per sample, U[lo, hi) where ``apply`` is set and the identity value ``neutral`` elsewhere."""
-    return torch.where(apply, uniform(len(apply), *value_range, generator), neutral)
-
-
-def params_to(params: Any, device: torch.device) -> Any:
-    """Move every tensor of a (nested) parameter structure to ``device``."""
-    if isinstance(params, torch.Tensor):
-        return params.to(device)
-    if isinstance(params, dict):
-        return {k: params_to(v, device) for k, v in params.items()}
-    if isinstance(params, (list, tuple)):
-        return [params_to(v, device) for v in params]
-    return params
-
-
-def index_params(params: Any, index: torch.Tensor) -> Any:
-    """Select samples ``index`` (bool mask or indices) in every per-sample tensor (ndim >= 1)."""
-    if isinstance(params, torch.Tensor):
-        return params[index] if params.dim() >= 1 else params
-    if isinstance(params, dict):
-        return {k: index_params(v, index) for k, v in params.items()}
-    if isinstance(params, (list, tuple)):
-        return [index_params(v, index) for v in params]
-    return params
-
-
-def check_params_batch(params: Any, n: int) -> None:
-    """Raise ValueError unless every per-sample tensor in ``params`` has leading dimension n."""
-    if isinstance(params, torch.Tensor):
-        if params.dim() >= 1 and params.shape[0] != n:
-            raise ValueError(f"params were drawn for {params.shape[0]} samples but the batch has {n}")
-    elif isinstance(params, dict):
-        for v in params.values():
-            check_params_batch(v, n)
-    elif isinstance(params, (list, tuple)):
-        for v in params:
-            check_params_batch(v, n)
-    else:
-        raise TypeError(f"params must be the nested dict returned with return_params=True, "
-                        f"found {type(params).__name__}")
-
-
-def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Whether ``a`` and ``b`` live in the same storage (so writing into one changes the other)."""
-    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    return value
-
-
-# ---------------------------------------------------------------- base classes
-class Transform:
-    """Base of every transform and container.
-
-    Call as ``t(batch, generator=None, return_params=False)``: ``batch`` is N x C x H x W
-    (C = 1 or 3), uint8 [0, 255] or float [0, 1], CPU or CUDA, or a single PIL image / numpy
-    H x W x C uint8 image (returned as the same kind). The output has the input's dtype and
-    device (uint8 is rounded to nearest) unless the transform says otherwise (Normalize).
-    ``generator`` is a torch.Generator, an int seed (a fresh CPU generator) or None (torch's
-    default generator); the same seed gives the same output. N = 0 returns an empty batch.
-    """
-
-    geometric: ClassVar[bool] = False
-    mixes_labels: ClassVar[bool] = False  # called as t(x, y, num_classes=K) -> (x, target); see augkit.mixing
-    #: A per-image affine colour map (x -> A_n x + b_n per pixel, see :meth:`colour_map`): it
-    #: commutes with resampling, so a Compose keeps it inside a geometric run (one resampling).
-    colour_affine: ClassVar[bool] = False
-
-    @property
-    def _reads_uint8(self) -> bool:
-        """Whether ``forward`` also takes the raw uint8 batch [0, 255]; it then returns a float
-        working batch, or a uint8 batch whose values are exact (flips, the SIMD antialiased
-        crop), which is never converted. Resampling then converts only the pixels it reads."""
-        return False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
-            _REGISTRY[cls.__name__] = cls
-
-    @property
-    def keeps_range(self) -> bool:
-        """Whether the output stays on [0, 1] (and so can go back to uint8)."""
-        return True
-
-    # -- what subclasses define
-    def output_shape(self, shape: Shape) -> Shape:
-        """Validate an input batch shape (N, C, H, W) and return the output shape."""
-        return shape
-
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        """Draw per-sample parameters for a batch of ``batch_shape``: dict of tensors on ``device``."""
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        """Apply ``params`` to a working batch (float N x C x H x W on [0, 1])."""
-        raise NotImplementedError
-
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
-        """:meth:`forward`, allowed to overwrite ``x`` when ``inplace`` (x is a pipeline's own
-        intermediate, never the caller's batch); elementwise transforms use it to skip an
-        allocation. Same result as :meth:`forward`."""
-        return self.forward(x, params)
-
-    def get_config(self) -> dict[str, Any]:
-        """Constructor arguments, JSON-safe."""
-        raise NotImplementedError
-
-    def colour_map(self, params: Params, channels: int) -> F.Colour:
-        """For ``colour_affine`` transforms: the per-image map ``v -> A_n v + b_n`` of ``params``."""
-        raise NotImplementedError
-
-    # -- shared machinery
-    def __call__(self, batch: Any, labels: Any = None, *, generator: torch.Generator | int | None = None,
-                 return_params: bool = False, num_classes: int | None = None) -> Any:
-        if labels is not None or num_classes is not None:
-            raise TypeError(f"{type(self).__name__} does not mix labels: call it as t(batch, generator=g); "
-                            f"labels go only to MixUp, CutMix and pipelines holding one (got {type(labels).__name__})")
-        x, restore = as_batch(batch)
-        shape = tuple(x.shape)
-        self.output_shape(shape)
-        params = self.make_params(shape, as_generator(generator), x.device)
-        out = restore(self._run(x, params))
-        return (out, params) if return_params else out
-
-    def replay(self, batch: Any, params: Params) -> Any:
-        """Apply exactly ``params`` (from ``return_params=True``) to a batch of the same N (and,
-        for size-dependent transforms, the same H and W), e.g. to warp a mask identically."""
-        x, restore = as_batch(batch)
-        check_params_batch(params, x.shape[0])
-        return restore(self._run(x, params_to(params, x.device)))
-
-    def _run(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        shape = self.output_shape(tuple(x.shape))
-        out_dtype = x.dtype if self.keeps_range or x.dtype != torch.uint8 else torch.float32
-        if x.shape[0] == 0:
-            return x.new_empty(shape, dtype=out_dtype)
-        working = x if x.dtype == torch.uint8 and self._reads_uint8 else F.to_working(x)
-        y = self._forward(working, params, inplace=working is not x)
-        if not self.keeps_range:
-            return y.to(out_dtype)
-        if y.dtype == torch.uint8:  # exact values from a uint8-reading forward (x is uint8)
-            return y.clone() if shares_memory(y, x) else y
-        return F.from_working(y, x.dtype, inplace=not shares_memory(y, x))
-
-    def to_json(self) -> str:
-        """JSON text that :meth:`from_json` turns back into an equal transform."""
-        return json.dumps(self.to_config())
-
-    def to_config(self) -> dict[str, Any]:
-        """``{"name": class name, **constructor arguments}``, JSON-safe."""
-        return {"name": type(self).__name__, **{k: _jsonable(v) for k, v in self.get_config().items()}}
-
-    @classmethod
-    def from_json(cls, text: str) -> Transform:
-        """Rebuild a transform (any built-in, containers included) from :meth:`to_json` text."""
-        obj = transform_from_config(json.loads(text))
-        if not isinstance(obj, cls):
-            raise ValueError(f"JSON describes a {type(obj).__name__}, not a {cls.__name__}")
-        return obj
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Transform:
-        """Build from :meth:`get_config`'s dict (without "name")."""
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.to_config() == other.to_config()
-
-    __hash__ = None  # mutable configuration: unhashable, like a list
-
-
-def transform_from_config(config: dict[str, Any]) -> Transform:
-    """Build any registered transform from ``{"name": ..., **arguments}``."""
-    if not isinstance(config, dict) or "name" not in config:
-        raise ValueError(f"a transform config must be a dict with a 'name', got {config!r}")
-    config = dict(config)
-    name = config.pop("name")
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown transform name {name!r}; known: {sorted(_REGISTRY)}")
-    return _REGISTRY[name].from_config(config)
 
 
 class _Geometric(Transform):
@@ -246,8 +30,8 @@ class _Geometric(Transform):
     #: clamp as a resize's do, and it never fills.
     window_inside: ClassVar[bool] = False
 
-    def __init__(self, p: float, interpolation: str, fill: str) -> None:
-        self.p = check_probability(p)
+    def __init__(self, p: float | None, interpolation: str, fill: str) -> None:
+        self.p = None if p is None else check_probability(p)
         self.interpolation = check_choice(interpolation, "interpolation", _INTERPOLATIONS)
         self.fill = check_choice(fill, "fill", _FILLS)
 
@@ -271,7 +55,7 @@ class _Geometric(Transform):
         fill = None if self.window_inside or self.interpolation is None else self.fill
         return G.Step(self.stage(params, in_size), tuple(in_size), fill)
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         size = tuple(x.shape[-2:])
         return F.warp(x, [self.step(params, size)], self.output_size(size), self.interpolation)
 
@@ -289,14 +73,7 @@ class _Flip(_Geometric):
         # Flips map pixel centres onto pixel centres, so they never set the resampling mode.
         self.interpolation, self.fill = None, None
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        return {"apply": coin(batch_shape[0], self.p, generator).to(device)}
-
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
-
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         flip = F.hflip if self.axis == -1 else F.vflip
         return flip(x, params["apply"], inplace=inplace)
 
@@ -377,10 +154,8 @@ class RandomScaleCrop(_Geometric):
         length = length.double()
         return torch.round(h * length / short).long(), torch.round(w * length / short).long()
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
+    def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
         n, size = batch_shape[0], tuple(batch_shape[2:])
-        apply = coin(n, self.p, generator)
         lo, hi = self.scale
         length = torch.randint(lo, hi + 1, (n,), generator=generator, device=generator.device)
         length = torch.where(apply, length, lo)
@@ -390,7 +165,7 @@ class RandomScaleCrop(_Geometric):
         left = (uniform(n, 0, 1, generator) * (room_x + 1)).long().clamp_(max=room_x)
         top = torch.where(apply, top, room_y // 2)
         left = torch.where(apply, left, room_x // 2)
-        return params_to({"apply": apply, "length": length, "top": top, "left": left}, device)
+        return {"length": length, "top": top, "left": left}
 
     @property
     def exact_alone(self) -> bool:
@@ -398,7 +173,7 @@ class RandomScaleCrop(_Geometric):
         resize-then-crop kernel rather than the fused grid."""
         return self.interpolation == "bilinear"
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         if not self.exact_alone:
             return super().forward(x, params)
         h, w = self._scaled(tuple(x.shape[-2:]), params["length"])
@@ -421,17 +196,12 @@ class Rotate(_Geometric):
     (bool N), ``angle`` (float64 N, 0 where not applied). Output has the input's shape.
     """
 
+    draws = (Uniform("angle", "degrees", 0.0),)
+
     def __init__(self, degrees: float | tuple[float, float], p: float = 1.0,
                  interpolation: str = "bilinear", fill: str = "zeros") -> None:
         super().__init__(p, interpolation, fill)
         self.degrees = check_range(degrees, "degrees")
-
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        n = batch_shape[0]
-        apply = coin(n, self.p, generator)
-        angle = uniform_where(apply, self.degrees, 0.0, generator)
-        return params_to({"apply": apply, "angle": angle}, device)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
         return G.rotation_matrix(params["angle"])
@@ -448,20 +218,14 @@ class Translate(_Geometric):
     (float64 N, in ``unit``; 0 where not applied).
     """
 
+    draws = (Uniform("dx", "x", 0.0), Uniform("dy", "y", 0.0))
+
     def __init__(self, x: float | tuple[float, float] = 0.0, y: float | tuple[float, float] = 0.0,
                  unit: str = "fraction", p: float = 1.0, interpolation: str = "bilinear",
                  fill: str = "zeros") -> None:
         super().__init__(p, interpolation, fill)
         self.x, self.y = check_range(x, "x"), check_range(y, "y")
         self.unit = check_choice(unit, "unit", ("fraction", "pixels"))
-
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        n = batch_shape[0]
-        apply = coin(n, self.p, generator)
-        dx = uniform_where(apply, self.x, 0.0, generator)
-        dy = uniform_where(apply, self.y, 0.0, generator)
-        return params_to({"apply": apply, "dx": dx, "dy": dy}, device)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
         h, w = in_size if self.unit == "fraction" else (1, 1)
@@ -478,19 +242,13 @@ class Stretch(_Geometric):
     1 where not applied).
     """
 
+    draws = (Uniform("x_scale", "x", 1.0), Uniform("y_scale", "y", 1.0))
+
     def __init__(self, x: float | tuple[float, float] = 0.0, y: float | tuple[float, float] = 0.0,
                  p: float = 1.0, interpolation: str = "bilinear", fill: str = "zeros") -> None:
         super().__init__(p, interpolation, fill)
         self.x = check_range(x, "x", symmetric_about=1.0, minimum=0.0, exclusive_minimum=True)
         self.y = check_range(y, "y", symmetric_about=1.0, minimum=0.0, exclusive_minimum=True)
-
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        n = batch_shape[0]
-        apply = coin(n, self.p, generator)
-        sx = uniform_where(apply, self.x, 1.0, generator)
-        sy = uniform_where(apply, self.y, 1.0, generator)
-        return params_to({"apply": apply, "x_scale": sx, "y_scale": sy}, device)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
         return G.stretch_matrix(params["x_scale"], params["y_scale"])
@@ -509,6 +267,8 @@ class Shear(_Geometric):
     ``x_angle``, ``y_angle`` (float64 N, 0 where not applied).
     """
 
+    draws = (Uniform("x_angle", "x", 0.0), Uniform("y_angle", "y", 0.0))
+
     def __init__(self, x: float | tuple[float, float] = 0.0, y: float | tuple[float, float] = 0.0,
                  p: float = 1.0, interpolation: str = "bilinear", fill: str = "zeros") -> None:
         super().__init__(p, interpolation, fill)
@@ -516,14 +276,6 @@ class Shear(_Geometric):
         for name, (lo, hi) in (("x", self.x), ("y", self.y)):
             if lo <= -90 or hi >= 90:
                 raise ValueError(f"{name} shear angles must lie in (-90, 90) degrees, got {(lo, hi)}")
-
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        n = batch_shape[0]
-        apply = coin(n, self.p, generator)
-        ax = uniform_where(apply, self.x, 0.0, generator)
-        ay = uniform_where(apply, self.y, 0.0, generator)
-        return params_to({"apply": apply, "x_angle": ax, "y_angle": ay}, device)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
         return G.shear_matrix(params["x_angle"], params["y_angle"])
@@ -541,18 +293,12 @@ class LensDistortion(_Geometric):
     Params: ``apply``, ``k1``, ``k2`` (float64 N, 0 where not applied).
     """
 
+    draws = (Uniform("k1", "k1", 0.0), Uniform("k2", "k2", 0.0))
+
     def __init__(self, k1: float | tuple[float, float] = 0.0, k2: float | tuple[float, float] = 0.0,
                  p: float = 1.0, interpolation: str = "bilinear", fill: str = "zeros") -> None:
         super().__init__(p, interpolation, fill)
         self.k1, self.k2 = check_range(k1, "k1"), check_range(k2, "k2")
-
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        n = batch_shape[0]
-        apply = coin(n, self.p, generator)
-        k1 = uniform_where(apply, self.k1, 0.0, generator)
-        k2 = uniform_where(apply, self.k2, 0.0, generator)
-        return params_to({"apply": apply, "k1": k1, "k2": k2}, device)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> G.Radial:
         return G.Radial(params["k1"], params["k2"], in_size)
@@ -569,19 +315,16 @@ class GaussianNoise(Transform):
     drawn on the batch's device).
     """
 
+    draws = (Uniform("sigma", "sigma", 0.0),)
+
     def __init__(self, sigma: float | tuple[float, float], p: float = 1.0) -> None:
         self.sigma = check_range(sigma, "sigma", symmetric_about=None, minimum=0.0)
         self.p = check_probability(p)
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        n = batch_shape[0]
-        apply = coin(n, self.p, generator)
-        sigma = uniform_where(apply, self.sigma, 0.0, generator)
-        seed = torch.randint(0, 2**62, (), generator=generator, device=generator.device)
-        return params_to({"apply": apply, "sigma": sigma, "seed": seed}, device)
+    def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
+        return {"seed": torch.randint(0, 2**62, (), generator=generator, device=generator.device)}
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         return F.gaussian_noise(x, params["sigma"], params["seed"])
 
     def get_config(self) -> dict[str, Any]:
@@ -622,11 +365,7 @@ class Normalize(Transform):
             raise ValueError(f"Normalize has 3 channel statistics but the batch has C={shape[1]}")
         return shape
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        return {}
-
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         return F.normalize(x, self.mean, self.std)
 
     def get_config(self) -> dict[str, Any]:

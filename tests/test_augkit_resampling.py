@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import augkit as A
 from augkit import geometry as G
-from augkit.transforms import index_params
+from augkit.base import index_params
 
 
 def edge_and_interior(d: torch.Tensor) -> tuple[float, float]:
