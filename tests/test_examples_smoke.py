@@ -38,9 +38,11 @@ def test_augment_gallery_rows_and_figures(tmp_path):
         ["--out", str(tmp_path), "--samples", "2", "--photo-side", "40", "--no-cifar", "--no-tta"])
     rows = [r["row"] for r in records]
     names = {r["transform"]["name"] for r in records if r["transform"]}
-    assert rows[0] == "input" and len(rows) == 13  # input + 12 transform rows
+    assert rows[0] == "input" and len(rows) == 22  # input + 21 transform rows
     assert names == {"HorizontalFlip", "VerticalFlip", "RandomScaleCrop", "PCALighting", "Rotate", "Translate",
-                     "Shear", "Stretch", "LensDistortion", "GaussianNoise", "Compose"}
+                     "Shear", "Stretch", "LensDistortion", "GaussianNoise", "Compose", "RandomResizedCrop",
+                     "ColorJitter", "Grayscale", "GaussianBlur", "RandomErasing", "TrivialAugmentWide",
+                     "RandAugment", "MixUp", "CutMix"}
     lens = [r["transform"]["k1"] for r in records if r["row"].startswith("Lens")]
     assert lens[0][0] > 0 and lens[1][1] < 0  # barrel, then pincushion
     assert Image.open(tmp_path / "gallery_photos.png").size[0] > 0
