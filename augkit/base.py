@@ -214,9 +214,10 @@ class Transform:
         pipeline's own intermediate (never the caller's batch), free to overwrite."""
         raise NotImplementedError
 
-    def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params) -> tuple[torch.Tensor, torch.Tensor]:
+    def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params,
+            inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """For ``mixes_labels`` transforms: apply ``params`` to a working batch and its soft
-        targets (float N x K); returns both."""
+        targets (float N x K); returns both. ``inplace`` as for :meth:`forward`."""
         raise NotImplementedError
 
     def colour_map(self, params: Params, channels: int) -> F.Colour:
@@ -288,7 +289,7 @@ class Transform:
         if target is None:
             y = self._apply(working, params, inplace=working is not x)
         else:
-            y, target = self.mix(working, target, params)
+            y, target = self.mix(working, target, params, inplace=working is not x)
         if not self.keeps_range:
             return y.to(out_dtype), target
         if y.dtype == torch.uint8:  # exact values from a uint8-reading forward (x is uint8)

@@ -132,10 +132,11 @@ class Compose(Transform):
     def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         return self._run_children(x, params, inplace, None)[0]
 
-    def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params) -> tuple[torch.Tensor, torch.Tensor]:
+    def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params,
+            inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Apply the pipeline to a working batch and its soft targets (float N x K), which the
         label-mixing children (MixUp, CutMix) mix along with the images."""
-        return self._run_children(x, params, False, target)
+        return self._run_children(x, params, inplace, target)
 
     def _run_children(self, x: torch.Tensor, params: Params, inplace: bool,
                       target: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -151,7 +152,7 @@ class Compose(Transform):
                 x, owned = F.to_working(x), True  # the raw batch, read as far as possible
             resampling = [t for t in run if t.geometric and t.interpolation is not None]
             if run[0].mixes_labels:
-                x, target = run[0].mix(x, target, plist[i])
+                x, target = run[0].mix(x, target, plist[i], inplace=owned)
                 owned = True
             elif not resampling or (len(resampling) == 1 and getattr(resampling[0], "exact_alone", False)):
                 # Flips, colour maps and at most one transform with its own exact kernel: one

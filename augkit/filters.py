@@ -7,7 +7,6 @@ N, and return a new batch of the same shape and dtype. They follow torchvision's
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .color import blend
 
@@ -60,13 +59,14 @@ def adjust_sharpness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """Blend image n with its smoothed copy: factor 0 smooths, 1 keeps, 2 sharpens (PIL's and
     torchvision's ``adjust_sharpness``). The smoothing kernel is ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13``;
     the one-pixel border is kept, and images 2 pixels high or wide are returned unchanged."""
-    _, c, h, w = x.shape
+    h, w = x.shape[-2:]
     out = x.clone()
     if h <= 2 or w <= 2:
         return out
-    kernel = torch.ones(3, 3, dtype=x.dtype, device=x.device)
-    kernel[1, 1] = 5
-    kernel = (kernel / 13).expand(c, 1, 3, 3)
-    smooth = F.conv2d(x, kernel, groups=c)
-    out[:, :, 1:-1, 1:-1] = blend(x[:, :, 1:-1, 1:-1], smooth, factor)
+    # The kernel is a 3 x 3 box plus 4 times the centre: separable sums of shifted views, about
+    # twice as fast on CPU as a grouped conv2d on small images.
+    rows = x[:, :, :, :-2] + x[:, :, :, 1:-1] + x[:, :, :, 2:]
+    inner = x[:, :, 1:-1, 1:-1]
+    smooth = (rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:]).add_(inner, alpha=4).div_(13)
+    out[:, :, 1:-1, 1:-1] = blend(inner, smooth, factor)
     return out

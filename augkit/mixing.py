@@ -76,10 +76,11 @@ class MixUp(_Mixing):
     call form. Params: ``apply`` (bool N), ``lam`` (float64 N), ``partner`` (int64 N: pi).
     """
 
-    def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params) -> tuple[torch.Tensor, torch.Tensor]:
+    def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params,
+            inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         lam, partner = params["lam"], params["partner"]
         w = lam.to(x.dtype).view(-1, 1, 1, 1)
-        out = torch.lerp(x.index_select(0, partner), x, w)  # w x + (1 - w) x_partner
+        out = x.index_select(0, partner).lerp_(x, w)  # w x + (1 - w) x_partner, in the gathered copy
         return out, mix_targets(target, partner, lam)
 
 
@@ -106,10 +107,12 @@ class CutMix(_Mixing):
         width = (centre_x + half_w).clamp(max=w) - left
         return {**params, "top": top, "left": left, "height": height, "width": width}
 
-    def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params) -> tuple[torch.Tensor, torch.Tensor]:
+    def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params,
+            inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = x.shape[-2:]
         box = box_weights(params["top"], params["left"], params["height"], params["width"], (h, w),
                           x.dtype, x.device)
-        out = torch.lerp(x, x.index_select(0, params["partner"]), box)
+        pasted = x.index_select(0, params["partner"])
+        out = x.lerp_(pasted, box) if inplace else torch.lerp(x, pasted, box)
         kept = 1 - (params["height"] * params["width"]).double() / (h * w)
         return out, mix_targets(target, params["partner"], kept)
