@@ -11,8 +11,8 @@ parameters, then applies them with a pure kernel. What a subclass writes:
 * :meth:`Transform.forward`, the one apply method: ``forward(x, params, inplace=False)``.
 
 The base draws ``apply`` (bool N, True with probability ``p``) once for every transform with a
-``p``, then the declared uniforms, then calls ``sample``. It gates in one place: a
-non-geometric transform's ``forward`` receives only the samples it applies to (gathered into
+``p``, then the declared uniforms, then calls ``sample``. It gates in one place: the
+``forward`` of a ``gated`` transform receives only the samples it applies to (gathered into
 one sub-batch, the others are passed through untouched); a geometric transform gets identity
 parameters where not applied, so that a fused run keeps one grid (those samples come back
 exactly, see :func:`augkit.functional.warp`).
@@ -168,6 +168,10 @@ class Transform:
     draws: ClassVar[tuple[Uniform, ...]] = ()
     #: Probability that a sample is transformed; None for transforms without one (no ``apply`` drawn).
     p: float | None = None
+    #: Whether the samples not applied pass through untouched, so that ``forward`` gets only the
+    #: applied ones. False where they still change (a centred crop) and for geometric transforms,
+    #: which get identity parameters instead (a fused run keeps one grid).
+    gated: ClassVar[bool] = True
     _forward_takes_inplace: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -300,7 +304,7 @@ class Transform:
         """:meth:`forward` behind the per-sample gate (see :mod:`augkit.base`): containers and
         :meth:`_run` call this, never ``forward`` directly."""
         apply = params.get("apply")
-        if self.geometric or apply is None or bool(apply.all()):
+        if not self.gated or apply is None or bool(apply.all()):
             return self._forward_with(x, params, inplace)
         if not bool(apply.any()):
             return x

@@ -15,20 +15,26 @@ from .transforms import _Geometric
 
 
 def resized_crop_antialias(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: torch.Tensor,
-                           width: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Crop image n to its window and resize it to ``size`` with antialiased bilinear.
+                           width: torch.Tensor, size: tuple[int, int], flips: torch.Tensor | None = None
+                           ) -> torch.Tensor:
+    """Crop image n to its window, resize it to ``size`` with antialiased bilinear, then flip.
 
     torchvision's ``resized_crop(..., antialias=True)`` per sample: the window alone is resized
     (``interpolate(mode="bilinear", antialias=True, align_corners=False)``, edge taps clamped
     at the window's border). ``x``: N x C x H x W, uint8 (resized in uint8, the SIMD kernel on
-    CPU) or float; the boxes: int64 N. Returns N x C x size in ``x``'s dtype. One interpolate
-    call per sample: every window has its own scale.
+    CPU) or float; the boxes: int64 N; ``flips``: optional bool N x 2 (mirror top-bottom,
+    left-right), the flips that follow the crop in a pipeline. Returns N x C x size in ``x``'s
+    dtype. One interpolate call per sample: every window has its own scale.
     """
     out = x.new_empty((x.shape[0], x.shape[1], *size))
-    boxes = torch.stack([top, left, height, width], 1).tolist()
-    for i, (t, lc, h, w) in enumerate(boxes):
+    columns = [top, left, height, width]
+    if flips is not None:
+        columns += [flips[:, 0].long(), flips[:, 1].long()]
+    for i, (t, lc, h, w, *flip) in enumerate(torch.stack(columns, 1).tolist()):
         window = x[i:i + 1, :, t:t + h, lc:lc + w]
-        out[i] = F.interpolate(window, size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+        y = F.interpolate(window, size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+        mirror = [d for d, f in zip((-2, -1), flip) if f]
+        out[i] = y.flip(mirror) if mirror else y
     return out
 
 
@@ -96,8 +102,13 @@ class RandomResizedCrop(_Geometric):
     def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         if not self.exact_alone:
             return super().forward(x, params)
+        return self.forward_then_flip(x, params, None)
+
+    def forward_then_flip(self, x: torch.Tensor, params: Params, flips: torch.Tensor | None) -> torch.Tensor:
+        """The exact crop-then-resize, then the per-sample flips ``flips`` (bool N x 2: vertical,
+        horizontal) of the flip transforms that follow it in a run."""
         return resized_crop_antialias(x, params["top"], params["left"], params["height"], params["width"],
-                                      self.size)
+                                      self.size, flips)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
         # The window resized to `size` is the window of the whole image scaled by size / window.

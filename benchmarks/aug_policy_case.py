@@ -1,7 +1,8 @@
 """Benchmark case: TrivialAugmentWide + RandomErasing + MixUp on 32 px uint8 batches (issue 14).
 
-:func:`policy_runners` returns ``name -> (style, fn(n))`` like ``case_a_runners`` in
-``benchmarks/aug_throughput.py``; ``fn(n)`` augments the first ``n`` images and their labels.
+:func:`case_d_runners` returns ``name -> (style, fn(n))`` like ``case_a_runners`` in
+``benchmarks/aug_throughput.py`` (its case (d)); ``fn(n)`` augments the first ``n`` images and
+their labels. ``FOOTNOTES`` describe the peers' pipelines, keyed by library.
 
 * augkit, batched: ``Compose([TrivialAugmentWide(), RandomErasing(p=0.5), MixUp(alpha=1)])`` on
   the uint8 batch with int64 labels (per-sample ops, magnitudes, erasing boxes, mixing weights
@@ -46,7 +47,7 @@ FOOTNOTES = {
 }
 
 
-def policy_runners(images: np.ndarray, device: str = "cpu") -> dict[str, tuple[str, Callable[[int], Any]]]:
+def case_d_runners(images: np.ndarray, device: str = "cpu") -> dict[str, tuple[str, Callable[[int], Any]]]:
     """name -> (style, fn(n)) for the policy case; ``images``: uint8 N x 32 x 32 x 3."""
     tensors = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
     labels = torch.arange(len(images), device=device) % NUM_CLASSES
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     images = np.random.default_rng(0).integers(0, 256, (args.batch, 32, 32, 3), dtype=np.uint8)
-    runners = policy_runners(images)
+    runners = case_d_runners(images)
     times = {name: [] for name in runners}
     for _, fn in runners.values():
         fn(args.batch)  # warm-up

@@ -24,6 +24,7 @@ EXAMPLES = {
     "VerticalFlip": lambda: A.VerticalFlip(p=0.5),
     "RandomScaleCrop": lambda: A.RandomScaleCrop(16, (24, 30), p=0.8),
     "RandomResizedCrop": lambda: A.RandomResizedCrop((16, 12)),
+    "RandomCrop": lambda: A.RandomCrop((20, 24), padding=2, padding_mode="reflect", p=0.7),
     "Rotate": lambda: A.Rotate((5, 30), p=0.7),
     "Translate": lambda: A.Translate((0.05, 0.2), (0.05, 0.2), p=0.7),
     "Stretch": lambda: A.Stretch((1.1, 1.3), (0.7, 0.9), p=0.7),
@@ -45,6 +46,8 @@ EXAMPLES = {
     "OneOf": lambda: A.OneOf([A.Rotate((5, 10)), A.Grayscale()]),
 }
 BUILT_INS = sorted(name for name, cls in registered().items() if cls.__module__.startswith("augkit."))
+# Crops whose samples not drawn get the centred crop (the test view), not the input.
+TEST_VIEW = {"RandomScaleCrop", "RandomCrop"}
 # Per-pixel noise fields are drawn on the batch's device: CUDA draws other numbers than the CPU.
 DEVICE_NOISE = {"GaussianNoise"}
 
@@ -135,7 +138,7 @@ def test_p_zero_is_the_identity(name, dtype):
     t = example(name, p=0.0)
     out, params = call(t, x, generator=0, return_params=True)
     assert not params["apply"].any()
-    if name == "RandomScaleCrop":  # its p=0 is the documented test view: shorter side scale[0], centre crop
+    if name in TEST_VIEW:  # their p=0 is the documented test view: the centred crop
         assert torch.equal(out, call(t, x, generator=1)[0])
         return
     assert torch.equal(out, x)
