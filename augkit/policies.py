@@ -2,9 +2,10 @@
 (Cubuk et al. 2020), with torchvision's op sets and magnitude bins.
 
 Every sample draws its own ops and magnitudes. The batch is then processed per op, not per
-sample: the samples that drew one colour op are gathered and go through its kernel together,
-and all samples that drew a geometric op (shears, translations, rotation) are resampled by
-one :func:`augkit.functional.warp` call with their own matrices. The ops and their magnitudes
+sample: the samples that drew one colour op are gathered and go through its kernel together;
+all samples that drew a shear or the rotation are resampled by one
+:func:`augkit.functional.warp` call with their own matrices, and all that drew a translation
+(whole pixels) are shifted exactly by one pad-and-crop gather. The ops and their magnitudes
 are torchvision's (``transforms.v2._auto_augment``):
 
 * ShearX / ShearY ``m``: ``x += m y`` (``y += m x``) about the top-left corner (torchvision's
@@ -34,6 +35,7 @@ from . import functional as F
 from . import geometry as G
 from ._checks import check_choice, check_int
 from .base import Params, Shape, Transform, apply_where
+from .crop import shifted_crop
 from .transforms import _FILLS, _INTERPOLATIONS
 
 # name -> (magnitude bins(num_bins, height, width) or None, signed); torchvision computes the
@@ -80,7 +82,10 @@ RAND_AUGMENT: Space = {
     "Posterize": (_posterize_bits(4), False),
 }
 
-GEOMETRIC_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+WARPED_OPS = ("ShearX", "ShearY", "Rotate")
+SHIFT_OPS = ("TranslateX", "TranslateY")
+# An integer shift samples pixel centres, so the warp's fills are these paddings, exactly.
+SHIFT_PADDING = {"zeros": "constant", "border": "edge", "reflect": "symmetric"}
 
 # Colour ops: name -> kernel(batch, magnitudes of shape N).
 COLOUR_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -95,29 +100,37 @@ COLOUR_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 
 
-def geometric_op_matrices(names: Sequence[str], op: torch.Tensor, magnitude: torch.Tensor,
-                          size: tuple[int, int]) -> torch.Tensor:
-    """Backward maps (float64 N x 3 x 3, centred pixel coordinates, see :mod:`augkit.geometry`) of
-    the geometric ops ``names[op[n]]`` with magnitudes ``magnitude`` (shape N); identity for others.
+def _where_op(names: Sequence[str], op: torch.Tensor, name: str, value: torch.Tensor) -> torch.Tensor:
+    """``value`` for the samples whose op is ``name``, 0 elsewhere."""
+    index = names.index(name) if name in names else -1
+    return torch.where(op == index, value, 0.0)
 
-    Each sample has one op, so the maps of the op kinds add up entry by entry.
+
+def warped_op_matrices(names: Sequence[str], op: torch.Tensor, magnitude: torch.Tensor,
+                       size: tuple[int, int]) -> torch.Tensor:
+    """Backward maps (float64 N x 3 x 3, centred pixel coordinates, see :mod:`augkit.geometry`) of
+    the ops ``names[op[n]]`` among ShearX, ShearY and Rotate with magnitudes ``magnitude`` (shape N);
+    identity for the others. Each sample has one op, so the maps of the ops add up entry by entry.
     """
     h, w = size
     m = magnitude.double()
-
-    def where(name: str, value: torch.Tensor) -> torch.Tensor:
-        index = names.index(name) if name in names else -1
-        return torch.where(op == index, value, 0.0)
-
-    out = G.rotation_matrix(where("Rotate", m))
+    out = G.rotation_matrix(_where_op(names, op, "Rotate", m))
     # Shears about the top-left corner (-w/2, -h/2) of the centred frame.
-    out[:, 0, 1] += where("ShearX", m)
-    out[:, 0, 2] += where("ShearX", m * h / 2)
-    out[:, 1, 0] += where("ShearY", m)
-    out[:, 1, 2] += where("ShearY", m * w / 2)
-    out[:, 0, 2] -= where("TranslateX", torch.trunc(m))
-    out[:, 1, 2] -= where("TranslateY", torch.trunc(m))
+    out[:, 0, 1] += _where_op(names, op, "ShearX", m)
+    out[:, 0, 2] += _where_op(names, op, "ShearX", m * h / 2)
+    out[:, 1, 0] += _where_op(names, op, "ShearY", m)
+    out[:, 1, 2] += _where_op(names, op, "ShearY", m * w / 2)
     return out
+
+
+def shift_ops(x: torch.Tensor, names: Sequence[str], op: torch.Tensor, magnitude: torch.Tensor,
+              fill: str) -> torch.Tensor:
+    """TranslateX / TranslateY by ``int(magnitude)`` pixels (content right / down), exactly: the
+    pad-and-crop gathers of :func:`augkit.crop.shifted_crop`, with ``fill`` as the warp fills."""
+    dx = _where_op(names, op, "TranslateX", torch.trunc(magnitude)).long()
+    dy = _where_op(names, op, "TranslateY", torch.trunc(magnitude)).long()
+    pad = int(torch.cat([dx.abs(), dy.abs()]).max()) if len(op) else 0
+    return shifted_crop(x, pad - dy, pad - dx, tuple(x.shape[-2:]), pad, SHIFT_PADDING[fill])
 
 
 class _Policy(Transform):
@@ -154,17 +167,21 @@ class _Policy(Transform):
         flip = torch.rand(op.shape, generator=generator, device=generator.device) <= 0.5
         return torch.where(signed[op] & flip, -magnitude, magnitude)
 
-    def _apply_layer(self, x: torch.Tensor, op: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
-        """One op per sample, grouped per op; overwrites and returns ``x``."""
-        geometric = [self.ops.index(name) for name in GEOMETRIC_OPS if name in self.ops]
-        moved = torch.isin(op, torch.tensor(geometric, device=op.device))
+    def _of(self, op: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
+        """bool: the samples whose op is one of ``names``."""
+        return torch.isin(op, torch.tensor([self.ops.index(n) for n in names if n in self.ops], device=op.device))
 
+    def _apply_layer(self, x: torch.Tensor, op: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+        """One op per sample, grouped per op (all rotations and shears in one warp, all shifts in
+        one exact gather); overwrites and returns ``x``."""
         def warp(sub: torch.Tensor, sub_op: torch.Tensor, sub_m: torch.Tensor) -> torch.Tensor:
             size = tuple(sub.shape[-2:])
-            stage = geometric_op_matrices(self.ops, sub_op, sub_m, size)
+            stage = warped_op_matrices(self.ops, sub_op, sub_m, size)
             return F.warp(sub, [G.Step(stage, size, self.fill)], size, self.interpolation)
 
-        x = apply_where(x, moved, warp, op, magnitude, inplace=True)
+        shift = lambda sub, sub_op, sub_m: shift_ops(sub, self.ops, sub_op, sub_m, self.fill)
+        x = apply_where(x, self._of(op, WARPED_OPS), warp, op, magnitude, inplace=True)
+        x = apply_where(x, self._of(op, SHIFT_OPS), shift, op, magnitude, inplace=True)
         for i, name in enumerate(self.ops):
             if name in COLOUR_OPS:
                 x = apply_where(x, op == i, COLOUR_OPS[name], magnitude, inplace=True)

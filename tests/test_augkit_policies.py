@@ -6,7 +6,11 @@ import torch
 
 import augkit as A
 from augkit import color, filters
-from augkit.policies import RAND_AUGMENT, TRIVIAL_AUGMENT_WIDE
+from augkit import functional as F
+from augkit import geometry as G
+from augkit.policies import RAND_AUGMENT, TRIVIAL_AUGMENT_WIDE, shift_ops
+
+TRIVIAL_AUGMENT_WIDE_NAMES = list(TRIVIAL_AUGMENT_WIDE)
 
 
 def photos(n=4):
@@ -76,6 +80,20 @@ def test_geometric_ops_move_pixels_as_defined():
     assert torch.equal(moved[:, :, 2:], x[:, :, :8]) and (moved[:, :, :2] == 0).all()
     t, params = one_op(A.TrivialAugmentWide, "Rotate", 90.0, 2)  # counter-clockwise as displayed
     assert torch.equal(t.replay(x, params), x.rot90(1, dims=(-2, -1)))
+
+
+@pytest.mark.parametrize("fill", ["zeros", "border", "reflect"])
+@pytest.mark.parametrize("axis", ["TranslateX", "TranslateY"])
+def test_shifts_by_gather_equal_the_warp_with_the_same_fill(fill, axis):
+    x = torch.rand(6, 3, 9, 11, dtype=torch.float64)
+    m = torch.tensor([-25.0, -3.7, 0.0, 2.2, 5.0, 8.9], dtype=torch.float64)
+    op = torch.full((6,), TRIVIAL_AUGMENT_WIDE_NAMES.index(axis))
+    shifted = shift_ops(x, TRIVIAL_AUGMENT_WIDE_NAMES, op, m, fill)
+    d, zero = torch.trunc(m), torch.zeros(6, dtype=torch.float64)
+    move = G.translation_matrix(d, zero) if axis == "TranslateX" else G.translation_matrix(zero, d)
+    for interpolation in ("nearest", "bilinear"):
+        warped = F.warp(x, [G.Step(move, (9, 11), fill)], (9, 11), interpolation)
+        torch.testing.assert_close(shifted, warped, atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("name", ["Brightness", "Color", "Contrast", "Sharpness"])
