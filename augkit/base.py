@@ -168,9 +168,10 @@ class Transform:
     draws: ClassVar[tuple[Uniform, ...]] = ()
     #: Probability that a sample is transformed; None for transforms without one (no ``apply`` drawn).
     p: float | None = None
-    #: Whether the samples not applied pass through untouched, so that ``forward`` gets only the
-    #: applied ones. False where they still change (a centred crop) and for geometric transforms,
-    #: which get identity parameters instead (a fused run keeps one grid).
+    #: Whether the base hands ``forward`` only the applied samples (the others pass through
+    #: untouched). False where the not-applied samples still change (a centred crop), and where
+    #: the parameters drawn for them are already the identity and one pass over the batch is
+    #: cheaper than a gather: geometric transforms (a fused run keeps one grid), empty erasing boxes.
     gated: ClassVar[bool] = True
     _forward_takes_inplace: ClassVar[bool] = True
 

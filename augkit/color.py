@@ -144,13 +144,14 @@ def equalize(x: torch.Tensor) -> torch.Tensor:
     """
     n, c, h, w = x.shape
     flat = levels(x).view(n * c, h * w).long()
-    hist = torch.zeros(n * c, 256, dtype=torch.long, device=x.device)
-    hist.scatter_add_(1, flat, torch.ones_like(flat))
+    # One bincount over all channels of all images: channel i counts into bins 256 i .. 256 i + 255.
+    offsets = torch.arange(n * c, device=x.device)[:, None] * 256
+    hist = torch.bincount((flat + offsets).view(-1), minlength=n * c * 256).view(n * c, 256)
     cdf = hist.cumsum(1)
     # The last non-empty bin is the first that reaches the total.
     top = hist.gather(1, cdf.argmax(1, keepdim=True))
     step = (h * w - top).div_(255, rounding_mode="floor")
     lut = (cdf[:, :-1] + step // 2).div_(step.clamp(min=1), rounding_mode="floor").clamp_(0, 255)
     lut = torch.cat([torch.zeros_like(lut[:, :1]), lut], 1)
-    out = torch.where(step > 0, lut.gather(1, flat), flat)
-    return out.view(n, c, h, w).to(x.dtype).div_(255)
+    lut = torch.where(step > 0, lut, torch.arange(256, device=x.device))  # a flat channel maps to itself
+    return lut.to(x.dtype).div_(255).gather(1, flat).view(n, c, h, w)
