@@ -179,7 +179,28 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
 
 
 def check_int(value: int, name: str, minimum: int, maximum: int | None = None) -> int:
-    """Return ``value`` after checking it is an int in ``[minimum, maximum]``."""
+    """Return ``value`` as an int after checking it lies in ``[minimum, maximum]``.
+
+    Parameters
+    ----------
+    value : int
+        The argument.
+    name : str
+        Its name, for the error message.
+    minimum : int
+    maximum : int, optional
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not an int (bools are refused).
+    ValueError
+        ``value`` is out of range.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if value < minimum or (maximum is not None and value > maximum):
@@ -189,9 +210,30 @@ def check_int(value: int, name: str, minimum: int, maximum: int | None = None) -
 
 
 def as_soft_targets(labels: object, n: int, num_classes: int | None, device: torch.device) -> torch.Tensor:
-    """Soft targets float N x K on ``device`` from labels for ``n`` samples: int class indices
-    (shape N, ``num_classes`` required) become one-hot float32; float soft labels (N x K, rows >= 0
-    summing to 1) are checked (width ``num_classes`` when given) and kept in their float dtype."""
+    """Checked soft targets for label mixing.
+
+    Parameters
+    ----------
+    labels : torch.Tensor or numpy.ndarray
+        Int class indices (shape N) or float soft labels (N x K, rows >= 0 summing to 1).
+    n : int
+        Samples in the batch.
+    num_classes : int, optional
+        K: required with class indices; when given with soft labels, their width must match.
+    device : torch.device
+        Of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        N x K: one-hot float32 for class indices, else the soft labels in their float dtype.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Labels of another kind, a length other than ``n``, indices out of range, soft labels
+        of the wrong width or not summing to 1.
+    """
     if isinstance(labels, np.ndarray):
         labels = torch.from_numpy(labels)
     if not isinstance(labels, torch.Tensor):

@@ -115,11 +115,28 @@ def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def apply_where(x: torch.Tensor, where: torch.Tensor, kernel: Callable[..., torch.Tensor],
                 *per_sample: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    """``x`` (N x ...) with sample n replaced by ``kernel``'s output wherever ``where[n]``.
+    """``x`` with the chosen samples replaced by ``kernel``'s output for them.
 
     The chosen samples go through ``kernel(x[chosen], *(p[chosen] for p in per_sample))`` as one
-    gathered sub-batch, which must keep their shape; the others are copied as they are, or left
-    in place when ``inplace`` (then ``x`` is overwritten and returned).
+    gathered sub-batch; the others are copied as they are, or left in place when ``inplace``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x ..., any dtype.
+    where : torch.Tensor
+        bool N: the chosen samples.
+    kernel : callable
+        ``kernel(sub_batch, *rows) -> tensor`` of the sub-batch's shape.
+    *per_sample : torch.Tensor
+        N x ... each; their chosen rows are passed to ``kernel``.
+    inplace : bool
+        Overwrite and return ``x`` instead of a copy.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x``'s shape and dtype.
     """
     index = where.to(x.device).nonzero().squeeze(1)
     out = x if inplace else x.clone()
@@ -348,7 +365,13 @@ class Transform:
 
 
 def registered() -> dict[str, type[Transform]]:
-    """Class name -> class of every registered transform (built-in and user-defined)."""
+    """Every registered transform (built-in and user-defined).
+
+    Returns
+    -------
+    dict
+        Class name -> class, the names ``from_json`` resolves.
+    """
     return dict(_REGISTRY)
 
 

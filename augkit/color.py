@@ -21,12 +21,36 @@ LUMA = (0.2989, 0.587, 0.114)
 
 
 def per_sample(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Shape-N values as an N x 1 x 1 x 1 tensor of ``x``'s dtype and device, for broadcasting."""
+    """Per-sample values as a tensor that broadcasts over ``x``'s images.
+
+    Parameters
+    ----------
+    values : torch.Tensor
+        Shape N, any real dtype.
+    x : torch.Tensor
+        The batch N x C x H x W they apply to.
+
+    Returns
+    -------
+    torch.Tensor
+        N x 1 x 1 x 1, ``x``'s dtype and device.
+    """
     return values.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
 
 
 def grayscale(x: torch.Tensor) -> torch.Tensor:
-    """Luma ``0.2989 r + 0.587 g + 0.114 b`` (N x 1 x H x W); a 1-channel batch is returned as is."""
+    """Luma ``0.2989 r + 0.587 g + 0.114 b`` of each pixel.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+
+    Returns
+    -------
+    torch.Tensor
+        N x 1 x H x W in ``x``'s dtype (``x`` itself when C = 1).
+    """
     if x.shape[1] == 1:
         return x
     r, g, b = x.unbind(1)
@@ -34,33 +58,98 @@ def grayscale(x: torch.Tensor) -> torch.Tensor:
 
 
 def blend(x: torch.Tensor, other: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
-    """``ratio_n x + (1 - ratio_n) other``, clamped (torchvision's ``_blend``); ``other``
-    broadcasts against ``x``."""
+    """``ratio_n x + (1 - ratio_n) other``, clamped to [0, 1] (torchvision's ``_blend``).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    other : torch.Tensor
+        Broadcasts against ``x`` (an image, a grey image, a mean).
+    ratio : torch.Tensor
+        Shape N, the weight of ``x`` per sample (any real number; > 1 extrapolates).
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
     r = per_sample(ratio, x)
     return (x * r).add_(other * (1 - r)).clamp_(0, 1)
 
 
 def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """``factor_n x``, clamped: 0 gives black, 1 the image."""
+    """Brightness: ``factor_n x``, clamped; 0 gives black, 1 the image.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    factor : torch.Tensor
+        Shape N, >= 0.
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
     return (x * per_sample(factor, x)).clamp_(0, 1)
 
 
 def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """Blend with the image's mean luma: 0 gives a flat grey image, 1 the image."""
+    """Contrast: blend with the image's mean luma; 0 gives a flat grey image, 1 the image.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    factor : torch.Tensor
+        Shape N, >= 0.
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
     mean = grayscale(x).mean(dim=(1, 2, 3), keepdim=True)
     return blend(x, mean, factor)
 
 
 def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """Blend with the image's luma: 0 gives grey, 1 the image, 2 doubles the saturation.
-    A 1-channel batch is returned unchanged (as torchvision and PIL do)."""
+    """Saturation: blend with the image's luma; 0 gives grey, 1 the image, 2 doubles it.
+
+    A 1-channel batch comes back unchanged (as torchvision and PIL do).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    factor : torch.Tensor
+        Shape N, >= 0.
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
     if x.shape[1] == 1:
         return x.clone()
     return blend(x, grayscale(x), factor)
 
 
 def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
-    """RGB N x 3 x H x W on [0, 1] -> HSV, hue on [0, 1) (Pillow's algorithm, as torchvision)."""
+    """RGB to HSV (Pillow's algorithm, as torchvision's).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        RGB, float N x 3 x H x W on [0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        N x 3 x H x W: hue on [0, 1) (in turns), saturation and value on [0, 1].
+    """
     r, g, b = x.unbind(1)
     maxc, minc = x.amax(1), x.amin(1)
     chroma = maxc - minc
@@ -75,7 +164,18 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
 
 
 def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`rgb_to_hsv`."""
+    """HSV to RGB, the inverse of :func:`rgb_to_hsv`.
+
+    Parameters
+    ----------
+    hsv : torch.Tensor
+        N x 3 x H x W: hue on [0, 1), saturation and value on [0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        RGB N x 3 x H x W on [0, 1], ``hsv``'s dtype.
+    """
     h, s, v = hsv.unbind(1)
     h6 = h * 6
     sector = torch.floor(h6)
@@ -91,7 +191,20 @@ def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
 
 
 def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate the hue by ``shift_n`` turns (in [-0.5, 0.5]); a 1-channel batch is unchanged."""
+    """Hue: rotate each image's hue by ``shift_n`` turns; a 1-channel batch comes back unchanged.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    shift : torch.Tensor
+        Shape N, in [-0.5, 0.5].
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
     if x.shape[1] == 1:
         return x.clone()
     hsv = rgb_to_hsv(x)
@@ -100,34 +213,93 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
 
 
 def to_grayscale(x: torch.Tensor) -> torch.Tensor:
-    """Luma copied into every channel (torchvision's ``rgb_to_grayscale(num_output_channels=3)``)."""
+    """The luma in every channel (torchvision's ``rgb_to_grayscale(num_output_channels=3)``).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
     return grayscale(x).expand_as(x).clone()
 
 
 def levels(x: torch.Tensor) -> torch.Tensor:
-    """The uint8 levels ``round(255 x)`` of a working batch, as uint8."""
+    """The uint8 levels ``round(255 x)`` of a working batch.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+
+    Returns
+    -------
+    torch.Tensor
+        uint8, ``x``'s shape.
+    """
     return (x * 255).round_().to(torch.uint8)
 
 
 def posterize(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
-    """Keep the ``bits_n`` (0..8) high bits of each uint8 level ``round(255 x)``."""
+    """Posterize: keep the ``bits_n`` high bits of each uint8 level ``round(255 x)``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    bits : torch.Tensor
+        Shape N, integer values in 0 .. 8.
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
     keep = bits.to(device=x.device, dtype=torch.long).view(-1, 1, 1, 1)
     mask = ((255 << (8 - keep)) & 255).to(torch.uint8)
     return (levels(x) & mask).to(x.dtype).div_(255)
 
 
 def solarize(x: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
-    """Invert (``1 - x``) the pixels with ``x >= threshold_n`` (threshold on [0, 1]).
+    """Solarize: invert (``1 - x``) the pixels with ``x >= threshold_n``.
 
     Compared on the 255 scale, as torchvision compares a uint8 level with ``255 threshold``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    threshold : torch.Tensor
+        Shape N, on [0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
     """
     above = x * 255 >= per_sample(threshold.double() * 255, x)
     return torch.where(above, 1 - x, x)
 
 
 def autocontrast(x: torch.Tensor) -> torch.Tensor:
-    """Stretch each channel of each image linearly so its minimum is 0 and maximum 1
-    (a flat channel is left as it is)."""
+    """Autocontrast: stretch each channel of each image so its minimum is 0 and maximum 1.
+
+    A flat channel is left as it is.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
     low = x.amin(dim=(2, 3), keepdim=True)
     high = x.amax(dim=(2, 3), keepdim=True)
     flat = high == low
@@ -136,11 +308,21 @@ def autocontrast(x: torch.Tensor) -> torch.Tensor:
 
 
 def equalize(x: torch.Tensor) -> torch.Tensor:
-    """Histogram equalisation of each channel of each image on its 256 uint8 levels.
+    """Equalize: histogram equalisation of each channel of each image on its uint8 levels.
 
     PIL's lookup table (torchvision's ``equalize``): with ``step = (pixels not at the
     channel's highest level) // 255``, level ``k`` maps to ``(cdf(k - 1) + step // 2) // step``;
-    a channel with ``step == 0`` is left as it is.
+    a channel with ``step == 0`` is left as it is. The output is on the uint8 levels.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
     """
     n, c, h, w = x.shape
     flat = levels(x).view(n * c, h * w).long()

@@ -13,18 +13,33 @@ from .boxes import area_aspect_tries, box_weights, first_valid, uniform_offset
 
 
 class RandomErasing(Transform):
-    """Erase one box per sample with probability ``p``, by torchvision's rule.
+    """Erase one box per sample with probability ``p``, by torchvision's rule (Cutout).
 
     Per sample, up to 10 tries each draw an area ``a = H W U[scale)`` and an aspect
     ``r = exp(U[log ratio))`` and take ``h = round(sqrt(a r))``, ``w = round(sqrt(a / r))``
     (``ratio`` is height / width); the first try with ``h < H`` and ``w < W`` is placed at an
     offset uniform over all positions. When no try fits, the sample is left as it is
-    (torchvision's rule too). ``value``: a number or one number per channel on the [0, 1]
-    scale (0.5 is level 128 of a uint8 image), or ``"random"``: independent U[0, 1) values per
-    pixel and channel (torchvision draws N(0, 1) because it erases normalised tensors; augkit's
-    batches are on [0, 1]). Params: ``apply`` (bool N), ``top``, ``left``, ``height``, ``width``
-    (int64 N: the box; empty where not applied or where no try fitted), and for
-    ``value="random"`` ``seed`` (0-d int64: the noise field's seed, drawn on the batch's device).
+    (torchvision's rule too).
+
+    Parameters
+    ----------
+    p : float
+        Probability that a sample is erased.
+    scale : (float, float)
+        Range of the box's area as a fraction of the image, within [0, 1].
+    ratio : (float, float)
+        Range of the box's height / width, > 0 (drawn log-uniformly).
+    value : float or tuple of float or "random"
+        A number or one number per channel on the [0, 1] scale (0.5 is level 128 of a uint8
+        image), or ``"random"``: independent U[0, 1) values per pixel and channel
+        (torchvision draws N(0, 1) because it erases normalised tensors; augkit's batches are
+        on [0, 1]).
+
+    Notes
+    -----
+    Params: ``apply`` (bool N), ``top``, ``left``, ``height``, ``width`` (int64 N: the box;
+    empty where not applied or where no try fitted), and for ``value="random"`` ``seed`` (0-d
+    int64: the noise field's seed, drawn on the batch's device).
     """
 
     # The boxes are empty where not applied: one lerp over the batch is cheaper than the gate's gather.

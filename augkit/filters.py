@@ -1,7 +1,8 @@
 """Pure spatial filter kernels with per-sample parameters: Gaussian blur and sharpness.
 
 Both take a working batch (float N x C x H x W on [0, 1]) and per-sample parameters of shape
-N, and return a new batch of the same shape and dtype. They follow torchvision's definitions.
+N, return a new batch of the same shape and dtype, draw nothing random, and follow
+torchvision's definitions.
 """
 
 from __future__ import annotations
@@ -12,8 +13,22 @@ from .color import blend
 
 
 def gaussian_weights(kernel_size: int, sigma: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Normalised 1-D Gaussian taps, N x kernel_size: ``exp(-k^2 / (2 sigma_n^2))`` at the integer
-    offsets ``k = -(kernel_size // 2) .. kernel_size // 2`` (torchvision's kernel). ``sigma > 0``."""
+    """Normalised 1-D Gaussian taps ``exp(-k^2 / (2 sigma_n^2))`` (torchvision's kernel).
+
+    Parameters
+    ----------
+    kernel_size : int
+        Odd tap count; the taps sit at the integer offsets ``k = -(kernel_size // 2) .. kernel_size // 2``.
+    sigma : torch.Tensor
+        Shape N, > 0, in pixels.
+    dtype : torch.dtype
+        Of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        N x kernel_size, each row summing to 1, on ``sigma``'s device.
+    """
     radius = kernel_size // 2
     k = torch.arange(-radius, radius + 1, dtype=torch.float64, device=sigma.device)
     taps = torch.exp(-(k[None, :] / sigma.double()[:, None]) ** 2 / 2)
@@ -21,9 +36,25 @@ def gaussian_weights(kernel_size: int, sigma: torch.Tensor, dtype: torch.dtype) 
 
 
 def reflect_index(size: int, radius: int, device: torch.device) -> torch.Tensor:
-    """Indices of a row of ``size`` padded by ``radius`` on each side with mirror reflection
-    about the edge pixels (``torch.nn.functional.pad(mode="reflect")``), for any size: the
-    reflection repeats when the padding is wider than the row, and a 1-pixel row repeats."""
+    """Indices of a row padded on both sides by mirror reflection about its edge pixels.
+
+    The rule of ``torch.nn.functional.pad(mode="reflect")``, for any size: the reflection
+    repeats when the padding is wider than the row, and a 1-pixel row repeats its pixel.
+
+    Parameters
+    ----------
+    size : int
+        Pixels in the row (>= 1).
+    radius : int
+        Padding on each side (>= 0).
+    device : torch.device
+        Of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 of length ``size + 2 radius``, values in ``0 .. size - 1``.
+    """
     index = torch.arange(-radius, size + radius, device=device)
     if size == 1:
         return torch.zeros_like(index)
@@ -45,10 +76,24 @@ def _blur_axis(x: torch.Tensor, taps: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def gaussian_blur(x: torch.Tensor, kernel_size: tuple[int, int], sigma: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian blur of image n with standard deviation ``sigma_n`` (pixels, > 0) on both axes.
+    """Separable Gaussian blur of image n with standard deviation ``sigma_n`` on both axes.
 
-    ``kernel_size``: odd ``(kx, ky)`` tap counts (x = along a row, torchvision's order); the image
-    is padded by mirror reflection (torchvision's ``gaussian_blur``). Returns a new batch.
+    The image is padded by mirror reflection (torchvision's ``gaussian_blur``); each axis is one
+    weighted sum of ``k`` shifted copies, so the batch is never looped over.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1].
+    kernel_size : tuple of int
+        Odd ``(kx, ky)`` tap counts: along a row, then along a column (torchvision's order).
+    sigma : torch.Tensor
+        Shape N, > 0, in pixels.
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype.
     """
     kx, ky = kernel_size
     out = _blur_axis(x, gaussian_weights(kx, sigma, x.dtype).to(x.device), 3)
@@ -56,9 +101,24 @@ def gaussian_blur(x: torch.Tensor, kernel_size: tuple[int, int], sigma: torch.Te
 
 
 def adjust_sharpness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """Blend image n with its smoothed copy: factor 0 smooths, 1 keeps, 2 sharpens (PIL's and
-    torchvision's ``adjust_sharpness``). The smoothing kernel is ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13``;
-    the one-pixel border is kept, and images 2 pixels high or wide are returned unchanged."""
+    """Sharpness: blend image n with its smoothed copy (PIL's and torchvision's ``adjust_sharpness``).
+
+    Factor 0 smooths, 1 keeps, 2 sharpens. The smoothing kernel is
+    ``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13``; the one-pixel border is kept, and images at most
+    2 pixels high or wide come back unchanged.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1].
+    factor : torch.Tensor
+        Shape N, >= 0.
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
     h, w = x.shape[-2:]
     out = x.clone()
     if h <= 2 or w <= 2:

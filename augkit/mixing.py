@@ -32,16 +32,45 @@ from .boxes import box_weights, uniform_offset
 
 
 def beta_draws(n: int, alpha: float, generator: torch.Generator) -> torch.Tensor:
-    """N float64 draws from Beta(alpha, alpha), reproducible from ``generator``.
+    """N draws from Beta(alpha, alpha), reproducible from ``generator``.
 
     torch's Beta sampler takes no generator, so a seed drawn from ``generator`` drives numpy's.
+
+    Parameters
+    ----------
+    n : int
+        Draws.
+    alpha : float
+        > 0.
+    generator : torch.Generator
+        The seed is drawn from it.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 N on the generator's device, in [0, 1].
     """
     seed = int(torch.randint(0, 2**63 - 1, (), generator=generator, device=generator.device))
     return torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, n)).to(generator.device)
 
 
 def mix_targets(target: torch.Tensor, partner: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``weight_n target_n + (1 - weight_n) target_pi(n)``: soft labels of the mixed samples."""
+    """Soft labels of the mixed samples: ``weight_n target_n + (1 - weight_n) target_pi(n)``.
+
+    Parameters
+    ----------
+    target : torch.Tensor
+        Float N x K, rows summing to 1.
+    partner : torch.Tensor
+        int64 N: ``pi``.
+    weight : torch.Tensor
+        Shape N, in [0, 1]: the share of each sample's own label.
+
+    Returns
+    -------
+    torch.Tensor
+        N x K in ``target``'s dtype, rows summing to 1.
+    """
     w = weight.to(target.dtype)[:, None]
     return target * w + target.index_select(0, partner) * (1 - w)
 
@@ -71,9 +100,19 @@ class _Mixing(Transform):
 class MixUp(_Mixing):
     """MixUp: ``x_n <- lam_n x_n + (1 - lam_n) x_pi(n)``, the labels likewise.
 
-    ``alpha > 0``: ``lam_n ~ Beta(alpha, alpha)`` per sample (1 where not applied, prob.
-    ``1 - p``); ``pi`` is a random permutation of the batch. See :mod:`augkit.mixing` for the
-    call form. Params: ``apply`` (bool N), ``lam`` (float64 N), ``partner`` (int64 N: pi).
+    ``lam_n ~ Beta(alpha, alpha)`` per sample (1 where not applied); ``pi`` is a random
+    permutation of the batch. See :mod:`augkit.mixing` for the call form.
+
+    Parameters
+    ----------
+    alpha : float
+        > 0, the Beta distribution's parameter.
+    p : float
+        Probability that a sample is mixed.
+
+    Notes
+    -----
+    Params: ``apply`` (bool N), ``lam`` (float64 N), ``partner`` (int64 N: pi).
     """
 
     def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params,
@@ -90,9 +129,20 @@ class CutMix(_Mixing):
     Per sample ``lam_n ~ Beta(alpha, alpha)`` and a box centre uniform over the pixels; the box
     has half sizes ``int(r W)``, ``int(r H)`` with ``r = sqrt(1 - lam_n) / 2`` and is clipped to
     the image (torchvision's rule). The label weight of the sample's own image is
-    ``1 - (clipped box area) / (H W)``: the pixels it really keeps. Not applied (prob.
-    ``1 - p``): an empty box. Params: ``apply`` (bool N), ``lam`` (float64 N: the Beta draw),
-    ``partner`` (int64 N), ``top``, ``left``, ``height``, ``width`` (int64 N: the clipped box).
+    ``1 - (clipped box area) / (H W)``: the pixels it really keeps. See :mod:`augkit.mixing` for
+    the call form.
+
+    Parameters
+    ----------
+    alpha : float
+        > 0, the Beta distribution's parameter.
+    p : float
+        Probability that a sample gets a box (an empty box otherwise).
+
+    Notes
+    -----
+    Params: ``apply`` (bool N), ``lam`` (float64 N: the Beta draw), ``partner`` (int64 N),
+    ``top``, ``left``, ``height``, ``width`` (int64 N: the clipped box).
     """
 
     def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:

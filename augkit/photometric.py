@@ -32,15 +32,24 @@ def _factor_range(value: float | tuple[float, float] | None, name: str) -> tuple
 class ColorJitter(Transform):
     """Random brightness, contrast, saturation and hue, in a random order per sample (torchvision's).
 
-    ``brightness``, ``contrast``, ``saturation``: a number v means a factor ~ U[max(0, 1 - v),
-    1 + v], a pair (lo, hi) >= 0 the factor range; ``hue``: a number v means a hue shift
-    ~ U[-v, v] turns, a pair a range, within [-0.5, 0.5]. 0 or None leaves the part out. Each
-    applied sample draws its four factors and its own order of the four operations (as
+    Each applied sample draws its four factors and its own order of the four operations (as
     torchvision draws ``randperm(4)`` per call); the parts are
-    :func:`augkit.color.adjust_brightness`, ``adjust_contrast``, ``adjust_saturation``,
+    :func:`augkit.color.adjust_brightness`, ``adjust_contrast``, ``adjust_saturation`` and
     ``adjust_hue``. Saturation and hue leave 1-channel images unchanged. Not an affine colour
     map (contrast uses the image mean, hue is non-linear), so it ends a fused geometric run.
 
+    Parameters
+    ----------
+    brightness, contrast, saturation : float or (float, float) or None
+        A number v means a factor ~ U[max(0, 1 - v), 1 + v]; a pair (lo, hi) >= 0 the factor
+        range; 0 or None leaves the part out.
+    hue : float or (float, float) or None
+        A number v means a hue shift ~ U[-v, v] turns; a pair a range; within [-0.5, 0.5].
+    p : float
+        Probability that a sample is jittered.
+
+    Notes
+    -----
     Params: ``apply`` (bool N), ``brightness``, ``contrast``, ``saturation`` (float64 N, 1 where
     not applied), ``hue`` (float64 N, 0 where not applied), ``order`` (int64 N x 4: the
     operations 0 = brightness, 1 = contrast, 2 = saturation, 3 = hue, in the order applied).
@@ -85,7 +94,16 @@ class Grayscale(Transform):
 
     Equal to torchvision's ``rgb_to_grayscale(num_output_channels=3)``: ``0.2989 r + 0.587 g
     + 0.114 b``; the output keeps C channels (a 1-channel image is unchanged). A per-image
-    linear colour map, so it declares ``colour_affine`` and :meth:`colour_map`.
+    linear colour map, so it declares ``colour_affine`` and :meth:`colour_map`: inside a
+    Compose it stays in the geometric run around it.
+
+    Parameters
+    ----------
+    p : float
+        Probability that a sample is turned grey.
+
+    Notes
+    -----
     Params: ``apply`` (bool N).
     """
 
@@ -98,8 +116,21 @@ class Grayscale(Transform):
         return C.to_grayscale(x)
 
     def colour_map(self, params: Params, channels: int) -> F.Colour:
-        """The luma as a colour map: matrix float64 N x 3 x 3 (every row the luma weights where
-        applied, the identity elsewhere; None for C = 1), zero offset."""
+        """The luma as a colour map.
+
+        Parameters
+        ----------
+        params : dict
+            This transform's parameters (``apply``: bool N).
+        channels : int
+            C of the batch (1 or 3).
+
+        Returns
+        -------
+        augkit.functional.Colour
+            Matrix float64 N x 3 x 3 (every row the luma weights where applied, the identity
+            elsewhere; None for C = 1) and a zero offset N x C.
+        """
         apply = params["apply"]
         offset = torch.zeros(len(apply), channels, dtype=torch.float64, device=apply.device)
         if channels == 1:
@@ -115,11 +146,21 @@ class Grayscale(Transform):
 class GaussianBlur(Transform):
     """Separable Gaussian blur with a standard deviation ~ U[sigma) per sample (torchvision's).
 
-    ``kernel_size``: an odd int or an ``(x, y)`` pair of odd ints (torchvision's order: taps
-    along a row, then along a column); ``sigma``: a number (fixed) or a (lo, hi) range, > 0,
-    in pixels, the same on both axes. Edges are mirrored (see
-    :func:`augkit.filters.gaussian_blur`). Params: ``apply`` (bool N), ``sigma`` (float64 N,
-    0 where not applied).
+    Edges are mirrored (see :func:`augkit.filters.gaussian_blur`).
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+        Odd tap count, or an ``(x, y)`` pair of odd counts (torchvision's order: taps along a
+        row, then along a column).
+    sigma : float or (float, float)
+        A number (fixed) or a (lo, hi) range, > 0, in pixels, the same on both axes.
+    p : float
+        Probability that a sample is blurred.
+
+    Notes
+    -----
+    Params: ``apply`` (bool N), ``sigma`` (float64 N, 0 where not applied).
     """
 
     draws = (Uniform("sigma", "sigma", 0.0),)

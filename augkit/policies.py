@@ -108,9 +108,25 @@ def _where_op(names: Sequence[str], op: torch.Tensor, name: str, value: torch.Te
 
 def warped_op_matrices(names: Sequence[str], op: torch.Tensor, magnitude: torch.Tensor,
                        size: tuple[int, int]) -> torch.Tensor:
-    """Backward maps (float64 N x 3 x 3, centred pixel coordinates, see :mod:`augkit.geometry`) of
-    the ops ``names[op[n]]`` among ShearX, ShearY and Rotate with magnitudes ``magnitude`` (shape N);
-    identity for the others. Each sample has one op, so the maps of the ops add up entry by entry.
+    """Backward maps of ShearX, ShearY and Rotate per sample (identity for the other ops).
+
+    Each sample has one op, so the maps of the ops add up entry by entry.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The policy's op names; ``op`` indexes them.
+    op : torch.Tensor
+        int64 N.
+    magnitude : torch.Tensor
+        Shape N: shear factors, rotation angles in degrees.
+    size : tuple of int
+        ``(H, W)`` of the images.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 N x 3 x 3 in centred pixel coordinates (see :mod:`augkit.geometry`).
     """
     h, w = size
     m = magnitude.double()
@@ -125,8 +141,27 @@ def warped_op_matrices(names: Sequence[str], op: torch.Tensor, magnitude: torch.
 
 def shift_ops(x: torch.Tensor, names: Sequence[str], op: torch.Tensor, magnitude: torch.Tensor,
               fill: str) -> torch.Tensor:
-    """TranslateX / TranslateY by ``int(magnitude)`` pixels (content right / down), exactly: the
-    pad-and-crop gathers of :func:`augkit.crop.shifted_crop`, with ``fill`` as the warp fills."""
+    """TranslateX / TranslateY by ``int(magnitude)`` whole pixels (content right / down), exactly.
+
+    The pad-and-crop gathers of :func:`augkit.crop.shifted_crop`, padded as the warp fills.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x C x H x W, any dtype.
+    names : sequence of str
+        The policy's op names; ``op`` indexes them.
+    op : torch.Tensor
+        int64 N (samples with other ops are not moved).
+    magnitude : torch.Tensor
+        Shape N, pixels.
+    fill : {"zeros", "border", "reflect"}
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype.
+    """
     dx = _where_op(names, op, "TranslateX", torch.trunc(magnitude)).long()
     dy = _where_op(names, op, "TranslateY", torch.trunc(magnitude)).long()
     pad = int(torch.cat([dx.abs(), dy.abs()]).max()) if len(op) else 0
@@ -195,12 +230,26 @@ class _Policy(Transform):
 class TrivialAugmentWide(_Policy):
     """TrivialAugment Wide: each sample gets one op, uniform over ``ops``, at a uniform magnitude bin.
 
-    ``num_magnitude_bins`` (>= 2) bins span each op's range (torchvision's ``TrivialAugmentWide``
-    table, see :mod:`augkit.policies`); ``ops``: the op names used (default all 14: Identity,
-    ShearX, ShearY, TranslateX, TranslateY, Rotate, Brightness, Color, Contrast, Sharpness,
-    Posterize, Solarize, AutoContrast, Equalize); ``interpolation`` ("nearest" or "bilinear")
-    and ``fill`` ("zeros", "border", "reflect") for the geometric ops. Params: ``op`` (int64 N:
-    index into ``ops``), ``magnitude`` (float64 N: signed, 0 for ops without one).
+    The bins span each op's range as torchvision's ``TrivialAugmentWide`` table does (see
+    :mod:`augkit.policies`). Signed ops flip their sign with probability 1/2 per sample.
+
+    Parameters
+    ----------
+    num_magnitude_bins : int
+        >= 2.
+    interpolation : {"nearest", "bilinear"}
+        Of the rotations and shears (torchvision's default: nearest).
+    fill : {"zeros", "border", "reflect"}
+        Outside the image, for the geometric ops (torchvision's default: zeros).
+    ops : sequence of str, optional
+        The op names used (default all 14: Identity, ShearX, ShearY, TranslateX, TranslateY,
+        Rotate, Brightness, Color, Contrast, Sharpness, Posterize, Solarize, AutoContrast,
+        Equalize); an unknown name is a ValueError.
+
+    Notes
+    -----
+    Params: ``op`` (int64 N: index into ``ops``), ``magnitude`` (float64 N: signed, 0 for ops
+    without one).
     """
 
     SPACE = TRIVIAL_AUGMENT_WIDE
@@ -225,11 +274,23 @@ class TrivialAugmentWide(_Policy):
 class RandAugment(_Policy):
     """RandAugment: ``num_ops`` ops in sequence per sample, each uniform over ``ops``, at bin ``magnitude``.
 
-    ``magnitude``: the bin index in ``0 .. num_magnitude_bins - 1`` used by every op
-    (torchvision's default 9 of 31); the bins are torchvision's ``RandAugment`` table (see
-    :mod:`augkit.policies`); ``ops``, ``interpolation``, ``fill`` as in
-    :class:`TrivialAugmentWide`. Each sample draws its own ops and signs. Params: ``op``
-    (int64 N x num_ops), ``magnitude`` (float64 N x num_ops), applied column by column.
+    The bins are torchvision's ``RandAugment`` table (see :mod:`augkit.policies`); each sample
+    draws its own ops and signs, and the ops are applied column by column, grouped per op.
+
+    Parameters
+    ----------
+    num_ops : int
+        >= 0 ops per sample.
+    magnitude : int
+        The bin index in ``0 .. num_magnitude_bins - 1`` of every op (torchvision's default 9 of 31).
+    num_magnitude_bins : int
+        >= 2.
+    interpolation, fill, ops
+        As in :class:`TrivialAugmentWide`.
+
+    Notes
+    -----
+    Params: ``op`` (int64 N x num_ops), ``magnitude`` (float64 N x num_ops).
     """
 
     SPACE = RAND_AUGMENT

@@ -21,10 +21,23 @@ def resized_crop_antialias(x: torch.Tensor, top: torch.Tensor, left: torch.Tenso
 
     torchvision's ``resized_crop(..., antialias=True)`` per sample: the window alone is resized
     (``interpolate(mode="bilinear", antialias=True, align_corners=False)``, edge taps clamped
-    at the window's border). ``x``: N x C x H x W, uint8 (resized in uint8, the SIMD kernel on
-    CPU) or float; the boxes: int64 N; ``flips``: optional bool N x 2 (mirror top-bottom,
-    left-right), the flips that follow the crop in a pipeline. Returns N x C x size in ``x``'s
-    dtype. One interpolate call per sample: every window has its own scale.
+    at the window's border). One interpolate call per sample: every window has its own scale.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x C x H x W, uint8 (resized in uint8, the SIMD kernel on CPU) or float on [0, 1].
+    top, left, height, width : torch.Tensor
+        int64 N each: the windows, inside the images.
+    size : tuple of int
+        ``(h, w)`` of the output.
+    flips : torch.Tensor, optional
+        bool N x 2 (mirror top-bottom, left-right): the flips that follow the crop in a pipeline.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x h x w in ``x``'s dtype.
     """
     out = x.new_empty((x.shape[0], x.shape[1], *size))
     columns = [top, left, height, width]
@@ -47,18 +60,32 @@ class RandomResizedCrop(_Geometric):
     at an integer offset uniform over the source image. When no try fits, the fallback is
     torchvision's centre crop: the whole image, narrowed to the nearest bound of ``ratio``
     when its own aspect lies outside. The window always lies inside the source image
-    (``window_inside``): it resamples source pixels only, never ``fill``.
+    (``window_inside``): it resamples source pixels only, never a fill.
 
-    ``interpolation="bilinear"`` (default): torchvision's ``resized_crop(antialias=True)``, the
-    antialiased bilinear of Pillow and ``resize`` (see :func:`resized_crop_antialias`), exact alone
-    and in a Compose whose other members of the run are flips and per-image colour maps; uint8
-    batches on the CPU stay uint8 (within one level of the float result). Fused with a rotation,
-    shear, stretch, translation or lens map into one resampling, the window becomes part of one
-    sampling grid, antialiased as RandomScaleCrop is there (each sample's box supersampling, taps
-    clamped at the image edge; see :func:`augkit.functional.warp`), so the pixels along the
-    window's border may read the pixels just outside it. ``"nearest"``: the fused grid's nearest
-    sampling. ``size``: an int or ``(h, w)``. Params: ``top``, ``left``, ``height``, ``width``
-    (int64 N: the window in source pixels). Output N x C x size.
+    ``interpolation="bilinear"`` (default) is torchvision's ``resized_crop(antialias=True)``,
+    the antialiased bilinear of Pillow and ``resize`` (see :func:`resized_crop_antialias`),
+    exact alone and in a Compose whose other members of the run are flips and per-image colour
+    maps; uint8 batches on the CPU stay uint8 (within one level of the float result). Fused with
+    a rotation, shear, stretch, translation or lens map into one resampling, the window becomes
+    part of one sampling grid, antialiased as RandomScaleCrop is there (each sample's box
+    supersampling, taps clamped at the image edge; see :func:`augkit.functional.warp`), so the
+    pixels along the window's border may read the pixels just outside it. ``"nearest"``: the
+    fused grid's nearest sampling.
+
+    Parameters
+    ----------
+    size : int or (int, int)
+        Output ``(h, w)``.
+    scale : (float, float)
+        Range of the window's area as a fraction of the image (> 0).
+    ratio : (float, float)
+        Range of the window's width / height (> 0, drawn log-uniformly).
+    interpolation : {"bilinear", "nearest"}
+
+    Notes
+    -----
+    Params: ``top``, ``left``, ``height``, ``width`` (int64 N: the window in source pixels). No
+    ``p``: every sample is cropped, as in torchvision. Output N x C x size.
     """
 
     window_inside: ClassVar[bool] = True
