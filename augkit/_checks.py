@@ -168,7 +168,8 @@ def as_batch(image: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], obje
 
 
 def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
-    """Return a torch.Generator: itself, a new CPU one seeded with an int, or torch's default."""
+    """Return a torch.Generator: itself, a new CPU one seeded with an int, or for None torch's
+    global default generator (``torch.default_generator``, the one ``torch.manual_seed`` sets)."""
     if generator is None:
         return torch.default_generator
     if isinstance(generator, torch.Generator):

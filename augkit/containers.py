@@ -36,16 +36,17 @@ class Compose(Transform):
     CUDA), a PIL image or a numpy H x W x C uint8 image; the output has the input's dtype and
     device. uint8 is converted to float once at the start and rounded back once at the end.
 
-    Fusion: every maximal run of consecutive geometric transforms (RandomScaleCrop, flips,
-    Rotate, Translate, Stretch, Shear, LensDistortion), together with the per-image colour maps
-    between them (PCALighting), is applied as ONE sampling grid per sample and ONE
+    Fusion: every maximal run of consecutive geometric transforms (RandomScaleCrop,
+    RandomResizedCrop, flips, Rotate, Translate, Stretch, Shear, LensDistortion), together with
+    the per-image colour maps between them (PCALighting, Grayscale), is applied as ONE sampling grid per sample and ONE
     ``grid_sample`` call for the batch: the per-sample 3x3 backward matrices are multiplied, lens
     distortions are applied to the grid coordinates in between, each transform's fill is handled
     in its own input frame and the colour maps are applied to the sampled values (see
     :func:`augkit.functional.warp` for the fused semantics: the same as one transform after
     another except for one interpolation and one clamp at the end). Any other transform (or a
     container) ends the run. A run whose only resampling transform has an exact kernel of its own
-    (``RandomScaleCrop`` with bilinear interpolation: resize, then crop) and otherwise holds
+    (``RandomScaleCrop`` with bilinear interpolation: resize, then crop; ``RandomResizedCrop``:
+    crop, then resize) and otherwise holds
     flips and colour maps is applied transform by transform, exactly; a run of flips only is done
     by exact index flips. The resampling transforms of a run must share ``interpolation``; each
     keeps its own ``fill``. Geometric transforms inside RandomApply / OneOf / a nested Compose
@@ -68,6 +69,10 @@ class Compose(Transform):
     * Ensemble members: spawn one child per member from
       ``numpy.random.SeedSequence(seed).spawn(n_members)`` and give member i
       ``torch.Generator().manual_seed(int(children[i].generate_state(1)[0]))``.
+
+    Labels: a pipeline holding MixUp or CutMix has ``mixes_labels`` and is called with the
+    labels, ``x, target = pipe(x, y, generator=g, num_classes=K)`` (see :mod:`augkit.mixing`);
+    the transforms before and after the mixing one see the images only.
 
     Serialisation: ``pipe.to_json()`` and ``Compose.from_json(text)`` round-trip every built-in
     transform (PCALighting keeps its eigenpairs). ``Normalize`` may only be last.
