@@ -103,7 +103,7 @@ COLOUR_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 def _where_op(names: Sequence[str], op: torch.Tensor, name: str, value: torch.Tensor) -> torch.Tensor:
     """``value`` for the samples whose op is ``name``, 0 elsewhere."""
     index = names.index(name) if name in names else -1
-    return torch.where(op == index, value, 0.0)
+    return torch.where(op == index, value, 0)
 
 
 def warped_op_matrices(names: Sequence[str], op: torch.Tensor, magnitude: torch.Tensor,
@@ -130,13 +130,12 @@ def warped_op_matrices(names: Sequence[str], op: torch.Tensor, magnitude: torch.
     """
     h, w = size
     m = magnitude.double()
-    out = G.rotation_matrix(_where_op(names, op, "Rotate", m))
-    # Shears about the top-left corner (-w/2, -h/2) of the centred frame.
-    out[:, 0, 1] += _where_op(names, op, "ShearX", m)
-    out[:, 0, 2] += _where_op(names, op, "ShearX", m * h / 2)
-    out[:, 1, 0] += _where_op(names, op, "ShearY", m)
-    out[:, 1, 2] += _where_op(names, op, "ShearY", m * w / 2)
-    return out
+    shear_x, shear_y = _where_op(names, op, "ShearX", m), _where_op(names, op, "ShearY", m)
+    zero = torch.zeros_like(m)
+    # Shears about the top-left corner (-w/2, -h/2) of the centred frame, as offsets to the identity.
+    shears = torch.stack([zero, shear_x, shear_x * (h / 2), shear_y, zero, shear_y * (w / 2),
+                          zero, zero, zero], 1).view(-1, 3, 3)
+    return G.rotation_matrix(_where_op(names, op, "Rotate", m)) + shears
 
 
 def shift_ops(x: torch.Tensor, names: Sequence[str], op: torch.Tensor, magnitude: torch.Tensor,
@@ -162,9 +161,10 @@ def shift_ops(x: torch.Tensor, names: Sequence[str], op: torch.Tensor, magnitude
     torch.Tensor
         A new batch of ``x``'s shape and dtype.
     """
-    dx = _where_op(names, op, "TranslateX", torch.trunc(magnitude)).long()
-    dy = _where_op(names, op, "TranslateY", torch.trunc(magnitude)).long()
-    pad = int(torch.cat([dx.abs(), dy.abs()]).max()) if len(op) else 0
+    shift = torch.trunc(magnitude).long()
+    dx = _where_op(names, op, "TranslateX", shift)
+    dy = _where_op(names, op, "TranslateY", shift)
+    pad = int(shift.abs().max()) if len(op) else 0
     return shifted_crop(x, pad - dy, pad - dx, tuple(x.shape[-2:]), pad, SHIFT_PADDING[fill])
 
 
