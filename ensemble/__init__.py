@@ -10,16 +10,18 @@ import importlib
 from typing import TYPE_CHECKING
 
 __all__ = ["BaggedNetClassifier", "FitInterrupted", "MemberFailedError", "ErrorDecomposition",
-           "error_decomposition", "vote", "metrics"]
+           "error_decomposition", "vote", "metrics", "apply_temperature", "ensemble_logits", "fit_temperature"]
 
 _HOME = {"BaggedNetClassifier": "bagging", "FitInterrupted": "bagging", "MemberFailedError": "bagging",
-         "ErrorDecomposition": "diagnostics", "error_decomposition": "diagnostics", "vote": "voting"}
+         "ErrorDecomposition": "diagnostics", "error_decomposition": "diagnostics", "vote": "voting",
+         "apply_temperature": "calibration", "ensemble_logits": "calibration", "fit_temperature": "calibration"}
 # Submodules that are part of the public API as a whole (``ensemble.metrics.nll``).
 _SUBMODULES = ("metrics",)
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import metrics
     from .bagging import BaggedNetClassifier, FitInterrupted, MemberFailedError
+    from .calibration import apply_temperature, ensemble_logits, fit_temperature
     from .diagnostics import ErrorDecomposition, error_decomposition
     from .voting import vote
 
