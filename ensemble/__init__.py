@@ -10,11 +10,13 @@ import importlib
 from typing import TYPE_CHECKING
 
 __all__ = ["BaggedNetClassifier", "FitInterrupted", "MemberFailedError", "ErrorDecomposition",
-           "error_decomposition", "vote", "metrics", "apply_temperature", "ensemble_logits", "fit_temperature"]
+           "error_decomposition", "vote", "metrics", "apply_temperature", "ensemble_logits", "fit_temperature",
+           "robustness_scores"]
 
 _HOME = {"BaggedNetClassifier": "bagging", "FitInterrupted": "bagging", "MemberFailedError": "bagging",
          "ErrorDecomposition": "diagnostics", "error_decomposition": "diagnostics", "vote": "voting",
-         "apply_temperature": "calibration", "ensemble_logits": "calibration", "fit_temperature": "calibration"}
+         "apply_temperature": "calibration", "ensemble_logits": "calibration", "fit_temperature": "calibration",
+         "robustness_scores": "robustness"}
 # Submodules that are part of the public API as a whole (``ensemble.metrics.nll``).
 _SUBMODULES = ("metrics",)
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .bagging import BaggedNetClassifier, FitInterrupted, MemberFailedError
     from .calibration import apply_temperature, ensemble_logits, fit_temperature
     from .diagnostics import ErrorDecomposition, error_decomposition
+    from .robustness import robustness_scores
     from .voting import vote
 
 
