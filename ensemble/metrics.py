@@ -217,7 +217,7 @@ def ece(proba, y, n_bins: int = 15) -> float:
 
 
 def reliability_diagram(proba, y, path: str | os.PathLike | None = None, ax=None, *, n_bins: int = 15,
-                        label: str | None = None):
+                        label: str | None = None, **line_kwargs):
     """Plot accuracy against mean confidence per confidence bin, beside the diagonal.
 
     One line with a marker per non-empty bin (see :func:`reliability_bins`); the legend entry
@@ -233,6 +233,7 @@ def reliability_diagram(proba, y, path: str | os.PathLike | None = None, ax=None
         (no global state; pass an ``ax`` from ``plt.subplots()`` to show it interactively).
     n_bins : number of bins, >= 1.
     label : legend name of this model (default ``"model"``).
+    **line_kwargs : passed to ``Axes.plot`` for this model's line (``color``, ``linestyle``, ...).
 
     Returns
     -------
@@ -248,7 +249,8 @@ def reliability_diagram(proba, y, path: str | os.PathLike | None = None, ax=None
         ax = Figure(figsize=(4, 4), dpi=100).add_subplot()
     full = bins.counts > 0
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--")
-    ax.plot(bins.confidence[full], bins.accuracy[full], "o-", ms=4, label=f"{label or 'model'} (ECE {bins.ece:.3f})")
+    ax.plot(bins.confidence[full], bins.accuracy[full], **{"marker": "o", "ms": 4, **line_kwargs},
+            label=f"{label or 'model'} (ECE {bins.ece:.3f})")
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (mean per bin)", ylabel="accuracy",
            title=f"reliability diagram, {n_bins} bins")
     ax.legend(loc="upper left", fontsize=8)
