@@ -45,8 +45,7 @@ from augkit import geometry as G
 from augkit._checks import check_batch, check_choice
 
 __all__ = ["CORRUPTIONS", "SEVERITIES", "Corruption", "brightness", "check_corruption", "check_severity", "contrast",
-           "corrupt", "gaussian_blur",
-           "gaussian_noise", "jpeg", "rotation"]
+           "corrupt", "gaussian_blur", "gaussian_noise", "jpeg", "rotation"]
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
