@@ -114,8 +114,9 @@ def rotation(x: torch.Tensor, degrees: float, generator: torch.Generator) -> tor
     """Rotate each image about its centre by ``+degrees`` or ``-degrees`` (sign drawn per image
     from ``generator``; positive is counter-clockwise as displayed), bilinear, zeros outside."""
     sign = torch.randint(0, 2, (x.shape[0],), generator=generator, dtype=torch.float64) * 2 - 1
-    stage = G.rotation_matrix(sign * degrees).to(x.device)
-    return F.warp(x, [stage], tuple(x.shape[-2:]), interpolation="bilinear", fill="zeros")
+    size = tuple(x.shape[-2:])
+    step = G.Step(G.rotation_matrix(sign * degrees).to(x.device), size, "zeros")
+    return F.warp(x, [step], size, interpolation="bilinear")
 
 
 Kernel = Callable[[torch.Tensor, float, torch.Generator], torch.Tensor]
