@@ -31,16 +31,23 @@ def to_working(x: torch.Tensor) -> torch.Tensor:
 
 def from_working(x: torch.Tensor, dtype: torch.dtype, clamp: bool = True,
                  inplace: bool = False) -> torch.Tensor:
-    """Back to ``dtype``: uint8 rounds ``255 x`` to nearest; ``clamp`` keeps floats in [0, 1].
+    """Back to ``dtype``: uint8 rounds ``255 x`` to nearest (halves up); ``clamp`` keeps floats
+    in [0, 1].
 
     ``inplace=True`` lets it overwrite ``x`` (a pipeline's own intermediate), which saves a
     batch-sized allocation; the result is the same.
     """
     if dtype == torch.uint8:
-        return (x.mul_(255) if inplace else x.mul(255)).round_().clamp_(0, 255).to(torch.uint8)
+        # 255 x + 1/2 in one pass, saturate, then the cast truncates: round to nearest in three
+        # passes over the batch instead of four.
+        y = torch.add(x.new_tensor(0.5), x, alpha=255, out=x if inplace else None)
+        return y.clamp_(0, 255).to(torch.uint8)
     if clamp:
         x = x.clamp_(0, 1) if inplace else x.clamp(0, 1)
     return x.to(dtype)
+
+
+_WINDOW_MIN_PIXELS = 96 * 96  # below this, a resampling reads the whole image
 
 
 class Colour(NamedTuple):
@@ -54,11 +61,11 @@ class Colour(NamedTuple):
 
 
 def _apply_colour(v: torch.Tensor, colour: Colour) -> torch.Tensor:
-    """``colour`` on ``v`` (N x C x ...), channels on dim 1."""
+    """``colour`` on ``v`` (N x C x ..., channels on dim 1), in place where it can be."""
     shape = (*colour.offset.shape, *([1] * (v.dim() - 2)))
     if colour.matrix is not None:
         v = torch.einsum("nij,nj...->ni...", colour.matrix.to(v.dtype), v)
-    return v + colour.offset.to(v.dtype).view(shape)
+    return v.add_(colour.offset.to(v.dtype).view(shape))
 
 
 def warp(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tuple[int, int],
@@ -140,8 +147,9 @@ def _warp_group(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tup
     n, c = working.shape[:2]
     grid, coverage = G.sampling_points(steps, n, out_size, tuple(working.shape[-2:]), k, interpolation,
                                        working.dtype, working.device)
+    # v: N x C x (S h) x w, the S sub-sample blocks stacked along rows. Everything below stays
+    # 4-d and in place: broadcasting over a 5-d view is several times slower on the CPU.
     v = F.grid_sample(working, grid, mode=interpolation, padding_mode="border", align_corners=False)
-    v = v.view(n, c, k[0] * k[1], *out_size)
     index, weight = 1 if shift is not None else 0, None
     for item in items:
         if isinstance(item, G.Step):
@@ -150,11 +158,12 @@ def _warp_group(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tup
             index += 1
             continue
         if weight is not None:  # coverage met so far multiplies before this colour map
-            v, weight = v * weight[:, None], None
+            v, weight = v.mul_(weight.reshape(n, 1, -1, out_size[1])), None
         v = _apply_colour(v, item)
     if weight is not None:
-        v = v * weight[:, None]
-    v = v.mean(dim=2) if k != (1, 1) else v.view(n, c, *out_size)
+        v = v.mul_(weight.reshape(n, 1, -1, out_size[1]))
+    if k != (1, 1):
+        v = v.view(n, c, k[0] * k[1], -1).mean(dim=2).view(n, c, *out_size)
     return v.clamp_(0, 1) if any(isinstance(i, Colour) for i in items) else v
 
 
@@ -172,8 +181,11 @@ def _crop_to_footprint(x: torch.Tensor, steps: list[G.Step], out_size: tuple[int
     image coordinates to centred window coordinates), or ``(x, None)`` when nothing was cut.
     """
     h, w = x.shape[-2:]
+    # Small images: the per-sample copies cost more than resampling the whole image.
+    if h * w < _WINDOW_MIN_PIXELS or x.shape[0] == 0:
+        return x, None
     span = G.footprint(steps, out_size, (h, w), k)
-    if span is None or x.shape[0] == 0:
+    if span is None:
         return x, None
     low, high = span
     limit = torch.tensor([h - 1, w - 1], device=low.device)
@@ -204,11 +216,18 @@ def _mirror(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
     return x.flip(dims) if dims else x
 
 
-def _rgba_channels_last(image: torch.Tensor, mirror: list[int]) -> torch.Tensor:
-    """3 x h x w uint8, flipped along the dims ``mirror`` -> 1 x 4 x h x w channels-last uint8
-    (4th channel 0), the layout of interpolate's SIMD uint8 kernel. Packing the channels into
-    int32 words is several times faster on CPU than a permuted copy of the uint8 planes, and
-    flipping the packed words moves each pixel once."""
+def _simd_input(image: torch.Tensor, mirror: list[int]) -> torch.Tensor:
+    """C x h x w uint8 (a view into a batch), flipped along the dims ``mirror`` -> 1 x C' x h x w
+    channels-last uint8, the layout of interpolate's SIMD uint8 kernel.
+
+    A channels-last batch (the layout of numpy / PIL images turned into tensors) needs one copy of
+    the rows, flipped on the way. A channels-first RGB image is packed into int32 words instead
+    (C' = 4, 4th channel 0): several times faster on the CPU than a permuted copy of the uint8
+    planes, and flipping the packed words moves each pixel once."""
+    if image.shape[0] == 1 or image.stride(0) == 1:  # channels-last (or one channel)
+        hwc = image.permute(1, 2, 0)
+        hwc = hwc.flip([d + 2 for d in mirror]) if mirror else hwc.contiguous()
+        return hwc.permute(2, 0, 1)[None]
     words = image.to(torch.int32)
     packed = _mirror(words[0] | (words[1] << 8) | (words[2] << 16), mirror)
     return packed.view(torch.uint8).view(*image.shape[1:], 4).permute(2, 0, 1)[None]
@@ -227,8 +246,8 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
     of the full resize). ``x``: N x C x H x W, uint8 or float on [0, 1]; ``scaled_size``:
     int64 N x 2 (h, w); ``top``, ``left``: int64 N. Returns N x C x size: for uint8 on CPU
     (C = 1 or 3) the uint8 output of the SIMD uint8 kernel, which works in fixed point and
-    rounds (so may differ by one level from the float kernel); otherwise the float working
-    batch (float32 for uint8 input).
+    rounds (so may differ by one level from the float kernel), channels-last in memory;
+    otherwise the float working batch (float32 for uint8 input).
 
     One interpolate call per sample (a loop of N Python steps): every sample has its own scale
     and window, and the kernel's cost is the pixels it touches, so batching would resample the
@@ -238,7 +257,9 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
     simd = x.dtype == torch.uint8 and x.device.type == "cpu" and c in (1, 3)
     if x.dtype == torch.uint8 and not simd:
         x = to_working(x)
-    out = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device)
+    # The SIMD kernel writes channels-last: so does the batch, which then needs no transpose.
+    layout = torch.channels_last if simd else torch.contiguous_format
+    out = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device, memory_format=layout)
     geometry = torch.stack([scaled_size[:, 0], scaled_size[:, 1], top, left], 1).tolist()
     for i, (sh, sw, t, lc) in enumerate(geometry):
         flip_y, flip_x = 2 * t > sh - oh, 2 * lc > sw - ow
@@ -257,7 +278,7 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
         mirror = [d for d, f in ((-2, flip_y), (-1, flip_x)) if f]
         image = x[i, :, h - rows:, :] if flip_y else x[i, :, :rows, :]
         image = image[:, :, w - cols:] if flip_x else image[:, :, :cols]
-        image = _rgba_channels_last(image, mirror) if simd and c == 3 else _mirror(image, mirror)[None]
+        image = _simd_input(image, mirror) if simd else _mirror(image, mirror)[None]
         y = torch.ops.aten._upsample_bilinear2d_aa(image, [out_rows, out_cols], False, sh / h, sw / w)
         out[i] = _mirror(y[0, :c, t:t + oh, lc:lc + ow], mirror)
     return out

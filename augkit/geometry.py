@@ -169,16 +169,17 @@ def supersample_factors(total: torch.Tensor) -> torch.Tensor:
 
 
 def exact_samples(steps: Sequence[Step], n: int) -> torch.Tensor:
-    """bool N: samples on which every step is the identity or an axis flip, so that their output
-    is their input re-indexed (no resampling, no fill)."""
+    """bool N (CPU): samples on which every step is the identity or an axis flip, so that their
+    output is their input re-indexed (no resampling, no fill)."""
     exact = torch.ones(n, dtype=torch.bool)
+    matrices = [s.map for s in steps if isinstance(s.map, torch.Tensor)]
+    if matrices:
+        # |m| equals [[1, 0, 0], [0, 1, 0]] exactly: diagonal +-1, no shear, no translation.
+        top = torch.stack(matrices).to("cpu", torch.float64)[:, :, :2, :].abs_()
+        exact &= (top == torch.eye(2, 3, dtype=torch.float64)).flatten(-2).all(-1).all(0)
     for step in steps:
         if isinstance(step.map, Radial):
             exact &= (step.map.k1 == 0).cpu() & (step.map.k2 == 0).cpu()
-            continue
-        m = step.map.double().cpu()
-        diagonal = (m[:, 0, 0].abs() == 1) & (m[:, 1, 1].abs() == 1)
-        exact &= diagonal & (m[:, 0, 1] == 0) & (m[:, 1, 0] == 0) & (m[:, 0, 2] == 0) & (m[:, 1, 2] == 0)
     return exact
 
 
@@ -210,7 +211,9 @@ def _coverage(x: torch.Tensor, y: torch.Tensor, size: Size, soft: bool) -> torch
     h, w = size
     if not soft:
         return ((x.abs() <= w / 2) & (y.abs() <= h / 2)).to(x.dtype)
-    return (w / 2 + 0.5 - x.abs()).clamp_(0, 1) * (h / 2 + 0.5 - y.abs()).clamp_(0, 1)
+    # In place on the caller's fresh point tensors: w/2 + 1/2 - |x|, clamped, per axis.
+    cx = x.abs_().neg_().add_(w / 2 + 0.5).clamp_(0, 1)
+    return cx.mul_(y.abs_().neg_().add_(h / 2 + 0.5).clamp_(0, 1))
 
 
 def sampling_points(steps: Sequence[Step], n: int, out_size: Size, in_size: Size,
@@ -249,6 +252,13 @@ def sampling_points(steps: Sequence[Step], n: int, out_size: Size, in_size: Size
             pending = m if pending is None else m @ pending
         if step.fill is None and isinstance(step.map, torch.Tensor):
             continue
+        if step.fill == "zeros" and isinstance(step.map, torch.Tensor):
+            # Coverage only reads the points, so they need not be materialised for it: the
+            # mapped points are a sum of a row and a column term (one full-size op each).
+            px, py = _apply_affine(pending, x, y)
+            soft = interpolation == "bilinear" and supersample == (1, 1)
+            coverage[index] = _coverage(px, py, step.in_size, soft).expand(n, -1, h_out, w_out)
+            continue
         if pending is not None:
             x, y = _apply_affine(pending, x, y)
             pending = None
@@ -256,7 +266,7 @@ def sampling_points(steps: Sequence[Step], n: int, out_size: Size, in_size: Size
             x, y = radial_map(x, y, step.map)
         if step.fill == "zeros":
             soft = interpolation == "bilinear" and supersample == (1, 1)
-            coverage[index] = _coverage(x, y, step.in_size, soft).expand(n, -1, h_out, w_out)
+            coverage[index] = _coverage(x.clone(), y.clone(), step.in_size, soft).expand(n, -1, h_out, w_out)
         elif step.fill is not None:
             x, y = _fold(x, step.in_size[1] / 2, step.fill), _fold(y, step.in_size[0] / 2, step.fill)
     # Centred source pixels -> grid_sample's [-1, 1] (align_corners=False: the image edges).

@@ -8,6 +8,7 @@ torchvision's ``resize(antialias=True)`` + ``crop`` (comparison environment only
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from _references import resize_then_crop, smooth_images
@@ -146,3 +147,24 @@ def test_an_untouched_sample_beside_a_shrinking_one_comes_back_exactly():
     board = ((torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2).float().expand(1, 1, 32, 32)
     shrunk = stretch.replay(board, index_params(params, torch.tensor([0])))
     assert math.isclose(shrunk[0, 0, 16, 16].item(), 0.5, abs_tol=1e-6)
+
+
+def test_the_uint8_fast_path_takes_any_layout_and_any_input_kind():
+    # Large photos with default settings: the exact uint8 kernel, no opt-in, for channels-first
+    # and channels-last batches (numpy / PIL images arrive channels-last) and single images.
+    from PIL import Image
+
+    from augkit.data import load_sample_photos
+
+    photos = load_sample_photos()
+    nchw = torch.from_numpy(photos).permute(0, 3, 1, 2).contiguous()
+    pipe = A.Compose([A.RandomScaleCrop(224, (256, 480)), A.HorizontalFlip()])
+    out, params = pipe(nchw, generator=4, return_params=True)
+    assert out.dtype == torch.uint8
+    assert torch.equal(pipe.replay(nchw.contiguous(memory_format=torch.channels_last), params), out)
+    as_float = pipe.replay(nchw.float() / 255, params)
+    assert (out.float() - as_float * 255).abs().max() <= 1.0 + 1e-4  # the float path, within 1/255
+    one = index_params(params, torch.tensor([1]))
+    for image in (photos[1], Image.fromarray(photos[1])):
+        single = pipe.replay(image, one)
+        assert torch.equal(torch.from_numpy(np.array(single)).permute(2, 0, 1), out[1])
