@@ -365,19 +365,22 @@ def test_decode_scale_crop_samples_like_random_scale_crop(big_jpeg: Path) -> Non
 
 
 def test_decode_scale_crop_uses_draft_and_matches_full_resolution(big_jpeg: Path) -> None:
-    for seed in range(4):
+    reductions = set()
+    for seed in range(12):  # seed 10 draws L = 101
         out, params = D.decode_scale_crop(big_jpeg, 96, (100, 160), seed, return_params=True)
         decoded_h, decoded_w = params["decoded_size"]
         scaled_h, scaled_w = params["scaled_size"]
-        # Decoded at 1/4 scale (214 x 320): smaller than the file, never below the L-scaled image.
-        assert (decoded_h, decoded_w) == (214, 320)
-        assert decoded_h >= scaled_h and decoded_w >= scaled_w
+        # The largest 1/k (k = 1, 2, 4, 8) whose decode is still twice the L-scaled image.
+        k = next(k for k in (8, 4, 2, 1) if 1280 // k >= 2 * scaled_w and 854 // k >= 2 * scaled_h)
+        assert (decoded_h, decoded_w) == (-(-854 // k), -(-1280 // k))
+        reductions.add(k)
         # Reference: full-resolution decode, the same crop window resampled to 96 x 96.
         sy, sx = 854 / scaled_h, 1280 / scaled_w
         box = (params["left"] * sx, params["top"] * sy, (params["left"] + 96) * sx, (params["top"] + 96) * sy)
         full = Image.open(big_jpeg).convert("RGB")
         reference = np.asarray(full.resize((96, 96), Image.Resampling.BILINEAR, box=box))
         assert _psnr(out, reference) > 38
+    assert reductions == {2, 4}  # L in [100, 160] straddles the 1/4 -> 1/2 switch at L = 106
 
 
 def test_decode_scale_crop_png_and_errors(tmp_path: Path) -> None:

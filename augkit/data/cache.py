@@ -20,7 +20,7 @@ from .._atomic import write_atomic
 from .folder import _FileEntry
 
 # Bumped whenever the cached array could differ for the same files (decoding rules, layout).
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 
 def _default_cache_dir() -> Path:

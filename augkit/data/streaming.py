@@ -22,6 +22,7 @@ from .decoding import (
     _RESAMPLE,
     BadImageError,
     PathLike,
+    _draft,
     _open_checked,
     _pixel_errors_as_bad,
     _quiet_bomb_warnings,
@@ -53,19 +54,14 @@ def _decode_window(
         top, left = int(params["top"][0]), int(params["left"][0])
         out_h, out_w = crop.size
         with _pixel_errors_as_bad(path):
-            drafted = image.draft(None, (scaled_w, scaled_h))
-            # A draft decodes at 1/k scale: decoded pixel x covers source pixels [k x, k (x + 1)).
-            # draft returns that frame in source units, (0, 0, W / k, H / k).
-            reduction = width / drafted[1][2] if drafted else 1.0
+            k = _draft(image, (scaled_h, scaled_w))
             rgb = _to_rgb(image)
-            # The crop window in source pixels, then in the (possibly reduced) decoded frame.
-            to_decoded = width / scaled_w / reduction, height / scaled_h / reduction
-            box = (
-                left * to_decoded[0],
-                top * to_decoded[1],
-                (left + out_w) * to_decoded[0],
-                (top + out_h) * to_decoded[1],
-            )
+            # Pillow's box resize places output pixel i at box[0] + (i + 0.5) * (box width / out
+            # width) with taps clamped to the whole image: exactly the samples of resizing the
+            # whole (decoded) image to the scaled size and cropping, at the cost of the window.
+            to_decoded = width / scaled_w / k, height / scaled_h / k
+            box = (left * to_decoded[0], top * to_decoded[1],
+                   (left + out_w) * to_decoded[0], (top + out_h) * to_decoded[1])
             window = rgb.resize((out_w, out_h), _RESAMPLE, box=box)
             decoded_size = (rgb.height, rgb.width)
             out = np.asarray(window, dtype=np.uint8).copy()
@@ -90,13 +86,26 @@ def decode_scale_crop(
 ) -> np.ndarray | tuple[np.ndarray, dict]:
     """Decode one file straight into a random scale-crop, resampling only the crop window.
 
-    Samples like augkit's RandomScaleCrop: the shorter side is resized to an integer L drawn
-    uniformly from ``scale = (lo, hi)`` (inclusive), then a ``size`` crop is taken at a
-    uniformly random offset. Instead of resizing the whole image, it reads the header, asks
-    Pillow's JPEG decoder for a 1/2, 1/4 or 1/8 scale decode (``Image.draft``) that is still at
-    least as large as the L-scaled image (never below the needed resolution), and resamples only
-    the crop window (``Image.resize(box=...)``, antialiased bilinear) to ``size``. Non-JPEG
-    files are decoded at full size.
+    The definition is :class:`augkit.RandomScaleCrop`'s on the fully decoded file: the shorter
+    side is resized to an integer L drawn uniformly from ``scale = (lo, hi)`` (inclusive), with
+    antialiased bilinear, then a ``size`` crop is taken at a uniformly random offset (the draws
+    are ``RandomScaleCrop(size, scale).make_params``'s). Instead of resizing the whole image it
+    reads the header, decodes a JPEG at 1/2, 1/4 or 1/8 scale (Pillow ``draft``, libjpeg's
+    DCT-domain downscale) while the decoded image stays at least twice the L-scaled size, and
+    resamples only the crop window (``Image.resize(box=...)``, antialiased bilinear: the same
+    sample positions and edge clamping as the full resize). Other formats, and JPEGs without
+    that much room, are decoded at full size.
+
+    Bound against the definition computed on the full decode (resize with
+    ``torch.nn.functional.interpolate(mode="bilinear", antialias=True)``, then crop; tested on
+    real photos):
+
+    * decoded at full size (``decoded_size`` is the file's size): every pixel within 2 levels
+      (of 255), the difference between Pillow's and torch's fixed-point versions of the filter
+      (Pillow's box coordinates are float32);
+    * decoded at 1/k scale: mean absolute difference at most 1.5 levels and PSNR at least 40 dB
+      (the DCT downscale is not the triangle filter: single pixels at sharp edges differ by up
+      to about 12 levels).
 
     Parameters
     ----------
@@ -246,7 +255,8 @@ class ImageFolderStream(torch.utils.data.Dataset):
                     raise
                 warnings.warn(f"skipping bad image file {err.path!r}: {err.reason}", stacklevel=2)
                 continue
-            tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
+            # A C x H x W view of the H x W x C array: collation copies it into the batch anyway.
+            tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
             if self.transform is not None:
                 tensor = self.transform(tensor)
             return tensor, label
