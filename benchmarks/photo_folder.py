@@ -13,11 +13,13 @@ follows from ``seed``: the same call writes the same files.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from augkit._checks import check_int
 
 LONGER_SIDE = (300, 800)

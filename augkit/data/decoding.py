@@ -39,7 +39,7 @@ _RESAMPLE = Image.Resampling.BILINEAR
 # downscale) only while the decoded image stays at least this many times the target size, so an
 # antialiased resize still does most of the reduction. Pillow's thumbnail uses the same rule
 # (reducing_gap=2); with 1 instead of 2 the DCT downscale does it all and the error against a
-# full decode triples (PSNR 32 dB instead of 43 dB on the sample photos).
+# full decode triples (worst PSNR 32 dB instead of 42 dB on benchmarks/photo_folder.py).
 _DRAFT_GAP = 2
 # Errors Pillow raises for files it cannot decode (plugins raise several kinds).
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
