@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+import augkit as A
 import augkit.data as D
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,10 @@ def test_stream_is_resize_then_crop_of_the_full_decode(photos: list[Path], size:
             if params["decoded_size"] == (height, width):
                 regimes["full"] += 1
                 assert diff.max() <= 2, (path, params)
+                # The in-memory transform itself, with the same draws, on the decoded batch.
+                batch = torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy()).permute(2, 0, 1)[None]
+                in_memory = A.RandomScaleCrop(size, scale)(batch, generator=10 * i + seed)[0].permute(1, 2, 0)
+                assert np.abs(out.astype(np.int64) - in_memory.numpy()).max() <= 2, (path, params)
             else:
                 regimes["draft"] += 1
                 scaled_h, scaled_w = params["scaled_size"]

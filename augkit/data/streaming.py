@@ -4,7 +4,8 @@ For large photo folders that do not fit in memory. :class:`ImageFolderStream` is
 Dataset over an ImageFolder tree; with a :class:`ScaleCropLoader` each item is one draw of
 :class:`augkit.RandomScaleCrop` (shorter side L ~ U{lo..hi}, random crop) computed without
 materialising the rescaled photo: :func:`decode_scale_crop` decodes a JPEG at a reduced scale
-(Pillow ``draft``) when that still covers the L-scaled image, and resamples only the crop window.
+(Pillow ``draft``) while it stays at least twice the L-scaled size, and resamples only the crop
+window.
 """
 
 from __future__ import annotations
@@ -57,8 +58,10 @@ def _decode_window(
             k = _draft(image, (scaled_h, scaled_w))
             rgb = _to_rgb(image)
             # Pillow's box resize places output pixel i at box[0] + (i + 0.5) * (box width / out
-            # width) with taps clamped to the whole image: exactly the samples of resizing the
-            # whole (decoded) image to the scaled size and cropping, at the cost of the window.
+            # width) with taps clamped to the whole image: the samples of resizing the whole
+            # (decoded) image to the scaled size and cropping (up to its float32 box), at the cost
+            # of the window. On these sizes it beats augkit.functional.scale_crop_antialias (torch's
+            # SIMD kernel) once the image -> tensor copy and its resampling from a corner are paid.
             to_decoded = width / scaled_w / k, height / scaled_h / k
             box = (left * to_decoded[0], top * to_decoded[1],
                    (left + out_w) * to_decoded[0], (top + out_h) * to_decoded[1])
