@@ -129,18 +129,42 @@ class Compose(Transform):
             if x.dtype == torch.uint8 and not run[0]._reads_uint8:
                 x, owned = F.to_working(x), True  # the raw batch, read as far as possible
             resampling = [t for t in run if t.geometric and t.interpolation is not None]
-            if not resampling or (len(resampling) == 1 and getattr(resampling[0], "exact_alone", False)):
-                # Flips, colour maps and at most one transform with its own exact kernel: one
-                # transform after another is as fast, and exact.
-                for t, p in zip(run, plist[i:stop]):
-                    if x.dtype == torch.uint8 and not t._reads_uint8:
-                        x, owned = F.to_working(x), True
-                    y = t._forward(x, p, inplace=owned)
-                    x, owned = y, owned or not shares_memory(y, x)
+            if len(resampling) == 1 and getattr(resampling[0], "exact_alone", False):
+                x, owned = self._exact_run(x, run, plist[i:stop], owned)
+            elif not resampling:  # flips and colour maps: exact one after another
+                x, owned = self._sequence(x, run, plist[i:stop], owned)
             else:
                 x, owned = self._warp_run(x, run, plist[i:stop], resampling[0].interpolation), True
             i = stop
         return x
+
+    @staticmethod
+    def _sequence(x: torch.Tensor, run: list[Transform], plist: list[Params], owned: bool) -> tuple[torch.Tensor, bool]:
+        """Apply ``run`` one transform after another; returns ``(x, owned)``."""
+        for t, p in zip(run, plist):
+            if x.dtype == torch.uint8 and not t._reads_uint8:
+                x, owned = F.to_working(x), True
+            y = t._forward(x, p, inplace=owned)
+            x, owned = y, owned or not shares_memory(y, x)
+        return x, owned
+
+    def _exact_run(self, x: torch.Tensor, run: list[Transform], plist: list[Params],
+                   owned: bool) -> tuple[torch.Tensor, bool]:
+        """A run whose one resampling transform has an exact kernel of its own, among flips and
+        colour maps: the transforms before it one by one, then it with the flips after it folded
+        into its copy-out (flips commute with per-image colour maps), then the colour maps."""
+        j = next(k for k, t in enumerate(run) if t.geometric and t.interpolation is not None)
+        x, owned = self._sequence(x, run[:j], plist[:j], owned)
+        flips = None
+        for t, p in zip(run[j + 1:], plist[j + 1:]):
+            if t.geometric:  # a flip: apply (bool N), axis -1 (left-right) or -2
+                flips = torch.zeros(len(p["apply"]), 2, dtype=torch.bool) if flips is None else flips
+                flips[:, 1 if t.axis == -1 else 0] ^= p["apply"].cpu()
+        if x.dtype == torch.uint8 and not run[j]._reads_uint8:
+            x = F.to_working(x)
+        x = run[j].forward_then_flip(x, plist[j], flips)
+        colours = [(t, p) for t, p in zip(run[j + 1:], plist[j + 1:]) if not t.geometric]
+        return self._sequence(x, [t for t, _ in colours], [p for _, p in colours], True)
 
     @staticmethod
     def _warp_run(x: torch.Tensor, run: list[Transform], plist: list[Params], interpolation: str) -> torch.Tensor:

@@ -211,43 +211,41 @@ def _crop_to_footprint(x: torch.Tensor, steps: list[G.Step], out_size: tuple[int
     return windows, shift
 
 
-def _mirror(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
-    """``x.flip(dims)``, or ``x`` itself (no copy) when ``dims`` is empty."""
-    return x.flip(dims) if dims else x
+def _simd_input(image: torch.Tensor) -> torch.Tensor:
+    """C x h x w uint8 (a view into a batch) -> 1 x C' x h x w channels-last uint8, the layout of
+    interpolate's SIMD uint8 kernel.
 
-
-def _simd_input(image: torch.Tensor, mirror: list[int]) -> torch.Tensor:
-    """C x h x w uint8 (a view into a batch), flipped along the dims ``mirror`` -> 1 x C' x h x w
-    channels-last uint8, the layout of interpolate's SIMD uint8 kernel.
-
-    A channels-last batch (the layout of numpy / PIL images turned into tensors) needs one copy of
-    the rows, flipped on the way. A channels-first RGB image is packed into int32 words instead
-    (C' = 4, 4th channel 0): several times faster on the CPU than a permuted copy of the uint8
-    planes, and flipping the packed words moves each pixel once."""
+    A channels-last batch (the layout of numpy / PIL images turned into tensors) is passed as a
+    view when its rows are whole (no copy at all). A channels-first RGB image is packed into int32
+    words instead (C' = 4, 4th channel 0): several times faster on the CPU than a permuted copy
+    of the uint8 planes."""
     if image.shape[0] == 1 or image.stride(0) == 1:  # channels-last (or one channel)
-        hwc = image.permute(1, 2, 0)
-        hwc = hwc.flip([d + 2 for d in mirror]) if mirror else hwc.contiguous()
-        return hwc.permute(2, 0, 1)[None]
+        view = image[None]
+        return view if view.is_contiguous(memory_format=torch.channels_last) else \
+            view.contiguous(memory_format=torch.channels_last)
     words = image.to(torch.int32)
-    packed = _mirror(words[0] | (words[1] << 8) | (words[2] << 16), mirror)
+    packed = words[0] | (words[1] << 8) | (words[2] << 16)
     return packed.view(torch.uint8).view(*image.shape[1:], 4).permute(2, 0, 1)[None]
 
 
 def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.Tensor,
-                         left: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize image n to ``scaled_size[n]`` and crop ``size`` at ``(top[n], left[n])``.
+                         left: torch.Tensor, size: tuple[int, int], flips: torch.Tensor | None = None
+                         ) -> torch.Tensor:
+    """Resize image n to ``scaled_size[n]``, crop ``size`` at ``(top[n], left[n])``, then flip.
 
     The filter is antialiased bilinear, as Pillow's and torchvision's resize: a triangle
     kernel widened by the scale factor when shrinking (plain bilinear when enlarging), image
     edges clamped (``interpolate(mode="bilinear", antialias=True, align_corners=False)``).
-    The result equals resizing the whole image and then cropping, but only the part of the
-    image between the corner nearest the window and the window's far side is resampled (the
-    image is mirrored so that this corner is the origin, which keeps every sample position
-    of the full resize). ``x``: N x C x H x W, uint8 or float on [0, 1]; ``scaled_size``:
-    int64 N x 2 (h, w); ``top``, ``left``: int64 N. Returns N x C x size: for uint8 on CPU
-    (C = 1 or 3) the uint8 output of the SIMD uint8 kernel, which works in fixed point and
-    rounds (so may differ by one level from the float kernel), channels-last in memory;
-    otherwise the float working batch (float32 for uint8 input).
+    The result equals resizing the whole image and then cropping, but only the output rows and
+    columns from the image corner to the window's far side are computed: the kernel places
+    output pixel ``i`` at ``scale (i + 1/2)`` from its input's corner, so the input must start
+    there, and the rows and columns before the window are the price of exact sample positions.
+    ``x``: N x C x H x W, uint8 or float on [0, 1]; ``scaled_size``: int64 N x 2 (h, w);
+    ``top``, ``left``: int64 N; ``flips``: optional bool N x 2 (mirror the crop top-bottom,
+    left-right), the flips that follow the crop in a pipeline, done while the crop is copied out.
+    Returns N x C x size: for uint8 on CPU (C = 1 or 3) the uint8 output of the SIMD uint8
+    kernel, which works in fixed point and rounds (so may differ by one level from the float
+    kernel), channels-last in memory; otherwise the float working batch (float32 for uint8).
 
     One interpolate call per sample (a loop of N Python steps): every sample has its own scale
     and window, and the kernel's cost is the pixels it touches, so batching would resample the
@@ -260,27 +258,32 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
     # The SIMD kernel writes channels-last: so does the batch, which then needs no transpose.
     layout = torch.channels_last if simd else torch.contiguous_format
     out = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device, memory_format=layout)
-    geometry = torch.stack([scaled_size[:, 0], scaled_size[:, 1], top, left], 1).tolist()
-    for i, (sh, sw, t, lc) in enumerate(geometry):
-        flip_y, flip_x = 2 * t > sh - oh, 2 * lc > sw - ow
-        t, lc = (sh - oh - t if flip_y else t), (sw - ow - lc if flip_x else lc)
-        # Source rows/columns the window's taps can reach: centre (t + oh) * H / sh plus the
-        # kernel's support max(H / sh, 1), plus one for rounding.
+    columns = [scaled_size[:, 0], scaled_size[:, 1], top, left]
+    if flips is not None:
+        columns += [flips[:, 0].long(), flips[:, 1].long()]
+    for i, (sh, sw, t, lc, *flip) in enumerate(torch.stack(columns, 1).tolist()):
+        # Source rows the window's taps can reach: centre (t + oh) * H / sh plus the kernel's
+        # support max(H / sh, 1), plus one for rounding. Whole rows keep a channels-last
+        # image a view (no copy); the kernel reads only the columns it needs.
         rows = min(h, math.ceil((t + oh) * h / sh + max(h / sh, 1)) + 1)
-        cols = min(w, math.ceil((lc + ow) * w / sw + max(w / sw, 1)) + 1)
         out_rows, out_cols = t + oh, lc + ow
         # interpolate treats an axis whose input and output sizes agree as unscaled, whatever
         # the scale factor: keep the sizes apart (an unused extra row, or an extra output row).
         if rows == out_rows and sh != h:
             rows, out_rows = (rows + 1, out_rows) if rows < h else (rows, out_rows + 1)
-        if cols == out_cols and sw != w:
-            cols, out_cols = (cols + 1, out_cols) if cols < w else (cols, out_cols + 1)
-        mirror = [d for d, f in ((-2, flip_y), (-1, flip_x)) if f]
-        image = x[i, :, h - rows:, :] if flip_y else x[i, :, :rows, :]
-        image = image[:, :, w - cols:] if flip_x else image[:, :, :cols]
-        image = _simd_input(image, mirror) if simd else _mirror(image, mirror)[None]
+        if w == out_cols and sw != w:
+            out_cols += 1
+        image = x[i, :, :rows, :]
+        if not (simd and image.stride(0) == 1):  # a copy is made anyway: only the columns read
+            cols = min(w, math.ceil((lc + ow) * w / sw + max(w / sw, 1)) + 1)
+            if cols == out_cols and sw != w:
+                cols, out_cols = (cols + 1, out_cols) if cols < w else (cols, out_cols + 1)
+            image = image[:, :, :cols]
+        image = _simd_input(image) if simd else image[None]
         y = torch.ops.aten._upsample_bilinear2d_aa(image, [out_rows, out_cols], False, sh / h, sw / w)
-        out[i] = _mirror(y[0, :c, t:t + oh, lc:lc + ow], mirror)
+        window = y[0, :c, t:t + oh, lc:lc + ow]
+        mirror = [d for d, f in zip((-2, -1), flip) if f]
+        out[i] = window.flip(mirror) if mirror else window
     return out
 
 

@@ -397,9 +397,14 @@ class RandomScaleCrop(_Geometric):
     def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         if not self.exact_alone:
             return super().forward(x, params)
+        return self.forward_then_flip(x, params, None)
+
+    def forward_then_flip(self, x: torch.Tensor, params: Params, flips: torch.Tensor | None) -> torch.Tensor:
+        """The exact resize-then-crop, then the per-sample flips ``flips`` (bool N x 2: vertical,
+        horizontal) of the flip transforms that follow it, done while the crop is copied out."""
         h, w = self._scaled(tuple(x.shape[-2:]), params["length"])
         return F.scale_crop_antialias(x, torch.stack([h, w], 1), params["top"], params["left"],
-                                      self.size)
+                                      self.size, flips)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
         h, w = self._scaled(in_size, params["length"])
