@@ -212,20 +212,18 @@ def _crop_to_footprint(x: torch.Tensor, steps: list[G.Step], out_size: tuple[int
 
 
 def _simd_input(image: torch.Tensor) -> torch.Tensor:
-    """C x h x w uint8 (a view into a batch) -> 1 x C' x h x w channels-last uint8, the layout of
-    interpolate's SIMD uint8 kernel.
+    """1 x C x h x w uint8 (a view into a batch) -> 1 x C' x h x w channels-last uint8, the layout
+    of interpolate's SIMD uint8 kernel.
 
     A channels-last batch (the layout of numpy / PIL images turned into tensors) is passed as a
     view when its rows are whole (no copy at all). A channels-first RGB image is packed into int32
     words instead (C' = 4, 4th channel 0): several times faster on the CPU than a permuted copy
     of the uint8 planes."""
-    if image.shape[0] == 1 or image.stride(0) == 1:  # channels-last (or one channel)
-        view = image[None]
-        return view if view.is_contiguous(memory_format=torch.channels_last) else \
-            view.contiguous(memory_format=torch.channels_last)
-    words = image.to(torch.int32)
+    if image.shape[1] == 1 or image.stride(1) == 1:  # channels-last (or one channel)
+        return image.contiguous(memory_format=torch.channels_last)  # itself when rows are whole
+    words = image[0].to(torch.int32)
     packed = words[0] | (words[1] << 8) | (words[2] << 16)
-    return packed.view(torch.uint8).view(*image.shape[1:], 4).permute(2, 0, 1)[None]
+    return packed.view(torch.uint8).view(*image.shape[2:], 4).permute(2, 0, 1)[None]
 
 
 def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.Tensor,
@@ -273,13 +271,13 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
             rows, out_rows = (rows + 1, out_rows) if rows < h else (rows, out_rows + 1)
         if w == out_cols and sw != w:
             out_cols += 1
-        image = x[i, :, :rows, :]
-        if not (simd and image.stride(0) == 1):  # a copy is made anyway: only the columns read
+        image = x[i:i + 1, :, :rows, :]  # keeps the batch dim: a channels-last view stays one
+        if not (simd and image.stride(1) == 1):  # a copy is made anyway: only the columns read
             cols = min(w, math.ceil((lc + ow) * w / sw + max(w / sw, 1)) + 1)
             if cols == out_cols and sw != w:
                 cols, out_cols = (cols + 1, out_cols) if cols < w else (cols, out_cols + 1)
-            image = image[:, :, :cols]
-        image = _simd_input(image) if simd else image[None]
+            image = image[..., :cols]
+        image = _simd_input(image) if simd else image
         y = torch.ops.aten._upsample_bilinear2d_aa(image, [out_rows, out_cols], False, sh / h, sw / w)
         window = y[0, :c, t:t + oh, lc:lc + ow]
         mirror = [d for d, f in zip((-2, -1), flip) if f]
