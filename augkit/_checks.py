@@ -90,10 +90,12 @@ def check_size(size: int | tuple[int, int], name: str = "size") -> tuple[int, in
     return (int(size[0]), int(size[1]))
 
 
-def check_int(value: int, name: str, *, minimum: int | None = None) -> int:
-    """Return ``value`` as an int after checking it is an integer (not a bool) ``>= minimum``."""
+def check_int(value: int, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``value`` as an int after checking it is an integer (not a bool) in ``[minimum, maximum]``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r}")
+    if maximum is not None and (value > maximum or (minimum is not None and value < minimum)):
+        raise ValueError(f"{name} must be an int in [{minimum}, {maximum}], got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
@@ -199,37 +201,6 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
     raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {generator!r}")
 
 
-def check_int(value: int, name: str, minimum: int, maximum: int | None = None) -> int:
-    """Return ``value`` as an int after checking it lies in ``[minimum, maximum]``.
-
-    Parameters
-    ----------
-    value : int
-        The argument.
-    name : str
-        Its name, for the error message.
-    minimum : int
-    maximum : int, optional
-
-    Returns
-    -------
-    int
-
-    Raises
-    ------
-    TypeError
-        ``value`` is not an int (bools are refused).
-    ValueError
-        ``value`` is out of range.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(f"{name} must be {bounds}, got {value!r}")
-    return int(value)
-
-
 def as_soft_targets(labels: object, n: int, num_classes: int | None, device: torch.device) -> torch.Tensor:
     """Checked soft targets for label mixing.
 
@@ -260,7 +231,7 @@ def as_soft_targets(labels: object, n: int, num_classes: int | None, device: tor
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"labels must be a torch.Tensor or numpy array, got {type(labels).__name__}")
     if num_classes is not None:
-        check_int(num_classes, "num_classes", 1)
+        check_int(num_classes, "num_classes", minimum=1)
     if labels.dim() == 0 or labels.shape[0] != n:
         raise ValueError(f"labels of shape {tuple(labels.shape)} do not match the batch of {n} samples")
     labels = labels.to(device)

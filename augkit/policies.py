@@ -174,7 +174,7 @@ class _Policy(Transform):
     SPACE: ClassVar[Space]
 
     def __init__(self, num_magnitude_bins: int, interpolation: str, fill: str, ops: Sequence[str] | None) -> None:
-        self.num_magnitude_bins = check_int(num_magnitude_bins, "num_magnitude_bins", 2)
+        self.num_magnitude_bins = check_int(num_magnitude_bins, "num_magnitude_bins", minimum=2)
         self.interpolation = check_choice(interpolation, "interpolation", _INTERPOLATIONS)
         self.fill = check_choice(fill, "fill", _FILLS)
         names = tuple(self.SPACE) if ops is None else tuple(ops)
@@ -298,8 +298,8 @@ class RandAugment(_Policy):
     def __init__(self, num_ops: int = 2, magnitude: int = 9, num_magnitude_bins: int = 31,
                  interpolation: str = "nearest", fill: str = "zeros", ops: Sequence[str] | None = None) -> None:
         super().__init__(num_magnitude_bins, interpolation, fill, ops)
-        self.num_ops = check_int(num_ops, "num_ops", 0)
-        self.magnitude = check_int(magnitude, "magnitude", 0, self.num_magnitude_bins - 1)
+        self.num_ops = check_int(num_ops, "num_ops", minimum=0)
+        self.magnitude = check_int(magnitude, "magnitude", minimum=0, maximum=self.num_magnitude_bins - 1)
 
     def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
         n, size = batch_shape[0], tuple(batch_shape[2:])

@@ -157,10 +157,10 @@ def test_policies_replay_round_trip_and_keep_dtype():
     (lambda: A.TrivialAugmentWide(ops=("Rotate", "Invert")), ValueError, r"unknown: \['Invert'\]"),
     (lambda: A.TrivialAugmentWide(ops="Rotate"), ValueError, "sequence of TrivialAugmentWide op names"),
     (lambda: A.RandAugment(ops=()), ValueError, "non-empty"),
-    (lambda: A.RandAugment(magnitude=31), ValueError, r"magnitude must be in \[0, 30\]"),
-    (lambda: A.RandAugment(num_ops=-1), ValueError, "num_ops must be >= 0"),
+    (lambda: A.RandAugment(magnitude=31), ValueError, r"magnitude must be an int in \[0, 30\]"),
+    (lambda: A.RandAugment(num_ops=-1), ValueError, "num_ops must be an int >= 0"),
     (lambda: A.RandAugment(num_ops=1.5), TypeError, "num_ops must be an int"),
-    (lambda: A.TrivialAugmentWide(num_magnitude_bins=1), ValueError, "num_magnitude_bins must be >= 2"),
+    (lambda: A.TrivialAugmentWide(num_magnitude_bins=1), ValueError, "num_magnitude_bins must be an int >= 2"),
     (lambda: A.TrivialAugmentWide(interpolation="bicubic"), ValueError, "interpolation"),
 ])
 def test_bad_arguments_are_refused(make, error, message):
