@@ -2,13 +2,16 @@
 
 Every model takes ``input_shape`` (per-sample shape) and ``n_classes``, emits logits N x K,
 and is vmap-safe: no in-place ops on activations, no data-dependent control flow.
-``dropout`` is None or p_keep (probability of keeping a unit); ``init`` is a scheme name,
+``p_keep`` is None (no Dropout) or the probability of keeping a unit, the lecture's
+convention as in :class:`nets.Dropout` (the old keyword ``dropout=`` raises a TypeError that
+says so); ``init`` is a scheme name,
 ``(name, kwargs)`` or None (torch's defaults), see :func:`nets.init_weights`.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,14 +24,23 @@ from nets.init import InitSpec, apply_init
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
-def _check_common(input_shape: Sequence[int], n_classes: int, dropout: float | None) -> tuple[int, ...]:
+def _refuse_unknown(model: str, kwargs: dict[str, Any]) -> None:
+    """Python's TypeError for unexpected keywords, with directions for the renamed ``dropout``."""
+    if "dropout" in kwargs:
+        raise TypeError(f"{model}(dropout=...) was renamed: write p_keep={kwargs['dropout']!r} "
+                        "(the probability of keeping a unit, as in nets.Dropout)")
+    if kwargs:
+        raise TypeError(f"{model}() got an unexpected keyword argument {next(iter(kwargs))!r}")
+
+
+def _check_common(input_shape: Sequence[int], n_classes: int, p_keep: float | None) -> tuple[int, ...]:
     shape = tuple(input_shape)
     if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
         raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
     if not isinstance(n_classes, int) or n_classes < 2:
         raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
-    if dropout is not None and not 0.0 < dropout <= 1.0:
-        raise ValueError(f"dropout (p_keep) must be None or in (0, 1], got {dropout!r}")
+    if p_keep is not None and not 0.0 < p_keep <= 1.0:
+        raise ValueError(f"p_keep must be None or in (0, 1], got {p_keep!r}")
     return shape
 
 
@@ -45,10 +57,11 @@ class MLP(nn.Module):
     """
 
     def __init__(self, input_shape: Sequence[int], n_classes: int, widths: Sequence[int] = (256,),
-                 activation: str = "relu", batch_norm: bool = False, dropout: float | None = None,
-                 init: InitSpec = "he") -> None:
+                 activation: str = "relu", batch_norm: bool = False, p_keep: float | None = None,
+                 init: InitSpec = "he", **removed: Any) -> None:
         super().__init__()
-        shape = _check_common(input_shape, n_classes, dropout)
+        _refuse_unknown(type(self).__name__, removed)
+        shape = _check_common(input_shape, n_classes, p_keep)
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
         layers: list[nn.Module] = [nn.Flatten()]
@@ -58,8 +71,8 @@ class MLP(nn.Module):
             if batch_norm:
                 layers.append(BatchNorm1d(width))
             layers.append(_ACTIVATIONS[activation]())
-            if dropout is not None:
-                layers.append(Dropout(dropout))
+            if p_keep is not None:
+                layers.append(Dropout(p_keep))
             fan_in = width
         layers.append(nn.Linear(fan_in, n_classes))
         self.layers = nn.Sequential(*layers)
@@ -83,9 +96,10 @@ class SmallCNN(nn.Module):
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
                  widths: Sequence[int] = (32, 64, 128), batch_norm: bool = True,
-                 dropout: float | None = None, init: InitSpec = "he") -> None:
+                 p_keep: float | None = None, init: InitSpec = "he", **removed: Any) -> None:
         super().__init__()
-        shape = _check_common(input_shape, n_classes, dropout)
+        _refuse_unknown(type(self).__name__, removed)
+        shape = _check_common(input_shape, n_classes, p_keep)
         _check_image_shape(shape)
         if not widths:
             raise ValueError(f"widths must name at least one block, got {widths!r}")
@@ -97,8 +111,8 @@ class SmallCNN(nn.Module):
             layers += _conv_block(c_in, width, batch_norm)
             c_in = width
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        if dropout is not None:
-            layers.append(Dropout(dropout))
+        if p_keep is not None:
+            layers.append(Dropout(p_keep))
         layers.append(nn.Linear(c_in, n_classes))
         self.layers = nn.Sequential(*layers)
         apply_init(self, init)
@@ -152,10 +166,11 @@ class ResNet20(nn.Module):
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10, width: int = 16,
-                 batch_norm: bool = True, dropout: float | None = None, init: InitSpec = "he",
-                 shortcut: str = "A") -> None:
+                 batch_norm: bool = True, p_keep: float | None = None, init: InitSpec = "he",
+                 shortcut: str = "A", **removed: Any) -> None:
         super().__init__()
-        shape = _check_common(input_shape, n_classes, dropout)
+        _refuse_unknown(type(self).__name__, removed)
+        shape = _check_common(input_shape, n_classes, p_keep)
         _check_image_shape(shape)
         if not isinstance(width, int) or width < 1:
             raise ValueError(f"width must be a positive int, got {width!r}")
@@ -171,8 +186,8 @@ class ResNet20(nn.Module):
                 c_in = c_out
         self.blocks = nn.Sequential(*blocks)
         head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        if dropout is not None:
-            head.append(Dropout(dropout))
+        if p_keep is not None:
+            head.append(Dropout(p_keep))
         head.append(nn.Linear(c_in, n_classes))
         self.head = nn.Sequential(*head)
         apply_init(self, init)
@@ -195,10 +210,11 @@ class FastCNN(nn.Module):
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
-                 widths: Sequence[int] = (64, 256, 256), stem: int = 24, dropout: float | None = None,
-                 init: InitSpec = "he", scale: float = 1 / 9) -> None:
+                 widths: Sequence[int] = (64, 256, 256), stem: int = 24, p_keep: float | None = None,
+                 init: InitSpec = "he", scale: float = 1 / 9, **removed: Any) -> None:
         super().__init__()
-        shape = _check_common(input_shape, n_classes, dropout)
+        _refuse_unknown(type(self).__name__, removed)
+        shape = _check_common(input_shape, n_classes, p_keep)
         _check_image_shape(shape)
         if not widths or not all(isinstance(w, int) and w > 0 for w in widths):
             raise ValueError(f"widths must be positive ints, at least one, got {widths!r}")
@@ -219,8 +235,8 @@ class FastCNN(nn.Module):
                        nn.GELU(), nn.Conv2d(width, width, 3, padding=1, bias=False), BatchNorm2d(width), nn.GELU()]
             c_in = width
         layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]
-        if dropout is not None:
-            layers.append(Dropout(dropout))
+        if p_keep is not None:
+            layers.append(Dropout(p_keep))
         layers.append(nn.Linear(c_in, n_classes, bias=False))
         self.layers = nn.Sequential(*layers)
         self.scale = float(scale)
