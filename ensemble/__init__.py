@@ -1,8 +1,8 @@
 """ensemble: bootstrap-bagged torch networks, trained in parallel, voting with test-time augmentation.
 
 The public names load on first use (PEP 562), so that a joblib/dask worker unpickling a task
-from :mod:`ensemble.members` imports torch and :mod:`nets` only, not scikit-learn and the
-estimator: every worker process starts seconds sooner.
+from :mod:`ensemble.orchestration` imports torch and :mod:`nets` only, not scikit-learn and
+the estimator: every worker process starts seconds sooner.
 """
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 __all__ = ["BaggedNetClassifier", "FitInterrupted", "MemberFailedError", "ErrorDecomposition",
            "error_decomposition", "vote"]
 
-_HOME = {"BaggedNetClassifier": "bagging", "FitInterrupted": "bagging", "MemberFailedError": "bagging",
+_HOME = {"BaggedNetClassifier": "bagging", "FitInterrupted": "failures", "MemberFailedError": "failures",
          "ErrorDecomposition": "diagnostics", "error_decomposition": "diagnostics", "vote": "voting"}
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .bagging import BaggedNetClassifier, FitInterrupted, MemberFailedError
+    from .bagging import BaggedNetClassifier
     from .diagnostics import ErrorDecomposition, error_decomposition
+    from .failures import FitInterrupted, MemberFailedError
     from .voting import vote
 
 

@@ -12,7 +12,7 @@ import nets
 from ensemble import BaggedNetClassifier
 
 tiny_mlp = functools.partial(nets.MLP, widths=(32,))
-tiny_cnn = functools.partial(nets.SmallCNN, widths=(8, 16), dropout=0.8)
+tiny_cnn = functools.partial(nets.SmallCNN, widths=(8, 16), p_keep=0.8)
 
 
 def _quick(**kw):
@@ -170,7 +170,10 @@ def test_bad_training_data_fails_before_training(X, y, error, message, monkeypat
     ("max_samples", 1.5, "max_samples must be an int"),
     ("tta", "five_crop", "tta must be one of"),
     ("engine", "threads", "engine must be"),
-    ("lr", -0.1, "lr must be >= 0"),
+    ("lr", -0.1, "lr must be a finite number >= 0, got -0.1"),
+    ("epochs", 0, "epochs must be a positive int, got 0"),
+    ("precision", "float16", "precision must be one of"),
+    ("channels_last", "yes", "channels_last must be True or False"),
 ])
 def test_bad_settings_are_named(digits_tabular, param, value, message):
     X, y = digits_tabular
@@ -210,8 +213,8 @@ def test_nearly_constant_features_are_not_blown_up_by_standardisation():
 
 
 def test_worker_side_import_leaves_out_scikit_learn():
-    """A joblib worker unpickling ensemble.members.train_unit must not pay for importing sklearn."""
-    code = ("import sys, ensemble.members; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
+    """A joblib worker unpickling ensemble.orchestration.train_unit must not pay for importing sklearn."""
+    code = ("import sys, ensemble.orchestration; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
             "from ensemble import BaggedNetClassifier, vote; assert 'sklearn' in sys.modules; "
             "import ensemble; assert sorted(ensemble.__all__) == sorted(n for n in ensemble.__all__ if hasattr(ensemble, n))")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
