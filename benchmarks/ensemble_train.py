@@ -214,10 +214,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"predict_proba: {predict['plain']:,.0f} member-images/s without views, "
               f"{predict['ten_crop']:,.0f} with ten-crop TTA", flush=True)
 
-    bf16_native = nets.bfloat16_supported("cpu")
+    # an older checkout (for the "before" figures) may lack nets.bfloat16_supported
+    bf16 = getattr(nets, "bfloat16_supported", None)
+    bf16_native = "unknown" if bf16 is None else "yes" if bf16("cpu") else "no (a bf16 row trains in float32)"
     header = [f"command: {shlex.join([sys.executable, *sys.argv])}",
-              f"machine: {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, native bf16 on this CPU: "
-              f"{'yes' if bf16_native else 'no (the bf16 row trained in float32)'}",
+              f"machine: {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+              f"native bf16 on this CPU: {bf16_native}",
               f"setting: {args.members} SmallCNN members x {args.images:,} CIFAR-10 images x {args.epochs} epochs, "
               f"batch {BATCH}, SGD lr {LR} momentum {MOMENTUM}; validation: 1,000 held-out images"]
     lines = [*header, "",

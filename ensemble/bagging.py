@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 
 import augkit
 import nets
-from nets.batches import model_memory_format, set_memory_format
+from nets.batches import inference_batch_size, model_memory_format, set_memory_format
 
 from .failures import check_divergence
 from .inputs import InputSpec, as_image_array, is_image_input
@@ -473,24 +473,27 @@ lr_schedule, label_smoothing
 
     @torch.no_grad()
     def _member_probas_prepared(self, models, X: np.ndarray, tta) -> torch.Tensor:
-        """``M x N x K`` probabilities of ``models`` on prepared rows, views averaged per image."""
+        """``M x N x K`` probabilities of ``models`` on prepared rows, views averaged per image.
+
+        Each forward pass takes all views of a chunk of images, about
+        :func:`nets.batches.inference_batch_size` inputs, in the members' memory format.
+        """
         if tta is not None and self.input_spec_.kind != "image":
             raise ValueError(f"tta={tta!r} needs image input; this ensemble was fitted on tabular data")
         normalize = self._normalize()
+        device = self._predict_device()
+        memory_format = model_memory_format(models[0]) if models else torch.contiguous_format
         out = [[] for _ in models]
-        n_views = 1 if tta is None else self._views(torch.as_tensor(X[:1]), tta).shape[1]
-        chunk = max(1, 4096 // n_views)
+        image = self.input_spec_.kind == "image"
+        n_views = self._views(torch.as_tensor(X[:1]), tta).shape[1] if image else 1
+        chunk = max(1, inference_batch_size(device) // n_views)
         for start in range(0, len(X), chunk):
-            batch = torch.as_tensor(X[start:start + chunk]).to(self._predict_device())
-            if self.input_spec_.kind == "image":
-                views = self._views(batch, tta)
-                n, v = views.shape[:2]
-                inputs = views.flatten(0, 1)
-            else:
-                n, v, inputs = len(batch), 1, batch
+            batch = torch.as_tensor(X[start:start + chunk]).to(device)
+            views = self._views(batch, tta) if image else batch[:, None]
+            n, v = views.shape[:2]
+            inputs = nets.to_float_batch(views.flatten(0, 1), normalize=normalize, memory_format=memory_format)
             for slot, model in zip(out, models):
-                x = nets.to_float_batch(inputs, normalize=normalize, memory_format=model_memory_format(model))
-                logits = model(x).reshape(n, v, -1)
+                logits = model(inputs).reshape(n, v, -1)
                 slot.append(augkit.average_views(logits, average="proba").float().cpu())
         return torch.stack([torch.cat(s) for s in out])
 

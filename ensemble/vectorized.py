@@ -43,7 +43,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 import nets
-from nets.batches import set_memory_format, to_float_batch
+from nets.batches import inference_batch_size, set_memory_format, to_float_batch
 from nets.batchnorm import cumulative_counters
 from nets.loop import train_members
 
@@ -53,8 +53,6 @@ from .plans import MemberPlan
 from .storage import save_member
 
 __all__ = ["train_vectorized", "StackedMembers"]
-
-VALIDATION_BATCH = 1024
 
 
 def train_vectorized(plans: list[MemberPlan], X: np.ndarray, y: np.ndarray, setup: TrainSetup,
@@ -198,10 +196,11 @@ class StackedMembers:
         input); member m's figures are then taken over its own rows ``rows[positions[m]]``
         (None for a member without validation rows).
         """
+        step = inference_batch_size(X.device)
         logits = torch.cat([self._shared_input(self.params, self.buffers,
-                                               to_float_batch(X[rows[i:i + VALIDATION_BATCH]], normalize=normalize,
+                                               to_float_batch(X[rows[i:i + step]], normalize=normalize,
                                                               memory_format=self.memory_format))
-                            for i in range(0, len(rows), VALIDATION_BATCH)], dim=1).float()
+                            for i in range(0, len(rows), step)], dim=1).float()
         labels = y[rows]
         losses, accs = [], []
         for m, idx in enumerate(positions):

@@ -20,7 +20,18 @@ Normalize = tuple[Any, Any] | None
 
 POPULATION_BATCHES = 32  # batches for BatchNorm's population statistics after training
 
-__all__ = ["to_float_batch", "normalize_batch", "model_memory_format", "set_memory_format", "population_batches"]
+__all__ = ["to_float_batch", "normalize_batch", "model_memory_format", "set_memory_format", "population_batches",
+           "inference_batch_size"]
+
+
+def inference_batch_size(device: torch.device | str) -> int:
+    """Rows per forward pass in evaluation and prediction on ``device``.
+
+    A CPU runs a small CNN 2-3x faster on batches of a few hundred rows than on thousands:
+    the activations of a batch then stay in cache between layers. Accelerators want large
+    batches to fill their cores.
+    """
+    return 256 if torch.device(device).type == "cpu" else 4096
 
 
 def normalize_batch(x: torch.Tensor, normalize: Normalize = None,

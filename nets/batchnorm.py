@@ -206,7 +206,18 @@ def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Te
 class BatchNorm1d(_BatchNorm):
     """Batch normalisation over N x C or N x C x L float inputs (statistics per channel C).
 
-    Parameters: ``gamma`` (C,), ``beta`` (C,); buffers ``running_mean``, ``running_var`` (C,)
+    Parameters
+    ----------
+    num_features : int
+        C.
+    eps : float
+        Added to the variance.
+    stats : {"ema", "exact"}
+        How training tracks the inference statistics (see the module docstring).
+    momentum : float
+        The moving average's weight of each new batch, in (0, 1].
+
+    Learned: ``gamma`` (C,), ``beta`` (C,); buffers ``running_mean``, ``running_var`` (C,)
     and ``num_batches_tracked`` (int64 scalar). ``stats="ema"`` (default) tracks E[x], Var[x]
     as moving averages with ``momentum``; ``stats="exact"`` averages every training batch since
     the last :func:`restart_population_statistics` (see the module docstring).

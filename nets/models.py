@@ -53,7 +53,24 @@ class MLP(nn.Module):
     """Fully connected classifier: flatten, then [Linear -> BatchNorm1d? -> activation -> Dropout?]
     per hidden width, then a Linear head.
 
-    Input: float N x ``input_shape``; output: logits N x ``n_classes``.
+    Input: float N x ``input_shape``; output: float logits N x ``n_classes``.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        Per-sample shape (flattened first).
+    n_classes : int
+        K >= 2.
+    widths : sequence of int
+        Hidden layer widths.
+    activation : {"relu", "tanh"}
+    batch_norm : bool
+        A :class:`nets.BatchNorm1d` after each hidden Linear (which then has no bias).
+    p_keep : float or None
+        Keep probability of the Dropout layer(s) (the lecture's convention, as
+        :class:`nets.Dropout`); None for none. (``dropout=`` was this argument's old name.)
+    init : str, (str, dict) or None
+        Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
     """
 
     def __init__(self, input_shape: Sequence[int], n_classes: int, widths: Sequence[int] = (256,),
@@ -91,7 +108,22 @@ class SmallCNN(nn.Module):
     """conv3x3-BN-ReLU blocks with 2x2 max-pooling between them, global average pooling,
     optional Dropout, and a Linear head.
 
-    Input: float N x C x H x W (``input_shape`` = (C, H, W)); output: logits N x ``n_classes``.
+    Input: float N x C x H x W (``input_shape`` = (C, H, W)); output: float logits N x ``n_classes``.
+
+    Parameters
+    ----------
+    input_shape : (C, H, W)
+    n_classes : int
+        K >= 2.
+    widths : sequence of int
+        Channels of each block.
+    batch_norm : bool
+        :class:`nets.BatchNorm2d` after each convolution (which then has no bias).
+    p_keep : float or None
+        Keep probability of the Dropout layer(s) (the lecture's convention, as
+        :class:`nets.Dropout`); None for none. (``dropout=`` was this argument's old name.)
+    init : str, (str, dict) or None
+        Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
@@ -161,8 +193,24 @@ class ResNet20(nn.Module):
     """He et al. (2016) CIFAR ResNet-20: conv3x3, 3 stages x 3 basic blocks (width, 2 width, 4 width
     channels; stride 2 at stages 2 and 3), global average pooling, optional Dropout, Linear head.
 
-    ``shortcut="A"`` (zero-padding identity, the paper's CIFAR choice) or ``"B"`` (1x1 projection).
-    Input: float N x C x H x W; output: logits N x ``n_classes``.
+    Input: float N x C x H x W; output: float logits N x ``n_classes``.
+
+    Parameters
+    ----------
+    input_shape : (C, H, W)
+    n_classes : int
+        K >= 2.
+    width : int
+        Channels of the first stage.
+    batch_norm : bool
+        :class:`nets.BatchNorm2d` after each convolution.
+    p_keep : float or None
+        Keep probability of the Dropout layer(s) (the lecture's convention, as
+        :class:`nets.Dropout`); None for none. (``dropout=`` was this argument's old name.)
+    init : str, (str, dict) or None
+        Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
+    shortcut : {"A", "B"}
+        Zero-padding identity (the paper's CIFAR choice) or 1x1 projection.
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10, width: int = 16,
@@ -206,7 +254,25 @@ class FastCNN(nn.Module):
     whitening initialisation of the stem, its frozen BatchNorm scales and its look-ahead are
     left out: this is the architecture, trained by :func:`nets.fit` or the ensemble engines.
 
-    Input: float N x C x H x W; output: logits N x ``n_classes``.
+    Input: float N x C x H x W; output: float logits N x ``n_classes``.
+
+    Parameters
+    ----------
+    input_shape : (C, H, W)
+        The side must be at least 2 ** len(widths) + 1.
+    n_classes : int
+        K >= 2.
+    widths : sequence of int
+        Channels of each block.
+    stem : int
+        Channels of the 2x2 stem.
+    p_keep : float or None
+        Keep probability of the Dropout layer(s) (the lecture's convention, as
+        :class:`nets.Dropout`); None for none. (``dropout=`` was this argument's old name.)
+    init : str, (str, dict) or None
+        Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
+    scale : float
+        Multiplier of the logits.
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,

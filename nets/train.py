@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nets.batches import Normalize, model_memory_format, set_memory_format, to_float_batch
+from nets.batches import Normalize, inference_batch_size, model_memory_format, set_memory_format, to_float_batch
 from nets.config import TrainConfig
 from nets.early_stopping import EarlyStopping
 from nets.loop import DivergenceError, History, SingleModel, train_members
@@ -144,8 +144,7 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
     n_classes = _logit_width(model, X, config, memory_format) if config.mixes_labels else None
 
     def validate() -> tuple[list[float], list[float]]:
-        loss, acc = evaluate(model, *val_data, batch_size=max(config.batch_size, 1024), normalize=config.normalize,
-                             device=device)
+        loss, acc = evaluate(model, *val_data, normalize=config.normalize, device=device)
         return [loss], [acc]
 
     report = None if on_epoch_end is None else (lambda epoch, histories: on_epoch_end(epoch, histories[0]))
@@ -158,14 +157,17 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, X: ArrayLike, batch_size: int = 1024, normalize: Normalize = None,
+def predict_logits(model: nn.Module, X: ArrayLike, batch_size: int | None = None, normalize: Normalize = None,
                    device: str | torch.device = "cpu") -> torch.Tensor:
     """Logits of ``model`` in eval mode for X (uint8 images or float data, numpy or torch).
 
-    Batches of ``batch_size`` rows go to ``device`` in the model's memory format
-    (:func:`nets.batches.model_memory_format`), normalised by ``normalize``. Returns float32
-    N x K on the CPU. The model's train/eval flag is restored afterwards.
+    Batches of ``batch_size`` rows (default :func:`nets.batches.inference_batch_size`) go to
+    ``device`` in the model's memory format (:func:`nets.batches.model_memory_format`),
+    normalised by ``normalize``. Returns float32 N x K on the CPU. The model's train/eval flag
+    is restored afterwards.
     """
+    if batch_size is None:
+        batch_size = inference_batch_size(device)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     X = torch.as_tensor(X)
@@ -184,9 +186,13 @@ def predict_logits(model: nn.Module, X: ArrayLike, batch_size: int = 1024, norma
     return torch.cat(out)
 
 
-def evaluate(model: nn.Module, X: ArrayLike, y: ArrayLike, batch_size: int = 1024, normalize: Normalize = None,
+def evaluate(model: nn.Module, X: ArrayLike, y: ArrayLike, batch_size: int | None = None, normalize: Normalize = None,
              device: str | torch.device = "cpu") -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` (eval mode) on (X, y); returns two floats."""
+    """Mean cross-entropy and accuracy of ``model`` (eval mode) on (X, y); returns two floats.
+
+    ``X``, ``batch_size``, ``normalize``, ``device`` as in :func:`predict_logits`; ``y`` holds
+    N int labels.
+    """
     y = torch.as_tensor(y).long().cpu()
     logits = predict_logits(model, X, batch_size=batch_size, normalize=normalize, device=device)
     if y.shape != logits.shape[:1]:

@@ -9,6 +9,7 @@ import torch
 
 import augkit as A
 import nets
+import nets.batches
 from ensemble import BaggedNetClassifier
 
 tiny_mlp = functools.partial(nets.MLP, widths=(32,))
@@ -126,7 +127,9 @@ def test_images_with_augmentation_and_tta(digits_images, tta, views, monkeypatch
     monkeypatch.setattr(clf, "_views", lambda b, t: seen.append(original(b, t).shape) or original(b, t))
     proba = clf.predict_proba(images[400:430], tta=tta)
     assert proba.shape == (30, 10) and np.allclose(proba.sum(1), 1, atol=1e-5)
-    assert seen[-1][:2] == (30, views)  # every view of a batch in one forward
+    chunks = seen[1:]  # after the one-image probe that counts the views
+    assert all(c[1] == views for c in chunks) and sum(c[0] for c in chunks) == 30  # all views of an image together
+    assert all(c[0] * views <= max(views, nets.batches.inference_batch_size("cpu")) for c in chunks)
 
 
 def test_flip_tta_averages_member_probabilities_over_both_views(digits_images):
