@@ -7,19 +7,20 @@ or CUDA; every transform returns the input's dtype and device.
 from . import data
 from .audit import AuditReport, audit
 from .containers import Compose, OneOf, RandomApply
+from .crop import RandomCrop
 from .pca import PCALighting, fit_pca
 from .transforms import (
-                         GaussianNoise,
-                         HorizontalFlip,
-                         LensDistortion,
-                         Normalize,
-                         RandomScaleCrop,
-                         Rotate,
-                         Shear,
-                         Stretch,
-                         Transform,
-                         Translate,
-                         VerticalFlip,
+    GaussianNoise,
+    HorizontalFlip,
+    LensDistortion,
+    Normalize,
+    RandomScaleCrop,
+    Rotate,
+    Shear,
+    Stretch,
+    Transform,
+    Translate,
+    VerticalFlip,
 )
 from .tta import average_views, flip_views, multi_scale_ten_crop, shift_views, ten_crop
 
@@ -27,6 +28,6 @@ __all__ = [
     "data", "audit", "AuditReport",
     "Compose", "OneOf", "RandomApply",
     "GaussianNoise", "HorizontalFlip", "LensDistortion", "Normalize", "PCALighting",
-    "RandomScaleCrop", "Rotate", "Shear", "Stretch", "Transform", "Translate", "VerticalFlip",
+    "RandomCrop", "RandomScaleCrop", "Rotate", "Shear", "Stretch", "Transform", "Translate", "VerticalFlip",
     "average_views", "fit_pca", "flip_views", "multi_scale_ten_crop", "shift_views", "ten_crop",
 ]

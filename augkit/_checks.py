@@ -90,6 +90,26 @@ def check_size(size: int | tuple[int, int], name: str = "size") -> tuple[int, in
     return (int(size[0]), int(size[1]))
 
 
+def check_int(value: int, name: str, *, minimum: int | None = None) -> int:
+    """Return ``value`` as an int after checking it is an integer (not a bool) ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_crop_fits_scale(size: tuple[int, int], scale: tuple[int, int]) -> None:
+    """Check that an ``(h, w)`` crop fits every image rescaled to shorter side ``scale[0]``.
+
+    Whatever the aspect ratio, the rescaled image is at least ``scale[0]`` on both sides, so
+    this holds for any image exactly when ``scale[0] >= max(h, w)``.
+    """
+    if scale[0] < max(size):
+        raise ValueError(f"crop size {tuple(size)} is larger than an image rescaled to shorter side "
+                         f"scale[0]={scale[0]}: pass scale=(lo, hi) with lo >= {max(size)}")
+
+
 def check_choice(value: str, name: str, choices: tuple[str, ...]) -> str:
     """Return ``value`` after checking it is one of ``choices``."""
     if value not in choices:

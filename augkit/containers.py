@@ -28,15 +28,19 @@ class Compose(Transform):
     device. uint8 is converted to float once at the start and rounded back once at the end.
 
     Fusion: every maximal run of consecutive geometric transforms (RandomScaleCrop, flips,
-    Rotate, Translate, Stretch, Shear, LensDistortion) is applied as ONE sampling grid per
-    sample and ONE ``grid_sample`` call for the batch: their per-sample 3x3 backward matrices
-    are multiplied and lens distortions are applied to the grid coordinates in between (see
-    :mod:`augkit.geometry`). A non-geometric transform (or a container) ends the run; a run of
-    flips only is done by exact index flips. The resampling of a run uses its members'
-    ``interpolation`` and ``fill``, which must agree. Geometric transforms inside RandomApply /
-    OneOf / a nested Compose are fused among themselves only. A run led by
-    ``RandomScaleCrop(interpolation="antialias")`` (which shares a run with flips only) is
-    applied transform by transform.
+    Rotate, Translate, Stretch, Shear, LensDistortion), together with the per-image colour maps
+    between them (PCALighting), is applied as ONE sampling grid per sample and ONE
+    ``grid_sample`` call for the batch: the per-sample 3x3 backward matrices are multiplied, lens
+    distortions are applied to the grid coordinates in between, each transform's fill is handled
+    in its own input frame and the colour maps are applied to the sampled values (see
+    :func:`augkit.functional.warp` for the fused semantics: the same as one transform after
+    another except for one interpolation and one clamp at the end). Any other transform (or a
+    container) ends the run. A run whose only resampling transform has an exact kernel of its own
+    (``RandomScaleCrop`` with bilinear interpolation: resize, then crop) and otherwise holds
+    flips and colour maps is applied transform by transform, exactly; a run of flips only is done
+    by exact index flips. The resampling transforms of a run must share ``interpolation``; each
+    keeps its own ``fill``. Geometric transforms inside RandomApply / OneOf / a nested Compose
+    are fused among themselves only.
 
     Randomness and replay: ``pipe(batch, generator=g, return_params=True)`` returns
     ``(out, params)`` with ``params = {"transforms": [params of each transform]}``;
@@ -68,21 +72,24 @@ class Compose(Transform):
         self._runs = self._fusion_runs()
 
     def _fusion_runs(self) -> list[tuple[int, int]]:
-        """(start, stop) of each maximal run of consecutive geometric transforms."""
+        """(start, stop) of each maximal run of geometric transforms, with the per-image colour
+        maps (``colour_affine``) that sit between two of them."""
         runs, i, ts = [], 0, self.transforms
         while i < len(ts):
             if not ts[i].geometric:
                 i += 1
                 continue
-            j = i
-            while j < len(ts) and ts[j].geometric:
+            j = stop = i + 1
+            while j < len(ts) and (ts[j].geometric or ts[j].colour_affine):
                 j += 1
-            modes = {(t.interpolation, t.fill) for t in ts[i:j] if t.interpolation is not None}
+                if ts[j - 1].geometric:
+                    stop = j  # a run ends on a geometric transform
+            modes = {t.interpolation for t in ts[i:stop] if t.geometric and t.interpolation is not None}
             if len(modes) > 1:
-                raise ValueError(f"fused geometric transforms {ts[i:j]} must share interpolation "
-                                 f"and fill, got {sorted(modes)}")
-            runs.append((i, j))
-            i = j
+                raise ValueError(f"fused geometric transforms {ts[i:stop]} must share interpolation, "
+                                 f"got {sorted(modes)}")
+            runs.append((i, stop))
+            i = stop
         return runs
 
     @property
@@ -121,28 +128,55 @@ class Compose(Transform):
             run = ts[i:stop]
             if x.dtype == torch.uint8 and not run[0]._reads_uint8:
                 x, owned = F.to_working(x), True  # the raw batch, read as far as possible
-            if stop - i == 1 or all(t.interpolation is None for t in run):
-                for t, p in zip(run, plist[i:stop]):
-                    y = t._forward(x, p, inplace=owned)
-                    x, owned = y, owned or not shares_memory(y, x)
+            resampling = [t for t in run if t.geometric and t.interpolation is not None]
+            if len(resampling) == 1 and getattr(resampling[0], "exact_alone", False):
+                x, owned = self._exact_run(x, run, plist[i:stop], owned)
+            elif not resampling:  # flips and colour maps: exact one after another
+                x, owned = self._sequence(x, run, plist[i:stop], owned)
             else:
-                x, owned = self._warp_run(x, run, plist[i:stop]), True
+                x, owned = self._warp_run(x, run, plist[i:stop], resampling[0].interpolation), True
             i = stop
         return x
 
     @staticmethod
-    def _warp_run(x: torch.Tensor, run: list[Transform], plist: list[Params]) -> torch.Tensor:
-        """One grid, one grid_sample for a run of geometric transforms."""
-        lead = next(t for t in run if t.interpolation is not None)
-        if lead.interpolation == "antialias":  # scale-crops and flips, each on its own
-            for t, p in zip(run, plist):
-                x = t.forward(x, p)
-            return x
-        size, stages = tuple(x.shape[-2:]), []
+    def _sequence(x: torch.Tensor, run: list[Transform], plist: list[Params], owned: bool) -> tuple[torch.Tensor, bool]:
+        """Apply ``run`` one transform after another; returns ``(x, owned)``."""
         for t, p in zip(run, plist):
-            stages.append(t.stage(p, size))
-            size = t.output_size(size)
-        return F.warp(x, stages, size, lead.interpolation, lead.fill)
+            if x.dtype == torch.uint8 and not t._reads_uint8:
+                x, owned = F.to_working(x), True
+            y = t._forward(x, p, inplace=owned)
+            x, owned = y, owned or not shares_memory(y, x)
+        return x, owned
+
+    def _exact_run(self, x: torch.Tensor, run: list[Transform], plist: list[Params],
+                   owned: bool) -> tuple[torch.Tensor, bool]:
+        """A run whose one resampling transform has an exact kernel of its own, among flips and
+        colour maps: the transforms before it one by one, then it with the flips after it folded
+        into its copy-out (flips commute with per-image colour maps), then the colour maps."""
+        j = next(k for k, t in enumerate(run) if t.geometric and t.interpolation is not None)
+        x, owned = self._sequence(x, run[:j], plist[:j], owned)
+        flips = None
+        for t, p in zip(run[j + 1:], plist[j + 1:]):
+            if t.geometric:  # a flip: apply (bool N), axis -1 (left-right) or -2
+                flips = torch.zeros(len(p["apply"]), 2, dtype=torch.bool) if flips is None else flips
+                flips[:, 1 if t.axis == -1 else 0] ^= p["apply"].cpu()
+        if x.dtype == torch.uint8 and not run[j]._reads_uint8:
+            x = F.to_working(x)
+        x = run[j].forward_then_flip(x, plist[j], flips)
+        colours = [(t, p) for t, p in zip(run[j + 1:], plist[j + 1:]) if not t.geometric]
+        return self._sequence(x, [t for t, _ in colours], [p for _, p in colours], True)
+
+    @staticmethod
+    def _warp_run(x: torch.Tensor, run: list[Transform], plist: list[Params], interpolation: str) -> torch.Tensor:
+        """One grid, one grid_sample for a run of geometric transforms and colour maps."""
+        size, items = tuple(x.shape[-2:]), []
+        for t, p in zip(run, plist):
+            if t.geometric:
+                items.append(t.step(p, size))
+                size = t.output_size(size)
+            else:
+                items.append(t.colour_map(p, x.shape[1]))
+        return F.warp(x, items, size, interpolation)
 
     def get_config(self) -> dict[str, Any]:
         return {"transforms": [t.to_config() for t in self.transforms]}

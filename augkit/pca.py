@@ -79,7 +79,12 @@ class PCALighting(Transform):
     ``eigval``: 3 eigenvalues; ``eigvec``: 3 x 3, columns are eigenvectors (see
     :mod:`augkit.pca`), both on the [0, 1] pixel scale. RGB batches only (C = 3); grayscale
     raises ValueError. Params: ``apply`` (bool N), ``alpha`` (float64 N x 3).
+
+    The offset is a per-image colour map, so inside a Compose it stays in the geometric run
+    around it (one resampling; see :func:`augkit.functional.warp` for the fused semantics).
     """
+
+    colour_affine = True
 
     def __init__(self, eigval: Any, eigvec: Any, sigma: float = 0.1, p: float = 1.0) -> None:
         self.eigval = torch.as_tensor(np.asarray(eigval, dtype=np.float64))
@@ -118,6 +123,11 @@ class PCALighting(Transform):
         alpha = torch.randn(n, 3, generator=generator, dtype=torch.float64, device=generator.device)
         alpha = alpha * self.sigma * apply[:, None]
         return params_to({"apply": apply, "alpha": alpha}, device)
+
+    def colour_map(self, params: Params, channels: int) -> F.Colour:
+        """The lighting as a colour map: no matrix, offset N x 3 (float64)."""
+        return F.Colour(None, F.pca_offset(params["alpha"], self.eigval.to(params["alpha"].device),
+                                           self.eigvec.to(params["alpha"].device)))
 
     def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         return self._forward(x, params, inplace=False)

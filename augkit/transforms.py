@@ -113,6 +113,9 @@ class Transform:
     """
 
     geometric: ClassVar[bool] = False
+    #: A per-image affine colour map (x -> A_n x + b_n per pixel, see :meth:`colour_map`): it
+    #: commutes with resampling, so a Compose keeps it inside a geometric run (one resampling).
+    colour_affine: ClassVar[bool] = False
 
     @property
     def _reads_uint8(self) -> bool:
@@ -153,6 +156,10 @@ class Transform:
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-safe."""
+        raise NotImplementedError
+
+    def colour_map(self, params: Params, channels: int) -> F.Colour:
+        """For ``colour_affine`` transforms: the per-image map ``v -> A_n v + b_n`` of ``params``."""
         raise NotImplementedError
 
     # -- shared machinery
@@ -231,11 +238,13 @@ class _Geometric(Transform):
     """A transform that moves pixels: it has a per-sample backward ``stage`` for fusion."""
 
     geometric = True
+    #: The transform samples a window that lies inside its input (a scale-crop): its edge taps
+    #: clamp as a resize's do, and it never fills.
+    window_inside: ClassVar[bool] = False
 
-    def __init__(self, p: float, interpolation: str, fill: str,
-                 interpolations: tuple[str, ...] = _INTERPOLATIONS) -> None:
+    def __init__(self, p: float, interpolation: str, fill: str) -> None:
         self.p = check_probability(p)
-        self.interpolation = check_choice(interpolation, "interpolation", interpolations)
+        self.interpolation = check_choice(interpolation, "interpolation", _INTERPOLATIONS)
         self.fill = check_choice(fill, "fill", _FILLS)
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
@@ -253,10 +262,14 @@ class _Geometric(Transform):
         """Per-sample backward map in centred pixel coordinates of the input (see geometry)."""
         raise NotImplementedError
 
+    def step(self, params: Params, in_size: tuple[int, int]) -> G.Step:
+        """This transform as one :class:`augkit.geometry.Step` of a fused run."""
+        fill = None if self.window_inside or self.interpolation is None else self.fill
+        return G.Step(self.stage(params, in_size), tuple(in_size), fill)
+
     def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         size = tuple(x.shape[-2:])
-        return F.warp(x, [self.stage(params, size)], self.output_size(size),
-                      self.interpolation, self.fill)
+        return F.warp(x, [self.step(params, size)], self.output_size(size), self.interpolation)
 
     def _resample_config(self) -> dict[str, Any]:
         return {"p": self.p, "interpolation": self.interpolation, "fill": self.fill}
@@ -307,28 +320,38 @@ class RandomScaleCrop(_Geometric):
     """Scale augmentation of He et al. (2015): shorter side to L ~ U{lo..hi}, random crop.
 
     Per sample: an integer ``L`` uniform in ``[scale[0], scale[1]]`` inclusive; the image is
-    (virtually) resized so its shorter side is ``L`` and the other side is
-    ``round(side * L / shorter)``; a ``size`` window (int or (h, w)) is cropped at an integer
-    offset uniform over all positions in the rescaled image. Only the window is resampled: its
-    backward map goes straight to source coordinates (no full-image resize). Interpolation:
-    ``grid_sample(align_corners=False)`` bilinear (or nearest) at output pixel centres; when
-    the window is larger than the output (source pixels per output pixel ``f > 1``) every
-    output pixel averages ``k x k`` samples at its sub-pixel centres, ``k = ceil(f)`` (the
-    batch's largest ``f``): a box filter of the pixel footprint. A sample not drawn (prob.
-    ``1 - p``) gets the test view: ``L = scale[0]``, centred crop.
+    resized so its shorter side is ``L`` and the other side is ``round(side * L / shorter)``;
+    a ``size`` window (int or (h, w)) is cropped at an integer offset uniform over all positions
+    in the rescaled image. A sample not drawn (prob. ``1 - p``) gets the test view:
+    ``L = scale[0]``, centred crop.
 
-    ``interpolation="antialias"``: resize-then-crop with antialiased bilinear (Pillow's and
-    torchvision's filter: a triangle widened by the scale factor, edges clamped; see
-    :func:`augkit.functional.scale_crop_antialias`), the same geometry; ``fill`` is unused (the
-    window lies inside the image). It is not fused with other resampling transforms (in a
-    Compose it may sit next to flips only) and is much faster on large uint8 images (SIMD
-    uint8 kernel on CPU). Params: ``apply`` (bool N), ``length`` (int64 N: L), ``top``,
-    ``left`` (int64 N: crop offset in the rescaled image). Output N x C x h x w.
+    The result is *resize, then crop*. ``interpolation="bilinear"`` (default) is the antialiased
+    bilinear of Pillow and ``torchvision``'s ``resize(antialias=True)``: a triangle kernel
+    widened by the scale factor when shrinking, plain bilinear when enlarging, taps clamped at
+    the image edges (the window lies inside the image, so ``fill`` is unused). Only the window is
+    computed (:func:`augkit.functional.scale_crop_antialias`); uint8 batches on the CPU stay
+    uint8 through the SIMD kernel of ``interpolate`` (fixed point: within one level of the float
+    result). This holds alone and in a Compose whose other members of the run are flips and
+    per-image colour maps. Fused with a rotation, shear, stretch, translation or lens map into
+    one resampling, the scale-crop becomes part of one sampling grid: bilinear taps (clamped),
+    antialiased by each sample's own box supersampling when the window is larger than the
+    output (see :func:`augkit.functional.warp`); on smooth images that box filter stays within
+    about 0.02 (mean absolute, [0, 1] scale) of the triangle filter, and where the window is not
+    larger than the output the two agree to float rounding. ``"nearest"``: nearest-neighbour
+    resize (the pixel whose area holds the sample point), then crop; no filtering.
+    ``"antialias"`` is accepted as the former name of ``"bilinear"``.
+
+    Params: ``apply`` (bool N), ``length`` (int64 N: L), ``top``, ``left`` (int64 N: crop offset
+    in the rescaled image). Output N x C x h x w.
     """
+
+    window_inside = True
 
     def __init__(self, size: int | tuple[int, int], scale: int | tuple[int, int], p: float = 1.0,
                  interpolation: str = "bilinear", fill: str = "zeros") -> None:
-        super().__init__(p, interpolation, fill, (*_INTERPOLATIONS, "antialias"))
+        if interpolation == "antialias":  # its former name, kept so saved pipelines load
+            interpolation = "bilinear"
+        super().__init__(p, interpolation, fill)
         self.size = check_size(size)
         lo, hi = check_range(scale, "scale", symmetric_about=None, minimum=1)
         if lo != int(lo) or hi != int(hi):
@@ -365,12 +388,23 @@ class RandomScaleCrop(_Geometric):
         left = torch.where(apply, left, room_x // 2)
         return params_to({"apply": apply, "length": length, "top": top, "left": left}, device)
 
+    @property
+    def exact_alone(self) -> bool:
+        """Whether a run of this transform with flips and colour maps only uses its own exact
+        resize-then-crop kernel rather than the fused grid."""
+        return self.interpolation == "bilinear"
+
     def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        if self.interpolation != "antialias":
+        if not self.exact_alone:
             return super().forward(x, params)
+        return self.forward_then_flip(x, params, None)
+
+    def forward_then_flip(self, x: torch.Tensor, params: Params, flips: torch.Tensor | None) -> torch.Tensor:
+        """The exact resize-then-crop, then the per-sample flips ``flips`` (bool N x 2: vertical,
+        horizontal) of the flip transforms that follow it, done while the crop is copied out."""
         h, w = self._scaled(tuple(x.shape[-2:]), params["length"])
         return F.scale_crop_antialias(x, torch.stack([h, w], 1), params["top"], params["left"],
-                                      self.size)
+                                      self.size, flips)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
         h, w = self._scaled(in_size, params["length"])
@@ -469,8 +503,11 @@ class Stretch(_Geometric):
 class Shear(_Geometric):
     """Shear by angles ~ U[lo, hi) degrees: ``x += tan(ax) y`` then ``y += tan(ay) x``.
 
-    A number v means [-v, v]; angles must lie in (-90, 90). Params: ``apply``, ``x_angle``,
-    ``y_angle`` (float64 N, 0 where not applied).
+    A number v means [-v, v]; angles must lie in (-90, 90). A shear along one axis slides rows
+    (columns) along themselves and shrinks nothing, so it is plain bilinear, never supersampled;
+    an x-shear followed by a y-shear of the other sign spreads the rows apart and is antialiased
+    like any minifying map (see :func:`augkit.geometry.supersample_factors`). Params: ``apply``,
+    ``x_angle``, ``y_angle`` (float64 N, 0 where not applied).
     """
 
     def __init__(self, x: float | tuple[float, float] = 0.0, y: float | tuple[float, float] = 0.0,

@@ -134,3 +134,15 @@ def test_ablation_sizes_the_schedule_from_the_probe_rate(monkeypatch):
     train = (torch.zeros(2048, 3, 32, 32, dtype=torch.uint8), torch.zeros(2048, dtype=torch.long))
     val = (torch.zeros(3072, 3, 32, 32, dtype=torch.uint8), torch.zeros(3072, dtype=torch.long))
     assert ablation.epochs_for_budget(train, val, None, None, budget=27.0, seed=0, widths=(4,)) == 5
+
+
+def test_aug_e2e_case_one_row_per_installed_library(capsys):
+    """Case (c) at a tiny size: six photos, one worker (the worker path runs), one timed pass."""
+    rows = load_script("benchmarks/aug_e2e_case.py").main(
+        ["--images", "6", "--repeats", "1", "--batch-size", "4", "--num-workers", "1"])
+    peers = [name for name, module in (("torchvision.v2", "torchvision"), ("albumentations", "albumentations"))
+             if importlib.util.find_spec(module) is not None
+             and (module != "albumentations" or importlib.util.find_spec("cv2") is not None)]
+    assert [r["library"] for r in rows] == ["augkit", *peers]
+    assert rows[0]["augkit_ratio"] == 1.0 and all(r["images_per_s"] > 0 for r in rows)
+    assert "(c) end to end from 6 JPEGs" in capsys.readouterr().out
