@@ -531,14 +531,28 @@ lr_schedule, label_smoothing
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted ensemble to folder ``path`` (see :mod:`ensemble.persistence`)."""
+        """Write the fitted ensemble to folder ``path``: settings and classes as JSON, each member's
+        weights as safetensors (:mod:`ensemble.persistence`). Any member factory saves; one that
+        is not a ``nets`` model is recorded by qualified name only and must be passed to
+        :meth:`load`."""
         from .persistence import save_ensemble
 
         save_ensemble(self, Path(path))
 
     @classmethod
     def load(cls, path: str | os.PathLike, member: Callable | None = None, device: str | None = None):
-        """Read an ensemble written by :meth:`save`, never unpickling anything."""
+        """Read an ensemble written by :meth:`save`, never unpickling anything.
+
+        Parameters
+        ----------
+        path : path
+            The saved folder.
+        member : callable, optional
+            The member factory; required (the error names the saved one) when it was not a
+            ``nets`` model.
+        device : str, optional
+            Load the members onto this device instead of the saved ``device``.
+        """
         from .persistence import load_ensemble
 
         return load_ensemble(cls, Path(path), member=member, device=device)

@@ -86,8 +86,8 @@ def _factory_from_spec(spec: dict | None):
         if not isinstance(qualified, str):
             raise UnsafeFileError(f"the member factory in {_CONFIG} has neither a nets name nor a qualified name")
         raise ValueError(f"this ensemble's members were built by {qualified}, which is not a nets model, so the "
-                         f"folder cannot rebuild them on its own: pass the factory, "
-                         f"BaggedNetClassifier.load(path, member={qualified.rsplit('.', 1)[-1]})")
+                         "folder cannot rebuild them on its own: pass that factory, "
+                         "BaggedNetClassifier.load(path, member=...)")
     if name not in getattr(nets, "__all__", ()) or not isinstance(getattr(nets, name), type):
         raise UnsafeFileError(f"member factory {name!r} in {_CONFIG} is not a nets model; pass member=... to load()")
     kwargs = spec.get("kwargs", {})
