@@ -192,6 +192,12 @@ def test_to_float_batch():
         calls.append((batch.dtype, float(batch.max()), generator))
         return batch.flip(-1)
 
+    images = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8)
+    stats = ((0.1, 0.2, 0.3), (0.5, 0.25, 2.0))
+    fused = to_float_batch(images, normalize=stats, memory_format=torch.channels_last)  # one pass from uint8
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in stats)
+    torch.testing.assert_close(fused, (images.float() / 255 - mean) / std)
+    assert fused.is_contiguous(memory_format=torch.channels_last) and not fused.is_contiguous()
     g = torch.Generator()
     out = to_float_batch(x, augment=augment, generator=g, normalize=(0.5, 0.5))
     assert calls == [(torch.float32, 1.0, g)]  # augment sees floats in [0, 1], before normalising
