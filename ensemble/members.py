@@ -50,10 +50,9 @@ class TrainSetup:
 
 @dataclass
 class MemberOutcome:
-    """What a worker sends back: the record, or the epoch at which the member diverged."""
+    """What a worker sends back: the member's record, or None and the message of its divergence."""
 
     record: MemberRecord | None
-    diverged_epoch: int | None = None
     message: str = ""
 
 
@@ -123,7 +122,7 @@ def train_member(plan: MemberPlan, X: np.ndarray, y: np.ndarray, setup: TrainSet
             history = nets.fit(model, train, val=val, early_stopping=stopper, config=setup.config,
                                generator=torch.Generator().manual_seed(plan.seed))
     except nets.DivergenceError as e:
-        return MemberOutcome(record=None, diverged_epoch=e.epoch, message=str(e))
+        return MemberOutcome(record=None, message=str(e))
     except Exception as e:
         raise MemberFailedError(f"member {plan.index} failed: {e.__class__.__name__}: {e}\n{traceback.format_exc()}",
                                 [plan.index]) from None

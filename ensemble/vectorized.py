@@ -246,7 +246,7 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
     for plan, result in zip(plans, results):
         if result.model is None:
             error = nets.DivergenceError(result.diverged_epoch, result.diverged_loss)
-            outcomes.append(MemberOutcome(record=None, diverged_epoch=result.diverged_epoch, message=str(error)))
+            outcomes.append(MemberOutcome(record=None, message=str(error)))
         else:
             outcomes.append(MemberOutcome(record=record_of(plan, result.model, result.history)))
     return outcomes
