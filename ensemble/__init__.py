@@ -1,8 +1,8 @@
 """ensemble: bootstrap-bagged torch networks, trained in parallel, voting with test-time augmentation.
 
 The public names load on first use (PEP 562), so that a joblib/dask worker unpickling a task
-from :mod:`ensemble.members` imports torch and :mod:`nets` only, not scikit-learn and the
-estimator: every worker process starts seconds sooner.
+from :mod:`ensemble.orchestration` imports torch and :mod:`nets` only, not scikit-learn and
+the estimator: every worker process starts seconds sooner.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __all__ = ["BaggedNetClassifier", "FitInterrupted", "MemberFailedError", "ErrorD
            "error_decomposition", "vote", "metrics", "apply_temperature", "ensemble_logits", "fit_temperature",
            "robustness_scores"]
 
-_HOME = {"BaggedNetClassifier": "bagging", "FitInterrupted": "bagging", "MemberFailedError": "bagging",
+_HOME = {"BaggedNetClassifier": "bagging", "FitInterrupted": "failures", "MemberFailedError": "failures",
          "ErrorDecomposition": "diagnostics", "error_decomposition": "diagnostics", "vote": "voting",
          "apply_temperature": "calibration", "ensemble_logits": "calibration", "fit_temperature": "calibration",
          "robustness_scores": "robustness"}
@@ -22,9 +22,10 @@ _SUBMODULES = ("metrics",)
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import metrics
-    from .bagging import BaggedNetClassifier, FitInterrupted, MemberFailedError
+    from .bagging import BaggedNetClassifier
     from .calibration import apply_temperature, ensemble_logits, fit_temperature
     from .diagnostics import ErrorDecomposition, error_decomposition
+    from .failures import FitInterrupted, MemberFailedError
     from .robustness import robustness_scores
     from .voting import vote
 
