@@ -28,7 +28,7 @@ from .members import TrainSetup, build_member, torch_threads
 
 __all__ = ["Probe", "probe_speed", "size_epochs", "SAFETY"]
 
-SAFETY = 0.93  # share of the remaining budget planned for; the rest absorbs timing noise
+SAFETY = 0.9  # share of the remaining budget planned for; the rest absorbs timing noise
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,8 @@ class Probe:
     init_seconds: float
 
 
-def probe_speed(setup: TrainSetup, X: np.ndarray, y: np.ndarray, threads: int, steps: int = 6,
-                warmup: int = 3) -> Probe:
+def probe_speed(setup: TrainSetup, X: np.ndarray, y: np.ndarray, threads: int, steps: int = 4,
+                warmup: int = 2) -> Probe:
     """Time ``steps`` training steps (after ``warmup`` untimed ones) and one inference forward of a
     fresh member on rows of ``X`` (prepared, uint8 or float) with ``setup``'s options."""
     config = setup.config
@@ -106,7 +106,7 @@ def size_epochs(seconds: float, probe: Probe, *, train_rows: int, batch_size: in
     waves = math.ceil(members / workers)
     per_member = seconds * SAFETY / waves
     inference = probe.inference_seconds_per_image
-    fixed = probe.init_seconds + inference * (POPULATION_BATCHES * batch_size + heldout_views)
+    fixed = probe.init_seconds + inference * (min(train_rows, POPULATION_BATCHES * batch_size) + heldout_views)
     epoch = probe.step_seconds * math.ceil(train_rows / batch_size) + inference * validation_rows
     epochs = (per_member - fixed) / epoch
     if epochs < 0.1:

@@ -282,12 +282,15 @@ class FastCNN(nn.Module):
         Multiplier of the logits.
     whiten, dirac, bn_scale : bool
         airbench's initialisation (see above); off by default.
+    batch_norm : bool
+        False drops every BatchNorm (the blocks become conv -> pool -> GELU -> conv -> GELU, the
+        convolutions with biases): the ablation of batch normalisation.
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
                  widths: Sequence[int] = (64, 256, 256), stem: int = 24, p_keep: float | None = None,
                  init: InitSpec = "he", scale: float = 1 / 9, whiten: bool = False, dirac: bool = False,
-                 bn_scale: bool = True, **removed: Any) -> None:
+                 bn_scale: bool = True, batch_norm: bool = True, **removed: Any) -> None:
         super().__init__()
         _refuse_unknown(type(self).__name__, removed)
         shape = _check_common(input_shape, n_classes, p_keep)
@@ -308,9 +311,10 @@ class FastCNN(nn.Module):
             raise ValueError(f"scale must be > 0, got {scale!r}")
         layers: list[nn.Module] = [nn.Conv2d(shape[0], stem, 2), nn.GELU()]
         c_in = stem
+        norm = BatchNorm2d if batch_norm else (lambda width: nn.Identity())
         for width in widths:
-            layers += [nn.Conv2d(c_in, width, 3, padding=1, bias=False), nn.MaxPool2d(2), BatchNorm2d(width),
-                       nn.GELU(), nn.Conv2d(width, width, 3, padding=1, bias=False), BatchNorm2d(width), nn.GELU()]
+            layers += [nn.Conv2d(c_in, width, 3, padding=1, bias=not batch_norm), nn.MaxPool2d(2), norm(width),
+                       nn.GELU(), nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm), norm(width), nn.GELU()]
             c_in = width
         layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]
         if p_keep is not None:
