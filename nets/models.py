@@ -69,32 +69,43 @@ class MLP(nn.Module):
         return self.layers(x)
 
 
-def _conv_block(c_in: int, c_out: int, batch_norm: bool) -> list[nn.Module]:
-    conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm)
-    return [conv, BatchNorm2d(c_out), nn.ReLU()] if batch_norm else [conv, nn.ReLU()]
+BN_POSITIONS = ("before", "after")
+
+
+def _conv_block(c_in: int, c_out: int, batch_norm: bool, bn_position: str = "before") -> list[nn.Module]:
+    if not batch_norm:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU()]
+    if bn_position == "before":  # BN's beta replaces the conv bias
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), BatchNorm2d(c_out), nn.ReLU()]
+    # after the ReLU the bias still shifts what the ReLU cuts off, so the conv keeps it
+    return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), BatchNorm2d(c_out)]
 
 
 class SmallCNN(nn.Module):
     """conv3x3-BN-ReLU blocks with 2x2 max-pooling between them, global average pooling,
     optional Dropout, and a Linear head.
 
+    ``bn_position="before"`` normalises the convolution's output before the ReLU (Ioffe &
+    Szegedy's placement, the lecture's recommendation); ``"after"`` runs conv3x3-ReLU-BN.
     Input: float N x C x H x W (``input_shape`` = (C, H, W)); output: logits N x ``n_classes``.
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
                  widths: Sequence[int] = (32, 64, 128), batch_norm: bool = True,
-                 dropout: float | None = None, init: InitSpec = "he") -> None:
+                 dropout: float | None = None, init: InitSpec = "he", bn_position: str = "before") -> None:
         super().__init__()
         shape = _check_common(input_shape, n_classes, dropout)
         _check_image_shape(shape)
         if not widths:
             raise ValueError(f"widths must name at least one block, got {widths!r}")
+        if bn_position not in BN_POSITIONS:
+            raise ValueError(f"bn_position must be one of {BN_POSITIONS}, got {bn_position!r}")
         layers: list[nn.Module] = []
         c_in = shape[0]
         for k, width in enumerate(widths):
             if k > 0:
                 layers.append(nn.MaxPool2d(2))
-            layers += _conv_block(c_in, width, batch_norm)
+            layers += _conv_block(c_in, width, batch_norm, bn_position)
             c_in = width
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         if dropout is not None:
