@@ -1,36 +1,78 @@
 """Smoke tests of the example and benchmark scripts at tiny sizes (their main(argv) functions)."""
-import importlib.util
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from script_loader import load_script
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_script(relative: str):
-    """Import a script file (examples/ and benchmarks/ are not packages) as a module."""
-    path = ROOT / relative
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
+CIFAR10_EXAMPLES = {  # script: the arguments that make it read CIFAR-10
+    "examples/cifar10_bagging.py": [], "examples/cifar10_ablation.py": [], "examples/bn_population_statistics.py": [],
+    "examples/invariance_audit.py": [], "examples/dropout_as_ensemble.py": ["--data", "cifar"],
+}
 
 
 @pytest.mark.parametrize("script", ["examples/augment_gallery.py", "examples/dropout_as_ensemble.py",
-                                    "benchmarks/ensemble_train.py", "benchmarks/gpu.py"])
-def test_help_documents_out(script, capsys):
+                                    "benchmarks/ensemble_train.py", "benchmarks/gpu.py",
+                                    "examples/activation_stats.py", "examples/bn_population_statistics.py",
+                                    "examples/cifar10_ablation.py", "examples/cifar10_bagging.py",
+                                    "examples/invariance_audit.py", "examples/streaming_photos.py"])
+def test_help_documents_out(script, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # argparse wraps at hyphens: "augkit-" / "out/" on narrow terminals
     with pytest.raises(SystemExit) as exit_info:
         load_script(script).main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "--out" in text and "augkit-out/" in text  # the documented default output folder
+
+
+@pytest.mark.parametrize("script", sorted(CIFAR10_EXAMPLES))
+def test_cifar10_examples_say_where_to_point_them(script, monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("AUGKIT_CIFAR10", raising=False)
+    args = CIFAR10_EXAMPLES[script] + ["--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        load_script(script).main(args)
+    assert exit_info.value.code == 2
+    assert "pass --cifar10 PATH (the training ImageFolder) or set AUGKIT_CIFAR10" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        load_script(script).main(args + ["--cifar10", str(tmp_path / "missing")])
+    assert f"--cifar10 '{tmp_path / 'missing'}' is not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "missing").exists()
+
+
+def test_activation_stats(tmp_path):
+    table = load_script("examples/activation_stats.py").main(
+        ["--out", str(tmp_path), "--depth", "3", "--width", "20", "--n", "50"])
+    assert list(table) == ["normal0.01_tanh", "normal1_tanh", "xavier_tanh", "xavier_relu", "he_relu"]
+    assert all(len(row["std"]) == 3 for row in table.values())
+    assert (tmp_path / "he_relu.png").stat().st_size > 0
+    assert json.loads((tmp_path / "activation_stats.json").read_text()) == json.loads(json.dumps(table))
+
+
+def test_invariance_audit_digits_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUGKIT_CIFAR10", raising=False)
+    results = load_script("examples/invariance_audit.py").main(
+        ["--out", str(tmp_path), "--cifar-subset", "0", "--digits-epochs", "1"])
+    assert results["CIFAR-10"] is None and results["digits"] is not None
+    assert (tmp_path / "invariance_audit.md").read_text().startswith("### digits (flagged: ")
+
+
+def test_streaming_photos(tmp_path):
+    rows = load_script("examples/streaming_photos.py").main(
+        ["--out", str(tmp_path), "--copies", "2", "--epochs", "1", "--num-workers", "0", "--batch-size", "4"])
+    assert [r["images"] for r in rows] == [4]  # 2 photos x 2 copies
+    assert json.loads((tmp_path / "streaming_photos.json").read_text())["epochs"][0]["epoch"] == 0
+
+
+def test_bn_population_statistics(tmp_path, cifar10_root):
+    results = load_script("examples/bn_population_statistics.py").main(
+        ["--out", str(tmp_path), "--cifar10", str(cifar10_root), "--train-subset", "256", "--epochs", "1",
+         "--widths", "4", "8", "--threads", "1"])
+    assert [(r["schedule"], r["epochs"]) for r in results["rows"]] == [("constant", 1), ("onecycle", 1)]
+    assert "| constant | 1 |" in (tmp_path / "bn_population_statistics.md").read_text()
 
 
 def test_augment_gallery_rows_and_figures(tmp_path):
