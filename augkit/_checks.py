@@ -90,6 +90,28 @@ def check_size(size: int | tuple[int, int], name: str = "size") -> tuple[int, in
     return (int(size[0]), int(size[1]))
 
 
+def check_int(value: int, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``value`` as an int after checking it is an integer (not a bool) in ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if maximum is not None and (value > maximum or (minimum is not None and value < minimum)):
+        raise ValueError(f"{name} must be an int in [{minimum}, {maximum}], got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_crop_fits_scale(size: tuple[int, int], scale: tuple[int, int]) -> None:
+    """Check that an ``(h, w)`` crop fits every image rescaled to shorter side ``scale[0]``.
+
+    Whatever the aspect ratio, the rescaled image is at least ``scale[0]`` on both sides, so
+    this holds for any image exactly when ``scale[0] >= max(h, w)``.
+    """
+    if scale[0] < max(size):
+        raise ValueError(f"crop size {tuple(size)} is larger than an image rescaled to shorter side "
+                         f"scale[0]={scale[0]}: pass scale=(lo, hi) with lo >= {max(size)}")
+
+
 def check_choice(value: str, name: str, choices: tuple[str, ...]) -> str:
     """Return ``value`` after checking it is one of ``choices``."""
     if value not in choices:
@@ -168,7 +190,8 @@ def as_batch(image: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], obje
 
 
 def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
-    """Return a torch.Generator: itself, a new CPU one seeded with an int, or torch's default."""
+    """Return a torch.Generator: itself, a new CPU one seeded with an int, or for None torch's
+    global default generator (``torch.default_generator``, the one ``torch.manual_seed`` sets)."""
     if generator is None:
         return torch.default_generator
     if isinstance(generator, torch.Generator):
@@ -176,3 +199,55 @@ def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
     if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
         return torch.Generator().manual_seed(int(generator))
     raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {generator!r}")
+
+
+def as_soft_targets(labels: object, n: int, num_classes: int | None, device: torch.device) -> torch.Tensor:
+    """Checked soft targets for label mixing.
+
+    Parameters
+    ----------
+    labels : torch.Tensor or numpy.ndarray
+        Int class indices (shape N) or float soft labels (N x K, rows >= 0 summing to 1).
+    n : int
+        Samples in the batch.
+    num_classes : int, optional
+        K: required with class indices; when given with soft labels, their width must match.
+    device : torch.device
+        Of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        N x K: one-hot float32 for class indices, else the soft labels in their float dtype.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Labels of another kind, a length other than ``n``, indices out of range, soft labels
+        of the wrong width or not summing to 1.
+    """
+    if isinstance(labels, np.ndarray):
+        labels = torch.from_numpy(labels)
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a torch.Tensor or numpy array, got {type(labels).__name__}")
+    if num_classes is not None:
+        check_int(num_classes, "num_classes", minimum=1)
+    if labels.dim() == 0 or labels.shape[0] != n:
+        raise ValueError(f"labels of shape {tuple(labels.shape)} do not match the batch of {n} samples")
+    labels = labels.to(device)
+    if labels.dim() == 1 and not labels.dtype.is_floating_point and labels.dtype != torch.bool:
+        if num_classes is None:
+            raise ValueError("num_classes is required with class-index labels: call t(x, y, num_classes=K)")
+        if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+            raise ValueError(f"class indices must lie in 0 .. {num_classes - 1}, got min {int(labels.min())} "
+                             f"and max {int(labels.max())}")
+        return torch.nn.functional.one_hot(labels.long(), num_classes).float()
+    if labels.dim() != 2 or not labels.dtype.is_floating_point:
+        raise ValueError(f"labels must be int class indices (shape N) or float soft labels (N x K), "
+                         f"got dtype {labels.dtype} and shape {tuple(labels.shape)}")
+    if num_classes is not None and labels.shape[1] != num_classes:
+        raise ValueError(f"soft labels have {labels.shape[1]} columns but num_classes={num_classes}")
+    if n and not (bool((labels >= 0).all()) and torch.allclose(labels.double().sum(1), torch.ones(
+            n, dtype=torch.float64, device=device), atol=1e-4)):
+        raise ValueError("soft labels must be >= 0 with rows summing to 1")
+    return labels if labels.dtype in (torch.float32, torch.float64) else labels.float()

@@ -9,7 +9,7 @@ import torch
 
 from . import functional as F
 from ._checks import check_probability
-from .transforms import Params, Shape, Transform, coin, index_params, shares_memory, transform_from_config
+from .base import Params, Shape, Transform, coin, index_params, shares_memory, transform_from_config
 
 
 def _check_transforms(transforms: Sequence[Transform], name: str) -> list[Transform]:
@@ -20,6 +20,15 @@ def _check_transforms(transforms: Sequence[Transform], name: str) -> list[Transf
     return transforms
 
 
+def _refuse_label_mixing(transforms: Sequence[Transform], container: str) -> None:
+    # A sub-batch would pair samples only among themselves, and the labels of the others would
+    # have to be passed around it: MixUp and CutMix gate samples with their own p instead.
+    for t in transforms:
+        if t.mixes_labels:
+            raise ValueError(f"{container} cannot contain {type(t).__name__}, which mixes the batch's samples "
+                             "and labels: give it p instead")
+
+
 class Compose(Transform):
     """Apply ``transforms`` in order, each sample with its own random parameters.
 
@@ -27,16 +36,21 @@ class Compose(Transform):
     CUDA), a PIL image or a numpy H x W x C uint8 image; the output has the input's dtype and
     device. uint8 is converted to float once at the start and rounded back once at the end.
 
-    Fusion: every maximal run of consecutive geometric transforms (RandomScaleCrop, flips,
-    Rotate, Translate, Stretch, Shear, LensDistortion) is applied as ONE sampling grid per
-    sample and ONE ``grid_sample`` call for the batch: their per-sample 3x3 backward matrices
-    are multiplied and lens distortions are applied to the grid coordinates in between (see
-    :mod:`augkit.geometry`). A non-geometric transform (or a container) ends the run; a run of
-    flips only is done by exact index flips. The resampling of a run uses its members'
-    ``interpolation`` and ``fill``, which must agree. Geometric transforms inside RandomApply /
-    OneOf / a nested Compose are fused among themselves only. A run led by
-    ``RandomScaleCrop(interpolation="antialias")`` (which shares a run with flips only) is
-    applied transform by transform.
+    Fusion: every maximal run of consecutive geometric transforms (RandomScaleCrop,
+    RandomResizedCrop, flips, Rotate, Translate, Stretch, Shear, LensDistortion), together with
+    the per-image colour maps between them (PCALighting, Grayscale), is applied as ONE sampling grid per sample and ONE
+    ``grid_sample`` call for the batch: the per-sample 3x3 backward matrices are multiplied, lens
+    distortions are applied to the grid coordinates in between, each transform's fill is handled
+    in its own input frame and the colour maps are applied to the sampled values (see
+    :func:`augkit.functional.warp` for the fused semantics: the same as one transform after
+    another except for one interpolation and one clamp at the end). Any other transform (or a
+    container) ends the run. A run whose only resampling transform has an exact kernel of its own
+    (``RandomScaleCrop`` with bilinear interpolation: resize, then crop; ``RandomResizedCrop``:
+    crop, then resize) and otherwise holds
+    flips and colour maps is applied transform by transform, exactly; a run of flips only is done
+    by exact index flips. The resampling transforms of a run must share ``interpolation``; each
+    keeps its own ``fill``. Geometric transforms inside RandomApply / OneOf / a nested Compose
+    are fused among themselves only.
 
     Randomness and replay: ``pipe(batch, generator=g, return_params=True)`` returns
     ``(out, params)`` with ``params = {"transforms": [params of each transform]}``;
@@ -56,6 +70,10 @@ class Compose(Transform):
       ``numpy.random.SeedSequence(seed).spawn(n_members)`` and give member i
       ``torch.Generator().manual_seed(int(children[i].generate_state(1)[0]))``.
 
+    Labels: a pipeline holding MixUp or CutMix has ``mixes_labels`` and is called with the
+    labels, ``x, target = pipe(x, y, generator=g, num_classes=K)`` (see :mod:`augkit.mixing`);
+    the transforms before and after the mixing one see the images only.
+
     Serialisation: ``pipe.to_json()`` and ``Compose.from_json(text)`` round-trip every built-in
     transform (PCALighting keeps its eigenpairs). ``Normalize`` may only be last.
     """
@@ -68,26 +86,35 @@ class Compose(Transform):
         self._runs = self._fusion_runs()
 
     def _fusion_runs(self) -> list[tuple[int, int]]:
-        """(start, stop) of each maximal run of consecutive geometric transforms."""
+        """(start, stop) of each maximal run of geometric transforms, with the per-image colour
+        maps (``colour_affine``) that sit between two of them."""
         runs, i, ts = [], 0, self.transforms
         while i < len(ts):
             if not ts[i].geometric:
                 i += 1
                 continue
-            j = i
-            while j < len(ts) and ts[j].geometric:
+            j = stop = i + 1
+            while j < len(ts) and (ts[j].geometric or ts[j].colour_affine):
                 j += 1
-            modes = {(t.interpolation, t.fill) for t in ts[i:j] if t.interpolation is not None}
+                if ts[j - 1].geometric:
+                    stop = j  # a run ends on a geometric transform
+            modes = {t.interpolation for t in ts[i:stop] if t.geometric and t.interpolation is not None}
             if len(modes) > 1:
-                raise ValueError(f"fused geometric transforms {ts[i:j]} must share interpolation "
-                                 f"and fill, got {sorted(modes)}")
-            runs.append((i, j))
-            i = j
+                raise ValueError(f"fused geometric transforms {ts[i:stop]} must share interpolation, "
+                                 f"got {sorted(modes)}")
+            runs.append((i, stop))
+            i = stop
         return runs
 
     @property
     def keeps_range(self) -> bool:
         return not self.transforms or self.transforms[-1].keeps_range
+
+    @property
+    def mixes_labels(self) -> bool:
+        """Whether a child mixes labels: then the pipeline is called as ``pipe(x, y, num_classes=K)``
+        and returns ``(x, target)`` (see :mod:`augkit.mixing`)."""
+        return any(t.mixes_labels for t in self.transforms)
 
     @property
     def _reads_uint8(self) -> bool:
@@ -107,10 +134,17 @@ class Compose(Transform):
             batch_shape = t.output_shape(batch_shape)
         return {"transforms": params}
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        return self._run_children(x, params, inplace, None)[0]
 
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+    def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params,
+            inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Apply the pipeline to a working batch and its soft targets (float N x K), which the
+        label-mixing children (MixUp, CutMix) mix along with the images."""
+        return self._run_children(x, params, inplace, target)
+
+    def _run_children(self, x: torch.Tensor, params: Params, inplace: bool,
+                      target: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         plist, ts = params["transforms"], self.transforms
         if len(plist) != len(ts):
             raise ValueError(f"params hold {len(plist)} transforms but the pipeline has {len(ts)}")
@@ -121,28 +155,58 @@ class Compose(Transform):
             run = ts[i:stop]
             if x.dtype == torch.uint8 and not run[0]._reads_uint8:
                 x, owned = F.to_working(x), True  # the raw batch, read as far as possible
-            if stop - i == 1 or all(t.interpolation is None for t in run):
-                for t, p in zip(run, plist[i:stop]):
-                    y = t._forward(x, p, inplace=owned)
-                    x, owned = y, owned or not shares_memory(y, x)
+            resampling = [t for t in run if t.geometric and t.interpolation is not None]
+            if run[0].mixes_labels:
+                x, target = run[0].mix(x, target, plist[i], inplace=owned)
+                owned = True
+            elif len(resampling) == 1 and getattr(resampling[0], "exact_alone", False):
+                x, owned = self._exact_run(x, run, plist[i:stop], owned)
+            elif not resampling:  # flips and colour maps: exact one after another
+                x, owned = self._sequence(x, run, plist[i:stop], owned)
             else:
-                x, owned = self._warp_run(x, run, plist[i:stop]), True
+                x, owned = self._warp_run(x, run, plist[i:stop], resampling[0].interpolation), True
             i = stop
-        return x
+        return x, target
 
     @staticmethod
-    def _warp_run(x: torch.Tensor, run: list[Transform], plist: list[Params]) -> torch.Tensor:
-        """One grid, one grid_sample for a run of geometric transforms."""
-        lead = next(t for t in run if t.interpolation is not None)
-        if lead.interpolation == "antialias":  # scale-crops and flips, each on its own
-            for t, p in zip(run, plist):
-                x = t.forward(x, p)
-            return x
-        size, stages = tuple(x.shape[-2:]), []
+    def _sequence(x: torch.Tensor, run: list[Transform], plist: list[Params], owned: bool) -> tuple[torch.Tensor, bool]:
+        """Apply ``run`` one transform after another; returns ``(x, owned)``."""
         for t, p in zip(run, plist):
-            stages.append(t.stage(p, size))
-            size = t.output_size(size)
-        return F.warp(x, stages, size, lead.interpolation, lead.fill)
+            if x.dtype == torch.uint8 and not t._reads_uint8:
+                x, owned = F.to_working(x), True
+            y = t._apply(x, p, inplace=owned)
+            x, owned = y, owned or not shares_memory(y, x)
+        return x, owned
+
+    def _exact_run(self, x: torch.Tensor, run: list[Transform], plist: list[Params],
+                   owned: bool) -> tuple[torch.Tensor, bool]:
+        """A run whose one resampling transform has an exact kernel of its own, among flips and
+        colour maps: the transforms before it one by one, then it with the flips after it folded
+        into its copy-out (flips commute with per-image colour maps), then the colour maps."""
+        j = next(k for k, t in enumerate(run) if t.geometric and t.interpolation is not None)
+        x, owned = self._sequence(x, run[:j], plist[:j], owned)
+        flips = None
+        for t, p in zip(run[j + 1:], plist[j + 1:]):
+            if t.geometric:  # a flip: apply (bool N), axis -1 (left-right) or -2
+                flips = torch.zeros(len(p["apply"]), 2, dtype=torch.bool) if flips is None else flips
+                flips[:, 1 if t.axis == -1 else 0] ^= p["apply"].cpu()
+        if x.dtype == torch.uint8 and not run[j]._reads_uint8:
+            x = F.to_working(x)
+        x = run[j].forward_then_flip(x, plist[j], flips)
+        colours = [(t, p) for t, p in zip(run[j + 1:], plist[j + 1:]) if not t.geometric]
+        return self._sequence(x, [t for t, _ in colours], [p for _, p in colours], True)
+
+    @staticmethod
+    def _warp_run(x: torch.Tensor, run: list[Transform], plist: list[Params], interpolation: str) -> torch.Tensor:
+        """One grid, one grid_sample for a run of geometric transforms and colour maps."""
+        size, items = tuple(x.shape[-2:]), []
+        for t, p in zip(run, plist):
+            if t.geometric:
+                items.append(t.step(p, size))
+                size = t.output_size(size)
+            else:
+                items.append(t.colour_map(p, x.shape[1]))
+        return F.warp(x, items, size, interpolation)
 
     def get_config(self) -> dict[str, Any]:
         return {"transforms": [t.to_config() for t in self.transforms]}
@@ -164,8 +228,8 @@ class RandomApply(Compose):
     """Apply the whole pipeline ``transforms`` to each sample with probability ``p``.
 
     The children must keep the image shape (no RandomScaleCrop, no Normalize). The chosen
-    samples are gathered, run through the children as one sub-batch (fused among
-    themselves, not with the surrounding Compose), and scattered back.
+    samples are gathered by the base's per-sample gate, run through the children as one
+    sub-batch (fused among themselves, not with the surrounding Compose), and scattered back.
     Params: ``{"apply": bool N, "transforms": [children's params, drawn for all N]}``.
     """
 
@@ -174,6 +238,7 @@ class RandomApply(Compose):
         self.p = check_probability(p)
         if not self.keeps_range:
             raise ValueError("RandomApply cannot contain Normalize")
+        _refuse_label_mixing(self.transforms, "RandomApply")
 
     def output_shape(self, shape: Shape) -> Shape:
         out = super().output_shape(shape)
@@ -189,19 +254,6 @@ class RandomApply(Compose):
     @property
     def _reads_uint8(self) -> bool:
         return False  # the untouched samples are copied as they are, so x must be float
-
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
-
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
-        apply = params["apply"]
-        if not bool(apply.any()):
-            return x
-        inner = index_params({"transforms": params["transforms"]}, apply)
-        out = x if inplace else x.clone()
-        # x[apply] is a fresh gathered copy, so the children may overwrite it.
-        out[apply] = super()._forward(x[apply], inner, inplace=True).to(x.dtype)
-        return out
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "p": self.p}
@@ -222,6 +274,7 @@ class OneOf(Transform):
             raise ValueError("OneOf needs at least one transform")
         if any(not t.keeps_range for t in self.transforms):
             raise ValueError("OneOf cannot contain Normalize")
+        _refuse_label_mixing(self.transforms, "OneOf")
         if weights is None:
             weights = [1.0] * len(self.transforms)
         weights = [float(w) for w in weights]
@@ -247,13 +300,14 @@ class OneOf(Transform):
         children = [t.make_params(batch_shape, generator, device) for t in self.transforms]
         return {"choice": choice.to(device), "transforms": children}
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         out = None
         for i, (t, p) in enumerate(zip(self.transforms, params["transforms"])):
             chosen = params["choice"] == i
             if not bool(chosen.any()):
                 continue
-            y = t.forward(x[chosen], index_params(p, chosen))
+            # x[chosen] is a fresh gathered copy, so the child may overwrite it.
+            y = t._apply(x[chosen], index_params(p, chosen), inplace=True)
             if out is None:
                 out = x.new_empty((x.shape[0], *y.shape[1:]))
             out[chosen] = y.to(x.dtype)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
-from .geometry import Radial, footprint, sampling_grid, supersample_factor
-
-_PADDING = {"zeros": "zeros", "border": "border", "reflect": "reflection"}
+from . import geometry as G
 
 
 def to_working(x: torch.Tensor) -> torch.Tensor:
@@ -32,71 +31,170 @@ def to_working(x: torch.Tensor) -> torch.Tensor:
 
 def from_working(x: torch.Tensor, dtype: torch.dtype, clamp: bool = True,
                  inplace: bool = False) -> torch.Tensor:
-    """Back to ``dtype``: uint8 rounds ``255 x`` to nearest; ``clamp`` keeps floats in [0, 1].
+    """Back to ``dtype``: uint8 rounds ``255 x`` to nearest (halves up); ``clamp`` keeps floats
+    in [0, 1].
 
     ``inplace=True`` lets it overwrite ``x`` (a pipeline's own intermediate), which saves a
     batch-sized allocation; the result is the same.
     """
     if dtype == torch.uint8:
-        return (x.mul_(255) if inplace else x.mul(255)).round_().clamp_(0, 255).to(torch.uint8)
+        # 255 x + 1/2 in one pass, saturate, then the cast truncates: round to nearest in three
+        # passes over the batch instead of four.
+        y = torch.add(x.new_tensor(0.5), x, alpha=255, out=x if inplace else None)
+        return y.clamp_(0, 255).to(torch.uint8)
     if clamp:
         x = x.clamp_(0, 1) if inplace else x.clamp(0, 1)
     return x.to(dtype)
 
 
-def warp(x: torch.Tensor, stages: Sequence[torch.Tensor | Radial], out_size: tuple[int, int],
-         interpolation: str = "bilinear", fill: str = "zeros") -> torch.Tensor:
-    """Resample ``x`` (N x C x H x W, float on [0, 1] or uint8) once through backward stages.
+_WINDOW_MIN_PIXELS = 96 * 96  # below this, a resampling reads the whole image
 
-    ``stages`` are N x 3 x 3 backward matrices and :class:`~augkit.geometry.Radial` stages in
-    centred pixel coordinates (see :mod:`augkit.geometry`). Interpolation is
-    ``grid_sample(mode=interpolation, align_corners=False)`` ("bilinear" or "nearest"); outside
-    the image ``fill`` = "zeros" | "border" (edge pixel) | "reflect" (mirror at the edges).
-    When the affine part shrinks by a factor ``f > 1`` (source pixels per output pixel),
-    each output pixel is the mean of ``k x k`` interpolated samples at its sub-pixel centres,
-    ``k = ceil(f)`` for the whole batch (a box filter over the output pixel's footprint).
-    On large images only each sample's window is resampled (same result, see
-    :func:`_crop_to_footprint`), and uint8 is converted to float inside that window only.
-    Returns N x C x out_h x out_w in ``x``'s float dtype (float32 for uint8).
+
+class Colour(NamedTuple):
+    """A per-image affine colour map inside a fused run: ``v -> matrix_n v + offset_n`` per pixel.
+
+    ``matrix``: float N x C x C or None (identity); ``offset``: float N x C (on the [0, 1] scale).
     """
-    k = supersample_factor(stages)
-    x, stages = _crop_to_footprint(x, stages, out_size, k, fill)
-    x = to_working(x)
-    grid = sampling_grid(stages, x.shape[0], out_size, tuple(x.shape[-2:]), k, x.dtype, x.device)
-    out = F.grid_sample(x, grid, mode=interpolation, padding_mode=_PADDING[fill], align_corners=False)
-    if k == 1:
-        return out
-    # The k*k sub-pixel samples are stacked blocks of rows: averaging them is a plain mean.
-    return out.view(x.shape[0], x.shape[1], k * k, *out_size).mean(dim=2)
+
+    matrix: torch.Tensor | None
+    offset: torch.Tensor
 
 
-def _crop_to_footprint(x: torch.Tensor, stages: list, out_size: tuple[int, int], k: int,
-                       fill: str) -> tuple[torch.Tensor, list]:
+def _apply_colour(v: torch.Tensor, colour: Colour) -> torch.Tensor:
+    """``colour`` on ``v`` (N x C x ..., channels on dim 1), in place where it can be."""
+    shape = (*colour.offset.shape, *([1] * (v.dim() - 2)))
+    if colour.matrix is not None:
+        v = torch.einsum("nij,nj...->ni...", colour.matrix.to(v.dtype), v)
+    return v.add_(colour.offset.to(v.dtype).view(shape))
+
+
+def warp(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tuple[int, int],
+         interpolation: str = "bilinear") -> torch.Tensor:
+    """Resample ``x`` (N x C x H x W, float on [0, 1] or uint8) once through a fused run.
+
+    ``items``: the run in pipeline order, :class:`augkit.geometry.Step` per geometric transform
+    and :class:`Colour` per per-image affine colour transform between them. Interpolation is
+    ``grid_sample(mode=interpolation, align_corners=False)`` ("bilinear" or "nearest") at the
+    source points of :func:`augkit.geometry.sampling_points`, taps clamped at the image edge.
+
+    Fused semantics, per sample and per (sub-)sample point, in pipeline order: the source value
+    at the point; each zero-filled step multiplies it by the point's coverage in that step's
+    input frame (so its fill stays 0 unless a later colour map lights it, as applying the
+    transforms one by one would); each colour map is applied; at the end the sub-samples are
+    averaged and, when the run holds a colour map, the result is clamped to [0, 1] once. The one
+    difference from applying the transforms one by one is that: no intermediate clamp, and one
+    interpolation instead of one per transform.
+
+    Antialiasing (bilinear only): a sample whose affine part minifies (see
+    :func:`augkit.geometry.supersample_factors`) averages ``k_y x k_x`` points at its sub-pixel
+    centres, a box filter of the output pixel's footprint; ``k`` is each sample's own. A sample on
+    which every step is the identity or an axis flip is re-indexed, not resampled: it comes back
+    exactly (bit-exact for uint8), whatever the rest of the batch does. On large images only
+    each sample's window is resampled and converted from uint8 (same result, see
+    :func:`_crop_to_footprint`). Returns N x C x out_h x out_w in ``x``'s float dtype (float32
+    for uint8).
+    """
+    steps = [item for item in items if isinstance(item, G.Step)]
+    n = x.shape[0]
+    if interpolation == "nearest" or (total := G.affine_total(steps)) is None:
+        factors = torch.ones(n, 2, dtype=torch.long)
+    else:
+        factors = G.supersample_factors(total).cpu()
+    same_frame = tuple(x.shape[-2:]) == tuple(out_size) and all(s.in_size == tuple(out_size) for s in steps)
+    # Group key per sample: -1 for re-indexed samples, else the index of its (k_y, k_x).
+    keys = factors[:, 0] * 4096 + factors[:, 1]
+    if same_frame:
+        keys = torch.where(G.exact_samples(steps, n), -1, keys)
+    groups = keys.unique().tolist()
+    if len(groups) == 1:
+        return _warp_group(x, items, out_size, interpolation, groups[0])
+    out = None
+    for key in groups:
+        index = (keys == key).nonzero().squeeze(1).to(x.device)
+        sub_items = [G.select_samples([i], index)[0] if isinstance(i, G.Step)
+                     else Colour(None if i.matrix is None else i.matrix[index], i.offset[index]) for i in items]
+        y = _warp_group(x.index_select(0, index), sub_items, out_size, interpolation, key)
+        if out is None:
+            out = y.new_empty((n, *y.shape[1:]))
+        out.index_copy_(0, index, y)
+    return out
+
+
+def _warp_group(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tuple[int, int],
+                interpolation: str, key: int) -> torch.Tensor:
+    """:func:`warp` for samples that share their supersampling factors (``key`` = 4096 k_y + k_x)
+    or are all re-indexed (``key`` = -1)."""
+    if key == -1:
+        v = to_working(x)
+        owned = v is not x
+        for item in items:
+            if isinstance(item, G.Step) and isinstance(item.map, G.Radial):
+                continue  # k1 = k2 = 0 on these samples
+            if isinstance(item, G.Step):
+                m = item.map.double()
+                v = hflip(v, (m[:, 0, 0] < 0).to(v.device), inplace=owned)
+                v = vflip(v, (m[:, 1, 1] < 0).to(v.device), inplace=True)
+                owned = True
+            else:
+                v = _apply_colour(v, item)
+        return v.clamp_(0, 1) if any(isinstance(i, Colour) for i in items) else v
+    k = (key // 4096, key % 4096)
+    steps = [item for item in items if isinstance(item, G.Step)]
+    x, shift = _crop_to_footprint(x, steps, out_size, k)
+    working = to_working(x)
+    if shift is not None:  # window coordinates: one more (fill-free) step in front
+        steps = [G.Step(shift, tuple(working.shape[-2:]), None), *steps]
+    n, c = working.shape[:2]
+    grid, coverage = G.sampling_points(steps, n, out_size, tuple(working.shape[-2:]), k, interpolation,
+                                       working.dtype, working.device)
+    # v: N x C x (S h) x w, the S sub-sample blocks stacked along rows. Everything below stays
+    # 4-d and in place: broadcasting over a 5-d view is several times slower on the CPU.
+    v = F.grid_sample(working, grid, mode=interpolation, padding_mode="border", align_corners=False)
+    index, weight = 1 if shift is not None else 0, None
+    for item in items:
+        if isinstance(item, G.Step):
+            if index in coverage:
+                weight = coverage[index] if weight is None else weight * coverage[index]
+            index += 1
+            continue
+        if weight is not None:  # coverage met so far multiplies before this colour map
+            v, weight = v.mul_(weight.reshape(n, 1, -1, out_size[1])), None
+        v = _apply_colour(v, item)
+    if weight is not None:
+        v = v.mul_(weight.reshape(n, 1, -1, out_size[1]))
+    if k != (1, 1):
+        v = v.view(n, c, k[0] * k[1], -1).mean(dim=2).view(n, c, *out_size)
+    return v.clamp_(0, 1) if any(isinstance(i, Colour) for i in items) else v
+
+
+def _crop_to_footprint(x: torch.Tensor, steps: list[G.Step], out_size: tuple[int, int],
+                       k: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Cut each sample down to the window its resampling reads, when that saves work.
 
     When the batch's largest window (see :func:`augkit.geometry.footprint`) covers at most 3/4
     of the image, every sample's window of that common size is copied out (one slice copy per
     sample: a loop of N Python steps, worth it only for large images, which is when windows
-    are small relative to the image) and a translation stage re-expresses the sampling points
-    in window coordinates. The window keeps every pixel a tap can read and, where points fall
-    outside the image, touches that image edge, so zeros/border fills give the same result;
-    "reflect" is windowed only when no tap leaves the image. A uint8 batch comes back as float32
-    windows on [0, 1]. Returns ``(x, stages)``.
+    are small relative to the image). The window keeps every pixel a tap can read and, where
+    points fall outside the image, touches that image edge, so clamped taps read the same
+    pixels. A uint8 batch comes back as float32 windows on [0, 1]. Returns ``(windows, shift)``:
+    ``shift`` (N x 3 x 3) is the backward step from the image frame into the window (centred
+    image coordinates to centred window coordinates), or ``(x, None)`` when nothing was cut.
     """
     h, w = x.shape[-2:]
-    span = footprint(stages, out_size, (h, w), k)
-    if span is None or x.shape[0] == 0:
-        return x, stages
+    # Small images: the per-sample copies cost more than resampling the whole image.
+    if h * w < _WINDOW_MIN_PIXELS or x.shape[0] == 0:
+        return x, None
+    span = G.footprint(steps, out_size, (h, w), k)
+    if span is None:
+        return x, None
     low, high = span
     limit = torch.tensor([h - 1, w - 1], device=low.device)
-    if fill == "reflect" and (bool((low < 0).any()) or bool((high > limit).any())):
-        return x, stages
     # One pixel of margin: the float32 grid may round a point across a pixel border.
     low = (low - 1).clamp(min=0).minimum(limit)
     high = (high + 1).minimum(limit).maximum(low)
     wh, ww = (high - low + 1).amax(0).tolist()
     if 4 * wh * ww > 3 * h * w:
-        return x, stages
+        return x, None
     # Common window size; shift windows that would run past the far edge back inside.
     start = low.minimum(torch.tensor([h - wh, w - ww], device=low.device))
     # uint8 is cast while copying (then scaled like to_working), so it is read only once.
@@ -110,39 +208,42 @@ def _crop_to_footprint(x: torch.Tensor, stages: list, out_size: tuple[int, int],
     shift = torch.eye(3, dtype=torch.float64, device=low.device).repeat(x.shape[0], 1, 1)
     shift[:, 0, 2] = w / 2 - start[:, 1].double() - ww / 2
     shift[:, 1, 2] = h / 2 - start[:, 0].double() - wh / 2
-    return windows, [shift, *stages]
+    return windows, shift
 
 
-def _mirror(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
-    """``x.flip(dims)``, or ``x`` itself (no copy) when ``dims`` is empty."""
-    return x.flip(dims) if dims else x
+def _simd_input(image: torch.Tensor) -> torch.Tensor:
+    """1 x C x h x w uint8 (a view into a batch) -> 1 x C' x h x w channels-last uint8, the layout
+    of interpolate's SIMD uint8 kernel.
 
-
-def _rgba_channels_last(image: torch.Tensor, mirror: list[int]) -> torch.Tensor:
-    """3 x h x w uint8, flipped along the dims ``mirror`` -> 1 x 4 x h x w channels-last uint8
-    (4th channel 0), the layout of interpolate's SIMD uint8 kernel. Packing the channels into
-    int32 words is several times faster on CPU than a permuted copy of the uint8 planes, and
-    flipping the packed words moves each pixel once."""
-    words = image.to(torch.int32)
-    packed = _mirror(words[0] | (words[1] << 8) | (words[2] << 16), mirror)
-    return packed.view(torch.uint8).view(*image.shape[1:], 4).permute(2, 0, 1)[None]
+    A channels-last batch (the layout of numpy / PIL images turned into tensors) is passed as a
+    view when its rows are whole (no copy at all). A channels-first RGB image is packed into int32
+    words instead (C' = 4, 4th channel 0): several times faster on the CPU than a permuted copy
+    of the uint8 planes."""
+    if image.shape[1] == 1 or image.stride(1) == 1:  # channels-last (or one channel)
+        return image.contiguous(memory_format=torch.channels_last)  # itself when rows are whole
+    words = image[0].to(torch.int32)
+    packed = words[0] | (words[1] << 8) | (words[2] << 16)
+    return packed.view(torch.uint8).view(*image.shape[2:], 4).permute(2, 0, 1)[None]
 
 
 def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.Tensor,
-                         left: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize image n to ``scaled_size[n]`` and crop ``size`` at ``(top[n], left[n])``.
+                         left: torch.Tensor, size: tuple[int, int], flips: torch.Tensor | None = None
+                         ) -> torch.Tensor:
+    """Resize image n to ``scaled_size[n]``, crop ``size`` at ``(top[n], left[n])``, then flip.
 
     The filter is antialiased bilinear, as Pillow's and torchvision's resize: a triangle
     kernel widened by the scale factor when shrinking (plain bilinear when enlarging), image
     edges clamped (``interpolate(mode="bilinear", antialias=True, align_corners=False)``).
-    The result equals resizing the whole image and then cropping, but only the part of the
-    image between the corner nearest the window and the window's far side is resampled (the
-    image is mirrored so that this corner is the origin, which keeps every sample position
-    of the full resize). ``x``: N x C x H x W, uint8 or float on [0, 1]; ``scaled_size``:
-    int64 N x 2 (h, w); ``top``, ``left``: int64 N. Returns N x C x size: for uint8 on CPU
-    (C = 1 or 3) the uint8 output of the SIMD uint8 kernel, which works in fixed point and
-    rounds (so may differ by one level from the float kernel); otherwise the float working
-    batch (float32 for uint8 input).
+    The result equals resizing the whole image and then cropping, but only the output rows and
+    columns from the image corner to the window's far side are computed: the kernel places
+    output pixel ``i`` at ``scale (i + 1/2)`` from its input's corner, so the input must start
+    there, and the rows and columns before the window are the price of exact sample positions.
+    ``x``: N x C x H x W, uint8 or float on [0, 1]; ``scaled_size``: int64 N x 2 (h, w);
+    ``top``, ``left``: int64 N; ``flips``: optional bool N x 2 (mirror the crop top-bottom,
+    left-right), the flips that follow the crop in a pipeline, done while the crop is copied out.
+    Returns N x C x size: for uint8 on CPU (C = 1 or 3) the uint8 output of the SIMD uint8
+    kernel, which works in fixed point and rounds (so may differ by one level from the float
+    kernel), channels-last in memory; otherwise the float working batch (float32 for uint8).
 
     One interpolate call per sample (a loop of N Python steps): every sample has its own scale
     and window, and the kernel's cost is the pixels it touches, so batching would resample the
@@ -152,28 +253,35 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
     simd = x.dtype == torch.uint8 and x.device.type == "cpu" and c in (1, 3)
     if x.dtype == torch.uint8 and not simd:
         x = to_working(x)
-    out = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device)
-    geometry = torch.stack([scaled_size[:, 0], scaled_size[:, 1], top, left], 1).tolist()
-    for i, (sh, sw, t, lc) in enumerate(geometry):
-        flip_y, flip_x = 2 * t > sh - oh, 2 * lc > sw - ow
-        t, lc = (sh - oh - t if flip_y else t), (sw - ow - lc if flip_x else lc)
-        # Source rows/columns the window's taps can reach: centre (t + oh) * H / sh plus the
-        # kernel's support max(H / sh, 1), plus one for rounding.
+    # The SIMD kernel writes channels-last: so does the batch, which then needs no transpose.
+    layout = torch.channels_last if simd else torch.contiguous_format
+    out = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device, memory_format=layout)
+    columns = [scaled_size[:, 0], scaled_size[:, 1], top, left]
+    if flips is not None:
+        columns += [flips[:, 0].long(), flips[:, 1].long()]
+    for i, (sh, sw, t, lc, *flip) in enumerate(torch.stack(columns, 1).tolist()):
+        # Source rows the window's taps can reach: centre (t + oh) * H / sh plus the kernel's
+        # support max(H / sh, 1), plus one for rounding. Whole rows keep a channels-last
+        # image a view (no copy); the kernel reads only the columns it needs.
         rows = min(h, math.ceil((t + oh) * h / sh + max(h / sh, 1)) + 1)
-        cols = min(w, math.ceil((lc + ow) * w / sw + max(w / sw, 1)) + 1)
         out_rows, out_cols = t + oh, lc + ow
         # interpolate treats an axis whose input and output sizes agree as unscaled, whatever
         # the scale factor: keep the sizes apart (an unused extra row, or an extra output row).
         if rows == out_rows and sh != h:
             rows, out_rows = (rows + 1, out_rows) if rows < h else (rows, out_rows + 1)
-        if cols == out_cols and sw != w:
-            cols, out_cols = (cols + 1, out_cols) if cols < w else (cols, out_cols + 1)
-        mirror = [d for d, f in ((-2, flip_y), (-1, flip_x)) if f]
-        image = x[i, :, h - rows:, :] if flip_y else x[i, :, :rows, :]
-        image = image[:, :, w - cols:] if flip_x else image[:, :, :cols]
-        image = _rgba_channels_last(image, mirror) if simd and c == 3 else _mirror(image, mirror)[None]
+        if w == out_cols and sw != w:
+            out_cols += 1
+        image = x[i:i + 1, :, :rows, :]  # keeps the batch dim: a channels-last view stays one
+        if not (simd and image.stride(1) == 1):  # a copy is made anyway: only the columns read
+            cols = min(w, math.ceil((lc + ow) * w / sw + max(w / sw, 1)) + 1)
+            if cols == out_cols and sw != w:
+                cols, out_cols = (cols + 1, out_cols) if cols < w else (cols, out_cols + 1)
+            image = image[..., :cols]
+        image = _simd_input(image) if simd else image
         y = torch.ops.aten._upsample_bilinear2d_aa(image, [out_rows, out_cols], False, sh / h, sw / w)
-        out[i] = _mirror(y[0, :c, t:t + oh, lc:lc + ow], mirror)
+        window = y[0, :c, t:t + oh, lc:lc + ow]
+        mirror = [d for d, f in zip((-2, -1), flip) if f]
+        out[i] = window.flip(mirror) if mirror else window
     return out
 
 
@@ -199,14 +307,21 @@ def vflip(x: torch.Tensor, apply: torch.Tensor, inplace: bool = False) -> torch.
     return _flip_samples(x, apply, -2, inplace)
 
 
+def pca_offset(alpha: torch.Tensor, eigval: torch.Tensor, eigvec: torch.Tensor) -> torch.Tensor:
+    """AlexNet lighting offsets ``eigvec @ (alpha_n * eigval)``: N x 3 (``alpha``'s dtype).
+
+    ``alpha``: N x 3; ``eigval``: 3; ``eigvec``: 3 x 3 whose COLUMNS are the eigenvectors
+    (fb.resnet.torch's layout)."""
+    return (alpha * eigval.to(alpha)) @ eigvec.to(alpha).T  # row n = V (a_n * l)
+
+
 def pca_lighting(x: torch.Tensor, alpha: torch.Tensor, eigval: torch.Tensor,
                  eigvec: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    """AlexNet lighting: add ``eigvec @ (alpha_n * eigval)`` to every pixel of image n; clamp.
+    """AlexNet lighting: add :func:`pca_offset` to every pixel of image n; clamp to [0, 1].
 
-    ``x``: N x 3 x H x W on [0, 1]; ``alpha``: N x 3; ``eigval``: 3; ``eigvec``: 3 x 3 whose
-    COLUMNS are the eigenvectors (fb.resnet.torch's layout). ``inplace=True`` writes into ``x``.
+    ``x``: N x 3 x H x W on [0, 1]. ``inplace=True`` writes into ``x``.
     """
-    offset = (alpha.to(x.dtype) * eigval.to(x.dtype)) @ eigvec.to(x.dtype).T  # row n = V (a_n * l)
+    offset = pca_offset(alpha.to(x.dtype), eigval, eigvec)
     out = x if inplace else None
     return torch.add(x, offset[:, :, None, None], out=out).clamp_(0, 1)
 

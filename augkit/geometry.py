@@ -10,12 +10,21 @@ image is resampled once.
 
 A lens distortion is not affine: it is a :class:`Radial` stage that maps normalised coordinates
 ``u = x_c / (W/2), v = y_c / (H/2)`` (so the image spans [-1, 1] on both axes) radially,
-``r_src = r (1 + k1 r^2 + k2 r^4)``. :func:`sampling_grid` applies the stages in order.
+``r_src = r (1 + k1 r^2 + k2 r^4)``.
+
+A fused run is a list of :class:`Step` (one per geometric transform: its backward map, the size
+of the frame it samples and its fill) in pipeline order. Fill is handled *in each transform's own
+input frame*, as applying the transforms one after another would: a point that a rotation moves
+outside the crop it rotates is filled, while the taps of a scale-crop whose window lies inside
+the image clamp at the image edge (a resize never fills). :func:`sampling_points` returns the
+source points for ``grid_sample(padding_mode="border")`` and, per zero-filled step, the coverage
+of each point: for bilinear sampling ``clamp(W/2 + 1/2 - |x|, 0, 1)`` per axis, which is exactly
+the weight that zero padding gives the in-image taps, so ``border sample x coverage`` equals
+zero-padded bilinear sampling in that frame.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -110,95 +119,190 @@ def radial_map(x: torch.Tensor, y: torch.Tensor, stage: Radial) -> tuple[torch.T
     return u * factor * (w / 2), v * factor * (h / 2)
 
 
-def downscale_factor(stages: Sequence[torch.Tensor | Radial]) -> float:
-    """Largest source-pixels-per-output-pixel of the affine part over the batch (lens ignored).
-
-    It sets the supersampling factor ``k = ceil(factor)`` used for antialiasing.
-    """
-    total = None
-    for stage in stages:
-        if isinstance(stage, torch.Tensor):
-            total = stage if total is None else total @ stage
-    if total is None or total.shape[0] == 0:
-        return 1.0
-    # The Jacobian's column norms: how far one output pixel step moves in the source, per axis.
-    return float(total[:, :2, :2].norm(dim=1).max())
-
-
 def _apply_affine(m: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(x, y) -> m[:2, :2] (x, y) + m[:2, 2]`` per sample (m: N x 3 x 3), broadcasting."""
     c = [m[:, i, j].to(x.dtype).view(-1, 1, 1, 1) for i in range(2) for j in range(3)]
     return c[0] * x + (c[1] * y + c[2]), c[3] * x + (c[4] * y + c[5])
 
 
-def sampling_grid(stages: Sequence[torch.Tensor | Radial], n: int, out_size: Size,
-                  in_size: Size, supersample: int = 1, dtype: torch.dtype = torch.float32,
-                  device: torch.device | str = "cpu") -> torch.Tensor:
-    """The ``grid_sample`` grid N x (k*k*h) x w x 2 of a chain of backward stages.
+class Step(NamedTuple):
+    """One geometric transform of a fused run.
 
-    ``stages`` are in pipeline order (the first transform's stage first), so an output point
-    maps to ``S1(S2(...Sk(p)))``: matrices of consecutive stages are multiplied (float64) and
-    applied to the points once; a :class:`Radial` stage is applied to the points in between.
-    With ``supersample = k`` every output pixel gets ``k x k`` points at the centres of its
-    ``k x k`` sub-pixels, laid out as ``k*k`` stacked copies of the h x w grid (sub-pixel
-    ``(a, b)`` in block ``a k + b``); the mean over the blocks is a box filter of one output
-    pixel's footprint, which antialiases downscaling.
+    ``map``: its per-sample backward map (N x 3 x 3 matrix or :class:`Radial`) from its output
+    frame to its input frame; ``in_size``: that input frame's ``(h, w)``; ``fill``: "zeros",
+    "border" or "reflect" for points that leave the input frame, or None when none can (a flip,
+    or a window that lies inside its input: its taps clamp at the edge like a resize's).
     """
-    (h_out, w_out), (h_in, w_in), k = out_size, in_size, supersample
-    sub = (torch.arange(k, dtype=dtype, device=device) + 0.5) / k
-    # Separable start: x is 1 x (k*k) x 1 x w, y is 1 x (k*k) x h x 1; affine maps broadcast
-    # them to N x (k*k) x h x w in two fused multiply-adds per coordinate.
-    x = (torch.arange(w_out, dtype=dtype, device=device) - w_out / 2 + sub.repeat(k)[:, None])[None, :, None, :]
+
+    map: torch.Tensor | Radial
+    in_size: Size
+    fill: str | None
+
+
+def affine_total(steps: Sequence[Step]) -> torch.Tensor | None:
+    """Product (float64 N x 3 x 3) of the steps' matrices in pipeline order; lens steps are
+    skipped. None when the run holds no matrix."""
+    total = None
+    for step in steps:
+        if isinstance(step.map, torch.Tensor):
+            m = step.map.double()
+            total = m if total is None else total @ m
+    return total
+
+
+def supersample_factors(total: torch.Tensor) -> torch.Tensor:
+    """Per sample, sub-samples per output pixel along y and x: int64 N x 2 ``(k_y, k_x)``.
+
+    ``total``: N x 3 x 3 backward map (output pixel -> source pixel). Its columns ``J e_x``,
+    ``J e_y`` step from one output pixel to the next in the source. The samples of one output row
+    lie on a line along ``J e_x``; consecutive rows are ``|det J| / |J e_x|`` source pixels apart,
+    and consecutive columns ``|det J| / |J e_y|``. The map minifies along y (x) when that
+    spacing exceeds one source pixel, and ``k = ceil(spacing)`` sub-samples bring it back under
+    one. Rotations and shears keep the spacings at 1 (a shear slides rows along themselves), so
+    they are never supersampled; a scale-crop of a window twice the output gets 2 x 2.
+    """
+    jac = total[:, :2, :2]
+    det = torch.linalg.det(jac).abs()
+    spacing = torch.stack([det / jac[:, :, 0].norm(dim=1), det / jac[:, :, 1].norm(dim=1)], 1)
+    # 1 + 1e-6 stays 1: float noise of a composed identity must not double the work.
+    return (spacing - 1e-6).ceil().clamp_(min=1).long()
+
+
+def exact_samples(steps: Sequence[Step], n: int) -> torch.Tensor:
+    """bool N (CPU): samples on which every step is the identity or an axis flip, so that their
+    output is their input re-indexed (no resampling, no fill)."""
+    exact = torch.ones(n, dtype=torch.bool)
+    matrices = [s.map for s in steps if isinstance(s.map, torch.Tensor)]
+    if matrices:
+        # |m| equals [[1, 0, 0], [0, 1, 0]] exactly: diagonal +-1, no shear, no translation.
+        top = torch.stack(matrices).to("cpu", torch.float64)[:, :, :2, :].abs_()
+        exact &= (top == torch.eye(2, 3, dtype=torch.float64)).flatten(-2).all(-1).all(0)
+    for step in steps:
+        if isinstance(step.map, Radial):
+            exact &= (step.map.k1 == 0).cpu() & (step.map.k2 == 0).cpu()
+    return exact
+
+
+def _select(step: Step, index: torch.Tensor) -> Step:
+    if isinstance(step.map, Radial):
+        return step._replace(map=Radial(step.map.k1[index], step.map.k2[index], step.map.size))
+    return step._replace(map=step.map[index])
+
+
+def select_samples(steps: Sequence[Step], index: torch.Tensor) -> list[Step]:
+    """The steps restricted to samples ``index`` (int64 indices)."""
+    return [_select(step, index) for step in steps]
+
+
+def _fold(x: torch.Tensor, half: float, fill: str) -> torch.Tensor:
+    """Map coordinates of one axis (centred, frame ``[-half, half]``) back into the frame the way
+    ``grid_sample``'s border / reflection padding does: clamp to the edge pixels' centres, or
+    mirror at the edges (period ``4 half``) and then clamp."""
+    if fill == "reflect":
+        x = half - (torch.remainder(x + half, 4 * half) - 2 * half).abs()
+    return x.clamp(-half + 0.5, half - 0.5)
+
+
+def _coverage(x: torch.Tensor, y: torch.Tensor, size: Size, soft: bool) -> torch.Tensor:
+    """Coverage of points (x, y) by a frame of ``size``: with ``soft``, the weight that zero
+    padding gives a bilinear sample's in-frame taps (see the module docstring); else 1 inside the
+    frame and 0 outside (nearest sampling, and sub-samples, whose average is then the box filter
+    of the frame's edge)."""
+    h, w = size
+    if not soft:
+        return ((x.abs() <= w / 2) & (y.abs() <= h / 2)).to(x.dtype)
+    # In place on the caller's fresh point tensors: w/2 + 1/2 - |x|, clamped, per axis.
+    cx = x.abs_().neg_().add_(w / 2 + 0.5).clamp_(0, 1)
+    return cx.mul_(y.abs_().neg_().add_(h / 2 + 0.5).clamp_(0, 1))
+
+
+def sampling_points(steps: Sequence[Step], n: int, out_size: Size, in_size: Size,
+                    supersample: tuple[int, int] = (1, 1), interpolation: str = "bilinear",
+                    dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+                    ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    """The ``grid_sample`` grid of a run of steps and the coverage of its zero-filled steps.
+
+    An output point maps to the source through the steps' backward maps, last step first; the
+    matrices of consecutive steps are multiplied (float64) and applied to the points only where a
+    step needs the points in its own input frame: a lens map, or a fill (coverage for "zeros",
+    folding back into the frame for "border" / "reflect"). With ``supersample = (k_y, k_x)``
+    every output pixel gets ``k_y x k_x`` points at the centres of its sub-pixels, laid out as
+    ``k_y k_x`` stacked copies of the h x w grid (sub-pixel ``(a, b)`` in block ``a k_x + b``).
+
+    Returns ``grid`` (N x (S h) x w x 2, S = k_y k_x, ``in_size`` normalised to [-1, 1], for
+    ``padding_mode="border"``) and ``coverage``: step index -> N x S x h x w weights in [0, 1]
+    for each step with fill "zeros" (soft for one bilinear point per pixel, as zero padding
+    would weigh it; 0 or 1 for nearest and for sub-samples, whose mean is the box filter of the
+    frame's edge).
+    """
+    (h_out, w_out), (ky, kx) = out_size, supersample
+    sub_x = (torch.arange(kx, dtype=dtype, device=device) + 0.5) / kx
+    sub_y = (torch.arange(ky, dtype=dtype, device=device) + 0.5) / ky
+    # Separable start: x is 1 x S x 1 x w, y is 1 x S x h x 1; affine maps broadcast them to
+    # N x S x h x w in two fused multiply-adds per coordinate.
+    x = (torch.arange(w_out, dtype=dtype, device=device) - w_out / 2 + sub_x.repeat(ky)[:, None])[None, :, None, :]
     y = (torch.arange(h_out, dtype=dtype, device=device) - h_out / 2
-         + sub.repeat_interleave(k)[:, None])[None, :, :, None]
-    pending = None  # product of the matrices met since the last materialisation
-    for stage in reversed(stages):
-        if isinstance(stage, torch.Tensor):
-            stage = stage.to(device=device, dtype=torch.float64)
-            pending = stage if pending is None else stage @ pending
+         + sub_y.repeat_interleave(kx)[:, None])[None, :, :, None]
+    pending = None  # product of the matrices met since the points were last materialised
+    coverage: dict[int, torch.Tensor] = {}
+    for index in reversed(range(len(steps))):
+        step = steps[index]
+        if isinstance(step.map, torch.Tensor):
+            m = step.map.to(device=device, dtype=torch.float64)
+            pending = m if pending is None else m @ pending
+        if step.fill is None and isinstance(step.map, torch.Tensor):
+            continue
+        if step.fill == "zeros" and isinstance(step.map, torch.Tensor):
+            # Coverage only reads the points, so they need not be materialised for it: the
+            # mapped points are a sum of a row and a column term (one full-size op each).
+            px, py = _apply_affine(pending, x, y)
+            soft = interpolation == "bilinear" and supersample == (1, 1)
+            coverage[index] = _coverage(px, py, step.in_size, soft).expand(n, -1, h_out, w_out)
             continue
         if pending is not None:
             x, y = _apply_affine(pending, x, y)
             pending = None
-        x, y = radial_map(x, y, stage)
+        if isinstance(step.map, Radial):
+            x, y = radial_map(x, y, step.map)
+        if step.fill == "zeros":
+            soft = interpolation == "bilinear" and supersample == (1, 1)
+            coverage[index] = _coverage(x.clone(), y.clone(), step.in_size, soft).expand(n, -1, h_out, w_out)
+        elif step.fill is not None:
+            x, y = _fold(x, step.in_size[1] / 2, step.fill), _fold(y, step.in_size[0] / 2, step.fill)
     # Centred source pixels -> grid_sample's [-1, 1] (align_corners=False: the image edges).
+    h_in, w_in = in_size
     to_grid = torch.diag(torch.tensor([2 / w_in, 2 / h_in, 1.0], dtype=torch.float64, device=device))[None]
     final = (to_grid if pending is None else to_grid @ pending).expand(n, 3, 3)
     c = [final[:, i, j].to(dtype).view(-1, 1, 1, 1) for i in range(2) for j in range(3)]
     # Write both coordinates straight into the interleaved grid (no stack copy).
-    grid = torch.empty(n, k * k, h_out, w_out, 2, dtype=dtype, device=device)
+    grid = torch.empty(n, ky * kx, h_out, w_out, 2, dtype=dtype, device=device)
     torch.add(c[0] * x, c[1] * y + c[2], out=grid[..., 0])
     torch.add(c[3] * x, c[4] * y + c[5], out=grid[..., 1])
-    return grid.view(n, k * k * h_out, w_out, 2)
+    return grid.view(n, ky * kx * h_out, w_out, 2), coverage
 
 
-def footprint(stages: Sequence[torch.Tensor | Radial], out_size: Size, in_size: Size,
-              supersample: int = 1) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Per-sample range of source pixel indices a resampling can read, or None (lens stages).
+def footprint(steps: Sequence[Step], out_size: Size, in_size: Size, supersample: tuple[int, int] = (1, 1)
+              ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Per-sample range of source pixel indices a resampling can read, or None.
 
     Returns ``(low, high)``, int64 N x 2 (row, column), inclusive and NOT clipped to the image:
     every bilinear/nearest tap of every (sub-)sample point of the affine chain lies in
     ``[low, high]``. An affine map sends the corner points of the output grid to the extremes
-    of all its points, so four points per sample suffice.
+    of all its points, so four points per sample suffice. None when a step is a lens map or
+    folds points back into a frame (border / reflect fill): those points are not affine images
+    of the output grid.
     """
-    if not stages or any(isinstance(stage, Radial) for stage in stages):
+    if not steps or any(isinstance(s.map, Radial) or s.fill in ("border", "reflect") for s in steps):
         return None
-    total = stages[0].double()
-    for stage in stages[1:]:
-        total = total @ stage.double()
-    (h_out, w_out), (h_in, w_in), k = out_size, in_size, supersample
+    total = affine_total(steps)
+    (h_out, w_out), (h_in, w_in), (ky, kx) = out_size, in_size, supersample
     kw = {"dtype": torch.float64, "device": total.device}
     # Outermost sub-pixel centres of the output, centred coordinates.
-    xs = torch.tensor([-w_out / 2 + 0.5 / k, w_out / 2 - 0.5 / k], **kw).repeat(2)
-    ys = torch.tensor([-h_out / 2 + 0.5 / k, h_out / 2 - 0.5 / k], **kw).repeat_interleave(2)
+    xs = torch.tensor([-w_out / 2 + 0.5 / kx, w_out / 2 - 0.5 / kx], **kw).repeat(2)
+    ys = torch.tensor([-h_out / 2 + 0.5 / ky, h_out / 2 - 0.5 / ky], **kw).repeat_interleave(2)
     # Source positions in pixel-index units (pixel j's centre at j), per corner.
     src_x = total[:, 0, :1] * xs + total[:, 0, 1:2] * ys + total[:, 0, 2:] + (w_in / 2 - 0.5)
     src_y = total[:, 1, :1] * xs + total[:, 1, 1:2] * ys + total[:, 1, 2:] + (h_in / 2 - 0.5)
     low = torch.stack([src_y.amin(1), src_x.amin(1)], 1).floor()
     high = torch.stack([src_y.amax(1), src_x.amax(1)], 1).floor() + 1
     return low.long(), high.long()
-
-
-def supersample_factor(stages: Sequence[torch.Tensor | Radial]) -> int:
-    """``ceil`` of :func:`downscale_factor`, tolerant to float noise (1 + 1e-6 stays 1)."""
-    return max(1, math.ceil(downscale_factor(stages) - 1e-6))

@@ -14,7 +14,7 @@ import torch
 
 from . import functional as F
 from ._checks import check_probability, check_range
-from .transforms import Params, Shape, Transform, coin, params_to
+from .base import Params, Shape, Transform
 
 # fb.resnet.torch (datasets/imagenet.lua) PCA of ImageNet RGB on the [0, 1] scale.
 IMAGENET_EIGVAL = (0.2175, 0.0188, 0.0045)
@@ -79,7 +79,12 @@ class PCALighting(Transform):
     ``eigval``: 3 eigenvalues; ``eigvec``: 3 x 3, columns are eigenvectors (see
     :mod:`augkit.pca`), both on the [0, 1] pixel scale. RGB batches only (C = 3); grayscale
     raises ValueError. Params: ``apply`` (bool N), ``alpha`` (float64 N x 3).
+
+    The offset is a per-image colour map, so inside a Compose it stays in the geometric run
+    around it (one resampling; see :func:`augkit.functional.warp` for the fused semantics).
     """
+
+    colour_affine = True
 
     def __init__(self, eigval: Any, eigvec: Any, sigma: float = 0.1, p: float = 1.0) -> None:
         self.eigval = torch.as_tensor(np.asarray(eigval, dtype=np.float64))
@@ -111,18 +116,16 @@ class PCALighting(Transform):
                              "grayscale images have no colour covariance")
         return shape
 
-    def make_params(self, batch_shape: Shape, generator: torch.Generator,
-                    device: torch.device | str = "cpu") -> Params:
-        n = batch_shape[0]
-        apply = coin(n, self.p, generator)
-        alpha = torch.randn(n, 3, generator=generator, dtype=torch.float64, device=generator.device)
-        alpha = alpha * self.sigma * apply[:, None]
-        return params_to({"apply": apply, "alpha": alpha}, device)
+    def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
+        alpha = torch.randn(batch_shape[0], 3, generator=generator, dtype=torch.float64, device=generator.device)
+        return {"alpha": alpha * self.sigma * apply[:, None]}
 
-    def forward(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        return self._forward(x, params, inplace=False)
+    def colour_map(self, params: Params, channels: int) -> F.Colour:
+        """The lighting as a colour map: no matrix, offset N x 3 (float64)."""
+        return F.Colour(None, F.pca_offset(params["alpha"], self.eigval.to(params["alpha"].device),
+                                           self.eigvec.to(params["alpha"].device)))
 
-    def _forward(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
         return F.pca_lighting(x, params["alpha"], self.eigval.to(x.device), self.eigvec.to(x.device),
                               inplace=inplace)
 

@@ -1,24 +1,35 @@
 """Ensemble training throughput on CIFAR-10: BaggedNetClassifier beside torchensemble's BaggingClassifier.
 
-Every row trains ``--members`` bootstrap-bagged ``nets.SmallCNN`` members for ``--epochs`` epochs
-on the same ``--images`` CIFAR-10 training images (a seeded random subset of
-``augkit.data.load_cifar10()``), batch 128, SGD lr 0.05, momentum 0.9 (Nesterov), no weight
-decay, no augmentation, no early stopping. Rows, all in one run:
+Every row trains ``--members`` bootstrap-bagged ``nets.SmallCNN`` members (3 blocks, 32/64/128,
+BatchNorm) for ``--epochs`` epochs on the same ``--images`` CIFAR-10 training images (a seeded
+random subset of ``augkit.data.load_cifar10()``), batch 128, SGD lr 0.05, momentum 0.9
+(Nesterov), no weight decay, no augmentation, no early stopping, library defaults otherwise
+(ours: channels-last). Rows, all in one run (``--rows`` picks groups):
 
-* ours, ``engine="joblib"``, ``n_jobs`` = 1 and 2 (one member per worker process);
-* ours, ``engine="vectorized"`` (all members in one vmapped model) on the CPU;
-* torchensemble ``BaggingClassifier(nets.SmallCNN, n_jobs=1 and 2)`` with the same optimiser,
-  fed a ``TensorDataset`` of the same images already converted to normalised float32 (the
-  conversion is not timed), when ``torchensemble`` is importable (run this script with the
-  comparison venv ``.venv-compare/bin/python``); otherwise those rows are skipped with a note.
+* ``torchensemble``: ``BaggingClassifier(nets.SmallCNN, n_jobs=1)`` with the same optimiser, fed
+  a ``TensorDataset`` of the same images already normalised to float32 (not timed); timed
+  twice, once before our rows and once after, and the faster run is the reference (a
+  library's first run in a process pays one-time costs). Needs ``torchensemble`` (run this
+  script with the comparison venv, ``.venv-compare/bin/python``); skipped with a note otherwise.
+* ``ours``: ``engine="joblib"`` float32 with ``n_jobs`` = 1 and 2 (one member per worker
+  process; a short warm-up starts the two worker processes first);
+* ``bf16``: ours, ``precision="bfloat16"``, ``n_jobs=1`` (float32 with a warning on a CPU
+  without native bf16; the header says which);
+* ``predict``: ``predict_proba`` of the float32 ``n_jobs=1`` ensemble on the validation images,
+  without views and with ten-crop TTA, as member-images/s = members x images / seconds;
+* ``vectorized``: ours, ``engine="vectorized"`` on the CPU (not in the default set).
 
 Measured: wall seconds of the whole ``fit`` call (ours includes its out-of-bag prediction,
 worker start-up and data hand-off; torchensemble's includes its per-epoch process round trips)
-and member-images/second = members x images x epochs / seconds. A short joblib warm-up starts
-the two worker processes first so neither library pays for the other's start-up. Ratios:
-ours / torchensemble at the same n_jobs, and n_jobs=2 / n_jobs=1 within a library.
-Accuracy on 1,000 held-out validation images (last 100 per class) is printed as a sanity check.
-Writes ``ensemble_train.md`` and ``.json`` and ``ensemble_train.png`` to ``--out``.
+and member-images/second = members x images x epochs / seconds; ours / torchensemble; n_jobs=2
+/ n_jobs=1; validation accuracy on 1,000 held-out images (the last 100 per class), the same
+split for every row. Writes ``ensemble_train.md`` and ``.json`` to ``--out``.
+
+The script uses only parameters the estimator had before channels-last and bf16 on the CPU
+existed, so the ten-crop "before" figure comes from running it on an older checkout of the
+package: ``git worktree add /tmp/base <commit>`` then
+``PYTHONPATH=/tmp/base python benchmarks/ensemble_train.py --rows predict``, and pass the
+printed rate back with ``--ten-crop-before`` to put the ratio in the table.
 
     .venv-compare/bin/python benchmarks/ensemble_train.py                   # full size
     .venv-compare/bin/python benchmarks/ensemble_train.py --images 2000 --epochs 1
@@ -31,6 +42,8 @@ import io
 import json
 import os
 import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -43,6 +56,7 @@ from augkit.data import last_per_class_split, load_cifar10, to_batch
 from ensemble import BaggedNetClassifier
 
 LR, MOMENTUM, BATCH = 0.05, 0.9, 128
+GROUPS = ("torchensemble", "ours", "bf16", "predict", "vectorized")
 
 
 def load_subset(n_images: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -56,19 +70,18 @@ def load_subset(n_images: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return images[chosen], labels[chosen], images[val_idx], labels[val_idx]
 
 
-def time_ours(X, y, X_val, y_val, members: int, epochs: int, engine: str, n_jobs: int, seed: int) -> dict:
-    """Fit our BaggedNetClassifier once; seconds of ``fit`` and validation accuracy."""
+def fit_ours(X, y, members: int, epochs: int, seed: int, **settings) -> tuple[BaggedNetClassifier, float]:
+    """Fit our BaggedNetClassifier once; (classifier, seconds of ``fit``)."""
     clf = BaggedNetClassifier(nets.SmallCNN, n_members=members, epochs=epochs, batch_size=BATCH, lr=LR,
-                              momentum=MOMENTUM, weight_decay=0.0, early_stopping=False, engine=engine,
-                              n_jobs=n_jobs, random_state=seed, verbose=0)
+                              momentum=MOMENTUM, weight_decay=0.0, early_stopping=False, random_state=seed,
+                              verbose=0, **settings)
     start = time.perf_counter()
     clf.fit(X, y)
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "val_acc": float(clf.score(X_val, y_val))}
+    return clf, time.perf_counter() - start
 
 
-def time_torchensemble(X, y, X_val, y_val, members: int, epochs: int, n_jobs: int, seed: int) -> dict:
-    """Fit torchensemble's BaggingClassifier of nets.SmallCNN on normalised float tensors."""
+def time_torchensemble(X, y, X_val, y_val, members: int, epochs: int, seed: int) -> dict:
+    """Fit torchensemble's BaggingClassifier of nets.SmallCNN (n_jobs=1) on normalised float tensors."""
     from torchensemble import BaggingClassifier
 
     x = torch.from_numpy(X).permute(0, 3, 1, 2).float() / 255
@@ -76,7 +89,7 @@ def time_torchensemble(X, y, X_val, y_val, members: int, epochs: int, n_jobs: in
     train = torch.utils.data.TensorDataset((x - mean) / std, torch.from_numpy(y))
     loader = torch.utils.data.DataLoader(train, batch_size=BATCH, shuffle=True)
     torch.manual_seed(seed)
-    model = BaggingClassifier(nets.SmallCNN, n_estimators=members, cuda=False, n_jobs=n_jobs,
+    model = BaggingClassifier(nets.SmallCNN, n_estimators=members, cuda=False, n_jobs=1,
                               estimator_args={"input_shape": (3, 32, 32), "n_classes": 10})
     model.set_optimizer("SGD", lr=LR, momentum=MOMENTUM, nesterov=True)
     start = time.perf_counter()
@@ -90,20 +103,23 @@ def time_torchensemble(X, y, X_val, y_val, members: int, epochs: int, n_jobs: in
     return {"seconds": seconds, "val_acc": float(acc)}
 
 
+def time_predict(clf: BaggedNetClassifier, X_val: np.ndarray, tta) -> float:
+    """Member-images per second of ``predict_proba`` (members x images / seconds), best of 2."""
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        clf.predict_proba(X_val, tta=tta)
+        best = min(best, time.perf_counter() - start)
+    return len(clf.estimators_) * len(X_val) / best
+
+
 def warm_up_workers(n_jobs: int) -> None:
     """Start joblib's reusable worker processes (and import torch there) before any timing."""
     joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(torch.zeros)(1) for _ in range(n_jobs))
 
 
-def ratio(a: dict | None, b: dict | None) -> float | None:
-    """Throughput of row ``a`` divided by that of row ``b`` (None when either is missing)."""
-    if a is None or b is None:
-        return None
-    return a["member_images_per_s"] / b["member_images_per_s"]
-
-
 def cpu_name() -> str:
-    """The CPU model line of lscpu (Linux) or platform.processor()."""
+    """The CPU model line of /proc/cpuinfo (Linux) or platform.processor()."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -111,24 +127,8 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def plot(rows: list[dict], path: Path, dpi: int) -> None:
-    """Horizontal bars of member-images/s per row."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 0.45 * len(rows) + 1))
-    names = [r["row"] for r in rows]
-    values = [r["member_images_per_s"] for r in rows]
-    colors = ["tab:blue" if r["library"] == "ours" else "tab:gray" for r in rows]
-    ax.barh(names, values, color=colors)
-    ax.invert_yaxis()
-    ax.set_xlabel("member-images / second (higher is better)")
-    for i, v in enumerate(values):
-        ax.text(v, i, f" {v:,.0f}", va="center", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+def _fmt(v: float | None, digits: int = 2, suffix: str = "x") -> str:
+    return "-" if v is None else f"{v:.{digits}f}{suffix}"
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -138,84 +138,109 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--images", type=int, default=10_000, help="CIFAR-10 training images (default: %(default)s)")
     parser.add_argument("--members", type=int, default=4, help="ensemble members (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per member (default: %(default)s)")
-    parser.add_argument("--rows", default="ours,vectorized,torchensemble",
-                        help="comma-separated row groups to run: ours (joblib n_jobs 1 and 2), vectorized, "
-                             "torchensemble (default: %(default)s)")
+    parser.add_argument("--rows", default="torchensemble,ours,bf16,predict",
+                        help=f"comma-separated row groups, of {', '.join(GROUPS)} (default: %(default)s)")
+    parser.add_argument("--ten-crop-before", type=float, default=None,
+                        help="ten-crop predict_proba member-images/s measured at the base commit, for the ratio")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subset and the members (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("augkit-out/ensemble_train"),
                         help="output folder (default: %(default)s)")
-    parser.add_argument("--dpi", type=int, default=80, help="PNG resolution (default: %(default)s)")
     args = parser.parse_args(argv)
-    groups = set(args.rows.split(","))
-    if not groups <= {"ours", "vectorized", "torchensemble"}:
-        parser.error(f"--rows must name ours, vectorized and/or torchensemble, got {args.rows!r}")
+    groups = [g for g in args.rows.split(",") if g]
+    if not set(groups) <= set(GROUPS):
+        parser.error(f"--rows must name groups among {', '.join(GROUPS)}, got {args.rows!r}")
     for name in ("images", "members", "epochs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     args.out.mkdir(parents=True, exist_ok=True)
 
     X, y, X_val, y_val = load_subset(args.images, args.seed)
+    have_te = True
     try:
         import torchensemble  # noqa: F401
-        have_te = True
     except ImportError:
         have_te = False
         if "torchensemble" in groups:
             print("torchensemble is not importable here: its rows are skipped "
                   "(run with the comparison venv, .venv-compare/bin/python)")
     work = args.members * args.images * args.epochs
-    plan = []
-    if "ours" in groups:
-        plan += [("ours", "joblib", 1), ("ours", "joblib", 2)]
-    if "vectorized" in groups:
-        plan.append(("ours", "vectorized", 1))
-    if "torchensemble" in groups and have_te:
-        plan += [("torchensemble", "joblib", 1), ("torchensemble", "joblib", 2)]
-    if any(n_jobs > 1 for _, _, n_jobs in plan):
-        warm_up_workers(2)
-    rows, by_key = [], {}
-    for library, engine, n_jobs in plan:
-        if library == "ours":
-            result = time_ours(X, y, X_val, y_val, args.members, args.epochs, engine, n_jobs, args.seed)
-            name = f"ours engine={engine}" + (f" n_jobs={n_jobs}" if engine == "joblib" else " (CPU)")
-        else:
-            result = time_torchensemble(X, y, X_val, y_val, args.members, args.epochs, n_jobs, args.seed)
-            name = f"torchensemble n_jobs={n_jobs}"
-        row = {"row": name, "library": library, "engine": engine, "n_jobs": n_jobs,
-               "member_images_per_s": work / result["seconds"], **result}
+    size = (X, y, args.members, args.epochs, args.seed)
+    rows: list[dict] = []
+    fitted: dict[str, BaggedNetClassifier] = {}
+
+    def add(name: str, library: str, seconds: float, val_acc: float, **extra) -> dict:
+        row = {"row": name, "library": library, "seconds": seconds, "member_images_per_s": work / seconds,
+               "val_acc": val_acc, "vs_torchensemble": None, "vs_n_jobs_1": None, **extra}
         rows.append(row)
-        by_key[(library, engine, n_jobs)] = row
-        print(f"{name}: {row['seconds']:.1f} s, {row['member_images_per_s']:,.0f} member-images/s, "
-              f"val acc {row['val_acc']:.3f}", flush=True)
-    te_best = max((r for r in rows if r["library"] == "torchensemble"),
-                  key=lambda r: r["member_images_per_s"], default=None)
-    for row in rows:
-        if row["library"] == "ours":
-            te = by_key.get(("torchensemble", "joblib", row["n_jobs"])) if row["engine"] == "joblib" else te_best
-            row["vs_torchensemble"] = ratio(row, te)
-        else:
-            row["vs_torchensemble"] = None
-        row["vs_n_jobs_1"] = (ratio(row, by_key.get((row["library"], "joblib", 1)))
-                              if row["engine"] == "joblib" and row["n_jobs"] == 2 else None)
+        print(f"{name}: {seconds:.1f} s, {row['member_images_per_s']:,.0f} member-images/s, val acc {val_acc:.3f}",
+              flush=True)
+        return row
 
-    def fmt(v: float | None) -> str:
-        return "-" if v is None else f"{v:.2f}x"
+    def ours(name: str, key: str, **settings) -> dict:
+        clf, seconds = fit_ours(*size, **settings)
+        fitted[key] = clf
+        return add(name, "ours", seconds, float(clf.score(X_val, y_val)), **settings)
 
-    header = (f"{args.members} SmallCNN members x {args.images:,} CIFAR-10 images x {args.epochs} epochs, batch {BATCH}, "
-              f"SGD lr {LR} momentum {MOMENTUM}; torch {torch.__version__}, {os.cpu_count()} CPUs ({cpu_name()})")
-    lines = [header, "",
+    te_runs = []
+    if "torchensemble" in groups and have_te:
+        te_runs.append(time_torchensemble(X, y, X_val, y_val, args.members, args.epochs, args.seed))
+        print(f"torchensemble run 1: {te_runs[0]['seconds']:.1f} s", flush=True)
+    if "ours" in groups:
+        warm_up_workers(2)
+        ours("ours float32 n_jobs=1", "f32", engine="joblib", n_jobs=1)
+        ours("ours float32 n_jobs=2", "f32_2", engine="joblib", n_jobs=2)
+    if "bf16" in groups:
+        ours("ours bfloat16 n_jobs=1", "bf16", engine="joblib", n_jobs=1, precision="bfloat16")
+    if "vectorized" in groups:
+        ours("ours engine=vectorized (CPU)", "vectorized", engine="vectorized")
+    if te_runs:
+        te_runs.append(time_torchensemble(X, y, X_val, y_val, args.members, args.epochs, args.seed))
+        print(f"torchensemble run 2: {te_runs[1]['seconds']:.1f} s", flush=True)
+        best = min(te_runs, key=lambda r: r["seconds"])
+        runs = ", ".join(f"{r['seconds']:.1f}" for r in te_runs)
+        reference = add(f"torchensemble n_jobs=1 (best of {len(te_runs)}: {runs} s)", "torchensemble",
+                        best["seconds"], best["val_acc"])
+        for row in rows:
+            if row["library"] == "ours":
+                row["vs_torchensemble"] = row["member_images_per_s"] / reference["member_images_per_s"]
+    by_name = {r["row"]: r for r in rows}
+    if "ours float32 n_jobs=2" in by_name:
+        by_name["ours float32 n_jobs=2"]["vs_n_jobs_1"] = (by_name["ours float32 n_jobs=2"]["member_images_per_s"]
+                                                           / by_name["ours float32 n_jobs=1"]["member_images_per_s"])
+    predict = {}
+    if "predict" in groups:
+        clf = fitted.get("f32") or fit_ours(*size, engine="joblib", n_jobs=1)[0]
+        predict = {"plain": time_predict(clf, X_val, None), "ten_crop": time_predict(clf, X_val, "ten_crop")}
+        print(f"predict_proba: {predict['plain']:,.0f} member-images/s without views, "
+              f"{predict['ten_crop']:,.0f} with ten-crop TTA", flush=True)
+
+    # an older checkout (for the "before" figures) may lack nets.bfloat16_supported
+    bf16 = getattr(nets, "bfloat16_supported", None)
+    bf16_native = "unknown" if bf16 is None else "yes" if bf16("cpu") else "no (a bf16 row trains in float32)"
+    header = [f"command: {shlex.join([sys.executable, *sys.argv])}",
+              f"machine: {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+              f"native bf16 on this CPU: {bf16_native}",
+              f"setting: {args.members} SmallCNN members x {args.images:,} CIFAR-10 images x {args.epochs} epochs, "
+              f"batch {BATCH}, SGD lr {LR} momentum {MOMENTUM}; validation: 1,000 held-out images"]
+    lines = [*header, "",
              "| row | seconds | member-images/s | ours / torchensemble | n_jobs=2 / n_jobs=1 | val acc |",
              "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['row']} | {r['seconds']:.1f} | {r['member_images_per_s']:,.0f} | {fmt(r['vs_torchensemble'])} "
-              f"| {fmt(r['vs_n_jobs_1'])} | {r['val_acc']:.3f} |" for r in rows]
-    lines += ["", "ours / torchensemble: same n_jobs (the vectorized row: against the faster torchensemble row)."]
+    lines += [f"| {r['row']} | {r['seconds']:.1f} | {r['member_images_per_s']:,.0f} | {_fmt(r['vs_torchensemble'])} "
+              f"| {_fmt(r['vs_n_jobs_1'])} | {r['val_acc']:.3f} |" for r in rows]
+    if "ours bfloat16 n_jobs=1" in by_name and "ours float32 n_jobs=1" in by_name:
+        gap = by_name["ours bfloat16 n_jobs=1"]["val_acc"] - by_name["ours float32 n_jobs=1"]["val_acc"]
+        lines += ["", f"bf16 - float32 validation accuracy: {100 * gap:+.1f} points"]
+    if predict:
+        ratio = None if args.ten_crop_before is None else predict["ten_crop"] / args.ten_crop_before
+        lines += ["", "| predict_proba (float32 n_jobs=1 ensemble, 1,000 images) | member-images/s | vs before |",
+                  "|---|---:|---:|",
+                  f"| no views | {predict['plain']:,.0f} | - |",
+                  f"| ten-crop TTA | {predict['ten_crop']:,.0f} | {_fmt(ratio)} |"]
     markdown = "\n".join(lines) + "\n"
     (args.out / "ensemble_train.md").write_text(markdown)
     (args.out / "ensemble_train.json").write_text(json.dumps(
-        {"args": {k: str(v) for k, v in vars(args).items()}, "torch": torch.__version__, "cpu": cpu_name(),
-         "cpus": os.cpu_count(), "rows": rows}, indent=1))
-    if rows:
-        plot(rows, args.out / "ensemble_train.png", args.dpi)
+        {"args": {k: str(v) for k, v in vars(args).items()}, "header": header, "rows": rows, "predict": predict},
+        indent=1))
     print(markdown)
     return rows
 

@@ -1,53 +1,46 @@
-"""BaggedNetClassifier: bootstrap-bagged torch networks trained in parallel, voting with TTA."""
+"""BaggedNetClassifier: the scikit-learn contract of a bagged ensemble of torch networks, and prediction.
+
+Training is delegated: member plans (:mod:`ensemble.plans`), the training options
+(:class:`nets.TrainConfig`, built from the estimator's parameters), running the members in
+this process or in workers (:mod:`ensemble.orchestration`), typed failures and the
+divergence policy (:mod:`ensemble.failures`), checkpoints (:mod:`ensemble.storage`).
+"""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import numbers
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
-from tqdm.auto import tqdm
 
 import augkit
 import nets
+from nets.batches import inference_batch_size, model_memory_format, set_memory_format
 
+from .failures import check_divergence
 from .inputs import InputSpec, as_image_array, is_image_input
-from .members import MemberOutcome, MemberPlan, TrainSetup, build_member, threads_per_worker, train_unit
-from .storage import MemberRecord, finished_members, read_json, write_json_atomic
+from .members import TrainSetup, build_member
+from .orchestration import train_all
+from .plans import MemberPlan, draw_plans
+from .storage import MemberRecord, open_checkpoint
 from .voting import vote
 
-__all__ = ["BaggedNetClassifier", "MemberFailedError", "FitInterrupted"]
+__all__ = ["BaggedNetClassifier"]
 
 _TTA = (None, "flip", "shift", "flip_shift", "ten_crop", "multi_scale")
-# How joblib's loky backend, concurrent.futures and dask report a worker process that died.
-_WORKER_DIED = ("TerminatedWorkerError", "BrokenProcessPool", "KilledWorker", "WorkerLostError")
-
-
-class MemberFailedError(RuntimeError):
-    """A member could not be trained (its worker died, or its loss diverged).
-
-    Attributes: ``members`` — indices of the members concerned.
-    """
-
-    def __init__(self, message: str, members: list[int]):
-        super().__init__(message)
-        self.members = members
-
-
-class FitInterrupted(KeyboardInterrupt):
-    """Ctrl-C during ``fit``: workers are shut down; the message says how to resume."""
+_DEFAULTS = nets.TrainConfig  # the training options' defaults are written once, there
+# Estimator parameters that are nets.TrainConfig fields of the same name and meaning.
+_TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "optimizer", "weight_decay",
+                     "decoupled_weight_decay", "l1", "lr_schedule", "label_smoothing", "precision", "channels_last",
+                     "augment")
 
 
 def _default_member(input_shape, n_classes):
@@ -65,64 +58,110 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
     order, augmentation, dropout masks), early-stops on its own out-of-bag rows, and the members
     vote at prediction time. Members train in parallel worker processes through joblib (loky by
     default; ``joblib.parallel_config(backend="dask")`` sends them to a dask.distributed
-    cluster unchanged) or, with ``engine="vectorized"``, all at once in one vmapped model.
+    cluster unchanged) or, with ``engine="vectorized"``, all at once in one stacked model.
+    Both engines train with the same loop and step (:mod:`nets.loop`, :mod:`nets.step`) from
+    one :class:`nets.TrainConfig` built from the parameters, so every training option below
+    works in both.
 
-    Parameters:
-        member: callable ``member(input_shape=..., n_classes=...) -> nn.Module`` emitting logits
-            (e.g. ``nets.SmallCNN`` or a ``functools.partial`` of it). ``None``: ``nets.MLP`` for
-            tabular data, ``nets.SmallCNN`` for images.
-        n_members: number of members.
-        bootstrap: draw each member's rows with replacement (bagging); ``False`` trains every
-            member on all rows (minus its ``validation_fraction`` held out for early stopping).
-        max_samples: rows per bootstrap sample, a fraction of N (float) or a count (int).
-        voting: ``"soft"`` (mean of probabilities) or ``"hard"`` (majority of argmaxes).
-        weights: optional member weights for voting.
-        epochs, batch_size, lr, momentum, nesterov, optimizer, weight_decay, lr_schedule,
-            label_smoothing, precision: passed to :func:`nets.fit` for each member
-            (``precision="bfloat16"``: bf16 autocast in the training forward, for GPUs).
-        augment: an augkit pipeline applied to each training minibatch (images only).
-        tta: default test-time views for prediction (images only): ``None``; ``"flip"``
-            (identity + mirror); ``"shift"`` (identity + 4 shifts by ``max(1, side // 16)``
-            pixels, for classes that flips change); ``"flip_shift"`` (those 5 views and their
-            mirrors: 10); ``"ten_crop"`` (shorter side resized to
-            1.125 x side, ten crops of side x side); ``"multi_scale"`` (ten crops at 5 scales
-            1 ... 1.25 x side: 50 views); or a callable ``uint8 N x C x H x W -> N x V x C x H x W``.
-        early_stopping: stop each member on its out-of-bag (or held-out) loss and restore its
-            best snapshot; ``patience`` epochs without improvement.
-        validation_fraction: rows each member holds out for early stopping when
-            ``bootstrap=False``.
-        engine: ``"joblib"`` (one member per worker process), ``"vectorized"`` (all members in
-            one vmapped model; for GPUs), or ``"auto"`` (vectorized on CUDA, joblib on CPU).
-        members_per_chunk: with the vectorized engine, train at most this many members at once.
-            ``None``: all at once, halving the chunk (with a warning) whenever it runs out of
-            device memory.
-        vectorize: how the vectorized engine runs all members in one pass: ``"vmap"``
-            (``torch.func.vmap`` over the stacked weights) or ``"grouped"`` (activations packed
-            along channels, grouped convolutions; see :mod:`ensemble.grouped`). Same members up
-            to float rounding; ``benchmarks/gpu.py`` measures which is faster on a device.
-        on_diverge: ``"raise"`` — a member whose loss becomes NaN/Inf fails ``fit`` with an error
-            naming it (after the others finish); ``"drop"`` — it is left out with a warning.
-        n_jobs: worker processes for the joblib engine (``None`` = 1, ``-1`` = all cores).
-            Each worker uses ``cores // n_jobs`` torch threads.
-        backend: joblib backend name (``None`` = joblib's default or the active
-            ``joblib.parallel_config``).
-        device: torch device for training and prediction, or a list of devices: one worker
-            process per device (members spread over them; with the vectorised engine each
-            device trains its share of members at once). ``"cuda"`` on a machine with several
-            GPUs means all of them. Prediction runs on the first.
-        random_state: int, RandomState or None: seeds every member's stream.
-        verbose: 0 silent; 1 a progress bar over members; 2 also per-epoch bars.
+    Parameters
+    ----------
+    member : callable or None
+        ``member(input_shape=..., n_classes=...) -> nn.Module`` emitting logits (e.g.
+        ``nets.SmallCNN`` or a ``functools.partial`` of it, or any factory of your own).
+        ``None``: ``nets.MLP`` for tabular data, ``nets.SmallCNN`` for images.
+    n_members : int
+        Number of members.
+    bootstrap : bool
+        Draw each member's rows with replacement (bagging); ``False`` trains every member on
+        all rows (minus its ``validation_fraction`` held out for early stopping).
+    max_samples : float or int
+        Rows per bootstrap sample, a fraction of N (float) or a count (int).
+    voting : {"soft", "hard"}
+        Mean of probabilities, or majority of argmaxes.
+    weights : sequence of float or None
+        Member weights for voting.
+    epochs, batch_size, lr, momentum, nesterov, optimizer, weight_decay, decoupled_weight_decay, l1, \
+lr_schedule, label_smoothing
+        The training options of :class:`nets.TrainConfig` (same names and meanings), for each
+        member: schedule length, minibatch size, peak learning rate, SGD momentum and
+        Nesterov, ``"sgd"`` or ``"adam"``, L2 decay of the weights (coupled, or decoupled
+        AdamW-style), L1 penalty, ``"constant"``/``"onecycle"``/``"cosine"`` lr schedule, and
+        label smoothing eps (composed with a label-mixing augmentation's soft targets).
+    precision : {"float32", "bfloat16"}
+        ``"float32"``: everything in float32. ``"bfloat16"``: the training forward under bf16
+        autocast, on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX): typically 1.3-2x
+        faster training steps and half the activation memory, at bf16 rounding of the
+        convolutions (validation accuracy typically within a point of float32's); weights,
+        optimiser state and BatchNorm statistics stay float32, and prediction runs in float32.
+        On a device without native bf16 it warns once and trains in float32.
+    channels_last : bool
+        Image members (with ``Conv2d`` layers) and their batches use the channels-last memory
+        format in training, validation, BatchNorm recomputation, out-of-bag scoring,
+        prediction and TTA: about 1.4-2x faster convolutions on CPU and GPU, the same members
+        within float rounding. ``False`` keeps the contiguous layout. MLPs are unaffected.
+    augment : callable or None
+        An augkit pipeline applied to each training minibatch (images only); one that mixes
+        labels (MixUp, CutMix: ``mixes_labels = True``) trains on its soft targets. Never
+        applied to validation, out-of-bag scoring or BatchNorm recomputation.
+    tta : str, callable or None
+        Default test-time views for prediction (images only): ``None``; ``"flip"`` (identity +
+        mirror); ``"shift"`` (identity + 4 shifts by ``max(1, side // 16)`` pixels, for
+        classes that flips change); ``"flip_shift"`` (those 5 views and their mirrors: 10);
+        ``"ten_crop"`` (shorter side resized to 1.125 x side, ten crops of side x side);
+        ``"multi_scale"`` (ten crops at 5 scales 1 ... 1.25 x side: 50 views); or a callable
+        ``uint8 N x C x H x W -> N x V x C x H x W``.
+    early_stopping : bool
+        Stop each member on its out-of-bag (or held-out) loss and restore its best snapshot,
+        after ``patience`` epochs without improvement.
+    patience : int
+        See ``early_stopping``.
+    validation_fraction : float
+        Rows each member holds out for early stopping when ``bootstrap=False``.
+    engine : {"auto", "joblib", "vectorized"}
+        One member per worker process, all members in one stacked model (for GPUs), or
+        vectorized on CUDA and joblib on CPU.
+    members_per_chunk : int or None
+        With the vectorized engine, train at most this many members at once. ``None``: all at
+        once, halving the chunk (with a warning) whenever it runs out of device memory.
+    vectorize : {"vmap", "grouped"}
+        How the vectorized engine runs all members in one pass: ``torch.func.vmap`` over the
+        stacked weights, or activations packed along channels with grouped convolutions
+        (:mod:`ensemble.grouped`). Same members up to float rounding; ``benchmarks/gpu.py``
+        measures which is faster on a device.
+    on_diverge : {"raise", "drop"}
+        A member whose loss becomes NaN/Inf fails ``fit`` with an error naming it (after the
+        others finish), or is left out with a warning.
+    n_jobs : int or None
+        Worker processes for the joblib engine (``None`` = 1, ``-1`` = all cores). Each
+        worker uses ``cores // n_jobs`` torch threads.
+    backend : str or None
+        joblib backend name (``None`` = joblib's default or the active ``joblib.parallel_config``).
+    device : str or list of str
+        Torch device for training and prediction, or a list of devices: one worker process per
+        device (members spread over them; with the vectorised engine each device trains its
+        share of members at once). ``"cuda"`` on a machine with several GPUs means all of
+        them. Prediction runs on the first.
+    random_state : int, RandomState or None
+        Seeds every member's stream.
+    verbose : int
+        0 silent; 1 a progress bar over members; 2 also per-epoch bars.
 
-    Attributes:
-        estimators_: list of trained members (``nn.Module``, eval mode).
-        classes_: the class labels.
-        bootstrap_indices_: per member, the row indices it trained on.
-        oob_indices_: per member, its out-of-bag (or held-out) rows.
-        oob_score_, oob_decision_function_: out-of-bag accuracy and probabilities
-            (``bootstrap=True`` only).
-        histories_: per member, its training history (dict).
-        member_seeds_: per member, its torch seed.
-        n_features_in_: number of features (tabular) or values per image.
+    Attributes
+    ----------
+    estimators_ : list of nn.Module
+        The trained members (eval mode, channels-last when ``channels_last`` applies).
+    classes_ : np.ndarray
+        The class labels.
+    bootstrap_indices_, oob_indices_ : list of np.ndarray
+        Per member, the row indices it trained on, and its out-of-bag (or held-out) rows.
+    oob_score_, oob_decision_function_ : float, np.ndarray
+        Out-of-bag accuracy and probabilities N x K (``bootstrap=True`` only).
+    histories_ : list of dict
+        Per member, its training history (:class:`nets.History` as a dict).
+    member_seeds_, member_indices_ : list of int
+        Per member, its torch seed and its index.
+    n_features_in_ : int
+        Number of features (tabular) or values per image.
     """
 
     def __init__(
@@ -135,15 +174,18 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         voting: str = "soft",
         weights=None,
         epochs: int = 20,
-        batch_size: int = 128,
-        lr: float = 0.05,
-        momentum: float = 0.9,
-        nesterov: bool = True,
-        optimizer: str = "sgd",
+        batch_size: int = _DEFAULTS.batch_size,
+        lr: float = _DEFAULTS.lr,
+        momentum: float = _DEFAULTS.momentum,
+        nesterov: bool = _DEFAULTS.nesterov,
+        optimizer: str = _DEFAULTS.optimizer,
         weight_decay: float = 5e-4,
-        lr_schedule: str = "constant",
-        label_smoothing: float = 0.0,
-        precision: str = "float32",
+        decoupled_weight_decay: bool = _DEFAULTS.decoupled_weight_decay,
+        l1: float = _DEFAULTS.l1,
+        lr_schedule: str = _DEFAULTS.lr_schedule,
+        label_smoothing: float = _DEFAULTS.label_smoothing,
+        precision: str = _DEFAULTS.precision,
+        channels_last: bool = _DEFAULTS.channels_last,
         augment=None,
         tta: str | None = None,
         early_stopping: bool = True,
@@ -172,9 +214,12 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         self.nesterov = nesterov
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.decoupled_weight_decay = decoupled_weight_decay
+        self.l1 = l1
         self.lr_schedule = lr_schedule
         self.label_smoothing = label_smoothing
         self.precision = precision
+        self.channels_last = channels_last
         self.augment = augment
         self.tta = tta
         self.early_stopping = early_stopping
@@ -192,13 +237,11 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
-        def positive_int(name):
+        """The estimator's own settings; the training options are checked by :meth:`_train_config`."""
+        for name in ("n_members", "patience"):
             v = getattr(self, name)
             if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer; got {v!r}")
-
-        for name in ("n_members", "epochs", "batch_size", "patience"):
-            positive_int(name)
         if self.voting not in ("soft", "hard"):
             raise ValueError(f"voting must be 'soft' or 'hard'; got {self.voting!r}")
         if self.engine not in ("auto", "joblib", "vectorized"):
@@ -209,17 +252,17 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"tta must be one of {_TTA} or a callable; got {self.tta!r}")
         if not (0.0 <= self.validation_fraction < 1.0):
             raise ValueError(f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}")
-        for name in ("lr", "weight_decay", "momentum"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
         if self.weights is not None and len(self.weights) != self.n_members:
             raise ValueError(f"weights has {len(self.weights)} entries but n_members={self.n_members}")
-        nets.train.check_label_smoothing(self.label_smoothing)
-        nets.train.check_precision(self.precision)
         if self.vectorize not in ("vmap", "grouped"):
             raise ValueError(f"vectorize must be 'vmap' or 'grouped'; got {self.vectorize!r}")
         if self.members_per_chunk is not None and self.members_per_chunk < 1:
             raise ValueError(f"members_per_chunk must be >= 1 or None; got {self.members_per_chunk!r}")
+
+    def _train_config(self, normalize=None) -> nets.TrainConfig:
+        """The members' :class:`nets.TrainConfig` (its checks name the parameter at fault)."""
+        return nets.TrainConfig(**{name: getattr(self, name) for name in _TRAINING_OPTIONS}, normalize=normalize,
+                                device=self._devices()[0], verbose=max(0, self.verbose - 1))
 
     def _n_bag(self, n: int) -> int:
         m = self.max_samples
@@ -285,42 +328,17 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         return (tuple(float(v) for v in self.input_mean_), tuple(float(v) for v in self.input_scale_))
 
     # ------------------------------------------------------------------ bags and seeds
-    def _plans(self, n: int, y: np.ndarray) -> list[MemberPlan]:
+    def _plans(self, n: int) -> list[MemberPlan]:
         entropy = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        plans = []
-        for i, child in enumerate(np.random.SeedSequence(entropy).spawn(self.n_members)):
-            rng = np.random.default_rng(child)
-            seed = int(child.generate_state(1, dtype=np.uint32)[0])
-            if self.bootstrap:
-                train = np.sort(rng.integers(0, n, size=self._n_bag(n)))
-                val = np.setdiff1d(np.arange(n), train)
-            else:
-                order = rng.permutation(n)
-                n_val = round(self.validation_fraction * n) if self.early_stopping else 0
-                n_val = min(n_val, n - 1)
-                train, val = np.sort(order[n_val:]), np.sort(order[:n_val])
-            plans.append(MemberPlan(index=i, seed=seed, train_indices=train, val_indices=val))
-        return plans
+        return draw_plans(n, self.n_members, entropy, bootstrap=self.bootstrap, n_bag=self._n_bag(n),
+                          validation_fraction=self.validation_fraction, early_stopping=bool(self.early_stopping))
 
-    def _setup(self, checkpoint_dir, markers_dir, threads) -> TrainSetup:
-        factory = self.member if self.member is not None else _default_member
-        return TrainSetup(
-            factory=factory,
-            input_shape=self.input_spec_.shape,
-            n_classes=len(self.classes_),
-            fit_kwargs=dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=self.momentum,
-                            nesterov=self.nesterov, optimizer=self.optimizer, weight_decay=self.weight_decay,
-                            lr_schedule=self.lr_schedule, label_smoothing=self.label_smoothing,
-                            precision=self.precision,
-                            augment=self.augment, normalize=self._normalize(), device=self._devices()[0],
-                            verbose=max(0, self.verbose - 1)),
-            early_stopping=bool(self.early_stopping),
-            patience=int(self.patience),
-            threads=threads,
-            checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
-            markers_dir=markers_dir,
-            vectorize=self.vectorize,
-        )
+    def _setup(self, checkpoint_dir=None) -> TrainSetup:
+        return TrainSetup(factory=self.member if self.member is not None else _default_member,
+                          input_shape=self.input_spec_.shape, n_classes=len(self.classes_),
+                          config=self._train_config(self._normalize()), early_stopping=bool(self.early_stopping),
+                          patience=int(self.patience), checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
+                          vectorize=self.vectorize)
 
     def _fingerprint(self, X: np.ndarray, y: np.ndarray) -> str:
         """Identifies a run (data and every setting that changes a member) for safe resuming."""
@@ -340,55 +358,45 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y, *, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False):
         """Train the members.
 
-        Args:
-            X: ``N x D`` numbers, or images ``N x H x W x C`` / ``N x C x H x W`` (uint8 or
-                float in [0, 1]).
-            y: ``N`` class labels.
-            checkpoint_dir: folder where each member is written (atomically) the moment it
-                finishes; with ``resume=True`` members already there are loaded, not retrained.
-            resume: reuse the finished members in ``checkpoint_dir`` (the folder must come from
-                a run with the same data and settings).
+        Parameters
+        ----------
+        X : array-like
+            ``N x D`` numbers, or images ``N x H x W x C`` / ``N x C x H x W`` (uint8 or float
+            in [0, 1]).
+        y : array-like
+            ``N`` class labels.
+        checkpoint_dir : path, optional
+            Folder where each member is written (atomically) the moment it finishes; with
+            ``resume=True`` members already there are loaded, not retrained.
+        resume : bool
+            Reuse the finished members in ``checkpoint_dir`` (the folder must come from a run
+            with the same data and settings).
 
-        Returns:
-            self
+        Returns
+        -------
+        self
         """
         self._check_params()
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs the checkpoint_dir of the interrupted run")
+        self._train_config()  # training options checked before the data is touched
         X, y = self._prepare_fit_data(X, y)
-        plans = self._plans(len(X), y)
+        plans = self._plans(len(X))
         done: dict[int, MemberRecord] = {}
         if checkpoint_dir is not None:
-            done = self._open_checkpoint(Path(checkpoint_dir), self._fingerprint(X, y), resume)
+            done = open_checkpoint(Path(checkpoint_dir), self._fingerprint(X, y), resume, self.n_members)
         todo = [p for p in plans if p.index not in done]
-        outcomes = self._train(todo, X, y, checkpoint_dir, n_done=len(done))
-        records = dict(done)
-        diverged = []
-        for plan, outcome in outcomes.items():
-            if outcome.record is None:
-                diverged.append((plan, outcome))
-            else:
-                records[plan] = outcome.record
-        self._handle_divergence(diverged)
+        outcomes = train_all(todo, X, y, self._setup(checkpoint_dir), devices=self._devices(),
+                             vectorized=self._engine() == "vectorized", n_jobs=self.n_jobs, backend=self.backend,
+                             members_per_chunk=self.members_per_chunk, checkpoint_dir=checkpoint_dir,
+                             n_members=self.n_members, verbose=self.verbose)
+        check_divergence({i: o.message for i, o in outcomes.items() if o.record is None}, self.on_diverge,
+                         self.n_members)
+        records = {**done, **{i: o.record for i, o in outcomes.items() if o.record is not None}}
         self._set_members([records[i] for i in sorted(records)])
         if self.bootstrap:
             self._compute_oob(X, y)
         return self
-
-    def _open_checkpoint(self, folder: Path, fingerprint: str, resume: bool) -> dict[int, MemberRecord]:
-        folder.mkdir(parents=True, exist_ok=True)
-        run_file = folder / "run.json"
-        if run_file.exists():
-            previous = read_json(run_file).get("fingerprint")
-            if previous != fingerprint:
-                raise ValueError(f"checkpoint_dir {folder} holds members of a different run (other data or "
-                                 "settings); use an empty folder")
-            if not resume and finished_members(folder):
-                raise ValueError(f"checkpoint_dir {folder} already holds finished members of this run: pass "
-                                 "resume=True to keep them, or empty the folder to train again")
-        write_json_atomic(run_file, {"fingerprint": fingerprint})
-        done = finished_members(folder) if resume else {}
-        return {i: r for i, r in done.items() if i < self.n_members}
 
     def _engine(self) -> str:
         if self.engine != "auto":
@@ -409,120 +417,12 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
     def _predict_device(self) -> str:
         return self._devices()[0]
 
-    def _train(self, todo: list[MemberPlan], X, y, checkpoint_dir, n_done: int) -> dict[int, MemberOutcome]:
-        if not todo:
-            return {}
-        bar = tqdm(total=self.n_members, initial=n_done, desc="members", unit="member",
-                   disable=True if not self.verbose else None)
-        devices = self._devices()
-        vectorized = self._engine() == "vectorized"
-        try:
-            if vectorized and len(devices) == 1:
-                from .vectorized import train_vectorized
-
-                setup = self._setup(checkpoint_dir, None, threads=threads_per_worker(1))
-                return train_vectorized(todo, X, y, setup, members_per_chunk=self.members_per_chunk,
-                                        on_member_done=lambda _: bar.update())
-            if vectorized:  # one worker process per device, each training its share of members at once
-                units = [todo[i::len(devices)] for i in range(len(devices))]
-                units = [(unit, devices[i]) for i, unit in enumerate(units) if unit]
-                n_workers = len(units)
-            else:  # one member per task, spread over the devices
-                units = [([plan], devices[i % len(devices)]) for i, plan in enumerate(todo)]
-                n_workers = min(joblib.effective_n_jobs(self.n_jobs), len(todo))
-            return self._train_parallel(units, vectorized, n_workers, X, y, checkpoint_dir, bar)
-        finally:
-            bar.close()
-
-    def _train_parallel(self, units, vectorized, n_workers, X, y, checkpoint_dir, bar) -> dict[int, MemberOutcome]:
-        """Run work units (members, device) in joblib workers; name the members of any that fail."""
-        todo = [plan for plans, _ in units for plan in plans]
-        # Each worker notes its process id here as it starts a member, so that the member of a
-        # worker that dies can be named. Inside checkpoint_dir when there is one (visible to tools).
-        if checkpoint_dir is not None:
-            markers_dir = str(Path(checkpoint_dir, ".running"))
-            os.makedirs(markers_dir, exist_ok=True)
-        else:
-            markers_dir = tempfile.mkdtemp(prefix="augkit-members-")
-        setup = self._setup(checkpoint_dir, markers_dir, threads=threads_per_worker(n_workers))
-        outcomes: dict[int, MemberOutcome] = {}
-        parallel = joblib.Parallel(n_jobs=n_workers, backend=self.backend, return_as="generator_unordered")
-        jobs = (joblib.delayed(train_unit)(plans, X, y, _on_device(setup, device), vectorized, self.members_per_chunk)
-                for plans, device in units)
-        try:
-            epochs_done = 0
-            for results in parallel(jobs):
-                for index, outcome in results:
-                    outcomes[index] = outcome
-                    epochs_done += len(outcome.record.history.get("loss", [])) if outcome.record else 0
-                    bar.set_postfix_str(f"{epochs_done} epochs done", refresh=False)
-                    bar.update()
-        except KeyboardInterrupt:
-            raise FitInterrupted(self._interrupted_message(todo, outcomes, checkpoint_dir)) from None
-        except Exception as e:
-            if isinstance(e, RuntimeError) and str(e).startswith("member "):
-                first_line = str(e).splitlines()[0]
-                raise MemberFailedError(f"{first_line}\n{self._resume_hint(todo, outcomes, checkpoint_dir)}",
-                                        [_member_of(first_line)]) from e
-            if e.__class__.__name__ not in _WORKER_DIED or "un-serialize" in str(e):
-                raise
-            lost = self._dead_members(markers_dir, todo, outcomes)
-            names = ", ".join(f"member {i}" for i in lost) or "a member"
-            raise MemberFailedError(
-                f"{names} did not finish: its worker process died ({e.__class__.__name__}: {_first_line(e)}).\n"
-                f"{self._resume_hint(todo, outcomes, checkpoint_dir)}", lost) from e
-        finally:
-            shutil.rmtree(markers_dir, ignore_errors=True)
-        return outcomes
-
-    @staticmethod
-    def _dead_members(markers_dir, todo, outcomes) -> list[int]:
-        """Members that started in a worker process that no longer exists."""
-        dead = []
-        for plan in todo:
-            if plan.index in outcomes:
-                continue
-            marker = Path(markers_dir, f"member_{plan.index:03d}.pid")
-            try:
-                pid = int(marker.read_text())
-            except (OSError, ValueError):
-                continue
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                dead.append(plan.index)
-            except PermissionError:
-                pass
-        return dead
-
-    def _resume_hint(self, todo, outcomes, checkpoint_dir) -> str:
-        finished = self.n_members - len(todo) + sum(o.record is not None for o in outcomes.values())
-        if checkpoint_dir is None:
-            return (f"{finished} of {self.n_members} members had finished but were not saved: pass "
-                    "checkpoint_dir=... to keep finished members on disk and resume=True to reuse them.")
-        return (f"{finished} of {self.n_members} members are saved in {checkpoint_dir}; run "
-                f"fit(X, y, checkpoint_dir={str(checkpoint_dir)!r}, resume=True) to train only the missing ones.")
-
-    def _interrupted_message(self, todo, outcomes, checkpoint_dir) -> str:
-        return "fit was interrupted; the worker processes were shut down. " + self._resume_hint(todo, outcomes, checkpoint_dir)
-
-    def _handle_divergence(self, diverged: list[tuple[int, MemberOutcome]]) -> None:
-        if not diverged:
-            return
-        lines = "; ".join(f"member {i}: {o.message}" for i, o in sorted(diverged))
-        if self.on_diverge == "raise":
-            raise MemberFailedError(f"training diverged (loss became NaN/Inf): {lines}. The other members finished; "
-                                    "lower lr, or pass on_diverge='drop' to leave such members out.",
-                                    [i for i, _ in diverged])
-        warnings.warn(f"dropping diverged members ({lines})", RuntimeWarning, stacklevel=3)
-        if len(diverged) == self.n_members:
-            raise MemberFailedError(f"every member diverged: {lines}", [i for i, _ in diverged])
-
     def _set_members(self, records: list[MemberRecord]) -> None:
-        setup = self._setup(None, None, threads=1)
+        setup = self._setup()
         self.estimators_ = []
         for record in records:
             model = build_member(setup, record.seed)
+            set_memory_format(model, self.channels_last)
             model.load_state_dict(record.state)
             self.estimators_.append(model.to(self._predict_device()).eval())
         self.member_indices_ = [r.index for r in records]
@@ -573,21 +473,25 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
 
     @torch.no_grad()
     def _member_probas_prepared(self, models, X: np.ndarray, tta) -> torch.Tensor:
-        """``M x N x K`` probabilities of ``models`` on prepared rows, views averaged per image."""
+        """``M x N x K`` probabilities of ``models`` on prepared rows, views averaged per image.
+
+        Each forward pass takes all views of a chunk of images, about
+        :func:`nets.batches.inference_batch_size` inputs, in the members' memory format.
+        """
         if tta is not None and self.input_spec_.kind != "image":
             raise ValueError(f"tta={tta!r} needs image input; this ensemble was fitted on tabular data")
         normalize = self._normalize()
+        device = self._predict_device()
+        memory_format = model_memory_format(models[0]) if models else torch.contiguous_format
         out = [[] for _ in models]
-        n_views = 1 if tta is None else self._views(torch.as_tensor(X[:1]), tta).shape[1]
-        chunk = max(1, 4096 // n_views)
+        image = self.input_spec_.kind == "image"
+        n_views = self._views(torch.as_tensor(X[:1]), tta).shape[1] if image else 1
+        chunk = max(1, inference_batch_size(device) // n_views)
         for start in range(0, len(X), chunk):
-            batch = torch.as_tensor(X[start:start + chunk]).to(self._predict_device())
-            if self.input_spec_.kind == "image":
-                views = self._views(batch, tta)
-                n, v = views.shape[:2]
-                inputs = nets.to_float_batch(views.flatten(0, 1), normalize=normalize)
-            else:
-                n, v, inputs = len(batch), 1, batch.float()
+            batch = torch.as_tensor(X[start:start + chunk]).to(device)
+            views = self._views(batch, tta) if image else batch[:, None]
+            n, v = views.shape[:2]
+            inputs = nets.to_float_batch(views.flatten(0, 1), normalize=normalize, memory_format=memory_format)
             for slot, model in zip(out, models):
                 logits = model(inputs).reshape(n, v, -1)
                 slot.append(augkit.average_views(logits, average="proba").float().cpu())
@@ -627,14 +531,28 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted ensemble to folder ``path`` (see :mod:`ensemble.persistence`)."""
+        """Write the fitted ensemble to folder ``path``: settings and classes as JSON, each member's
+        weights as safetensors (:mod:`ensemble.persistence`). Any member factory saves; one that
+        is not a ``nets`` model is recorded by qualified name only and must be passed to
+        :meth:`load`."""
         from .persistence import save_ensemble
 
         save_ensemble(self, Path(path))
 
     @classmethod
     def load(cls, path: str | os.PathLike, member: Callable | None = None, device: str | None = None):
-        """Read an ensemble written by :meth:`save`, never unpickling anything."""
+        """Read an ensemble written by :meth:`save`, never unpickling anything.
+
+        Parameters
+        ----------
+        path : path
+            The saved folder.
+        member : callable, optional
+            The member factory; required (the error names the saved one) when it was not a
+            ``nets`` model.
+        device : str, optional
+            Load the members onto this device instead of the saved ``device``.
+        """
         from .persistence import load_ensemble
 
         return load_ensemble(cls, Path(path), member=member, device=device)
@@ -643,11 +561,6 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e)
-    return text.splitlines()[0] if text else ""
 
 
 def _feature_scale(std: np.ndarray) -> np.ndarray:
@@ -661,14 +574,3 @@ def _feature_scale(std: np.ndarray) -> np.ndarray:
     positive = std[std > 0]
     floor = 0.1 * float(np.median(positive)) if positive.size else 1.0
     return np.maximum(std, floor)
-
-
-def _member_of(message: str) -> int:
-    try:
-        return int(message.split()[1])
-    except (IndexError, ValueError):
-        return -1
-
-
-def _on_device(setup: TrainSetup, device: str) -> TrainSetup:
-    return dataclasses.replace(setup, fit_kwargs={**setup.fit_kwargs, "device": device})

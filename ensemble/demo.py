@@ -67,7 +67,7 @@ def _load(args):
         classes = [str(c) for c in range(10)]
         # Digits keep their class under small shifts and rotations, never under flips.
         augment = A.Compose([A.Translate(x=1, y=1, unit="pixels"), A.Rotate(degrees=10)])
-        member = functools.partial(nets.SmallCNN, widths=(16, 32), dropout=0.8)
+        member = functools.partial(nets.SmallCNN, widths=(16, 32), p_keep=0.8)
     else:
         size = (args.size, args.size) if args.size else None
         images, labels, classes = load_image_folder(args.data, size=size, progress=not args.quiet)
@@ -75,7 +75,7 @@ def _load(args):
         augment = A.Compose([A.RandomScaleCrop(size=side, scale=(side, round(side * 1.25))),
                              A.HorizontalFlip(p=0.5),
                              A.PCALighting.fit(images[: min(len(images), 5000)], sigma=0.1)])
-        member = functools.partial(nets.SmallCNN, dropout=0.8)
+        member = functools.partial(nets.SmallCNN, p_keep=0.8)
     order = rng.permutation(len(images))
     n_test = max(len(classes), len(images) // 5)
     test, train = order[:n_test], order[n_test:]

@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import nets
-from nets.batchnorm import _BatchNorm, track_batch_statistics
+from nets.batchnorm import _BatchNorm, batch_norm_training, track_batch_statistics
 from nets.models import _ShortcutA
 
 __all__ = ["pack_model", "packed_tensors", "pack_input", "unpack_output", "check_packing"]
@@ -102,9 +102,10 @@ class PackedBatchNorm(nn.Module):
             return F.batch_norm(x, self.running_mean, self.running_var, self.gamma, self.beta,
                                 training=False, eps=self.eps)
         k, c = self.k, self.c  # member m's statistics are channels m*c..(m+1)*c-1, its counter entry m
-        track_batch_statistics(x, self.running_mean.view(k, c), self.running_var.view(k, c), self.num_batches_tracked,
-                               self.stats, self.momentum, "BatchNorm")
-        return F.batch_norm(x, None, None, self.gamma, self.beta, training=True, eps=self.eps)
+        y, mean, var = batch_norm_training(x, self.gamma, self.beta, self.eps)
+        track_batch_statistics(mean, var, x.numel() // x.shape[1], self.running_mean.view(k, c),
+                               self.running_var.view(k, c), self.num_batches_tracked, self.stats, self.momentum)
+        return y
 
 
 class PackedDropout(nn.Module):
@@ -206,8 +207,12 @@ def packed_tensors(packed: nn.Module, stacked: dict[str, torch.Tensor]) -> dict[
     return {name: t.view(shapes[name]) for name, t in stacked.items() if name in shapes}
 
 
-def pack_input(x: torch.Tensor) -> torch.Tensor:
-    """k x N x C x ... member batches -> N x (k*C) x ... (member m in channels m*C..(m+1)*C-1)."""
+def pack_input(x: torch.Tensor, memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """k x N x C x ... member batches -> N x (k*C) x ... (member m in channels m*C..(m+1)*C-1),
+    for 5-d input in ``memory_format`` (one copy either way)."""
+    if memory_format == torch.channels_last and x.dim() == 5:
+        k, n, c, h, w = x.shape
+        return x.permute(1, 3, 4, 0, 2).reshape(n, h, w, k * c).permute(0, 3, 1, 2)
     return x.transpose(0, 1).flatten(1, 2)
 
 

@@ -1,10 +1,14 @@
-"""Training one member: the unit of work that joblib (or dask) ships to a worker process."""
+"""Training one member alone with :func:`nets.fit`: the unit of work a worker process runs.
+
+Also what both engines share: the :class:`TrainSetup` of one ``fit``, how a member is built
+from its seed, and the :class:`MemberOutcome` a worker sends back.
+"""
 from __future__ import annotations
 
 import contextlib
 import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,32 +17,29 @@ import torch
 
 import nets
 
+from .failures import MemberFailedError
+from .plans import MemberPlan
 from .storage import MemberRecord, save_member
 
-__all__ = ["MemberPlan", "TrainSetup", "MemberOutcome", "build_member", "train_member", "train_unit",
-           "threads_per_worker"]
+__all__ = ["TrainSetup", "MemberOutcome", "build_member", "train_member", "threads_per_worker", "torch_threads",
+           "write_marker"]
 
 
 @dataclass(frozen=True)
-class MemberPlan:
-    """Member ``index``'s own randomness: its torch ``seed`` (initial weights, minibatch order,
-    augmentation, dropout masks) and its bag: rows it trains on (with repeats when
-    bootstrapping) and rows it validates / early-stops on (out-of-bag or held out)."""
-
-    index: int
-    seed: int
-    train_indices: np.ndarray
-    val_indices: np.ndarray
-
-
-@dataclass
 class TrainSetup:
-    """Everything shared by all members of one ``fit``."""
+    """Everything shared by all members of one ``fit``.
+
+    ``factory(input_shape=..., n_classes=...)`` builds a member; ``config`` is how it trains
+    (its ``device`` is the worker's); members early-stop on their validation rows with
+    ``patience`` when ``early_stopping``; ``threads`` torch threads per worker; finished
+    members are saved to ``checkpoint_dir``; workers note their pid in ``markers_dir``;
+    ``vectorize`` picks the vectorised engine's strategy.
+    """
 
     factory: Callable[..., torch.nn.Module]
     input_shape: tuple[int, ...]
     n_classes: int
-    fit_kwargs: dict
+    config: nets.TrainConfig
     early_stopping: bool
     patience: int
     threads: int = 1
@@ -49,10 +50,9 @@ class TrainSetup:
 
 @dataclass
 class MemberOutcome:
-    """What a worker sends back: the record, or the epoch at which the member diverged."""
+    """What a worker sends back: the member's record, or None and the message of its divergence."""
 
     record: MemberRecord | None
-    diverged_epoch: int | None = None
     message: str = ""
 
 
@@ -70,7 +70,8 @@ def threads_per_worker(n_workers: int) -> int:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int):
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch threads, then restore the previous count."""
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -90,58 +91,42 @@ def build_member(setup: TrainSetup, seed: int) -> torch.nn.Module:
     return model
 
 
-def _write_marker(markers_dir: str | None, index: int) -> None:
-    # The parent reads these to name the member whose worker process died.
+def write_marker(markers_dir: str | None, index: int) -> None:
+    """Note this process's id for member ``index``: the parent names the member of a worker that dies."""
     if markers_dir:
         Path(markers_dir, f"member_{index:03d}.pid").write_text(str(os.getpid()))
+
+
+def record_of(plan: MemberPlan, model: torch.nn.Module, history: nets.History) -> MemberRecord:
+    """The member's record: weights and buffers copied to the CPU, its bag, its history."""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return MemberRecord(index=plan.index, seed=plan.seed, state=state, train_indices=plan.train_indices,
+                        val_indices=plan.val_indices, history=history.to_dict())
 
 
 def train_member(plan: MemberPlan, X: np.ndarray, y: np.ndarray, setup: TrainSetup) -> MemberOutcome:
     """Train member ``plan.index`` on its bag of ``(X, y)`` and save it the moment it finishes.
 
     ``X`` is the prepared ``N x ...`` array (joblib hands large arrays to workers as a read-only
-    memory map, once); ``y`` holds encoded labels ``0..K-1``.
+    memory map, once); ``y`` holds encoded labels ``0..K-1``. Any error but divergence is
+    raised as :class:`MemberFailedError` naming the member, with the traceback in its text.
     """
-    _write_marker(setup.markers_dir, plan.index)
+    write_marker(setup.markers_dir, plan.index)
     try:
-        with _torch_threads(setup.threads):
+        with torch_threads(setup.threads):
             model = build_member(setup, plan.seed)
             train = (X[plan.train_indices], y[plan.train_indices])
             use_val = setup.early_stopping and len(plan.val_indices) > 0
             val = (X[plan.val_indices], y[plan.val_indices]) if use_val else None
             stopper = nets.EarlyStopping(monitor="val_loss", patience=setup.patience) if use_val else None
-            history = nets.fit(model, train, val=val, early_stopping=stopper,
-                               generator=torch.Generator().manual_seed(plan.seed), **setup.fit_kwargs)
+            history = nets.fit(model, train, val=val, early_stopping=stopper, config=setup.config,
+                               generator=torch.Generator().manual_seed(plan.seed))
     except nets.DivergenceError as e:
-        return MemberOutcome(record=None, diverged_epoch=e.epoch, message=str(e))
+        return MemberOutcome(record=None, message=str(e))
     except Exception as e:
-        # Re-raised with the member's name; the traceback text survives the trip across processes.
-        raise RuntimeError(f"member {plan.index} failed: {e.__class__.__name__}: {e}\n"
-                           f"{traceback.format_exc()}") from None
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    record = MemberRecord(index=plan.index, seed=plan.seed, state=state,
-                          train_indices=plan.train_indices, val_indices=plan.val_indices,
-                          history=history.to_dict())
+        raise MemberFailedError(f"member {plan.index} failed: {e.__class__.__name__}: {e}\n{traceback.format_exc()}",
+                                [plan.index]) from None
+    record = record_of(plan, model, history)
     if setup.checkpoint_dir:
         save_member(Path(setup.checkpoint_dir), record)
     return MemberOutcome(record=record)
-
-
-def train_unit(plans: list[MemberPlan], X: np.ndarray, y: np.ndarray, setup: TrainSetup, vectorized: bool,
-               members_per_chunk: int | None = None) -> list[tuple[int, MemberOutcome]]:
-    """A worker's task: ``plans`` one after another, or all at once with the vectorised engine
-    (one worker per device). Returns ``(member index, outcome)`` pairs."""
-    if not vectorized:
-        return [(plan.index, train_member(plan, X, y, setup)) for plan in plans]
-    from .vectorized import train_vectorized
-
-    for plan in plans:
-        _write_marker(setup.markers_dir, plan.index)
-    try:
-        with _torch_threads(setup.threads):
-            outcomes = train_vectorized(plans, X, y, setup, members_per_chunk=members_per_chunk)
-    except Exception as e:
-        others = ", ".join(str(p.index) for p in plans[1:])
-        raise RuntimeError(f"member {plans[0].index} failed (trained together with members {others or 'none'}): "
-                           f"{e.__class__.__name__}: {e}\n{traceback.format_exc()}") from None
-    return sorted(outcomes.items())

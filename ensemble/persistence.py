@@ -1,11 +1,15 @@
 """Saving and loading a fitted ensemble as plain data: JSON + safetensors, no pickle anywhere.
 
-The folder holds ``ensemble.json`` (settings, classes, input statistics, the member factory by
-name, the augmentation pipeline as augkit JSON, the list of member files) and one
+The folder holds ``ensemble.json`` (settings, classes, input statistics, the member factory,
+the augmentation pipeline as augkit JSON, the list of member files) and one
 ``member_NNN.safetensors`` / ``member_NNN.json`` pair per member (:mod:`ensemble.storage`).
 Loading parses JSON and safetensors only; member files are named, never given as paths, and
-must lie in the folder; the member factory is looked up in :mod:`nets` by name (anything else
-must be passed to ``load`` by the caller), so a saved file cannot make the loader run code.
+must lie in the folder, so a saved file cannot make the loader run code.
+
+Any member factory saves. A ``nets`` model (or a ``functools.partial`` of one with JSON keyword
+arguments) is saved by name and looked up in :mod:`nets` again on loading. Any other factory
+is saved by its qualified name for information only, never imported from the file: loading
+it needs the factory itself, ``load(path, member=my_factory)``, and says so, naming it.
 """
 from __future__ import annotations
 
@@ -44,32 +48,46 @@ def _plain_params(cls) -> list[str]:
     return [name for name in cls._get_param_names() if name not in _SEPARATE]
 
 
+def _qualified_name(factory) -> str:
+    """``module.qualname`` of a factory (of its class for a callable object), partials spelled out."""
+    if isinstance(factory, functools.partial):
+        args = [repr(a) for a in factory.args] + [f"{k}={v!r}" for k, v in factory.keywords.items()]
+        return f"functools.partial({_qualified_name(factory.func)}, {', '.join(args)})"
+    target = factory if hasattr(factory, "__qualname__") else type(factory)
+    return f"{getattr(target, '__module__', None) or '?'}.{target.__qualname__}"
+
+
 def _factory_spec(member) -> dict | None:
-    """Name a member factory so that it can be found again without pickling it."""
+    """How the member factory is saved: a nets model by name and JSON keyword arguments
+    (loadable), anything else by its qualified name (information only)."""
     if member is None:
         return None
-    kwargs = {}
-    if isinstance(member, functools.partial):
-        if member.args:
-            raise ValueError("a functools.partial member factory must bind keyword arguments only to be saved")
-        kwargs, member = dict(member.keywords), member.func
-    name = getattr(member, "__name__", None)
-    if name is None or getattr(nets, name, None) is not member:
-        raise ValueError(f"cannot save member factory {member!r}: only nets models (or functools.partial of one "
-                         "with JSON keyword arguments) are saved by name; save anyway by passing the factory "
-                         "to BaggedNetClassifier.load(path, member=...) — use a nets model to make the folder "
-                         "self-contained")
-    try:
-        json.dumps(kwargs)
-    except TypeError as e:
-        raise ValueError(f"member factory arguments must be JSON values to be saved: {e}") from None
-    return {"name": name, "kwargs": kwargs}
+    func, kwargs = member, {}
+    if isinstance(member, functools.partial) and not member.args:
+        func, kwargs = member.func, dict(member.keywords)
+    name = getattr(func, "__name__", None)
+    if name is not None and getattr(nets, name, None) is func:
+        try:
+            json.dumps(kwargs)
+            return {"name": name, "kwargs": kwargs}
+        except TypeError:  # arguments that are not JSON values: not rebuildable from the file
+            pass
+    return {"name": None, "qualified_name": _qualified_name(member)}
 
 
 def _factory_from_spec(spec: dict | None):
     if spec is None:
         return None
-    name = spec.get("name") if isinstance(spec, dict) else None
+    if not isinstance(spec, dict):
+        raise UnsafeFileError(f"the member factory in {_CONFIG} must be a JSON object")
+    name = spec.get("name")
+    if name is None:
+        qualified = spec.get("qualified_name")
+        if not isinstance(qualified, str):
+            raise UnsafeFileError(f"the member factory in {_CONFIG} has neither a nets name nor a qualified name")
+        raise ValueError(f"this ensemble's members were built by {qualified}, which is not a nets model, so the "
+                         "folder cannot rebuild them on its own: pass that factory, "
+                         "BaggedNetClassifier.load(path, member=...)")
     if name not in getattr(nets, "__all__", ()) or not isinstance(getattr(nets, name), type):
         raise UnsafeFileError(f"member factory {name!r} in {_CONFIG} is not a nets model; pass member=... to load()")
     kwargs = spec.get("kwargs", {})
@@ -80,7 +98,11 @@ def _factory_from_spec(spec: dict | None):
 
 
 def save_ensemble(estimator, folder: Path) -> None:
-    """Write ``estimator`` (fitted) into ``folder``; existing files of the same names are replaced."""
+    """Write ``estimator`` (fitted) into ``folder``; existing files of the same names are replaced.
+
+    Every parameter but the member factory and the augmentation is saved as JSON (so new
+    parameters are saved without a change here); the factory as :func:`_factory_spec` says.
+    """
     check_is_fitted(estimator, "estimators_")
     if callable(estimator.tta):
         raise ValueError("cannot save an ensemble whose tta is a callable; set tta to a named mode first")
@@ -120,10 +142,15 @@ def save_ensemble(estimator, folder: Path) -> None:
 def load_ensemble(cls, folder: Path, member=None, device: str | None = None):
     """Read an ensemble written by :func:`save_ensemble`.
 
-    Args:
-        folder: the saved folder.
-        member: the member factory, required when the saved one is not a nets model.
-        device: put the members on this device instead of the saved one.
+    Parameters
+    ----------
+    folder : Path
+        The saved folder.
+    member : callable, optional
+        The member factory: required when the saved one is not a nets model (the error names
+        it); when given, it is used instead of the saved one.
+    device : str, optional
+        Put the members on this device instead of the saved one.
     """
     if not folder.is_dir():
         raise FileNotFoundError(f"no saved ensemble at {folder}")

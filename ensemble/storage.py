@@ -23,9 +23,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from augkit.data import write_atomic
+from augkit._atomic import write_atomic
 
-__all__ = ["MemberRecord", "save_member", "load_member", "finished_members", "write_json_atomic",
+__all__ = ["MemberRecord", "save_member", "load_member", "finished_members", "open_checkpoint", "write_json_atomic",
            "read_json", "checked_file", "UnsafeFileError"]
 
 _MEMBER_FILE = re.compile(r"^member_(\d{3,})\.json$")
@@ -149,3 +149,26 @@ def finished_members(folder: Path) -> dict[int, MemberRecord]:
             continue
         found[record.index] = record
     return found
+
+
+def open_checkpoint(folder: Path, fingerprint: str, resume: bool, n_members: int) -> dict[int, MemberRecord]:
+    """Claim ``folder`` for the run identified by ``fingerprint``; returns the finished members
+    to reuse (with ``resume``; indices below ``n_members``).
+
+    ``run.json`` holds the fingerprint of the run that owns the folder: another run's folder is
+    refused, and so is this run's with finished members unless ``resume`` (no silent overwrite).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_file = folder / "run.json"
+    if run_file.exists():
+        previous = read_json(run_file).get("fingerprint")
+        if previous != fingerprint:
+            raise ValueError(f"checkpoint_dir {folder} holds members of a different run (other data or "
+                             "settings); use an empty folder")
+        if not resume and finished_members(folder):
+            raise ValueError(f"checkpoint_dir {folder} already holds finished members of this run: pass "
+                             "resume=True to keep them, or empty the folder to train again")
+    write_json_atomic(run_file, {"fingerprint": fingerprint})
+    done = finished_members(folder) if resume else {}
+    return {i: r for i, r in done.items() if i < n_members}

@@ -11,11 +11,13 @@ Figures written to ``--out``:
 * ``multi_scale.png``: the 50 views of :func:`augkit.multi_scale_ten_crop` (224 px at shorter
   sides 224, 256, 384, 480, 640) of the same photo.
 
-Rows: HorizontalFlip, VerticalFlip, RandomScaleCrop, PCALighting (fitted on the images shown,
-sigma 0.5 so the colour shift is visible), Rotate, Translate, Shear, Stretch, LensDistortion
-(barrel and pincushion), GaussianNoise, and the full training pipeline
-(scale-crop, flip, PCA lighting 0.1, rotate 15, noise 0.03). ``gallery.md`` / ``gallery.json``
-list every row's transform (its JSON config) and every figure.
+Rows: HorizontalFlip, VerticalFlip, RandomScaleCrop, RandomResizedCrop, PCALighting (fitted on
+the images shown, sigma 0.5 so the colour shift is visible), ColorJitter, Grayscale, GaussianBlur,
+Rotate, Translate, Shear, Stretch, LensDistortion (barrel and pincushion), GaussianNoise,
+RandomErasing, TrivialAugmentWide, RandAugment, MixUp and CutMix (each column mixed with another
+column's image), and the full training pipeline (scale-crop, flip, PCA lighting 0.1, rotate 15,
+noise 0.03). ``gallery.md`` / ``gallery.json`` list every row's transform (its JSON config) and
+every figure.
 
     python examples/augment_gallery.py --out docs/gallery
 """
@@ -40,7 +42,11 @@ def transform_rows(images: torch.Tensor, crop: int, scale: tuple[int, int]) -> d
         "HorizontalFlip": A.HorizontalFlip(p=0.5),
         "VerticalFlip": A.VerticalFlip(p=0.5),
         f"ScaleCrop {crop}, L {scale[0]}-{scale[1]}": A.RandomScaleCrop(size=crop, scale=scale),
+        f"ResizedCrop {crop}": A.RandomResizedCrop(size=crop),
         "PCALighting 0.5": A.PCALighting.fit(images, sigma=0.5),
+        "ColorJitter .4 .4 .4 .1": A.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
+        "Grayscale p 0.5": A.Grayscale(p=0.5),
+        "GaussianBlur 0.5-3 px": A.GaussianBlur(kernel_size=9, sigma=(0.5, 3.0)),
         "Rotate +-30 deg": A.Rotate(degrees=30),
         "Translate +-20 %": A.Translate(x=0.2, y=0.2),
         "Shear +-20 deg": A.Shear(x=20, y=20),
@@ -48,6 +54,11 @@ def transform_rows(images: torch.Tensor, crop: int, scale: tuple[int, int]) -> d
         "Lens barrel": A.LensDistortion(k1=(0.2, 0.4)),
         "Lens pincushion": A.LensDistortion(k1=(-0.3, -0.15)),
         "GaussianNoise 0.1": A.GaussianNoise(sigma=0.1),
+        "RandomErasing p 1": A.RandomErasing(p=1.0, value="random"),
+        "TrivialAugmentWide": A.TrivialAugmentWide(),
+        "RandAugment 2 ops, 9": A.RandAugment(num_ops=2, magnitude=9),
+        "MixUp alpha 1": A.MixUp(alpha=1.0),
+        "CutMix alpha 1": A.CutMix(alpha=1.0),
         "full train Compose": A.Compose([
             A.RandomScaleCrop(size=crop, scale=scale),
             A.HorizontalFlip(p=0.5),
@@ -63,12 +74,17 @@ def augmented_grid(images: torch.Tensor, rows: dict[str, A.Transform], samples: 
     """Per row name, ``samples`` uint8 H x W x 3 views; column j shows image ``j % len(images)``.
 
     Each row draws from its own generator seeded ``seed + row number``, so a row's views do not
-    change when rows are added or removed before it.
+    change when rows are added or removed before it. Label-mixing rows (MixUp, CutMix) label
+    column j as class j and show the mixed images.
     """
     batch = images[torch.arange(samples) % len(images)]
     grid = {"input": list(to_nhwc(batch))}
     for i, (name, transform) in enumerate(rows.items()):
-        grid[name] = list(to_nhwc(transform(batch, generator=seed + i)))
+        if transform.mixes_labels:
+            out, _ = transform(batch, torch.arange(samples), generator=seed + i, num_classes=samples)
+        else:
+            out = transform(batch, generator=seed + i)
+        grid[name] = list(to_nhwc(out))
     return grid
 
 

@@ -42,7 +42,7 @@ def load_split(folder, train_subset: int | None, seed: int):
 
 def run(config: dict, train, val, pipeline, normalize, budget: float, seed: int, epochs: int) -> dict:
     torch.manual_seed(seed)
-    model = SmallCNN(widths=config["widths"], dropout=config["dropout"], batch_norm=config["batch_norm"])
+    model = SmallCNN(widths=config["widths"], p_keep=config["dropout"], batch_norm=config["batch_norm"])
     start = time.perf_counter()
     history = fit(model, train, val, epochs=epochs, batch_size=128, lr=0.05, momentum=0.9, nesterov=True,
                   weight_decay=config["weight_decay"], augment=pipeline if config["augment"] else None,
@@ -57,9 +57,9 @@ def epochs_for_budget(train, val, pipeline, normalize, budget: float, seed: int,
     X, y = train
     probe = (X[:1024], y[:1024])
     torch.manual_seed(seed)
-    fit(SmallCNN(widths=widths, dropout=RECIPE["dropout"]), probe, epochs=1, augment=pipeline, normalize=normalize,
+    fit(SmallCNN(widths=widths, p_keep=RECIPE["dropout"]), probe, epochs=1, augment=pipeline, normalize=normalize,
         generator=seed, verbose=0)  # warm-up: first-call imports and allocations
-    model = SmallCNN(widths=widths, dropout=RECIPE["dropout"])
+    model = SmallCNN(widths=widths, p_keep=RECIPE["dropout"])
     start = time.perf_counter()
     fit(model, probe, epochs=1, augment=pipeline, normalize=normalize, generator=seed, verbose=0)
     train_seconds = (time.perf_counter() - start) * len(X) / len(probe[0])

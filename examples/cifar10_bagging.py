@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     X_val, y_val = images[val_idx], labels[val_idx]
     print(f"{len(X)} training images, {len(X_val)} validation images (last 1,000 of each class)")
     augment = A.Compose([A.RandomScaleCrop(size=32, scale=(32, 40)), A.HorizontalFlip(p=0.5)])
-    member = functools.partial(nets.SmallCNN, widths=tuple(args.widths), dropout=0.8)
+    member = functools.partial(nets.SmallCNN, widths=tuple(args.widths), p_keep=0.8)
     common = dict(member=member, epochs=args.epochs, batch_size=128, lr=0.05, lr_schedule="onecycle",
                   weight_decay=5e-4, augment=augment, patience=3, n_jobs=args.jobs, engine=args.engine,
                   device=args.device, random_state=args.seed)

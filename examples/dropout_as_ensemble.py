@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
     (X_tr, y_tr), (X_te, y_te), normalize = data["train"], data["test"], data["normalize"]
     shape = tuple(X_tr.shape[1:])
     torch.manual_seed(args.seed)
-    net = data["model"](input_shape=shape, n_classes=10, dropout=args.p_keep)
+    net = data["model"](input_shape=shape, n_classes=10, p_keep=args.p_keep)
     nets.fit(net, (X_tr, y_tr), epochs=epochs, batch_size=batch_size, lr=args.lr, momentum=0.9,
              normalize=normalize, generator=args.seed, verbose=0)
     x_te = nets.to_float_batch(torch.as_tensor(X_te), normalize=normalize)
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
                                            "std": float(np.std([s[m] for s in runs]))} for m in ("acc", "nll")}
     net_seconds = time.perf_counter() - start
 
-    member = functools.partial(data["model"], dropout=args.p_keep if args.member_dropout else None)
+    member = functools.partial(data["model"], p_keep=args.p_keep if args.member_dropout else None)
     clf = BaggedNetClassifier(member, n_members=max(ts), epochs=epochs, batch_size=batch_size, lr=args.lr,
                               momentum=0.9, weight_decay=0.0, early_stopping=False, engine=args.engine,
                               n_jobs=args.n_jobs, random_state=args.seed, verbose=0)

@@ -46,10 +46,11 @@ def write_sample_tree(root: Path, copies: int) -> Path:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="ImageFolder tree (default: sklearn's sample photos)")
-    # The defaults let JPEG draft decoding work on the 427 x 640 sample photos (L <= 427 / 2:
-    # decoded at half size); for ImageNet-style training use --size 224 --scale 256 480.
-    parser.add_argument("--size", type=int, default=112, help="crop side (pixels)")
-    parser.add_argument("--scale", type=int, nargs=2, default=(128, 192), metavar=("LO", "HI"),
+    # The defaults are small enough for JPEG draft decoding on the 427 x 640 sample photos while
+    # L <= 427 / 4 (decoded at half size, still twice the L-scaled image); for ImageNet-style
+    # training use --size 224 --scale 256 480.
+    parser.add_argument("--size", type=int, default=96, help="crop side (pixels)")
+    parser.add_argument("--scale", type=int, nargs=2, default=(96, 128), metavar=("LO", "HI"),
                         help="shorter side L ~ U{LO..HI} before the crop")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--num-workers", type=int, default=2)

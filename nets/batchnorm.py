@@ -2,18 +2,33 @@
 
 Training:  x_hat = (x - mu_B) / sqrt(sigma_B^2 + eps),  y = gamma * x_hat + beta,
 with mu_B and the BIASED variance sigma_B^2 of the mini-batch.
-Inference: the population statistics E[x] = mean over training batches of mu_B and
-Var[x] = mean over batches of the unbiased m/(m-1) * sigma_B^2 (``stats="exact"``, what
-``torch.nn.BatchNorm*d(momentum=None)`` computes), or exponential moving averages
-(``stats="ema"``, torch's default ``momentum=0.1``). The exact average runs over the batches
-since :func:`restart_population_statistics`, which :func:`nets.fit` calls at every epoch; after
-training, :func:`recompute_population_statistics` redoes it with the final weights held fixed
-(the paper's Algorithm 2), which :func:`nets.fit` and the ensemble engines do for exact mode.
+Inference: y = gamma * (x - E[x]) / sqrt(Var[x] + eps) + beta with the population statistics
+E[x] = E_B[mu_B] and Var[x] = m/(m-1) E_B[sigma_B^2] over training mini-batches B of m values
+per channel (the paper's Algorithm 2, steps 8-11).
 
-Running statistics are updated with in-place tensor ops and never read back into Python,
-so stacked per-member buffers can be updated inside ``vmap(functional_call(...))``.
+How the population statistics are estimated, and why this default:
+
+- While training, every mini-batch updates running estimates. The default ``stats="ema"``
+  keeps exponential moving averages, running <- (1 - momentum) running + momentum stat
+  (the paper's section 3.1 "moving averages"; torch's ``momentum=0.1``). They weigh recent
+  batches most, whose weights are close to the current ones, so a model trained by ANY
+  ordinary loop (``model.train()``, steps, ``model.eval()``) infers with sensible statistics.
+  ``stats="exact"`` averages every batch since :func:`restart_population_statistics` equally
+  (torch's ``momentum=None``): exact for fixed weights, stale when the weights move, which is
+  why a plain loop that never restarts it infers badly.
+- After training, :func:`nets.fit` and the ensemble engines run Algorithm 2 proper:
+  :func:`recompute_population_statistics` sets E[x] and Var[x] to exact averages over
+  training batches passed through the FINAL network, whichever ``stats`` mode a layer tracks
+  with (and for torch's own BatchNorm layers too).
+
+Each training forward is one fused kernel, which also returns mu_B and 1 / sqrt(sigma_B^2 +
+eps); the running estimates come from those, so the statistics cost no extra pass over the
+activations. They are updated with in-place tensor ops and never read back into Python, so
+stacked per-member buffers can be updated inside ``vmap(functional_call(...))``.
 """
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -36,7 +51,7 @@ class _BatchNorm(nn.Module):
 
     _input_dims: tuple[int, ...] = ()
 
-    def __init__(self, num_features: int, eps: float = 1e-5, stats: str = "exact",
+    def __init__(self, num_features: int, eps: float = 1e-5, stats: str = "ema",
                  momentum: float = 0.1) -> None:
         super().__init__()
         if not isinstance(num_features, int) or num_features < 1:
@@ -73,88 +88,139 @@ class _BatchNorm(nn.Module):
         if not self.training:
             return F.batch_norm(x, self.running_mean, self.running_var, self.gamma, self.beta,
                                 training=False, eps=self.eps)
-        track_batch_statistics(x, self.running_mean, self.running_var, self.num_batches_tracked, self.stats,
-                               self.momentum, type(self).__name__)
-        return F.batch_norm(x, None, None, self.gamma, self.beta, training=True, eps=self.eps)  # mu_B, sigma_B^2
+        y, mean, var = batch_norm_training(x, self.gamma, self.beta, self.eps, type(self).__name__)
+        track_batch_statistics(mean, var, x.numel() // x.shape[1], self.running_mean, self.running_var,
+                               self.num_batches_tracked, self.stats, self.momentum)
+        return y
+
+
+def batch_norm_training(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float,
+                        name: str = "BatchNorm") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Normalise ``x`` (N x C x ...) with its own batch statistics, then scale and shift.
+
+    Returns ``y`` (like ``x``; differentiable in ``x``, ``gamma``, ``beta``) and the detached
+    per-channel mu_B and biased sigma_B^2 (float32, C), all from one fused kernel. ``name``
+    labels the error for batches with a single value per channel.
+    """
+    if x.numel() // x.shape[1] < 2:
+        raise ValueError(f"{name} needs more than 1 value per channel in training, got input shape {tuple(x.shape)}")
+    y, mean, inv_std = torch.native_batch_norm(x, gamma, beta, None, None, True, 0.0, eps)
+    var = (inv_std.detach().float() ** -2 - eps).clamp_min(0)  # inv_std = 1 / sqrt(sigma_B^2 + eps)
+    return y, mean.detach().float(), var
 
 
 @torch.no_grad()  # running statistics take no gradient
-def track_batch_statistics(x: torch.Tensor, running_mean: torch.Tensor, running_var: torch.Tensor,
-                           num_batches_tracked: torch.Tensor, stats: str, momentum: float, name: str) -> None:
-    """Fold training batch ``x``'s statistics into the population statistics, in place.
+def track_batch_statistics(mean: torch.Tensor, var: torch.Tensor, m: int, running_mean: torch.Tensor,
+                           running_var: torch.Tensor, num_batches_tracked: torch.Tensor, stats: str,
+                           momentum: float) -> None:
+    """Fold one training batch's per-channel mu_B and biased sigma_B^2 (m values per channel)
+    into the running estimates of E[x] and Var[x], in place.
 
-    mu_B and the unbiased m/(m-1) sigma_B^2 of each channel of ``x`` (N x C x ...; computed in
-    float32, also for bf16 activations) update ``running_mean``/``running_var``, shaped
-    ``num_batches_tracked.shape + (channels per counter,)``: (C,) with a scalar counter, or
-    (k, C/k) for k members packed along the channels with a counter each. ``"exact"``: after n batches,
-    running = (1/n) sum_i stat_i; ``"ema"``: running <- (1 - momentum) running + momentum stat.
-    ``name`` labels the error for batches with a single value per channel.
+    ``running_mean``/``running_var`` are shaped ``num_batches_tracked.shape + (channels per
+    counter,)``: (C,) with a scalar counter, or (k, C/k) for k members packed along the channels
+    with a counter each. ``"exact"``: after n batches, running = (1/n) sum_i stat_i;
+    ``"ema"``: running <- (1 - momentum) running + momentum stat. The variance statistic is the
+    unbiased m/(m-1) sigma_B^2.
     """
-    m = x.numel() // x.shape[1]  # values per channel in this batch
-    if m < 2:
-        raise ValueError(f"{name} needs more than 1 value per channel in training, got input shape {tuple(x.shape)}")
-    var, mean = torch.var_mean(x.float(), dim=(0,) + tuple(range(2, x.dim())), correction=0)
     num_batches_tracked.add_(1)
     factor = (1.0 / num_batches_tracked.to(mean.dtype)).unsqueeze(-1) if stats == "exact" else momentum
     running_mean.add_(factor * (mean.view(running_mean.shape) - running_mean))
     running_var.add_(factor * (var.view(running_var.shape) * (m / (m - 1)) - running_var))
 
 
+def _cumulative(module: nn.Module) -> bool:
+    """A BatchNorm whose running estimates are the exact average since its last restart."""
+    if isinstance(module, _BatchNorm):
+        return module.stats == "exact"
+    return isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats \
+        and module.momentum is None
+
+
+def cumulative_counters(model: nn.Module) -> list[str]:
+    """Buffer names of the batch counters of ``model``'s exact-average BatchNorms (ours with
+    ``stats="exact"``, torch's with ``momentum=None``): zeroing one restarts its average."""
+    return [f"{name}.num_batches_tracked" if name else "num_batches_tracked"
+            for name, module in model.named_modules() if _cumulative(module)]
+
+
 def restart_population_statistics(model: nn.Module) -> nn.Module:
-    """Make every exact-mode BatchNorm of ``model`` average anew from its next training batch.
+    """Make every exact-average BatchNorm of ``model`` average anew from its next training batch.
 
     The exact average weighs every batch since the last restart equally, so batches from early
-    training, when the weights were far from their final values, would distort the inference
-    statistics. :func:`nets.fit` restarts at each epoch: inference then uses the population
-    statistics E[x], Var[x] of the last epoch's batches. (EMA mode forgets on its own.)
-    Returns ``model``.
+    training, when the weights were far from their final values, would distort the running
+    estimates. :func:`nets.fit` restarts at each epoch: validation during training then uses
+    the statistics of the last epoch's batches. (EMA mode forgets on its own.) Returns ``model``.
     """
-    for module in model.modules():
-        if isinstance(module, _BatchNorm) and module.stats == "exact":
-            module.num_batches_tracked.zero_()  # next batch: running = its statistics (factor 1/1)
+    buffers = dict(model.named_buffers())
+    for name in cumulative_counters(model):
+        buffers[name].zero_()  # next batch: running = its statistics (factor 1/1)
     return model
 
 
-@torch.no_grad()
-def recompute_population_statistics(model: nn.Module, batches) -> nn.Module:
-    """Ioffe & Szegedy's Algorithm 2: with the trained weights fixed, set every exact-mode
-    BatchNorm's E[x] and Var[x] to the averages of its batch statistics over ``batches``.
+def _population_layers(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, _BatchNorm)
+            or (isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats)]
 
-    Averages taken while training mix statistics of weights that kept changing (badly so with a
-    large constant learning rate); these come from the network that will run inference.
-    ``batches`` is an iterable of float inputs the model accepts (un-augmented training batches).
-    Exact-mode BatchNorms run in training mode (normalising with batch statistics, as in
-    training); everything else, Dropout and EMA-mode BatchNorm included, in eval mode. Train/eval
-    flags are restored. Returns ``model``.
+
+@torch.no_grad()
+def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
+    """Ioffe & Szegedy's Algorithm 2: with the trained weights fixed, set every BatchNorm's
+    E[x] and Var[x] to the exact averages of its batch statistics over ``batches``.
+
+    Running estimates taken while training mix statistics of weights that kept changing (badly
+    so with a large constant learning rate); these come from the network that will run
+    inference. Applies to our BatchNorms in both ``stats`` modes and to torch's BatchNorm layers
+    that track running statistics; afterwards each keeps its own mode for further training.
+    ``batches`` is an iterable of float inputs the model accepts (un-augmented training
+    batches). The BatchNorms run in training mode (normalising with batch statistics, as in
+    training); everything else, Dropout included, in eval mode. Train/eval flags are restored.
+    Returns ``model``.
     """
-    exact = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.stats == "exact"]
-    if not exact:
+    layers = _population_layers(model)
+    if not layers:
         return model
     flags = {m: m.training for m in model.modules()}
+    modes = [(m.stats if isinstance(m, _BatchNorm) else m.momentum) for m in layers]
     model.eval()
     try:
-        for module in exact:
+        for module in layers:
             module.train()
+            if isinstance(module, _BatchNorm):
+                module.stats = "exact"
+            else:
+                module.momentum = None  # torch's exact average: factor 1 / num_batches_tracked
             module.num_batches_tracked.zero_()
         for x in batches:
             model(x)
     finally:
+        for module, mode in zip(layers, modes):
+            if isinstance(module, _BatchNorm):
+                module.stats = mode
+            else:
+                module.momentum = mode
         for module, flag in flags.items():
             module.train(flag)
     return model
 
 
-def has_exact_batch_norm(model: nn.Module) -> bool:
-    """Whether ``model`` holds a BatchNorm with exact population statistics."""
-    return any(isinstance(m, _BatchNorm) and m.stats == "exact" for m in model.modules())
-
-
 class BatchNorm1d(_BatchNorm):
     """Batch normalisation over N x C or N x C x L float inputs (statistics per channel C).
 
-    Parameters: ``gamma`` (C,), ``beta`` (C,); buffers ``running_mean``, ``running_var`` (C,)
-    and ``num_batches_tracked`` (int64 scalar). ``stats="exact"`` averages batch statistics
-    over all training batches; ``stats="ema"`` uses ``momentum``.
+    Parameters
+    ----------
+    num_features : int
+        C.
+    eps : float
+        Added to the variance.
+    stats : {"ema", "exact"}
+        How training tracks the inference statistics (see the module docstring).
+    momentum : float
+        The moving average's weight of each new batch, in (0, 1].
+
+    Learned: ``gamma`` (C,), ``beta`` (C,); buffers ``running_mean``, ``running_var`` (C,)
+    and ``num_batches_tracked`` (int64 scalar). ``stats="ema"`` (default) tracks E[x], Var[x]
+    as moving averages with ``momentum``; ``stats="exact"`` averages every training batch since
+    the last :func:`restart_population_statistics` (see the module docstring).
     """
 
     _input_dims = (2, 3)

@@ -2,13 +2,16 @@
 
 Every model takes ``input_shape`` (per-sample shape) and ``n_classes``, emits logits N x K,
 and is vmap-safe: no in-place ops on activations, no data-dependent control flow.
-``dropout`` is None or p_keep (probability of keeping a unit); ``init`` is a scheme name,
+``p_keep`` is None (no Dropout) or the probability of keeping a unit, the lecture's
+convention as in :class:`nets.Dropout` (the old keyword ``dropout=`` raises a TypeError that
+says so); ``init`` is a scheme name,
 ``(name, kwargs)`` or None (torch's defaults), see :func:`nets.init_weights`.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,14 +24,23 @@ from nets.init import InitSpec, apply_init
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
 
-def _check_common(input_shape: Sequence[int], n_classes: int, dropout: float | None) -> tuple[int, ...]:
+def _refuse_unknown(model: str, kwargs: dict[str, Any]) -> None:
+    """Python's TypeError for unexpected keywords, with directions for the renamed ``dropout``."""
+    if "dropout" in kwargs:
+        raise TypeError(f"{model}(dropout=...) was renamed: write p_keep={kwargs['dropout']!r} "
+                        "(the probability of keeping a unit, as in nets.Dropout)")
+    if kwargs:
+        raise TypeError(f"{model}() got an unexpected keyword argument {next(iter(kwargs))!r}")
+
+
+def _check_common(input_shape: Sequence[int], n_classes: int, p_keep: float | None) -> tuple[int, ...]:
     shape = tuple(input_shape)
     if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
         raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
     if not isinstance(n_classes, int) or n_classes < 2:
         raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
-    if dropout is not None and not 0.0 < dropout <= 1.0:
-        raise ValueError(f"dropout (p_keep) must be None or in (0, 1], got {dropout!r}")
+    if p_keep is not None and not 0.0 < p_keep <= 1.0:
+        raise ValueError(f"p_keep must be None or in (0, 1], got {p_keep!r}")
     return shape
 
 
@@ -41,14 +53,32 @@ class MLP(nn.Module):
     """Fully connected classifier: flatten, then [Linear -> BatchNorm1d? -> activation -> Dropout?]
     per hidden width, then a Linear head.
 
-    Input: float N x ``input_shape``; output: logits N x ``n_classes``.
+    Input: float N x ``input_shape``; output: float logits N x ``n_classes``.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        Per-sample shape (flattened first).
+    n_classes : int
+        K >= 2.
+    widths : sequence of int
+        Hidden layer widths.
+    activation : {"relu", "tanh"}
+    batch_norm : bool
+        A :class:`nets.BatchNorm1d` after each hidden Linear (which then has no bias).
+    p_keep : float or None
+        Keep probability of the Dropout layer(s) (the lecture's convention, as
+        :class:`nets.Dropout`); None for none. (``dropout=`` was this argument's old name.)
+    init : str, (str, dict) or None
+        Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
     """
 
     def __init__(self, input_shape: Sequence[int], n_classes: int, widths: Sequence[int] = (256,),
-                 activation: str = "relu", batch_norm: bool = False, dropout: float | None = None,
-                 init: InitSpec = "he") -> None:
+                 activation: str = "relu", batch_norm: bool = False, p_keep: float | None = None,
+                 init: InitSpec = "he", **removed: Any) -> None:
         super().__init__()
-        shape = _check_common(input_shape, n_classes, dropout)
+        _refuse_unknown(type(self).__name__, removed)
+        shape = _check_common(input_shape, n_classes, p_keep)
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
         layers: list[nn.Module] = [nn.Flatten()]
@@ -58,8 +88,8 @@ class MLP(nn.Module):
             if batch_norm:
                 layers.append(BatchNorm1d(width))
             layers.append(_ACTIVATIONS[activation]())
-            if dropout is not None:
-                layers.append(Dropout(dropout))
+            if p_keep is not None:
+                layers.append(Dropout(p_keep))
             fan_in = width
         layers.append(nn.Linear(fan_in, n_classes))
         self.layers = nn.Sequential(*layers)
@@ -85,16 +115,35 @@ class SmallCNN(nn.Module):
     """conv3x3-BN-ReLU blocks with 2x2 max-pooling between them, global average pooling,
     optional Dropout, and a Linear head.
 
-    ``bn_position="before"`` normalises the convolution's output before the ReLU (Ioffe &
-    Szegedy's placement, the lecture's recommendation); ``"after"`` runs conv3x3-ReLU-BN.
-    Input: float N x C x H x W (``input_shape`` = (C, H, W)); output: logits N x ``n_classes``.
+    Input: float N x C x H x W (``input_shape`` = (C, H, W)); output: float logits N x ``n_classes``.
+
+    Parameters
+    ----------
+    input_shape : (C, H, W)
+    n_classes : int
+        K >= 2.
+    widths : sequence of int
+        Channels of each block.
+    batch_norm : bool
+        A :class:`nets.BatchNorm2d` in each block.
+    p_keep : float or None
+        Keep probability of the Dropout layer(s) (the lecture's convention, as
+        :class:`nets.Dropout`); None for none. (``dropout=`` was this argument's old name.)
+    init : str, (str, dict) or None
+        Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
+    bn_position : {"before", "after"}
+        Where the block's BatchNorm goes: "before" the ReLU, normalising the convolution's
+        output (Ioffe & Szegedy's placement, the lecture's recommendation; the convolution then
+        has no bias), or "after" it (conv3x3 -> ReLU -> BN; the convolution keeps its bias).
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
                  widths: Sequence[int] = (32, 64, 128), batch_norm: bool = True,
-                 dropout: float | None = None, init: InitSpec = "he", bn_position: str = "before") -> None:
+                 p_keep: float | None = None, init: InitSpec = "he", bn_position: str = "before",
+                 **removed: Any) -> None:
         super().__init__()
-        shape = _check_common(input_shape, n_classes, dropout)
+        _refuse_unknown(type(self).__name__, removed)
+        shape = _check_common(input_shape, n_classes, p_keep)
         _check_image_shape(shape)
         if not widths:
             raise ValueError(f"widths must name at least one block, got {widths!r}")
@@ -108,8 +157,8 @@ class SmallCNN(nn.Module):
             layers += _conv_block(c_in, width, batch_norm, bn_position)
             c_in = width
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        if dropout is not None:
-            layers.append(Dropout(dropout))
+        if p_keep is not None:
+            layers.append(Dropout(p_keep))
         layers.append(nn.Linear(c_in, n_classes))
         self.layers = nn.Sequential(*layers)
         apply_init(self, init)
@@ -158,15 +207,32 @@ class ResNet20(nn.Module):
     """He et al. (2016) CIFAR ResNet-20: conv3x3, 3 stages x 3 basic blocks (width, 2 width, 4 width
     channels; stride 2 at stages 2 and 3), global average pooling, optional Dropout, Linear head.
 
-    ``shortcut="A"`` (zero-padding identity, the paper's CIFAR choice) or ``"B"`` (1x1 projection).
-    Input: float N x C x H x W; output: logits N x ``n_classes``.
+    Input: float N x C x H x W; output: float logits N x ``n_classes``.
+
+    Parameters
+    ----------
+    input_shape : (C, H, W)
+    n_classes : int
+        K >= 2.
+    width : int
+        Channels of the first stage.
+    batch_norm : bool
+        :class:`nets.BatchNorm2d` after each convolution.
+    p_keep : float or None
+        Keep probability of the Dropout layer(s) (the lecture's convention, as
+        :class:`nets.Dropout`); None for none. (``dropout=`` was this argument's old name.)
+    init : str, (str, dict) or None
+        Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
+    shortcut : {"A", "B"}
+        Zero-padding identity (the paper's CIFAR choice) or 1x1 projection.
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10, width: int = 16,
-                 batch_norm: bool = True, dropout: float | None = None, init: InitSpec = "he",
-                 shortcut: str = "A") -> None:
+                 batch_norm: bool = True, p_keep: float | None = None, init: InitSpec = "he",
+                 shortcut: str = "A", **removed: Any) -> None:
         super().__init__()
-        shape = _check_common(input_shape, n_classes, dropout)
+        _refuse_unknown(type(self).__name__, removed)
+        shape = _check_common(input_shape, n_classes, p_keep)
         _check_image_shape(shape)
         if not isinstance(width, int) or width < 1:
             raise ValueError(f"width must be a positive int, got {width!r}")
@@ -182,8 +248,8 @@ class ResNet20(nn.Module):
                 c_in = c_out
         self.blocks = nn.Sequential(*blocks)
         head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        if dropout is not None:
-            head.append(Dropout(dropout))
+        if p_keep is not None:
+            head.append(Dropout(p_keep))
         head.append(nn.Linear(c_in, n_classes))
         self.head = nn.Sequential(*head)
         apply_init(self, init)
@@ -202,14 +268,33 @@ class FastCNN(nn.Module):
     whitening initialisation of the stem, its frozen BatchNorm scales and its look-ahead are
     left out: this is the architecture, trained by :func:`nets.fit` or the ensemble engines.
 
-    Input: float N x C x H x W; output: logits N x ``n_classes``.
+    Input: float N x C x H x W; output: float logits N x ``n_classes``.
+
+    Parameters
+    ----------
+    input_shape : (C, H, W)
+        The side must be at least 2 ** len(widths) + 1.
+    n_classes : int
+        K >= 2.
+    widths : sequence of int
+        Channels of each block.
+    stem : int
+        Channels of the 2x2 stem.
+    p_keep : float or None
+        Keep probability of the Dropout layer(s) (the lecture's convention, as
+        :class:`nets.Dropout`); None for none. (``dropout=`` was this argument's old name.)
+    init : str, (str, dict) or None
+        Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
+    scale : float
+        Multiplier of the logits.
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
-                 widths: Sequence[int] = (64, 256, 256), stem: int = 24, dropout: float | None = None,
-                 init: InitSpec = "he", scale: float = 1 / 9) -> None:
+                 widths: Sequence[int] = (64, 256, 256), stem: int = 24, p_keep: float | None = None,
+                 init: InitSpec = "he", scale: float = 1 / 9, **removed: Any) -> None:
         super().__init__()
-        shape = _check_common(input_shape, n_classes, dropout)
+        _refuse_unknown(type(self).__name__, removed)
+        shape = _check_common(input_shape, n_classes, p_keep)
         _check_image_shape(shape)
         if not widths or not all(isinstance(w, int) and w > 0 for w in widths):
             raise ValueError(f"widths must be positive ints, at least one, got {widths!r}")
@@ -230,8 +315,8 @@ class FastCNN(nn.Module):
                        nn.GELU(), nn.Conv2d(width, width, 3, padding=1, bias=False), BatchNorm2d(width), nn.GELU()]
             c_in = width
         layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten()]
-        if dropout is not None:
-            layers.append(Dropout(dropout))
+        if p_keep is not None:
+            layers.append(Dropout(p_keep))
         layers.append(nn.Linear(c_in, n_classes, bias=False))
         self.layers = nn.Sequential(*layers)
         self.scale = float(scale)

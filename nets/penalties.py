@@ -6,6 +6,8 @@ exists to learn, so decaying them only fights the normalisation.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
@@ -33,8 +35,12 @@ def l2_penalty(model: nn.Module, lam: float, include_bias: bool = False) -> torc
     return lam / 2 * sum((w * w).sum() for w in params) if params else torch.zeros(())
 
 
+def l1_norm(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
+    """sum ||W||_1 over ``tensors`` (float scalar tensor; 0 for none)."""
+    return sum((w.abs().sum() for w in tensors), torch.zeros(()))
+
+
 def l1_penalty(model: nn.Module, lam: float, include_bias: bool = False) -> torch.Tensor:
     """lam * sum ||W||_1 over the decayed parameters (float scalar tensor; gradient lam * sign(W))."""
     _check_lam(lam)
-    params = decay_parameters(model, include_bias)
-    return lam * sum(w.abs().sum() for w in params) if params else torch.zeros(())
+    return lam * l1_norm(decay_parameters(model, include_bias))

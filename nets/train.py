@@ -1,134 +1,34 @@
 """Training and evaluation of one network: ``fit``, ``predict_logits``, ``evaluate``.
 
-The data path follows airbench: the whole (uint8) dataset is moved to the device once,
-every epoch draws one permutation, batches are index slices converted by
-:func:`to_float_batch` (augment on the whole batch, normalise) with no per-image Python work.
+``fit`` is the training loop of :mod:`nets.loop` for one model: the options are a
+:class:`nets.TrainConfig`, the step is :class:`nets.step.TrainStep`, exactly as the ensemble's
+vectorised engine trains k members at once.
+
+Generators, one convention for ``nets`` and ``augkit``: ``generator=None`` means torch's global
+default generator (as everywhere in torch): shuffling, augmentation and torch-RNG dropout masks
+draw from it and advance it, so ``torch.manual_seed(s)`` before ``fit`` makes a CPU run
+reproducible. An int seeds a fresh ``torch.Generator``; a ``torch.Generator`` is used as given,
+and then torch's global RNG is forked for the run (seeded from that generator) so that the
+generator alone fixes the run and the caller's global stream is left untouched.
 """
 from __future__ import annotations
 
-import math
-import sys
-import time
+import dataclasses
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
-from nets.batchnorm import has_exact_batch_norm, recompute_population_statistics, restart_population_statistics
+from nets.batches import Normalize, inference_batch_size, model_memory_format, set_memory_format, to_float_batch
+from nets.config import TrainConfig
 from nets.early_stopping import EarlyStopping
-from nets.penalties import decay_parameters, l1_penalty
+from nets.loop import DivergenceError, History, SingleModel, train_members
 
-Augment = Callable[..., torch.Tensor]
-Normalize = tuple[Any, Any] | None
 ArrayLike = Any  # numpy array or torch tensor
 
-LR_SCHEDULES = ("constant", "onecycle", "cosine")
-OPTIMIZERS = ("sgd", "adam")
-PRECISIONS = ("float32", "bfloat16")
-
-
-def check_precision(precision: str) -> str:
-    """``precision`` must name one of :data:`PRECISIONS`; returns it."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return precision
-
-
-def autocast(device: torch.device, precision: str):
-    """The context a training forward runs in: bfloat16 autocast (matmuls and convolutions in
-    bf16, weights, gradients and optimiser state in float32), or nothing for "float32"."""
-    check_precision(precision)
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
-
-
-POPULATION_BATCHES = 32  # batches for BatchNorm's population statistics after training
-
-
-def population_batches(X: torch.Tensor, batch_size: int, normalize: Normalize = None,
-                       max_batches: int = POPULATION_BATCHES):
-    """Float batches of training rows for :func:`nets.recompute_population_statistics`.
-
-    At most ``max_batches * batch_size`` rows, evenly spaced over ``X`` (no randomness), dealt
-    into batches of about ``batch_size`` so that each batch spans all of ``X`` (a class-sorted
-    array still gives class-mixed batches). No augmentation; ``normalize`` as in training.
-    """
-    n = X.shape[0]
-    count = min(n, max_batches * batch_size)
-    picks = torch.linspace(0, n - 1, count, device=X.device).round().long()
-    n_batches = math.ceil(count / batch_size)
-    for j in range(n_batches):
-        yield to_float_batch(X[picks[j::n_batches]], normalize=normalize)
-
-
-def check_label_smoothing(value: float) -> float:
-    """``label_smoothing`` must be a number in [0, 1); returns it as a float."""
-    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < 1.0):
-        raise ValueError(f"label_smoothing must be a number in [0, 1), got {value!r}")
-    return float(value)
-ONECYCLE_WARMUP = 0.2  # fraction of the steps spent warming up linearly from 0 to lr
-
-
-class DivergenceError(RuntimeError):
-    """The training loss became NaN or Inf; ``epoch`` (0-based) is the epoch where it happened."""
-
-    def __init__(self, epoch: int, loss: float) -> None:
-        super().__init__(f"training diverged at epoch {epoch}: loss is {loss} "
-                         f"(try a smaller lr or stronger weight decay)")
-        self.epoch = epoch
-        self.loss = loss
-
-
-@dataclass
-class History:
-    """Per-epoch record of a fit (epochs are 0-based list indices).
-
-    ``loss``/``acc``: mean training cross-entropy and accuracy of the epoch (penalties excluded);
-    ``val_loss``/``val_acc``: on ``val`` after the epoch (empty without ``val``); ``seconds``:
-    wall time of each epoch. ``best_epoch``: epoch with the best monitored validation metric
-    (early stopping's, else val_loss; None without ``val``); ``stopped_epoch``: last epoch when
-    early stopping or the time budget ended training before ``epochs``, else None.
-    """
-
-    loss: list[float] = field(default_factory=list)
-    acc: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_acc: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    best_epoch: int | None = None
-    stopped_epoch: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict of plain lists, floats, ints and None."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> History:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{k: (list(v) if isinstance(v, list) else v) for k, v in d.items()})
-
-
-def to_float_batch(x: torch.Tensor, augment: Augment | None = None, generator: Any = None,
-                   normalize: Normalize = None) -> torch.Tensor:
-    """Turn a batch into the network's float32 input.
-
-    uint8 ``x`` (N x C x H x W, 0..255) becomes float32 x / 255 in [0, 1]; float input is only
-    cast to float32. Then ``augment(x, generator=generator)`` if given, then per-channel
-    (x - mean) / std if ``normalize=(mean, std)`` (scalars or length-C sequences; channel = dim 1).
-    Returns float32 of ``x``'s shape (or the augment's output shape), on ``x``'s device.
-    """
-    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-    if augment is not None:
-        x = augment(x, generator=generator)
-    if normalize is not None:
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        mean, std = (torch.as_tensor(v, dtype=torch.float32, device=x.device).reshape(shape) for v in normalize)
-        x = (x - mean) / std
-    return x
+__all__ = ["fit", "predict_logits", "evaluate"]
 
 
 def _as_tensor_data(X: ArrayLike, y: ArrayLike, name: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,223 +50,149 @@ def _as_tensor_data(X: ArrayLike, y: ArrayLike, name: str, device: torch.device)
     return X.to(device), y.to(device=device, dtype=torch.long)
 
 
-def _as_generator(generator: torch.Generator | int | None) -> torch.Generator:
-    if isinstance(generator, torch.Generator):
+def _as_generator(generator: torch.Generator | int | None) -> torch.Generator | None:
+    if generator is None or isinstance(generator, torch.Generator):
         return generator
-    if generator is None:  # derived from the global RNG, so torch.manual_seed makes fit reproducible
-        return torch.Generator().manual_seed(int(torch.randint(2**62, (1,))))
     if isinstance(generator, int) and not isinstance(generator, bool):
         return torch.Generator().manual_seed(generator)
     raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {generator!r}")
 
 
-def lr_factor(schedule: str, step: int, total_steps: int) -> float:
-    """Multiplier of the peak lr at ``step`` (0-based) of ``total_steps`` for ``schedule``."""
-    if schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
-    t = step / total_steps
-    if schedule == "onecycle":  # linear warmup 0 -> 1, then linear decay 1 -> 0
-        return t / ONECYCLE_WARMUP if t < ONECYCLE_WARMUP else (1 - t) / (1 - ONECYCLE_WARMUP)
-    if schedule == "cosine":  # lr_t = lr * (1 + cos(pi t)) / 2
-        return 0.5 * (1 + math.cos(math.pi * t))
-    return 1.0
+def _config(config: TrainConfig | None, options: dict[str, Any]) -> TrainConfig:
+    if config is not None and not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a nets.TrainConfig or None, got {config!r}")
+    unknown = sorted(set(options) - set(TrainConfig.field_names()))
+    if unknown:
+        raise TypeError(f"fit() got unexpected keyword arguments {unknown}; its training options are the fields "
+                        f"of nets.TrainConfig: {', '.join(TrainConfig.field_names())}")
+    return dataclasses.replace(config or TrainConfig(), **options)
 
 
-def _make_optimizer(model: nn.Module, optimizer: str, lr: float, momentum: float, nesterov: bool,
-                    coupled_decay: float) -> torch.optim.Optimizer:
-    decayed = decay_parameters(model)
-    decayed_ids = {id(p) for p in decayed}
-    others = [p for p in model.parameters() if id(p) not in decayed_ids]
-    # coupled decay adds wd * W to the gradient of the weights only (not biases, not BatchNorm)
-    groups = [{"params": decayed, "weight_decay": coupled_decay}, {"params": others, "weight_decay": 0.0}]
-    if optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
-    return torch.optim.Adam(groups, lr=lr)
+@torch.no_grad()
+def _logit_width(model: nn.Module, X: torch.Tensor, config: TrainConfig, memory_format) -> int:
+    """K, read off one eval-mode forward of one row (no statistics or dropout state move)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return model(to_float_batch(X[:1], normalize=config.normalize, memory_format=memory_format)).shape[-1]
+    finally:
+        model.train(was_training)
 
 
-def _check_fit_args(epochs: int, batch_size: int, lr: float, momentum: float, optimizer: str,
-                    weight_decay: float, l1: float, lr_schedule: str, time_budget: float | None,
-                    early_stopping: EarlyStopping | None, val: Any, verbose: int) -> None:
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay), ("l1", l1)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
-    if time_budget is not None and not time_budget > 0:
-        raise ValueError(f"time_budget must be None or > 0 seconds, got {time_budget!r}")
+def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLike] | None = None, *,
+        config: TrainConfig | None = None, early_stopping: EarlyStopping | None = None,
+        generator: torch.Generator | int | None = None,
+        on_epoch_end: Callable[[int, History], None] | None = None, **options: Any) -> History:
+    """Train ``model`` with mini-batch SGD/Adam on cross-entropy; returns its :class:`History`.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps a float batch N x ... to logits N x K. Trained in place.
+    data, val : (X, y)
+        X is uint8 images N x C x H x W (scaled to [0, 1] per batch) or float N x ... (numpy
+        or torch); y holds N int class labels. Moved to the device once.
+    config : TrainConfig, optional
+        The training options; ``options`` override its fields.
+    early_stopping : EarlyStopping, optional
+        Needs ``val``; the best snapshot is restored at the end.
+    generator : torch.Generator, int or None
+        Shuffling, augmentation and torch-RNG dropout masks (same generator -> same weights
+        on CPU). None: torch's global default generator (see the module docstring).
+    on_epoch_end : callable, optional
+        ``callback(epoch, history)`` after every epoch (0-based epoch).
+    **options
+        Any field of :class:`nets.TrainConfig`, documented there with its default: ``epochs``
+        (10), ``batch_size`` (128), ``lr`` (0.05), ``momentum`` (0.9), ``nesterov`` (True),
+        ``optimizer`` ("sgd" or "adam"), ``weight_decay`` (0, coupled L2 on Linear/Conv
+        weights), ``decoupled_weight_decay`` (False), ``l1`` (0), ``label_smoothing`` (0),
+        ``lr_schedule`` ("constant", "onecycle", "cosine"), ``precision`` ("float32"; or
+        "bfloat16": bf16 autocast in the training forward, typically 1.3-2x faster on devices
+        with native bf16 and within about a point of float32's accuracy; float32 with a
+        warning on devices without), ``channels_last`` (True: a model with Conv2d layers and
+        its batches use the channels-last layout, about 1.4-2x faster convolutions on CPU and
+        GPU, the same results within float rounding), ``augment`` (a callable on float
+        batches in [0, 1]; a label-mixing one with ``mixes_labels = True`` gives soft targets,
+        and training accuracy is then counted against their argmax), ``normalize`` ((mean,
+        std) per channel), ``time_budget`` (seconds), ``device`` ("cpu"), ``verbose`` (1).
+
+    Returns
+    -------
+    History
+        Per-epoch losses, accuracies and timings.
+
+    After training (and restoring the early-stopping snapshot), every BatchNorm's population
+    statistics are recomputed with the final weights over up to 32 evenly spaced, un-augmented
+    training batches (:func:`nets.recompute_population_statistics`, the paper's Algorithm 2).
+    Validation and BatchNorm recomputation never augment or mix.
+
+    Raises :class:`DivergenceError` when an epoch's training loss is NaN/Inf. The model is
+    left on the device in eval mode (channels-last if ``channels_last`` applied).
+    """
+    config = _config(config, options)
     if early_stopping is not None:
         if not isinstance(early_stopping, EarlyStopping):
             raise TypeError(f"early_stopping must be a nets.EarlyStopping or None, got {early_stopping!r}")
         if val is None:
             raise ValueError("early_stopping needs validation data: pass val=(X_val, y_val)")
-    if not isinstance(verbose, int) or verbose < 0:
-        raise ValueError(f"verbose must be an int >= 0, got {verbose!r}")
-
-
-def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLike] | None = None, *,
-        epochs: int = 10, batch_size: int = 128, lr: float = 0.05, momentum: float = 0.9,
-        nesterov: bool = True, optimizer: str = "sgd", weight_decay: float = 0.0,
-        decoupled_weight_decay: bool = False, l1: float = 0.0, label_smoothing: float = 0.0,
-        precision: str = "float32", augment: Augment | None = None,
-        normalize: Normalize = None, early_stopping: EarlyStopping | None = None,
-        lr_schedule: str = "constant", time_budget: float | None = None, device: str | torch.device = "cpu",
-        generator: torch.Generator | int | None = None, verbose: int = 1,
-        on_epoch_end: Callable[[int, History], None] | None = None) -> History:
-    """Train ``model`` with mini-batch SGD/Adam on cross-entropy; returns its :class:`History`.
-
-    Parameters
-    ----------
-    data, val : (X, y). X is uint8 images N x C x H x W (scaled to [0, 1] per batch) or float
-        N x ... (numpy or torch); y holds N int class labels. Moved to ``device`` once.
-    epochs, batch_size, lr : the schedule's length in epochs, batch size, peak learning rate.
-    momentum, nesterov : SGD momentum (ignored by Adam).
-    optimizer : "sgd" or "adam".
-    weight_decay : L2 decay of Linear/Conv weights. Coupled (default): wd * W is added to the
-        gradient by the torch optimizer, the gradient of ``l2_penalty(model, wd)``. Decoupled
-        (``decoupled_weight_decay=True``, AdamW-style): W <- W - lr * wd * W, outside the gradient.
-    l1 : adds ``l1_penalty(model, l1)`` = l1 * ||W||_1 to the loss.
-    label_smoothing : eps in [0, 1): the training target is (1 - eps) one-hot + eps / K uniform
-        (Szegedy et al. 2016); the recorded training loss is that smoothed cross-entropy.
-    precision : "float32", or "bfloat16" to run the training forward under bf16 autocast
-        (weights, gradients and optimiser state stay float32; evaluation runs in float32).
-    augment : ``augment(float_batch, generator=g) -> float_batch`` applied to training batches.
-    normalize : (mean, std) per channel, applied after augmentation (train and validation).
-    early_stopping : an :class:`EarlyStopping` (needs ``val``); the best snapshot is restored.
-    lr_schedule : "constant", "onecycle" (linear warmup then linear decay, per step) or "cosine".
-    time_budget : seconds; training stops after the epoch that exceeds it. The schedule keeps
-        its length of ``epochs`` epochs.
-    device : where data and model live. generator : torch.Generator or int seed for shuffling,
-        augmentation and torch-RNG dropout masks (same generator -> same weights on CPU).
-    verbose : 0 silent; >= 1 a tqdm bar per epoch on a TTY (>= 2 keeps the finished bars).
-    on_epoch_end : ``callback(epoch, history)`` after every epoch (0-based epoch).
-
-    After training (and restoring the early-stopping snapshot), exact-mode BatchNorm statistics
-    are recomputed with the final weights over up to 32 evenly spaced, un-augmented training
-    batches (:func:`nets.recompute_population_statistics`, the paper's Algorithm 2).
-
-    Raises :class:`DivergenceError` when an epoch's training loss is NaN/Inf. The model is
-    left on ``device`` in eval mode.
-    """
-    _check_fit_args(epochs, batch_size, lr, momentum, optimizer, weight_decay, l1, lr_schedule,
-                    time_budget, early_stopping, val, verbose)
-    label_smoothing = check_label_smoothing(label_smoothing)
-    check_precision(precision)
-    device = torch.device(device)
+    device = config.device
     X, y = _as_tensor_data(*data, "data", device)
     val_data = _as_tensor_data(*val, "val", device) if val is not None else None
     g = _as_generator(generator)
     model.to(device)
-    opt = _make_optimizer(model, optimizer, lr, momentum, nesterov,
-                          0.0 if decoupled_weight_decay else weight_decay)
-    decayed = decay_parameters(model)
-    n = X.shape[0]
-    steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = epochs * steps_per_epoch
-    history = History()
-    if early_stopping is not None:
-        early_stopping.reset()
-    show_bar = verbose > 0 and sys.stderr.isatty()
-    devices = [device] if device.type == "cuda" else []
-    start = time.perf_counter()
-    step = 0
-    # torch-RNG dropout masks are drawn from a stream seeded by ``g``: one generator fixes the run
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(torch.randint(2**62, (1,), generator=g)))
-        for epoch in range(epochs):
-            t0 = time.perf_counter()
-            model.train()
-            restart_population_statistics(model)  # BatchNorm's inference statistics: this epoch's batches
-            order = torch.randperm(n, generator=g).to(device)
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", leave=verbose > 1, disable=not show_bar)
-            for i in range(0, n, batch_size):
-                idx = order[i:i + batch_size]
-                xb = to_float_batch(X[idx], augment, g, normalize)
-                yb = y[idx]
-                with autocast(device, precision):
-                    logits = model(xb)
-                data_loss = F.cross_entropy(logits.float(), yb, label_smoothing=label_smoothing)
-                loss = data_loss + l1_penalty(model, l1) if l1 > 0 else data_loss
-                current_lr = lr * lr_factor(lr_schedule, step, total_steps)
-                for group in opt.param_groups:
-                    group["lr"] = current_lr
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if decoupled_weight_decay and weight_decay > 0:
-                    with torch.no_grad():
-                        for w in decayed:
-                            w.mul_(1 - current_lr * weight_decay)  # W <- W - lr * wd * W
-                opt.step()
-                loss_sum += data_loss.detach() * len(idx)
-                correct += (logits.argmax(dim=1) == yb).sum()
-                step += 1
-                bar.update(1)
-            epoch_loss = loss_sum.item() / n  # one host sync per epoch, not per step
-            bar.set_postfix(loss=f"{epoch_loss:.4f}")
-            bar.close()
-            if not math.isfinite(epoch_loss):
-                raise DivergenceError(epoch, epoch_loss)
-            history.loss.append(epoch_loss)
-            history.acc.append(correct.item() / n)
-            if val_data is not None:
-                val_loss, val_acc = evaluate(model, *val_data, batch_size=max(batch_size, 1024),
-                                             normalize=normalize, device=device)
-                history.val_loss.append(val_loss)
-                history.val_acc.append(val_acc)
-            history.seconds.append(time.perf_counter() - t0)
-            stop = False
-            if early_stopping is not None:
-                monitored = history.val_loss[-1] if early_stopping.monitor == "val_loss" else history.val_acc[-1]
-                stop = early_stopping.step(epoch, monitored, model)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, history)
-            over_budget = time_budget is not None and time.perf_counter() - start > time_budget
-            if (stop or over_budget) and epoch < epochs - 1:
-                history.stopped_epoch = epoch
-                break
-    if early_stopping is not None:
-        early_stopping.restore(model)
-        history.best_epoch = early_stopping.best_epoch_
-    elif history.val_loss:
-        history.best_epoch = int(np.argmin(history.val_loss))
-    if has_exact_batch_norm(model):  # E[x], Var[x] of the final weights (BatchNorm paper, Algorithm 2)
-        recompute_population_statistics(model, population_batches(X, batch_size, normalize))
-    model.eval()
-    return history
+    memory_format = set_memory_format(model, config.channels_last)
+    n_classes = _logit_width(model, X, config, memory_format) if config.mixes_labels else None
+
+    def validate() -> tuple[list[float], list[float]]:
+        loss, acc = evaluate(model, *val_data, normalize=config.normalize, device=device)
+        return [loss], [acc]
+
+    report = None if on_epoch_end is None else (lambda epoch, histories: on_epoch_end(epoch, histories[0]))
+    [result] = train_members(SingleModel(model, memory_format), X, y, config, generators=[g], n_classes=n_classes,
+                             augment_generator=g, validate=validate if val_data is not None else None,
+                             stoppers=[early_stopping], on_epoch_end=report)
+    if result.diverged_epoch is not None:
+        raise DivergenceError(result.diverged_epoch, result.diverged_loss)
+    return result.history
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, X: ArrayLike, batch_size: int = 1024, normalize: Normalize = None,
+def predict_logits(model: nn.Module, X: ArrayLike, batch_size: int | None = None, normalize: Normalize = None,
                    device: str | torch.device = "cpu") -> torch.Tensor:
     """Logits of ``model`` in eval mode for X (uint8 images or float data, numpy or torch).
 
-    Returns float32 N x K on the CPU. The model's train/eval flag is restored afterwards.
+    Batches of ``batch_size`` rows (default :func:`nets.batches.inference_batch_size`) go to
+    ``device`` in the model's memory format (:func:`nets.batches.model_memory_format`),
+    normalised by ``normalize``. Returns float32 N x K on the CPU. The model's train/eval flag
+    is restored afterwards.
     """
+    if batch_size is None:
+        batch_size = inference_batch_size(device)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     X = torch.as_tensor(X)
     if X.dim() == 0 or X.shape[0] == 0:
         raise ValueError(f"X is empty: shape {tuple(X.shape)}")
     device = torch.device(device)
+    memory_format = model_memory_format(model)
     was_training = model.training
     model.eval()
     try:
-        out = [model(to_float_batch(X[i:i + batch_size].to(device), normalize=normalize)).float().cpu()
+        out = [model(to_float_batch(X[i:i + batch_size].to(device), normalize=normalize,
+                                    memory_format=memory_format)).float().cpu()
                for i in range(0, X.shape[0], batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(out)
 
 
-def evaluate(model: nn.Module, X: ArrayLike, y: ArrayLike, batch_size: int = 1024, normalize: Normalize = None,
+def evaluate(model: nn.Module, X: ArrayLike, y: ArrayLike, batch_size: int | None = None, normalize: Normalize = None,
              device: str | torch.device = "cpu") -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` (eval mode) on (X, y); returns two floats."""
+    """Mean cross-entropy and accuracy of ``model`` (eval mode) on (X, y); returns two floats.
+
+    ``X``, ``batch_size``, ``normalize``, ``device`` as in :func:`predict_logits`; ``y`` holds
+    N int labels.
+    """
     y = torch.as_tensor(y).long().cpu()
     logits = predict_logits(model, X, batch_size=batch_size, normalize=normalize, device=device)
     if y.shape != logits.shape[:1]:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import augkit as A
+from augkit import geometry as G
 
 H = W = 64
 
@@ -119,26 +120,35 @@ def test_fused_pipeline_is_one_resampling_call_matching_the_composed_warp(monkey
     pipe = A.Compose([A.Rotate(30), A.HorizontalFlip(), A.Shear(15, 10), A.Stretch(0.2, 0.2),
                       A.Translate(0.1, 0.1), A.LensDistortion(0.2)])
     out, params = pipe(source_image(6), generator=5, return_params=True)
-    assert len(calls) == 1
+    steps = [t.step(p, (H, W)) for t, p in zip(pipe.transforms, params["transforms"])]
+    factors = {tuple(k) for k in G.supersample_factors(G.affine_total(steps)).tolist()}
+    assert len(calls) == len(factors) < 6  # one call per group of equal supersampling, not per sample
     rot, flip, shear, stretch, shift, lens = params["transforms"]
-    fwd = forward_matrices([
-        rotation_forward(a) for a in rot["angle"].tolist()])
-    for i in range(6):
-        f = -1.0 if flip["apply"][i] else 1.0
-        flip_m = forward_matrices([[[f, 0, 0], [0, 1, 0]]])[0]
-        shear_m = forward_matrices([shear_forward(shear["x_angle"][i].item(), shear["y_angle"][i].item())])[0]
-        stretch_m = forward_matrices([[[stretch["x_scale"][i].item(), 0, 0], [0, stretch["y_scale"][i].item(), 0]]])[0]
-        shift_m = forward_matrices([[[1, 0, shift["dx"][i].item() * W], [0, 1, shift["dy"][i].item() * H]]])[0]
-        fwd[i] = shift_m @ stretch_m @ shear_m @ flip_m @ fwd[i]
-    # Output point -> undo the lens (last transform, so applied first), then the affine chain.
+    # Forward map of each transform per sample, in pipeline order (the lens is handled apart).
+    chain = [forward_matrices([rotation_forward(a) for a in rot["angle"].tolist()]),
+             forward_matrices([[[-1.0 if f else 1.0, 0, 0], [0, 1, 0]] for f in flip["apply"].tolist()]),
+             forward_matrices([shear_forward(a, b) for a, b in
+                               zip(shear["x_angle"].tolist(), shear["y_angle"].tolist())]),
+             forward_matrices([[[a, 0, 0], [0, b, 0]] for a, b in
+                               zip(stretch["x_scale"].tolist(), stretch["y_scale"].tolist())]),
+             forward_matrices([[[1, 0, dx * W], [0, 1, dy * H]] for dx, dy in
+                               zip(shift["dx"].tolist(), shift["dy"].tolist())])]
+    # Output point -> undo the lens (last transform, so applied first), then each affine map
+    # backwards; a point is filled when it leaves any transform's input frame on the way.
     xs, ys = centred_grid()
     u, v = xs / (W / 2), ys / (H / 2)
     factor = 1 + lens["k1"][:, None, None] * (u * u + v * v)
-    lx, ly = u * factor * W / 2, v * factor * H / 2
-    back = torch.linalg.inv(fwd)
-    sx = back[:, 0, 0, None, None] * lx + back[:, 0, 1, None, None] * ly + back[:, 0, 2, None, None]
-    sy = back[:, 1, 0, None, None] * lx + back[:, 1, 1, None, None] * ly + back[:, 1, 2, None, None]
-    assert_matches(out, sx, sy)
+    sx, sy = u * factor * W / 2, v * factor * H / 2
+    frames_ok = (sx.abs() <= W / 2 - 1.5) & (sy.abs() <= H / 2 - 1.5)
+    for forward in reversed(chain):
+        back = torch.linalg.inv(forward)
+        sx, sy = (back[:, 0, 0, None, None] * sx + back[:, 0, 1, None, None] * sy + back[:, 0, 2, None, None],
+                  back[:, 1, 0, None, None] * sx + back[:, 1, 1, None, None] * sy + back[:, 1, 2, None, None])
+        frames_ok &= (sx.abs() <= W / 2 - 1.5) & (sy.abs() <= H / 2 - 1.5)
+    assert frames_ok.float().mean() > 0.3
+    # Bilinear error of the pattern < 1e-3; a box-supersampled sample adds its average over the pixel.
+    torch.testing.assert_close(out[:, 0][frames_ok], pattern(sx, sy)[frames_ok], atol=3e-3, rtol=0)
+    assert (out[:, 0][(sx.abs() > W / 2 + 1.5) | (sy.abs() > H / 2 + 1.5)] == 0).all()  # outside the source: fill
 
 
 def test_a_non_geometric_transform_splits_the_fused_run(monkeypatch):

@@ -12,12 +12,13 @@ import torch
 import augkit as A
 import nets
 from ensemble import BaggedNetClassifier
-from ensemble.members import MemberPlan, TrainSetup
+from ensemble.members import TrainSetup
+from ensemble.plans import MemberPlan
 from ensemble.vectorized import train_vectorized
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-cnn = functools.partial(nets.SmallCNN, widths=(8, 16), dropout=0.7)
+cnn = functools.partial(nets.SmallCNN, widths=(8, 16), p_keep=0.7)
 
 
 @pytest.fixture
@@ -41,11 +42,10 @@ def test_vectorised_members_on_cuda_equal_those_on_cpu(digits_images, exact_floa
              for i in range(3)]
     outcomes = {}
     for device in ("cpu", "cuda"):
+        config = nets.TrainConfig(epochs=2, batch_size=32, lr=0.05, momentum=0.9, optimizer="sgd", weight_decay=5e-4,
+                                  lr_schedule="onecycle", normalize=((0.3,), (0.4,)), device=device, verbose=0)
         setup = TrainSetup(factory=cnn, input_shape=(1, 8, 8), n_classes=10, early_stopping=False, patience=2,
-                           vectorize=vectorize,
-                           fit_kwargs=dict(epochs=2, batch_size=32, lr=0.05, momentum=0.9, optimizer="sgd",
-                                           weight_decay=5e-4, lr_schedule="onecycle", augment=None,
-                                           normalize=((0.3,), (0.4,)), device=device, verbose=0))
+                           vectorize=vectorize, config=config)
         outcomes[device] = train_vectorized(plans, X, y, setup)
     for i in range(3):
         cpu, gpu = outcomes["cpu"][i].record.state, outcomes["cuda"][i].record.state

@@ -9,10 +9,11 @@ import torch
 
 import augkit as A
 import nets
+import nets.batches
 from ensemble import BaggedNetClassifier
 
 tiny_mlp = functools.partial(nets.MLP, widths=(32,))
-tiny_cnn = functools.partial(nets.SmallCNN, widths=(8, 16), dropout=0.8)
+tiny_cnn = functools.partial(nets.SmallCNN, widths=(8, 16), p_keep=0.8)
 
 
 def _quick(**kw):
@@ -126,7 +127,9 @@ def test_images_with_augmentation_and_tta(digits_images, tta, views, monkeypatch
     monkeypatch.setattr(clf, "_views", lambda b, t: seen.append(original(b, t).shape) or original(b, t))
     proba = clf.predict_proba(images[400:430], tta=tta)
     assert proba.shape == (30, 10) and np.allclose(proba.sum(1), 1, atol=1e-5)
-    assert seen[-1][:2] == (30, views)  # every view of a batch in one forward
+    chunks = seen[1:]  # after the one-image probe that counts the views
+    assert all(c[1] == views for c in chunks) and sum(c[0] for c in chunks) == 30  # all views of an image together
+    assert all(c[0] * views <= max(views, nets.batches.inference_batch_size("cpu")) for c in chunks)
 
 
 def test_flip_tta_averages_member_probabilities_over_both_views(digits_images):
@@ -170,7 +173,10 @@ def test_bad_training_data_fails_before_training(X, y, error, message, monkeypat
     ("max_samples", 1.5, "max_samples must be an int"),
     ("tta", "five_crop", "tta must be one of"),
     ("engine", "threads", "engine must be"),
-    ("lr", -0.1, "lr must be >= 0"),
+    ("lr", -0.1, "lr must be a finite number >= 0, got -0.1"),
+    ("epochs", 0, "epochs must be a positive int, got 0"),
+    ("precision", "float16", "precision must be one of"),
+    ("channels_last", "yes", "channels_last must be True or False"),
 ])
 def test_bad_settings_are_named(digits_tabular, param, value, message):
     X, y = digits_tabular
@@ -210,8 +216,8 @@ def test_nearly_constant_features_are_not_blown_up_by_standardisation():
 
 
 def test_worker_side_import_leaves_out_scikit_learn():
-    """A joblib worker unpickling ensemble.members.train_unit must not pay for importing sklearn."""
-    code = ("import sys, ensemble.members; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
+    """A joblib worker unpickling ensemble.orchestration.train_unit must not pay for importing sklearn."""
+    code = ("import sys, ensemble.orchestration; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
             "from ensemble import BaggedNetClassifier, vote; assert 'sklearn' in sys.modules; "
             "import ensemble; assert sorted(ensemble.__all__) == sorted(n for n in ensemble.__all__ if hasattr(ensemble, n))")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

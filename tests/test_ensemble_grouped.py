@@ -36,11 +36,11 @@ def _grouped_run(models, x):
 
 
 @pytest.mark.parametrize("make, shape", [
-    (lambda: nets.SmallCNN((3, 8, 8), 5, widths=(4, 6), dropout=0.6), (3, 8, 8)),
-    (lambda: nets.ResNet20((3, 8, 8), 5, width=4, dropout=0.8, shortcut="A"), (3, 8, 8)),
+    (lambda: nets.SmallCNN((3, 8, 8), 5, widths=(4, 6), p_keep=0.6), (3, 8, 8)),
+    (lambda: nets.ResNet20((3, 8, 8), 5, width=4, p_keep=0.8, shortcut="A"), (3, 8, 8)),
     (lambda: nets.ResNet20((3, 8, 8), 5, width=4, shortcut="B"), (3, 8, 8)),
-    (lambda: nets.FastCNN((3, 9, 9), 5, widths=(4, 6, 8), stem=3, dropout=0.5), (3, 9, 9)),
-    (lambda: nets.MLP((12,), 4, widths=(7, 5), batch_norm=True, dropout=0.5), (12,)),
+    (lambda: nets.FastCNN((3, 9, 9), 5, widths=(4, 6, 8), stem=3, p_keep=0.5), (3, 9, 9)),
+    (lambda: nets.MLP((12,), 4, widths=(7, 5), batch_norm=True, p_keep=0.5), (12,)),
     (lambda: nets.MLP((2, 3, 3), 4, widths=(6,), activation="tanh"), (2, 3, 3)),
 ], ids=["smallcnn", "resnet20-A", "resnet20-B", "fastcnn", "mlp-bn-dropout", "mlp-image-input"])
 def test_grouped_training_step_equals_vmap(make, shape):

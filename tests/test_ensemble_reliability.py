@@ -149,7 +149,7 @@ def test_a_diverging_member_is_named_and_the_others_are_unaffected(digits_tabula
     X, y = digits_tabular
     X, y = X[:300], y[:300]
     kw = dict(member=_PoisonedMLP, n_members=3, epochs=2, engine=engine)
-    _PoisonedMLP.poisoned_seed = _clf(**kw)._plans(300, y)[1].seed
+    _PoisonedMLP.poisoned_seed = _clf(**kw)._plans(300)[1].seed
     with pytest.raises(MemberFailedError, match=r"member 1: training diverged at epoch 0") as info:
         _clf(**kw).fit(X, y, checkpoint_dir=tmp_path)
     assert info.value.members == [1]
@@ -256,9 +256,71 @@ def test_member_record_cannot_point_outside_its_folder(saved):
         BaggedNetClassifier.load(folder)
 
 
-def test_unsaveable_member_factory_is_refused_at_save(digits_tabular, tmp_path):
+def my_factory(input_shape, n_classes):
+    """A member factory of the user's own: plain torch layers, nothing from nets."""
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(np.prod(input_shape)), 24), torch.nn.ReLU(),
+                               torch.nn.Linear(24, n_classes))
+
+
+@pytest.mark.parametrize("factory", [my_factory, functools.partial(my_factory),
+                                     lambda input_shape, n_classes: my_factory(input_shape, n_classes)],
+                         ids=["function", "partial", "lambda"])
+def test_any_member_factory_saves_and_loads_with_the_factory(digits_tabular, tmp_path, factory):
     X, y = digits_tabular
-    clf = _clf(member=lambda input_shape, n_classes: nets.MLP(input_shape=input_shape, n_classes=n_classes),
-               n_members=1, epochs=1).fit(X[:100], y[:100])
-    with pytest.raises(ValueError, match="cannot save member factory"):
-        clf.save(tmp_path / "m")
+    clf = _clf(member=factory, n_members=2, epochs=2).fit(X[:300], y[:300])
+    clf.save(tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "ensemble.json").read_text())["member"]
+    assert saved["name"] is None and ("my_factory" in saved["qualified_name"] or "<lambda>" in saved["qualified_name"])
+    loaded = BaggedNetClassifier.load(tmp_path / "m", member=factory)
+    np.testing.assert_array_equal(loaded.predict_proba(X[300:400]), clf.predict_proba(X[300:400]))
+    with pytest.raises(ValueError, match=r"members were built by .*(my_factory|<lambda>).*which is not a nets model"
+                                         r".*load\(path, member="):
+        BaggedNetClassifier.load(tmp_path / "m")
+
+
+def test_new_training_options_round_trip(digits_images, tmp_path):
+    images, y = digits_images
+    clf = BaggedNetClassifier(member=functools.partial(nets.SmallCNN, widths=(4,)), n_members=1, epochs=1,
+                              channels_last=False, l1=1e-4, decoupled_weight_decay=True, random_state=0,
+                              verbose=0).fit(images[:100], y[:100])
+    clf.save(tmp_path / "m")
+    loaded = BaggedNetClassifier.load(tmp_path / "m")
+    params = loaded.get_params()
+    assert (params["channels_last"], params["l1"], params["decoupled_weight_decay"]) == (False, 1e-4, True)
+    np.testing.assert_array_equal(loaded.predict_proba(images[100:130]), clf.predict_proba(images[100:130]))
+
+
+def test_member_failure_is_typed_and_pickles_with_its_members():
+    error = MemberFailedError("member 3 failed: ValueError: boom", [3, 5])
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is MemberFailedError and again.members == [3, 5] and str(again) == str(error)
+
+
+def _failing_member(input_shape, n_classes, failing_seed):
+    """A factory that raises for the member built under ``failing_seed`` (in the worker that trains it)."""
+    if torch.initial_seed() == failing_seed:
+        raise ValueError("this member cannot be built")
+    return nets.MLP(input_shape=input_shape, n_classes=n_classes, widths=(16,))
+
+
+def test_a_member_that_raises_in_a_worker_is_named_by_the_typed_error(digits_tabular):
+    X, y = digits_tabular
+    seed = _clf()._plans(200)[2].seed
+    member = functools.partial(_failing_member, failing_seed=seed)
+    with pytest.raises(MemberFailedError, match=r"^member 2 failed: ValueError: this member cannot be built") as info:
+        _clf(member=member, n_members=3, epochs=1, n_jobs=2).fit(X[:200], y[:200])  # raised in a worker process
+    assert info.value.members == [2] and "resume=True" in str(info.value)
+
+
+def test_a_vectorised_worker_names_all_the_members_it_trained_together(digits_tabular):
+    from ensemble.orchestration import train_unit
+
+    X, y = digits_tabular
+    clf = _clf(n_members=3, epochs=1, engine="vectorized")
+    plans = clf._plans(100)
+    clf.set_params(member=functools.partial(_failing_member, failing_seed=plans[1].seed))
+    clf._prepare_fit_data(X[:100], y[:100])
+    with pytest.raises(MemberFailedError, match=r"member 0 failed \(trained together with members 1, 2\): ValueError"
+                       ) as info:
+        train_unit(plans, clf._standardise(X[:100]), y[:100], clf._setup(), vectorized=True)
+    assert info.value.members == [0, 1, 2]

@@ -1,4 +1,5 @@
 """Smoke tests of the example and benchmark scripts at tiny sizes (their main(argv) functions)."""
+import importlib.util
 import io
 import json
 from pathlib import Path
@@ -143,9 +144,11 @@ def test_augment_gallery_rows_and_figures(tmp_path):
         ["--out", str(tmp_path), "--samples", "2", "--photo-side", "40", "--no-cifar", "--no-tta"])
     rows = [r["row"] for r in records]
     names = {r["transform"]["name"] for r in records if r["transform"]}
-    assert rows[0] == "input" and len(rows) == 13  # input + 12 transform rows
+    assert rows[0] == "input" and len(rows) == 22  # input + 21 transform rows
     assert names == {"HorizontalFlip", "VerticalFlip", "RandomScaleCrop", "PCALighting", "Rotate", "Translate",
-                     "Shear", "Stretch", "LensDistortion", "GaussianNoise", "Compose"}
+                     "Shear", "Stretch", "LensDistortion", "GaussianNoise", "Compose", "RandomResizedCrop",
+                     "ColorJitter", "Grayscale", "GaussianBlur", "RandomErasing", "TrivialAugmentWide",
+                     "RandAugment", "MixUp", "CutMix"}
     lens = [r["transform"]["k1"] for r in records if r["row"].startswith("Lens")]
     assert lens[0][0] > 0 and lens[1][1] < 0  # barrel, then pincushion
     assert Image.open(tmp_path / "gallery_photos.png").size[0] > 0
@@ -239,3 +242,15 @@ def test_ablation_sizes_the_schedule_from_the_probe_rate(monkeypatch):
     train = (torch.zeros(2048, 3, 32, 32, dtype=torch.uint8), torch.zeros(2048, dtype=torch.long))
     val = (torch.zeros(3072, 3, 32, 32, dtype=torch.uint8), torch.zeros(3072, dtype=torch.long))
     assert ablation.epochs_for_budget(train, val, None, None, budget=27.0, seed=0, widths=(4,)) == 5
+
+
+def test_aug_e2e_case_one_row_per_installed_library(capsys):
+    """Case (c) at a tiny size: six photos, one worker (the worker path runs), one timed pass."""
+    rows = load_script("benchmarks/aug_e2e_case.py").main(
+        ["--images", "6", "--repeats", "1", "--batch-size", "4", "--num-workers", "1"])
+    peers = [name for name, module in (("torchvision.v2", "torchvision"), ("albumentations", "albumentations"))
+             if importlib.util.find_spec(module) is not None
+             and (module != "albumentations" or importlib.util.find_spec("cv2") is not None)]
+    assert [r["library"] for r in rows] == ["augkit", *peers]
+    assert rows[0]["augkit_ratio"] == 1.0 and all(r["images_per_s"] > 0 for r in rows)
+    assert "(c) end to end from 6 JPEGs" in capsys.readouterr().out

@@ -58,7 +58,7 @@ def test_running_statistics_match_torch_for_any_batch_sizes(sizes, stats, moment
 
 
 def test_exact_population_statistics_formula():
-    bn = BatchNorm2d(2)
+    bn = BatchNorm2d(2, stats="exact")
     batches = _batches((2, 3, 3), sizes=(4, 4, 4))
     for x in batches:
         bn(x)
@@ -146,7 +146,7 @@ def test_bad_arguments():
 def test_fit_recomputes_population_statistics_with_the_final_weights():
     """Algorithm 2 of the BatchNorm paper: E[x] from the trained network, not from the moving weights."""
     from nets import BatchNorm1d, fit
-    from nets.train import population_batches
+    from nets.batches import population_batches
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), BatchNorm1d(3), torch.nn.Linear(3, 2))
@@ -167,30 +167,78 @@ def test_fit_recomputes_population_statistics_with_the_final_weights():
     assert not bn.training and not model.training
 
 
-def test_recompute_population_statistics_leaves_dropout_and_ema_alone():
+def test_recompute_sets_every_batchnorm_to_exact_averages_and_leaves_dropout_alone():
     from nets import BatchNorm1d, Dropout, recompute_population_statistics, set_dropout_seed
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(4, 6), BatchNorm1d(6), Dropout(0.5), torch.nn.Linear(6, 6),
-                                BatchNorm1d(6, stats="ema"), torch.nn.Linear(6, 2))
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), BatchNorm1d(6, stats="exact"), Dropout(0.5), torch.nn.Linear(6, 6),
+                                BatchNorm1d(6), torch.nn.Linear(6, 5), torch.nn.BatchNorm1d(5), torch.nn.Linear(5, 2))
     set_dropout_seed(model, 3)
     model.train()
-    ema = model[4].running_mean.clone()
     batches = [torch.randn(8, 4) for _ in range(3)]
+    ref = copy.deepcopy(model)  # its BatchNorms in training mode (batch statistics), its Dropout off
+    ref[2].eval()
+    with torch.no_grad():
+        inputs = {1: [ref[0](b) for b in batches]}
+        inputs[4] = [ref[3](ref[2](ref[1](h))) for h in inputs[1]]
+        inputs[6] = [ref[5](ref[4](h)) for h in inputs[4]]
     recompute_population_statistics(model, batches)
     assert model.training and all(m.training for m in model.modules())  # flags restored
     assert model[2].counter.item() == 0  # dropout ran in eval mode: no masks drawn
-    torch.testing.assert_close(model[4].running_mean, ema)  # EMA statistics untouched
-    with torch.no_grad():
-        expected = torch.stack([model[0](b).mean(0) for b in batches]).mean(0)
-    torch.testing.assert_close(model[1].running_mean, expected)
-    assert model[1].num_batches_tracked.item() == 3
+    assert model[4].stats == "ema" and model[6].momentum == 0.1  # each layer keeps its own mode
+    for i, seen in inputs.items():  # E[x] = mean of batch means, Var[x] = mean of unbiased batch variances
+        torch.testing.assert_close(model[i].running_mean, torch.stack([h.mean(0) for h in seen]).mean(0))
+        torch.testing.assert_close(model[i].running_var, torch.stack([h.var(0) for h in seen]).mean(0))
+        assert model[i].num_batches_tracked.item() == 3
 
 
-def test_population_batches_are_class_mixed_and_capped():
-    from nets.train import population_batches
+def test_batch_statistics_come_from_the_normalising_kernel():
+    """mu_B and sigma_B^2 are read off the fused forward, not computed in a second pass."""
+    from nets.batchnorm import batch_norm_training
 
-    X = torch.arange(1000, dtype=torch.float32).view(1000, 1)  # think: class-sorted rows
-    batches = list(population_batches(X, 100, max_batches=4))
-    assert [len(b) for b in batches] == [100] * 4
-    assert all(b.min() < 10 and b.max() > 990 for b in batches)  # every batch spans all rows
+    x = _batches((3, 4, 5), sizes=(6,))[0].requires_grad_()
+    gamma, beta = torch.rand(3) + 0.5, torch.randn(3)
+    y, mean, var = batch_norm_training(x, gamma, beta, 1e-5)
+    torch.testing.assert_close(y, F.batch_norm(x, None, None, gamma, beta, training=True, eps=1e-5))
+    torch.testing.assert_close(mean, x.detach().mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(var, x.detach().var(dim=(0, 2, 3), correction=0), rtol=1e-5, atol=1e-5)
+    assert y.requires_grad and not mean.requires_grad and not var.requires_grad
+    channels_last = x.detach().contiguous(memory_format=torch.channels_last)
+    y_cl, mean_cl, _ = batch_norm_training(channels_last, gamma, beta, 1e-5)
+    assert y_cl.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y_cl, y.detach())
+    torch.testing.assert_close(mean_cl, mean)
+
+
+def test_a_plain_training_loop_leaves_correct_inference_statistics(digits_images):
+    """No nets.fit: model.train(), SGD steps, model.eval(). With the default moving averages the
+    eval-mode accuracy is within a few points of the accuracy with the statistics recomputed
+    from the final weights (Algorithm 2); the exact average over all of training is far off."""
+    from nets import SmallCNN, evaluate, recompute_population_statistics
+
+    images, labels = digits_images
+    X = torch.from_numpy(images.transpose(0, 3, 1, 2).copy()).float() / 255
+    y = torch.from_numpy(labels).long()
+    X_train, y_train, X_test, y_test = X[:1400], y[:1400], X[1400:], y[1400:]
+    accuracy = {}
+    for stats in ("ema", "exact"):
+        torch.manual_seed(0)
+        model = SmallCNN((1, 8, 8), 10, widths=(16, 32))
+        for bn in (m for m in model.modules() if isinstance(m, BatchNorm2d)):
+            assert bn.stats == "ema"  # the default
+            bn.stats = stats
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        model.train()
+        for _ in range(4):
+            for idx in torch.randperm(1400).split(64):
+                optimizer.zero_grad()
+                F.cross_entropy(model(X_train[idx]), y_train[idx]).backward()
+                optimizer.step()
+        model.eval()
+        as_trained = evaluate(model, X_test, y_test)[1]
+        recompute_population_statistics(model, X_train.split(64))
+        accuracy[stats] = as_trained, evaluate(model, X_test, y_test)[1]
+    as_trained, recomputed = accuracy["ema"]
+    assert recomputed > 0.85
+    assert abs(as_trained - recomputed) < 0.05
+    assert recomputed - accuracy["exact"][0] > 0.1  # what the old exact default left after a plain loop

@@ -49,7 +49,7 @@ def test_hash_rng_is_deterministic_and_advances():
 
 
 def test_each_dropout_gets_its_own_stream():
-    model = MLP((10,), 2, widths=(50, 50), dropout=0.5)
+    model = MLP((10,), 2, widths=(50, 50), p_keep=0.5)
     set_dropout_seed(model, 0)
     seeds = [m.seed.item() for m in model.modules() if isinstance(m, Dropout)]
     assert len(set(seeds)) == 2
@@ -57,7 +57,7 @@ def test_each_dropout_gets_its_own_stream():
 
 def test_vmapped_members_with_different_seeds_match_each_member_alone():
     torch.manual_seed(0)
-    net = MLP((12,), 3, widths=(16, 16), dropout=0.6)
+    net = MLP((12,), 3, widths=(16, 16), p_keep=0.6)
     members = [set_dropout_seed(copy.deepcopy(net), seed) for seed in (0, 1, 2)]
     reference = copy.deepcopy(members)
     params, buffers = stack_module_state(members)
@@ -81,7 +81,7 @@ def _digits_subset():
 @pytest.mark.parametrize("trained_mode,target_mode", [("standard", "inverted"), ("inverted", "standard")])
 def test_convert_dropout_keeps_predictions(trained_mode, target_mode):
     X, y = _digits_subset()
-    model = MLP((64,), 10, widths=(32,), dropout=0.7)
+    model = MLP((64,), 10, widths=(32,), p_keep=0.7)
     for m in model.modules():
         if isinstance(m, Dropout):
             m.mode = trained_mode
@@ -104,7 +104,7 @@ def test_convert_dropout_needs_a_following_weight_layer():
 
 def test_mc_dropout_predict():
     torch.manual_seed(0)
-    model = MLP((10,), 4, widths=(32,), batch_norm=True, dropout=0.5)
+    model = MLP((10,), 4, widths=(32,), batch_norm=True, p_keep=0.5)
     model.train()
     model(torch.randn(16, 10))  # give BatchNorm some running statistics
     bn = model.layers[2]
@@ -117,7 +117,7 @@ def test_mc_dropout_predict():
     assert model.training and bn.training  # flags restored
     deterministic = torch.softmax(model.eval()(x), dim=1)
     assert not torch.allclose(probs, deterministic)
-    model_no_drop = MLP((10,), 4, widths=(32,), dropout=1.0)
+    model_no_drop = MLP((10,), 4, widths=(32,), p_keep=1.0)
     torch.testing.assert_close(mc_dropout_predict(model_no_drop, x, T=3),
                                torch.softmax(model_no_drop.eval()(x), dim=1))
 
@@ -127,7 +127,7 @@ def test_bad_p_keep(p_keep):
     with pytest.raises(ValueError, match="p_keep"):
         Dropout(p_keep)
     with pytest.raises(ValueError, match="p_keep"):
-        MLP((3,), 2, dropout=p_keep)
+        MLP((3,), 2, p_keep=p_keep)
 
 
 def test_bad_mode():

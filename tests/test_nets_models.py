@@ -14,7 +14,7 @@ def _count(model, cls):
 
 
 def test_mlp_flattens_and_configures():
-    model = MLP((1, 8, 8), 10, widths=(32, 16), activation="tanh", batch_norm=True, dropout=0.5)
+    model = MLP((1, 8, 8), 10, widths=(32, 16), activation="tanh", batch_norm=True, p_keep=0.5)
     assert model(torch.randn(4, 1, 8, 8)).shape == (4, 10)
     assert _count(model, BatchNorm1d) == 2 and _count(model, Dropout) == 2 and _count(model, nn.Tanh) == 2
     plain = MLP((64,), 3, widths=())
@@ -22,7 +22,7 @@ def test_mlp_flattens_and_configures():
 
 
 def test_small_cnn_blocks():
-    model = SmallCNN((3, 16, 16), 7, widths=(8, 16, 32), dropout=0.5)
+    model = SmallCNN((3, 16, 16), 7, widths=(8, 16, 32), p_keep=0.5)
     assert model(torch.randn(2, 3, 16, 16)).shape == (2, 7)
     assert _count(model, nn.Conv2d) == 3 and _count(model, BatchNorm2d) == 3
     assert _count(model, nn.MaxPool2d) == 2 and _count(model, Dropout) == 1
@@ -38,7 +38,7 @@ def test_resnet20_structure(shortcut, extra_convs):
     assert _count(model, nn.Conv2d) == 19 + extra_convs and _count(model, nn.Linear) == 1
     if shortcut == "A":  # He et al.'s CIFAR ResNet-20 has ~0.27M parameters
         assert 0.26e6 < sum(p.numel() for p in model.parameters()) < 0.28e6
-    small = ResNet20((1, 8, 8), 2, width=4, batch_norm=False, dropout=0.5)
+    small = ResNet20((1, 8, 8), 2, width=4, batch_norm=False, p_keep=0.5)
     assert small(torch.randn(2, 1, 8, 8)).shape == (2, 2) and _count(small, BatchNorm2d) == 0
 
 
@@ -52,11 +52,11 @@ def test_he_init_is_the_default_and_configurable():
 
 
 @pytest.mark.parametrize("make", [
-    lambda: MLP((3, 8, 8), 4, widths=(16,), batch_norm=True, dropout=0.7),
-    lambda: SmallCNN((3, 8, 8), 4, widths=(4, 8), dropout=0.7),
-    lambda: ResNet20((3, 8, 8), 4, width=4, dropout=0.7),
+    lambda: MLP((3, 8, 8), 4, widths=(16,), batch_norm=True, p_keep=0.7),
+    lambda: SmallCNN((3, 8, 8), 4, widths=(4, 8), p_keep=0.7),
+    lambda: ResNet20((3, 8, 8), 4, width=4, p_keep=0.7),
     lambda: ResNet20((3, 8, 8), 4, width=4, shortcut="B"),
-    lambda: FastCNN((3, 8, 8), 4, widths=(4, 8), stem=3, dropout=0.7),
+    lambda: FastCNN((3, 8, 8), 4, widths=(4, 8), stem=3, p_keep=0.7),
 ])
 def test_vmapped_training_forward_matches_each_member(make):
     members = []
@@ -99,3 +99,16 @@ def test_bad_model_arguments():
         MLP((4,), 2, activation="gelu")
     with pytest.raises(ValueError, match="shortcut"):
         ResNet20(shortcut="C")
+
+
+@pytest.mark.parametrize("make", [lambda **kw: MLP((4,), 2, **kw), lambda **kw: SmallCNN(**kw),
+                                  lambda **kw: ResNet20(**kw), lambda **kw: FastCNN(**kw)],
+                         ids=["MLP", "SmallCNN", "ResNet20", "FastCNN"])
+def test_p_keep_is_the_keep_probability_and_dropout_is_refused(make):
+    model = make(p_keep=0.8)
+    assert [m.p_keep for m in model.modules() if isinstance(m, Dropout)] and \
+        all(m.p_keep == 0.8 for m in model.modules() if isinstance(m, Dropout))
+    with pytest.raises(TypeError, match=r"\(dropout=\.\.\.\) was renamed: write p_keep=0.8 \(the probability of keeping"):
+        make(dropout=0.8)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'widht'"):
+        make(widht=3)

@@ -8,18 +8,20 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+import nets.precision
 from nets import (
     MLP,
     DivergenceError,
     EarlyStopping,
     History,
+    SmallCNN,
     evaluate,
     fit,
     predict_logits,
     set_dropout_seed,
     to_float_batch,
 )
-from nets.train import lr_factor
+from nets.step import lr_factor
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def test_same_generator_gives_identical_weights(digits):
     runs = []
     for seed in (3, 3, 4):
         torch.manual_seed(0)  # same initial weights: only the generator differs between runs
-        model = MLP((1, 8, 8), 10, widths=(32,), batch_norm=True, dropout=0.8)
+        model = MLP((1, 8, 8), 10, widths=(32,), batch_norm=True, p_keep=0.8)
         fit(model, train, epochs=2, batch_size=64, generator=seed, augment=lambda x, generator: x
             + 0.05 * torch.randn(x.shape, generator=generator), verbose=0)
         runs.append(_weights(model))
@@ -66,7 +68,7 @@ def test_counter_dropout_fit_is_deterministic(digits):
     runs = []
     for _ in range(2):
         torch.manual_seed(0)
-        model = set_dropout_seed(MLP((1, 8, 8), 10, widths=(32,), dropout=0.5), 1)
+        model = set_dropout_seed(MLP((1, 8, 8), 10, widths=(32,), p_keep=0.5), 1)
         fit(model, train, epochs=1, generator=torch.Generator().manual_seed(5), verbose=0)
         runs.append(_weights(model))
     assert torch.equal(runs[0], runs[1])
@@ -190,6 +192,12 @@ def test_to_float_batch():
         calls.append((batch.dtype, float(batch.max()), generator))
         return batch.flip(-1)
 
+    images = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8)
+    stats = ((0.1, 0.2, 0.3), (0.5, 0.25, 2.0))
+    fused = to_float_batch(images, normalize=stats, memory_format=torch.channels_last)  # one pass from uint8
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in stats)
+    torch.testing.assert_close(fused, (images.float() / 255 - mean) / std)
+    assert fused.is_contiguous(memory_format=torch.channels_last) and not fused.is_contiguous()
     g = torch.Generator()
     out = to_float_batch(x, augment=augment, generator=g, normalize=(0.5, 0.5))
     assert calls == [(torch.float32, 1.0, g)]  # augment sees floats in [0, 1], before normalising
@@ -197,7 +205,7 @@ def test_to_float_batch():
 
 
 def test_predict_logits_matches_eval_forward_and_restores_mode():
-    model = MLP((1, 4, 4), 3, widths=(8,), batch_norm=True, dropout=0.5)
+    model = MLP((1, 4, 4), 3, widths=(8,), batch_norm=True, p_keep=0.5)
     model.train()
     model(torch.rand(8, 1, 4, 4))
     X = np.random.default_rng(0).integers(0, 256, (10, 1, 4, 4), dtype=np.uint8)
@@ -263,7 +271,13 @@ def test_label_smoothing_loss_is_the_smoothed_cross_entropy():
     assert history.loss[0] == pytest.approx(expected, rel=1e-5)
 
 
-def test_bfloat16_precision_runs_the_forward_in_bf16_and_learns(digits):
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """Pretend the CPU has native bf16, so that the bf16 path runs here (emulated if need be)."""
+    monkeypatch.setattr(nets.precision, "bfloat16_supported", lambda device: True)
+
+
+def test_bfloat16_precision_runs_the_forward_in_bf16_and_learns(digits, native_bf16):
     train, val = digits
     model = MLP((1, 8, 8), 10, widths=(128,))
     seen = []
@@ -272,3 +286,128 @@ def test_bfloat16_precision_runs_the_forward_in_bf16_and_learns(digits):
     assert (True, torch.bfloat16) in seen and (False, torch.float32) in seen  # train bf16, evaluate float32
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert history.val_acc[-1] > 0.9
+
+
+# ---------------------------------------------------------------- memory format
+def _colour_digits(digits):
+    """The digits as 3-channel images (each channel scaled differently), N x 3 x 8 x 8 uint8."""
+    (X, y), _ = digits
+    X3 = np.concatenate([X, (X * 0.7).astype(np.uint8), 255 - X], axis=1)
+    return X3[:512], y[:512]
+
+
+def test_channels_last_and_contiguous_training_give_the_same_member(digits):
+    X, y = _colour_digits(digits)
+    models, layouts = {}, {}
+    for channels_last in (True, False):
+        torch.manual_seed(0)
+        model = SmallCNN((3, 8, 8), 10, widths=(8, 16), p_keep=0.8)
+        set_dropout_seed(model, 1)
+        seen = layouts[channels_last] = []
+        model.layers[0].register_forward_hook(lambda m, inputs, out, seen=seen: seen.append(
+            (m.training, inputs[0].is_contiguous(memory_format=torch.channels_last) and not inputs[0].is_contiguous())))
+        fit(model, (X, y), (X[:100], y[:100]), epochs=2, batch_size=64, lr=0.05, weight_decay=5e-4,
+            normalize=((0.3, 0.2, 0.7), (0.4, 0.3, 0.4)), channels_last=channels_last, generator=3, verbose=0)
+        models[channels_last] = model
+    assert {flag for _, flag in layouts[True]} == {True}  # training, validation and recomputation batches
+    assert {training for training, _ in layouts[True]} == {True, False}
+    assert {flag for _, flag in layouts[False]} == {False}
+    conv = models[True].layers[4].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    for name, value in models[False].state_dict().items():
+        torch.testing.assert_close(models[True].state_dict()[name], value, atol=1e-4, rtol=1e-4, msg=name)
+    logits = predict_logits(models[True], X[:50])  # prediction feeds the model's layout
+    torch.testing.assert_close(logits, predict_logits(models[False], X[:50]), atol=1e-4, rtol=1e-4)
+
+
+def test_channels_last_leaves_models_without_convolutions_alone(digits):
+    train, _ = digits
+    model = MLP((1, 8, 8), 10, widths=(16,))
+    seen = []
+    model.layers[1].register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].is_contiguous()))
+    fit(model, train, epochs=1, channels_last=True, generator=0, verbose=0)
+    assert seen and all(seen)
+
+
+# ---------------------------------------------------------------- soft targets
+class _MixWithBatchMean:
+    """A label-mixing stub: x' = lam x + (1 - lam) mean(x), q = lam onehot(y) + (1 - lam) mean(onehot).
+
+    Mixing with the batch mean makes a full batch's loss independent of the row order."""
+
+    mixes_labels = True
+
+    def __init__(self, lam):
+        self.lam = lam
+        self.calls = []
+
+    def __call__(self, x, y, generator=None, num_classes=None):
+        self.calls.append((x.dtype, float(x.min()), float(x.max()), y.dtype, num_classes, len(x)))
+        onehot = torch.nn.functional.one_hot(y, num_classes).float()
+        lam = self.lam
+        return lam * x + (1 - lam) * x.mean(0, keepdim=True), lam * onehot + (1 - lam) * onehot.mean(0, keepdim=True)
+
+
+def test_label_mixing_augment_trains_on_smoothed_soft_targets():
+    """loss = -sum_k q'_k log p_k with q' = (1 - eps) q + eps / K, q the mixed target; accuracy
+    against argmax q. The augment sees [0, 1] floats, int64 labels and num_classes=K."""
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.rand(40, 1, 4, 4, generator=g), torch.arange(40) % 4
+    model = MLP((1, 4, 4), 4, widths=(8,))
+    mix, eps, lam = _MixWithBatchMean(0.3), 0.1, 0.3
+    with torch.no_grad():
+        logits = model(((lam * X + (1 - lam) * X.mean(0, keepdim=True)) - 0.5) / 0.25)
+    onehot = torch.nn.functional.one_hot(y, 4).float()
+    q = lam * onehot + (1 - lam) * onehot.mean(0, keepdim=True)
+    expected_loss = -(((1 - eps) * q + eps / 4) * torch.log_softmax(logits, 1)).sum(1).mean().item()
+    expected_acc = (logits.argmax(1) == q.argmax(1)).float().mean().item()
+    history = fit(model, (X, y), (X, y), epochs=2, batch_size=40, lr=0.0, label_smoothing=eps, augment=mix,
+                  normalize=(0.5, 0.25), generator=0, verbose=0)
+    assert history.loss[0] == pytest.approx(expected_loss, rel=1e-5)
+    assert history.acc[0] == pytest.approx(expected_acc)
+    assert len(mix.calls) == 2  # one per training step: validation and BatchNorm recomputation never mix
+    dtype, low, high, label_dtype, k, n = mix.calls[0]
+    assert dtype == torch.float32 and 0 <= low and high <= 1 and label_dtype == torch.int64 and k == 4 and n == 40
+    _, val_acc = evaluate(model, X, y, normalize=(0.5, 0.25))
+    assert history.val_acc[-1] == pytest.approx(val_acc)  # validated on the plain rows
+
+
+@pytest.mark.parametrize("returned, message", [
+    (lambda x, y: x, "must return \\(x, soft_targets\\)"),
+    (lambda x, y: (x, torch.ones(len(x), 3)), r"soft targets of shape \(40, 4\)"),
+])
+def test_a_label_mixing_augment_with_the_wrong_output_is_refused(returned, message):
+    class Bad:
+        mixes_labels = True
+
+        def __call__(self, x, y, generator=None, num_classes=None):
+            return returned(x, y)
+
+    X, y = torch.rand(40, 1, 4, 4), torch.arange(40) % 4
+    with pytest.raises((TypeError, ValueError), match=message):
+        fit(MLP((1, 4, 4), 4), (X, y), epochs=1, batch_size=40, augment=Bad(), verbose=0)
+
+
+# ---------------------------------------------------------------- generators
+def test_generator_none_is_torch_global_generator(digits):
+    train, _ = digits
+    runs, after = [], []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = MLP((1, 8, 8), 10, widths=(16,), p_keep=0.7)
+        fit(model, train, epochs=1, verbose=0)
+        runs.append(_weights(model))
+        after.append(torch.rand(1))
+    assert torch.equal(runs[0], runs[1])  # torch.manual_seed makes the run reproducible
+    torch.manual_seed(0)
+    MLP((1, 8, 8), 10, widths=(16,), p_keep=0.7)
+    assert not torch.equal(after[0], torch.rand(1))  # ... and the run drew from (advanced) the global stream
+
+
+def test_an_explicit_generator_leaves_the_global_stream_alone(digits):
+    train, _ = digits
+    torch.manual_seed(0)
+    model = MLP((1, 8, 8), 10, widths=(16,), p_keep=0.7)
+    state = torch.get_rng_state()
+    fit(model, train, epochs=1, generator=5, verbose=0)
+    assert torch.equal(torch.get_rng_state(), state)

@@ -1,0 +1,191 @@
+"""Running the members' training: in this process, or in joblib (loky, dask) worker processes.
+
+:func:`train_all` takes the members still to train and returns their outcomes by index. It
+picks the work units (one member per task for the joblib engine; one task per device, each
+training its share of members at once, for the vectorised engine), ships them, and turns
+every way a run can end badly into one typed error that names the members and says how to
+resume:
+
+- a member that raised: the worker's :class:`~ensemble.failures.MemberFailedError`, which
+  carries the member indices across the process boundary;
+- a worker process that died (killed, out of memory): each worker notes its process id in a
+  marker file as it starts a member, and the members whose process no longer exists are named;
+- Ctrl-C: :class:`~ensemble.failures.FitInterrupted` after the workers are shut down.
+
+Worker processes unpickle :func:`train_unit` from here, so this module imports torch and
+:mod:`nets` but not scikit-learn.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import joblib
+import numpy as np
+from tqdm.auto import tqdm
+
+from nets.precision import training_precision
+
+from .failures import FitInterrupted, MemberFailedError
+from .members import MemberOutcome, TrainSetup, threads_per_worker, torch_threads, train_member, write_marker
+from .plans import MemberPlan
+from .vectorized import train_vectorized
+
+__all__ = ["train_all", "train_unit"]
+
+# How joblib's loky backend, concurrent.futures and dask report a worker process that died.
+_WORKER_DIED = ("TerminatedWorkerError", "BrokenProcessPool", "KilledWorker", "WorkerLostError")
+
+
+def train_unit(plans: list[MemberPlan], X: np.ndarray, y: np.ndarray, setup: TrainSetup, vectorized: bool,
+               members_per_chunk: int | None = None) -> list[tuple[int, MemberOutcome]]:
+    """A worker's task: ``plans`` one after another, or all at once with the vectorised engine
+    (one worker per device). Returns ``(member index, outcome)`` pairs."""
+    if not vectorized:
+        return [(plan.index, train_member(plan, X, y, setup)) for plan in plans]
+    for plan in plans:
+        write_marker(setup.markers_dir, plan.index)
+    try:
+        with torch_threads(setup.threads):
+            outcomes = train_vectorized(plans, X, y, setup, members_per_chunk=members_per_chunk)
+    except Exception as e:
+        others = ", ".join(str(p.index) for p in plans[1:])
+        raise MemberFailedError(f"member {plans[0].index} failed (trained together with members {others or 'none'}): "
+                                f"{e.__class__.__name__}: {e}\n{traceback.format_exc()}",
+                                [p.index for p in plans]) from None
+    return sorted(outcomes.items())
+
+
+def _on_device(setup: TrainSetup, device: str) -> TrainSetup:
+    """``setup`` for a worker on ``device``; bf16 resolved here, so a fallback warns in this process."""
+    config = setup.config
+    config = dataclasses.replace(config, device=device, precision=training_precision(config.precision, device))
+    return dataclasses.replace(setup, config=config)
+
+
+def train_all(todo: list[MemberPlan], X: np.ndarray, y: np.ndarray, setup: TrainSetup, *, devices: list[str],
+              vectorized: bool, n_jobs: int | None, backend: str | None, members_per_chunk: int | None,
+              checkpoint_dir: str | os.PathLike | None, n_members: int, verbose: int) -> dict[int, MemberOutcome]:
+    """Train the members of ``todo`` (``n_members - len(todo)`` others are already done).
+
+    Parameters
+    ----------
+    todo : list of MemberPlan
+        The members to train.
+    X, y : np.ndarray
+        Prepared rows N x ... and encoded labels N (int64).
+    setup : TrainSetup
+        Shared by all members; its device and threads are set per worker here.
+    devices : list of str
+        Training devices: joblib spreads members over them; the vectorised engine runs one
+        worker per device (in this process when there is one device).
+    vectorized : bool
+        The vectorised engine instead of one member per task.
+    n_jobs, backend : joblib's worker count and backend for the joblib engine.
+    members_per_chunk : int or None
+        The vectorised engine's chunk size.
+    checkpoint_dir : path or None
+        Where finished members are saved (named in resume hints).
+    n_members, verbose : the ensemble's size, and whether to show a progress bar over members.
+    """
+    if not todo:
+        return {}
+    bar = tqdm(total=n_members, initial=n_members - len(todo), desc="members", unit="member",
+               disable=True if not verbose else None)
+    try:
+        if vectorized and len(devices) == 1:
+            local = dataclasses.replace(_on_device(setup, devices[0]), threads=threads_per_worker(1))
+            with torch_threads(local.threads):
+                return train_vectorized(todo, X, y, local, members_per_chunk=members_per_chunk,
+                                        on_member_done=lambda _: bar.update())
+        if vectorized:  # one worker process per device, each training its share of members at once
+            units = [(todo[i::len(devices)], devices[i]) for i in range(len(devices))]
+            units = [(plans, device) for plans, device in units if plans]
+            n_workers = len(units)
+        else:  # one member per task, spread over the devices
+            units = [([plan], devices[i % len(devices)]) for i, plan in enumerate(todo)]
+            n_workers = min(joblib.effective_n_jobs(n_jobs), len(todo))
+        hint = lambda outcomes: _resume_hint(todo, outcomes, checkpoint_dir, n_members)
+        return _train_parallel(units, setup, vectorized, n_workers, backend, members_per_chunk, X, y,
+                               checkpoint_dir, bar, hint)
+    finally:
+        bar.close()
+
+
+def _train_parallel(units, setup: TrainSetup, vectorized: bool, n_workers: int, backend: str | None,
+                    members_per_chunk: int | None, X, y, checkpoint_dir, bar,
+                    hint: Callable[[dict[int, MemberOutcome]], str]) -> dict[int, MemberOutcome]:
+    """Run work units (plans, device) in joblib workers; name the members of any that fail."""
+    todo = [plan for plans, _ in units for plan in plans]
+    # Inside checkpoint_dir when there is one (visible to tools), else a temporary folder.
+    if checkpoint_dir is not None:
+        markers_dir = str(Path(checkpoint_dir, ".running"))
+        os.makedirs(markers_dir, exist_ok=True)
+    else:
+        markers_dir = tempfile.mkdtemp(prefix="augkit-members-")
+    setup = dataclasses.replace(setup, markers_dir=markers_dir, threads=threads_per_worker(n_workers))
+    outcomes: dict[int, MemberOutcome] = {}
+    parallel = joblib.Parallel(n_jobs=n_workers, backend=backend, return_as="generator_unordered")
+    jobs = (joblib.delayed(train_unit)(plans, X, y, _on_device(setup, device), vectorized, members_per_chunk)
+            for plans, device in units)
+    try:
+        epochs_done = 0
+        for results in parallel(jobs):
+            for index, outcome in results:
+                outcomes[index] = outcome
+                epochs_done += len(outcome.record.history.get("loss", [])) if outcome.record else 0
+                bar.set_postfix_str(f"{epochs_done} epochs done", refresh=False)
+                bar.update()
+    except KeyboardInterrupt:
+        raise FitInterrupted(f"fit was interrupted; the worker processes were shut down. {hint(outcomes)}") from None
+    except MemberFailedError as e:
+        raise MemberFailedError(f"{_first_line(e)}\n{hint(outcomes)}", e.members) from e
+    except Exception as e:
+        if e.__class__.__name__ not in _WORKER_DIED or "un-serialize" in str(e):
+            raise
+        lost = _dead_members(markers_dir, todo, outcomes)
+        names = ", ".join(f"member {i}" for i in lost) or "a member"
+        raise MemberFailedError(f"{names} did not finish: its worker process died ({e.__class__.__name__}: "
+                                f"{_first_line(e)}).\n{hint(outcomes)}", lost) from e
+    finally:
+        shutil.rmtree(markers_dir, ignore_errors=True)
+    return outcomes
+
+
+def _dead_members(markers_dir: str, todo: list[MemberPlan], outcomes: dict[int, MemberOutcome]) -> list[int]:
+    """Members that started in a worker process that no longer exists."""
+    dead = []
+    for plan in todo:
+        if plan.index in outcomes:
+            continue
+        marker = Path(markers_dir, f"member_{plan.index:03d}.pid")
+        try:
+            pid = int(marker.read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            dead.append(plan.index)
+        except PermissionError:
+            pass
+    return dead
+
+
+def _resume_hint(todo: list[MemberPlan], outcomes: dict[int, MemberOutcome], checkpoint_dir, n_members: int) -> str:
+    finished = n_members - len(todo) + sum(o.record is not None for o in outcomes.values())
+    if checkpoint_dir is None:
+        return (f"{finished} of {n_members} members had finished but were not saved: pass "
+                "checkpoint_dir=... to keep finished members on disk and resume=True to reuse them.")
+    return (f"{finished} of {n_members} members are saved in {checkpoint_dir}; run "
+            f"fit(X, y, checkpoint_dir={str(checkpoint_dir)!r}, resume=True) to train only the missing ones.")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e)
+    return text.splitlines()[0] if text else ""

@@ -1,0 +1,55 @@
+"""Member plans: each member's seed and bag, drawn once per ``fit`` from ``random_state``.
+
+As scikit-learn's bagging draws its seeds: one entropy value from ``random_state``, spawned
+into one independent ``SeedSequence`` per member, so member i's plan depends on i and the
+seed only, never on how many members run in parallel or which train first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["MemberPlan", "draw_plans"]
+
+
+@dataclass(frozen=True)
+class MemberPlan:
+    """Member ``index``'s own randomness: its torch ``seed`` (initial weights, minibatch order,
+    augmentation, dropout masks) and its bag: rows it trains on (int64, with repeats when
+    bootstrapping) and rows it validates / early-stops on (out-of-bag or held out)."""
+
+    index: int
+    seed: int
+    train_indices: np.ndarray
+    val_indices: np.ndarray
+
+
+def draw_plans(n: int, n_members: int, entropy: int, *, bootstrap: bool, n_bag: int, validation_fraction: float,
+               early_stopping: bool) -> list[MemberPlan]:
+    """Plans of ``n_members`` members over ``n`` rows.
+
+    Parameters
+    ----------
+    n, n_members : int
+        Training rows and members.
+    entropy : int
+        The run's seed (drawn from the estimator's ``random_state``).
+    bootstrap : bool
+        True: ``n_bag`` rows drawn with replacement, validation = the out-of-bag rows.
+        False: every row but a held-out ``validation_fraction`` (when ``early_stopping``;
+        at least one row is kept for training).
+    """
+    plans = []
+    for i, child in enumerate(np.random.SeedSequence(entropy).spawn(n_members)):
+        rng = np.random.default_rng(child)
+        seed = int(child.generate_state(1, dtype=np.uint32)[0])
+        if bootstrap:
+            train = np.sort(rng.integers(0, n, size=n_bag))
+            val = np.setdiff1d(np.arange(n), train)
+        else:
+            order = rng.permutation(n)
+            n_val = min(round(validation_fraction * n) if early_stopping else 0, n - 1)
+            train, val = np.sort(order[n_val:]), np.sort(order[:n_val])
+        plans.append(MemberPlan(index=i, seed=seed, train_indices=train, val_indices=val))
+    return plans

@@ -1,0 +1,115 @@
+"""The network's input: uint8 or float batches to normalised float32, in the model's memory format.
+
+Data stays uint8 (a quarter of float32's memory) until a batch is drawn; then one function
+turns it into what the network eats, in training, evaluation, BatchNorm recomputation and
+prediction alike. Image members train channels-last (N x C x H x W tensors stored
+N x H x W x C), the layout oneDNN and cuDNN convolutions are fastest in; the batches follow
+the model: :func:`model_memory_format` reads the layout off its convolution weights.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+Augment = Callable[..., torch.Tensor]
+Normalize = tuple[Any, Any] | None
+
+POPULATION_BATCHES = 32  # batches for BatchNorm's population statistics after training
+
+__all__ = ["to_float_batch", "normalize_batch", "model_memory_format", "set_memory_format", "population_batches",
+           "inference_batch_size"]
+
+
+def inference_batch_size(device: torch.device | str) -> int:
+    """Rows per forward pass in evaluation and prediction on ``device``.
+
+    A CPU runs a small CNN 2-3x faster on batches of a few hundred rows than on thousands:
+    the activations of a batch then stay in cache between layers. Accelerators want large
+    batches to fill their cores.
+    """
+    return 256 if torch.device(device).type == "cpu" else 4096
+
+
+def _scale_and_shift(normalize: tuple[Any, Any], x: torch.Tensor, divisor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(1 / (divisor std), -mean / std), shaped to broadcast over ``x``'s channels (dim 1)."""
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    mean, std = (torch.as_tensor(v, dtype=torch.float32, device=x.device).reshape(shape) for v in normalize)
+    return 1.0 / (divisor * std), -mean / std
+
+
+def normalize_batch(x: torch.Tensor, normalize: Normalize = None,
+                    memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """Per-channel (x - mean) / std of a float batch (channel = dim 1), in ``memory_format``
+    when ``x`` is 4-d. ``normalize`` is (mean, std) of scalars or length-C sequences, or None."""
+    if normalize is not None:
+        scale, shift = _scale_and_shift(normalize, x, 1.0)
+        x = torch.addcmul(shift, x, scale)  # (x - mean) / std in one pass
+    return x.contiguous(memory_format=memory_format) if x.dim() == 4 else x
+
+
+def to_float_batch(x: torch.Tensor, augment: Augment | None = None, generator: Any = None,
+                   normalize: Normalize = None,
+                   memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """Turn a batch into the network's float32 input.
+
+    uint8 ``x`` (N x C x H x W, 0..255) becomes float32 x / 255 in [0, 1]; float input is only
+    cast to float32. Then ``augment(x, generator=generator)`` if given, then per-channel
+    (x - mean) / std if ``normalize=(mean, std)`` (scalars or length-C sequences; channel = dim 1).
+    Returns float32 of ``x``'s shape (or the augment's output shape), on ``x``'s device, in
+    ``memory_format`` when 4-d (``torch.channels_last`` for a channels-last model).
+    """
+    fmt = memory_format if x.dim() == 4 else torch.contiguous_format
+    if x.dtype != torch.uint8:
+        x = x.float()
+    elif augment is None and normalize is not None:  # (x / 255 - mean) / std in the conversion's one pass
+        scale, shift = _scale_and_shift(normalize, x, 255.0)
+        return torch.addcmul(shift, x.to(dtype=torch.float32, memory_format=fmt), scale).contiguous(memory_format=fmt)
+    else:
+        x = x.to(dtype=torch.float32, memory_format=fmt) / 255.0
+    if augment is not None:
+        x = augment(x, generator=generator)
+    return normalize_batch(x, normalize, memory_format)
+
+
+def model_memory_format(model: nn.Module) -> torch.memory_format:
+    """``torch.channels_last`` if ``model``'s 2-d convolution weights are stored channels-last,
+    else ``torch.contiguous_format``: the layout its input batches should have."""
+    for module in model.modules():
+        # a weight with 1 input channel or a 1 x 1 kernel is both layouts at once: look further
+        w = getattr(module, "weight", None) if isinstance(module, nn.Conv2d) else None
+        if w is not None and w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous():
+            return torch.channels_last
+    return torch.contiguous_format
+
+
+def set_memory_format(model: nn.Module, channels_last: bool) -> torch.memory_format:
+    """Store ``model``'s 4-d weights channels-last (``channels_last=True`` and the model has a
+    ``Conv2d``) or contiguous; returns the memory format its batches should have. Models
+    without 2-d convolutions (MLPs) are left as they are."""
+    if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return torch.contiguous_format
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=fmt)
+    return fmt
+
+
+def population_batches(X: torch.Tensor, batch_size: int, normalize: Normalize = None,
+                       memory_format: torch.memory_format = torch.contiguous_format,
+                       max_batches: int = POPULATION_BATCHES) -> Iterator[torch.Tensor]:
+    """Float batches of training rows for :func:`nets.recompute_population_statistics`.
+
+    At most ``max_batches * batch_size`` rows, evenly spaced over ``X`` (no randomness), dealt
+    into batches of about ``batch_size`` so that each batch spans all of ``X`` (a class-sorted
+    array still gives class-mixed batches). No augmentation; ``normalize`` and
+    ``memory_format`` as in training.
+    """
+    n = X.shape[0]
+    count = min(n, max_batches * batch_size)
+    picks = torch.linspace(0, n - 1, count, device=X.device).round().long()
+    n_batches = math.ceil(count / batch_size)
+    for j in range(n_batches):
+        yield to_float_batch(X[picks[j::n_batches]], normalize=normalize, memory_format=memory_format)

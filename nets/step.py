@@ -1,0 +1,141 @@
+"""One training step, shared by :func:`nets.fit` and both vectorised ensemble strategies.
+
+A step trains ``k >= 1`` members at once on their own minibatches (k = 1 for ``nets.fit``):
+the caller's ``forward`` maps the k members' batches, stacked as (k*B) x ..., to k x B x K
+logits, one member's batch never reaching another member. The step owns everything else:
+
+1. the input: uint8 -> float [0, 1], augmentation (label-mixing ones produce soft targets),
+   normalisation, the model's memory format (:mod:`nets.batches`);
+2. the forward under the training precision (:mod:`nets.precision`);
+3. the loss: per member the mean cross-entropy against its targets, smoothed as
+   q' = (1 - eps) q + eps / K, plus ``l1 * ||W||_1``; the members' losses are summed, so
+   member m's gradient is that of its own loss alone;
+4. the update (:meth:`TrainStep.update`): the lr schedule, the backward, decoupled decay,
+   the optimiser step (:mod:`nets.optim`, coupled decay inside). A per-step weight average
+   (an EMA or look-ahead of the weights) belongs at the end of :meth:`TrainStep.update`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from nets.batches import normalize_batch, to_float_batch
+from nets.config import LR_SCHEDULES, TrainConfig
+from nets.optim import SGD, Adam
+from nets.penalties import l1_norm
+from nets.precision import autocast
+
+ONECYCLE_WARMUP = 0.2  # fraction of the steps spent warming up linearly from 0 to lr
+
+__all__ = ["TrainStep", "lr_factor", "ONECYCLE_WARMUP"]
+
+
+def lr_factor(schedule: str, step: int, total_steps: int) -> float:
+    """Multiplier of the peak lr at ``step`` (0-based) of ``total_steps`` for ``schedule``."""
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
+    t = step / total_steps
+    if schedule == "onecycle":  # linear warmup 0 -> 1, then linear decay 1 -> 0
+        return t / ONECYCLE_WARMUP if t < ONECYCLE_WARMUP else (1 - t) / (1 - ONECYCLE_WARMUP)
+    if schedule == "cosine":  # lr_t = lr * (1 + cos(pi t)) / 2
+        return 0.5 * (1 + math.cos(math.pi * t))
+    return 1.0
+
+
+class TrainStep:
+    """The optimisation step of ``members`` networks that share nothing but this object.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The options (optimiser, decay, l1, smoothing, schedule, augmentation, normalisation).
+    forward : callable
+        (k*B) x ... float input -> k x B x K logits, in training mode.
+    decayed, others : sequences of leaf tensors
+        What the optimiser updates: weights that weight decay and l1 apply to, and the rest.
+    members : int
+        k, the number of members stepped together.
+    n_classes : int
+        K, passed to a label-mixing augmentation as ``num_classes``.
+    total_steps : int
+        Length of the lr schedule in steps.
+    precision : str
+        The precision the forward runs at (already resolved for the device).
+    memory_format : torch.memory_format
+        Layout of 4-d input batches.
+    """
+
+    def __init__(self, config: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor],
+                 decayed: Sequence[torch.Tensor], others: Sequence[torch.Tensor], members: int, n_classes: int,
+                 total_steps: int, precision: str, memory_format: torch.memory_format) -> None:
+        self.config, self.forward = config, forward
+        self.decayed = list(decayed)
+        self.members, self.n_classes, self.total_steps = members, n_classes, total_steps
+        self.precision, self.memory_format = precision, memory_format
+        coupled = 0.0 if config.decoupled_weight_decay else config.weight_decay
+        groups = [(self.decayed, coupled), (list(others), 0.0)]
+        self.optimizer = SGD(groups, momentum=config.momentum, nesterov=config.nesterov) \
+            if config.optimizer == "sgd" else Adam(groups)
+        self.steps_done = 0
+
+    def inputs(self, x: torch.Tensor, y: torch.Tensor, generator: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network input (k*B) x ... and the targets: k*B class indices, or k*B x K soft
+        labels from a label-mixing augmentation, which sees each member's batch on its own."""
+        config = self.config
+        if not config.mixes_labels:
+            x = to_float_batch(x, config.augment, generator, config.normalize, self.memory_format)
+            return x, y.flatten()
+        x = to_float_batch(x, memory_format=self.memory_format)
+        mixed = [self._mix(xm, ym, generator) for xm, ym in zip(x.chunk(self.members), y)]
+        x = torch.cat([m[0] for m in mixed])
+        return normalize_batch(x, config.normalize, self.memory_format), torch.cat([m[1] for m in mixed])
+
+    def _mix(self, x: torch.Tensor, y: torch.Tensor, generator: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.config.augment(x, y, generator=generator, num_classes=self.n_classes)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"augment mixes labels, so it must return (x, soft_targets); got {type(out).__name__}")
+        mixed, target = out
+        if mixed.shape != x.shape or target.shape != (x.shape[0], self.n_classes) or not target.is_floating_point():
+            raise ValueError(f"augment must return x of shape {tuple(x.shape)} and float soft targets of shape "
+                             f"{(x.shape[0], self.n_classes)}; got {tuple(mixed.shape)} and "
+                             f"{tuple(target.shape)} {target.dtype}")
+        return mixed, target.float()
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Train on one minibatch per member: ``x`` (k*B) x ... uint8 or float rows, member m's
+        in rows m*B..(m+1)*B-1; ``y`` k x B int64 labels. ``generator`` drives augmentation.
+
+        Returns per member the mean training loss (k,; penalties excluded; detached) and the
+        count of training predictions equal to the argmax of the targets (the label itself
+        unless an augmentation mixed labels) (k,).
+        """
+        k = self.members
+        inputs, target = self.inputs(x, y, generator)
+        with autocast(inputs.device, self.precision):
+            logits = self.forward(inputs)  # k x B x K
+        per_member = F.cross_entropy(logits.flatten(0, 1).float(), target, reduction="none",
+                                     label_smoothing=self.config.label_smoothing).view(k, -1).mean(1)
+        loss = per_member.sum()
+        if self.config.l1 > 0:
+            loss = loss + self.config.l1 * l1_norm(self.decayed)
+        self.update(loss)
+        labels = target.argmax(1) if target.dim() == 2 else target
+        correct = (logits.detach().argmax(-1) == labels.view(k, -1)).sum(1)
+        return per_member.detach(), correct
+
+    def update(self, loss: torch.Tensor) -> None:
+        """Backward ``loss`` and move the weights: W <- W - lr_t d (d from the optimiser, with
+        coupled decay), and W <- W - lr_t wd W for decoupled decay."""
+        config = self.config
+        lr = config.lr * lr_factor(config.lr_schedule, self.steps_done, self.total_steps)
+        self.optimizer.zero_grad()
+        loss.backward()
+        if config.decoupled_weight_decay and config.weight_decay > 0:
+            with torch.no_grad():
+                torch._foreach_mul_(self.decayed, 1 - lr * config.weight_decay)  # W <- W - lr * wd * W
+        self.optimizer.step(lr)
+        self.steps_done += 1

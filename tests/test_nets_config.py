@@ -1,0 +1,77 @@
+"""nets.TrainConfig (every option, default and check in one place) and the training precision."""
+import dataclasses
+import warnings
+
+import pytest
+import torch
+
+import nets.precision
+from nets import MLP, TrainConfig, fit
+
+
+def test_defaults_and_replace():
+    config = TrainConfig()
+    assert (config.epochs, config.batch_size, config.lr, config.momentum, config.optimizer) == (10, 128, 0.05, 0.9, "sgd")
+    assert config.channels_last and config.precision == "float32" and config.device == torch.device("cpu")
+    other = dataclasses.replace(config, lr=0.1, normalize=([0.5, 0.4, 0.3], 0.25))
+    assert other.lr == 0.1 and config.lr == 0.05
+    assert other.normalize == ((0.5, 0.4, 0.3), (0.25,))  # stored as tuples of floats
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.lr = 1.0
+
+
+@pytest.mark.parametrize("option, value, error, message", [
+    ("epochs", 0, ValueError, "epochs must be a positive int, got 0"),
+    ("batch_size", 2.5, ValueError, "batch_size must be a positive int, got 2.5"),
+    ("lr", float("nan"), ValueError, "lr must be a finite number >= 0, got nan"),
+    ("momentum", -0.5, ValueError, "momentum must be a finite number >= 0"),
+    ("weight_decay", "0.1", ValueError, "weight_decay must be a finite number >= 0"),
+    ("l1", -1e-3, ValueError, "l1 must be a finite number >= 0"),
+    ("label_smoothing", 1.0, ValueError, r"label_smoothing must be a number in \[0, 1\), got 1.0"),
+    ("optimizer", "rmsprop", ValueError, "optimizer must be one of"),
+    ("lr_schedule", "step", ValueError, "lr_schedule must be one of"),
+    ("precision", "float16", ValueError, "precision must be one of"),
+    ("channels_last", "no", ValueError, "channels_last must be True or False, got 'no'"),
+    ("time_budget", 0, ValueError, "time_budget must be None or > 0 seconds"),
+    ("normalize", (0.5, 0.0), ValueError, "normalize needs finite means and finite stds > 0"),
+    ("normalize", "red", ValueError, "normalize must be None or"),
+    ("augment", 3, TypeError, "augment must be a callable or None"),
+    ("device", "gpu9", ValueError, "device must name a torch device"),
+    ("verbose", -1, ValueError, "verbose must be an int >= 0"),
+])
+def test_bad_options_are_named(option, value, error, message):
+    with pytest.raises(error, match=message):
+        TrainConfig(**{option: value})
+
+
+def test_fit_builds_its_config_from_keywords():
+    X, y = torch.rand(16, 4), torch.arange(16) % 2
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['learning_rate'\].*fields of nets.TrainConfig"):
+        fit(MLP((4,), 2), (X, y), learning_rate=0.1)
+    base = TrainConfig(epochs=2, lr=0.0, verbose=0)
+    history = fit(MLP((4,), 2), (X, y), config=base, epochs=3)  # keywords override the config's fields
+    assert len(history.loss) == 3
+    with pytest.raises(TypeError, match=r"config must be a nets\.TrainConfig"):
+        fit(MLP((4,), 2), (X, y), config={"epochs": 1})
+
+
+def test_bfloat16_without_native_support_warns_once_and_trains_float32(monkeypatch):
+    monkeypatch.setattr(nets.precision, "bfloat16_supported", lambda device: False)
+    monkeypatch.setattr(nets.precision, "_warned", set())
+    X, y = torch.rand(32, 6), torch.arange(32) % 3
+    model = MLP((6,), 3, widths=(8,))
+    seen = []
+    model.layers[1].register_forward_hook(lambda m, i, out: seen.append(out.dtype) if m.training else None)
+    with pytest.warns(UserWarning, match="precision='bfloat16' needs native bf16 on cpu.*runs in float32"):
+        fit(model, (X, y), epochs=1, precision="bfloat16", verbose=0)
+    assert seen and set(seen) == {torch.float32}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per device type: the second fit is silent
+        fit(model, (X, y), epochs=1, precision="bfloat16", verbose=0)
+
+
+def test_bfloat16_support_is_read_from_the_device():
+    assert nets.precision.bfloat16_supported("cpu") == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert nets.precision.training_precision("float32", "cpu") == "float32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        nets.precision.training_precision("half", "cpu")
