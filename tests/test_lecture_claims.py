@@ -100,10 +100,10 @@ def test_small_cnn_puts_batchnorm_before_or_after_the_relu():
 
 def test_batchnorm_trains_at_learning_rates_that_break_the_plain_network(digits):
     placement = load_script("examples/lecture_batchnorm_placement.py")
-    (X, y), _ = report.digits_split(0)
+    (X, y), val = report.digits_split(0)
     data = (X[:640], y[:640])
     for lr in (1.0, 3.0):
-        runs = {name: placement.train(placement.PLACEMENTS[name], data, None, (8, 16), 4, lr, "constant", seed=0)
+        runs = {name: placement.train(placement.PLACEMENTS[name], data, val, (8, 16), 4, lr, "constant", seed=0)
                 for name in ("BN before ReLU", "no BN")}
         assert placement.trains(*runs["BN before ReLU"]), lr
         assert not placement.trains(*runs["no BN"]), lr
