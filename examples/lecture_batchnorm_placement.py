@@ -78,6 +78,7 @@ def plot(placement: dict, sweep: dict, path, dpi: int, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Run the placements and the learning-rate sweep; returns what ``batchnorm_placement.json`` holds."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[1:]))

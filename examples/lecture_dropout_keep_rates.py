@@ -122,6 +122,7 @@ def plot(curves: dict, accuracy: dict, expectation: list[dict], path, dpi: int, 
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Train the keep-rate settings and check the expectation; returns what ``dropout_keep_rates.json`` holds."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[1:]))

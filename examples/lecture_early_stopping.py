@@ -85,6 +85,7 @@ def plot(history: nets.History, distance: list[float], steps_per_epoch: int, lr:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Train with early stopping; returns what ``early_stopping.json`` holds."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[1:]))

@@ -98,6 +98,7 @@ def plot(curves: dict[str, list[float]], path, dpi: int, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Run the four initialisations; returns per name what ``init_symmetry.json`` holds under "results"."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[1:]))

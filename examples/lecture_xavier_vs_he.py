@@ -72,6 +72,7 @@ def plot(runs: dict, steps_per_epoch: int, path, dpi: int, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Train every depth with both initialisations; returns the runs ``xavier_vs_he.json`` holds."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[1:]))
