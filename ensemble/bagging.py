@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import numbers
 import os
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -25,9 +27,12 @@ import augkit
 import nets
 from nets.batches import inference_batch_size, model_memory_format, set_memory_format
 
+from .budget import probe_speed, size_epochs
+from .calibration import apply_temperature, ensemble_logits, fit_temperature
 from .failures import check_divergence
+from .heldout import AUTO_TTA, HeldOut, check_heldout_rows, choose_tta
 from .inputs import InputSpec, as_image_array, is_image_input
-from .members import TrainSetup, build_member
+from .members import TrainSetup, build_member, threads_per_worker
 from .orchestration import train_all
 from .plans import MemberPlan, draw_plans
 from .storage import MemberRecord, open_checkpoint
@@ -35,12 +40,13 @@ from .voting import vote
 
 __all__ = ["BaggedNetClassifier"]
 
-_TTA = (None, "flip", "shift", "flip_shift", "ten_crop", "multi_scale")
+_TTA = (None, "flip", "shift", "flip_shift", "ten_crop", "multi_scale", "auto")
+_CALIBRATIONS = (None, "temperature")
 _DEFAULTS = nets.TrainConfig  # the training options' defaults are written once, there
 # Estimator parameters that are nets.TrainConfig fields of the same name and meaning.
 _TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "optimizer", "weight_decay",
-                     "decoupled_weight_decay", "l1", "lr_schedule", "label_smoothing", "precision", "channels_last",
-                     "augment")
+                     "decoupled_weight_decay", "l1", "lr_schedule", "norm_lr_scale", "lookahead", "label_smoothing",
+                     "precision", "channels_last", "augment")
 
 
 def _default_member(input_shape, n_classes):
@@ -81,12 +87,18 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
     weights : sequence of float or None
         Member weights for voting.
     epochs, batch_size, lr, momentum, nesterov, optimizer, weight_decay, decoupled_weight_decay, l1, \
-lr_schedule, label_smoothing
+lr_schedule, norm_lr_scale, lookahead, label_smoothing
         The training options of :class:`nets.TrainConfig` (same names and meanings), for each
         member: schedule length, minibatch size, peak learning rate, SGD momentum and
         Nesterov, ``"sgd"`` or ``"adam"``, L2 decay of the weights (coupled, or decoupled
-        AdamW-style), L1 penalty, ``"constant"``/``"onecycle"``/``"cosine"`` lr schedule, and
+        AdamW-style), L1 penalty, ``"constant"``/``"onecycle"``/``"cosine"``/``"triangular"``
+        lr schedule, the BatchNorm parameters' lr multiplier, look-ahead weight averaging, and
         label smoothing eps (composed with a label-mixing augmentation's soft targets).
+    time_budget : float or None
+        Seconds of wall time for the whole ``fit`` on this machine. A timing probe on the data
+        (:mod:`ensemble.budget`) sizes each member's epochs (``epochs_``, a fraction allowed, at
+        most ``epochs``) so that training, the probe and the work after training fit; members
+        share the budget. ``None``: train ``epochs`` epochs.
     precision : {"float32", "bfloat16"}
         ``"float32"``: everything in float32. ``"bfloat16"``: the training forward under bf16
         autocast, on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX): typically 1.3-2x
@@ -108,15 +120,26 @@ lr_schedule, label_smoothing
         mirror); ``"shift"`` (identity + 4 shifts by ``max(1, side // 16)`` pixels, for
         classes that flips change); ``"flip_shift"`` (those 5 views and their mirrors: 10);
         ``"ten_crop"`` (shorter side resized to 1.125 x side, ten crops of side x side);
-        ``"multi_scale"`` (ten crops at 5 scales 1 ... 1.25 x side: 50 views); or a callable
-        ``uint8 N x C x H x W -> N x V x C x H x W``.
+        ``"multi_scale"`` (ten crops at 5 scales 1 ... 1.25 x side: 50 views); ``"auto"``: the
+        best of none, flip, flip_shift and ten_crop on the rows the members held out (accuracy,
+        then NLL; a TTA that hurts there is never chosen; see :mod:`ensemble.heldout`), learned
+        as ``tta_``; or a callable ``uint8 N x C x H x W -> N x V x C x H x W``.
+    calibration : {None, "temperature"}
+        ``"temperature"``: at the end of ``fit`` one temperature is fitted (minimum NLL, in log
+        space) to the held-out decision's logits, the out-of-bag rows when bagging, else each
+        member's held-out rows (:mod:`ensemble.calibration`, :mod:`ensemble.heldout`); stored as
+        ``temperature_`` and applied by ``predict_proba`` (TTA included). It changes the
+        probabilities, never their argmax. It needs held-out rows: with ``bootstrap=False`` a
+        ``validation_fraction > 0``; ``fit`` raises a ValueError when fewer than 20 rows are
+        held out in all.
     early_stopping : bool
         Stop each member on its out-of-bag (or held-out) loss and restore its best snapshot,
         after ``patience`` epochs without improvement.
     patience : int
         See ``early_stopping``.
     validation_fraction : float
-        Rows each member holds out for early stopping when ``bootstrap=False``.
+        Rows each member holds out when ``bootstrap=False``, for early stopping, ``tta="auto"``
+        and ``calibration``.
     engine : {"auto", "joblib", "vectorized"}
         One member per worker process, all members in one stacked model (for GPUs), or
         vectorized on CUDA and joblib on CPU.
@@ -155,7 +178,15 @@ lr_schedule, label_smoothing
     bootstrap_indices_, oob_indices_ : list of np.ndarray
         Per member, the row indices it trained on, and its out-of-bag (or held-out) rows.
     oob_score_, oob_decision_function_ : float, np.ndarray
-        Out-of-bag accuracy and probabilities N x K (``bootstrap=True`` only).
+        Out-of-bag accuracy and probabilities N x K (``bootstrap=True`` only), with ``tta_``.
+    tta_ : str, callable or None
+        The test-time views prediction uses by default: ``tta``, or the choice of ``"auto"``.
+    tta_scores_ : dict
+        With ``tta="auto"``: per candidate, its held-out accuracy and NLL.
+    temperature_ : float
+        With ``calibration="temperature"``: the fitted temperature.
+    epochs_ : float
+        The epochs each member trained for (sized by ``time_budget`` when it is set).
     histories_ : list of dict
         Per member, its training history (:class:`nets.History` as a dict).
     member_seeds_, member_indices_ : list of int
@@ -183,11 +214,15 @@ lr_schedule, label_smoothing
         decoupled_weight_decay: bool = _DEFAULTS.decoupled_weight_decay,
         l1: float = _DEFAULTS.l1,
         lr_schedule: str = _DEFAULTS.lr_schedule,
+        norm_lr_scale: float = _DEFAULTS.norm_lr_scale,
+        lookahead: bool = _DEFAULTS.lookahead,
         label_smoothing: float = _DEFAULTS.label_smoothing,
         precision: str = _DEFAULTS.precision,
         channels_last: bool = _DEFAULTS.channels_last,
         augment=None,
         tta: str | None = None,
+        calibration: str | None = None,
+        time_budget: float | None = None,
         early_stopping: bool = True,
         patience: int = 5,
         validation_fraction: float = 0.1,
@@ -217,11 +252,15 @@ lr_schedule, label_smoothing
         self.decoupled_weight_decay = decoupled_weight_decay
         self.l1 = l1
         self.lr_schedule = lr_schedule
+        self.norm_lr_scale = norm_lr_scale
+        self.lookahead = lookahead
         self.label_smoothing = label_smoothing
         self.precision = precision
         self.channels_last = channels_last
         self.augment = augment
         self.tta = tta
+        self.calibration = calibration
+        self.time_budget = time_budget
         self.early_stopping = early_stopping
         self.patience = patience
         self.validation_fraction = validation_fraction
@@ -250,6 +289,11 @@ lr_schedule, label_smoothing
             raise ValueError(f"on_diverge must be 'raise' or 'drop'; got {self.on_diverge!r}")
         if self.tta not in _TTA and not callable(self.tta):
             raise ValueError(f"tta must be one of {_TTA} or a callable; got {self.tta!r}")
+        if self.calibration not in _CALIBRATIONS:
+            raise ValueError(f"calibration must be one of {_CALIBRATIONS}; got {self.calibration!r}")
+        budget = self.time_budget
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not budget > 0):
+            raise ValueError(f"time_budget must be None or > 0 seconds; got {budget!r}")
         if not (0.0 <= self.validation_fraction < 1.0):
             raise ValueError(f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}")
         if self.weights is not None and len(self.weights) != self.n_members:
@@ -259,10 +303,14 @@ lr_schedule, label_smoothing
         if self.members_per_chunk is not None and self.members_per_chunk < 1:
             raise ValueError(f"members_per_chunk must be >= 1 or None; got {self.members_per_chunk!r}")
 
-    def _train_config(self, normalize=None) -> nets.TrainConfig:
-        """The members' :class:`nets.TrainConfig` (its checks name the parameter at fault)."""
-        return nets.TrainConfig(**{name: getattr(self, name) for name in _TRAINING_OPTIONS}, normalize=normalize,
-                                device=self._devices()[0], verbose=max(0, self.verbose - 1))
+    def _train_config(self, normalize=None, epochs=None) -> nets.TrainConfig:
+        """The members' :class:`nets.TrainConfig` (its checks name the parameter at fault);
+        ``epochs`` overrides the parameter (the budget's sizing)."""
+        options = {name: getattr(self, name) for name in _TRAINING_OPTIONS}
+        if epochs is not None:
+            options["epochs"] = epochs
+        return nets.TrainConfig(**options, normalize=normalize, device=self._devices()[0],
+                                verbose=max(0, self.verbose - 1))
 
     def _n_bag(self, n: int) -> int:
         m = self.max_samples
@@ -330,13 +378,19 @@ lr_schedule, label_smoothing
     # ------------------------------------------------------------------ bags and seeds
     def _plans(self, n: int) -> list[MemberPlan]:
         entropy = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        hold_out = bool(self.early_stopping) or bool(self._learns_from_heldout())
         return draw_plans(n, self.n_members, entropy, bootstrap=self.bootstrap, n_bag=self._n_bag(n),
-                          validation_fraction=self.validation_fraction, early_stopping=bool(self.early_stopping))
+                          validation_fraction=self.validation_fraction, hold_out=hold_out)
 
-    def _setup(self, checkpoint_dir=None) -> TrainSetup:
+    def _learns_from_heldout(self) -> list[str]:
+        """The settings that learn from the members' held-out rows after training."""
+        return [name for name, on in (("tta='auto'", self.tta == "auto"),
+                                      (f"calibration={self.calibration!r}", self.calibration is not None)) if on]
+
+    def _setup(self, checkpoint_dir=None, epochs=None) -> TrainSetup:
         return TrainSetup(factory=self.member if self.member is not None else _default_member,
                           input_shape=self.input_spec_.shape, n_classes=len(self.classes_),
-                          config=self._train_config(self._normalize()), early_stopping=bool(self.early_stopping),
+                          config=self._train_config(self._normalize(), epochs), early_stopping=bool(self.early_stopping),
                           patience=int(self.patience), checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
                           vectorize=self.vectorize)
 
@@ -376,17 +430,24 @@ lr_schedule, label_smoothing
         -------
         self
         """
+        start = time.perf_counter()
         self._check_params()
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs the checkpoint_dir of the interrupted run")
+        if resume and self.time_budget is not None:
+            raise ValueError("resume=True cannot be combined with time_budget: the epochs are sized by timing "
+                             "this run, so a resumed run could train different members")
         self._train_config()  # training options checked before the data is touched
         X, y = self._prepare_fit_data(X, y)
         plans = self._plans(len(X))
+        check_heldout_rows(plans, self._learns_from_heldout())
+        self.epochs_ = self._budgeted_epochs(X, y, plans, time.perf_counter() - start) \
+            if self.time_budget is not None else self.epochs
         done: dict[int, MemberRecord] = {}
         if checkpoint_dir is not None:
             done = open_checkpoint(Path(checkpoint_dir), self._fingerprint(X, y), resume, self.n_members)
         todo = [p for p in plans if p.index not in done]
-        outcomes = train_all(todo, X, y, self._setup(checkpoint_dir), devices=self._devices(),
+        outcomes = train_all(todo, X, y, self._setup(checkpoint_dir, self.epochs_), devices=self._devices(),
                              vectorized=self._engine() == "vectorized", n_jobs=self.n_jobs, backend=self.backend,
                              members_per_chunk=self.members_per_chunk, checkpoint_dir=checkpoint_dir,
                              n_members=self.n_members, verbose=self.verbose)
@@ -394,9 +455,51 @@ lr_schedule, label_smoothing
                          self.n_members)
         records = {**done, **{i: o.record for i, o in outcomes.items() if o.record is not None}}
         self._set_members([records[i] for i in sorted(records)])
-        if self.bootstrap:
-            self._compute_oob(X, y)
+        self._learn_from_heldout(X, y)
         return self
+
+    def _workers(self) -> int:
+        """How many members train side by side."""
+        if self._engine() == "vectorized":
+            return self.n_members
+        return max(1, min(joblib.effective_n_jobs(self.n_jobs), self.n_members)) * len(self._devices())
+
+    def _budgeted_epochs(self, X: np.ndarray, y: np.ndarray, plans: list[MemberPlan], spent: float) -> float:
+        """Epochs per member that fit what is left of ``time_budget`` after ``spent`` seconds and
+        the timing probe (see :mod:`ensemble.budget`)."""
+        start = time.perf_counter()
+        workers = self._workers()
+        probe = probe_speed(self._setup(), X, y, threads=threads_per_worker(workers))
+        if self.tta == "auto":
+            views = sum(self._views(torch.as_tensor(X[:1]), t).shape[1] for t in AUTO_TTA)
+        else:
+            views = self._views(torch.as_tensor(X[:1]), self.tta).shape[1] if self.input_spec_.kind == "image" else 1
+        heldout = max(len(p.val_indices) for p in plans)
+        scored = heldout if (self.bootstrap or self._learns_from_heldout()) else 0
+        left = self.time_budget - spent - (time.perf_counter() - start)
+        return size_epochs(left, probe, train_rows=max(len(p.train_indices) for p in plans), batch_size=self.batch_size,
+                           members=self.n_members, workers=workers,
+                           validation_rows=heldout if self.early_stopping else 0,
+                           heldout_views=scored * views, max_epochs=self.epochs)
+
+    def _learn_from_heldout(self, X: np.ndarray, y: np.ndarray) -> None:
+        """After training: the TTA of ``"auto"``, the out-of-bag scores, the temperature."""
+        heldout = HeldOut(self, X)
+        self.tta_ = self.tta
+        if self.tta == "auto":
+            self.tta_, self.tta_scores_ = choose_tta(heldout, y)
+        if self.bootstrap:
+            decision, seen = heldout.decision(self.tta_)
+            if not seen.all():
+                warnings.warn(f"{int((~seen).sum())} of {len(X)} rows were in every member's bag and have no "
+                              "out-of-bag prediction; increase n_members for a reliable oob_score_", UserWarning,
+                              stacklevel=3)
+            self.oob_decision_function_ = decision
+            self.oob_score_ = float((decision[seen].argmax(1) == y[seen]).mean()) if seen.any() else float("nan")
+        if self.calibration == "temperature":
+            decision, seen = heldout.decision(self.tta_)
+            self.temperature_ = fit_temperature(ensemble_logits(decision[seen] / decision[seen].sum(1, keepdims=True)),
+                                                y[seen])
 
     def _engine(self) -> str:
         if self.engine != "auto":
@@ -430,24 +533,6 @@ lr_schedule, label_smoothing
         self.bootstrap_indices_ = [np.asarray(r.train_indices) for r in records]
         self.oob_indices_ = [np.asarray(r.val_indices) for r in records]
         self.histories_ = [r.history for r in records]
-
-    def _compute_oob(self, X: np.ndarray, y: np.ndarray) -> None:
-        n, k = len(X), len(self.classes_)
-        total = np.zeros((n, k))
-        counts = np.zeros(n)
-        for model, oob in zip(self.estimators_, self.oob_indices_):
-            if len(oob) == 0:
-                continue
-            total[oob] += self._member_probas_prepared([model], X[oob], self.tta)[0].numpy()
-            counts[oob] += 1
-        with np.errstate(invalid="ignore", divide="ignore"):
-            decision = total / counts[:, None]
-        if (counts == 0).any():
-            warnings.warn(f"{int((counts == 0).sum())} of {n} rows were in every member's bag and have no out-of-bag "
-                          "prediction; increase n_members for a reliable oob_score_", UserWarning, stacklevel=3)
-        self.oob_decision_function_ = decision
-        seen = counts > 0
-        self.oob_score_ = float((decision[seen].argmax(1) == y[seen]).mean()) if seen.any() else float("nan")
 
     # ------------------------------------------------------------------ prediction
     def _views(self, batch: torch.Tensor, tta) -> torch.Tensor:
@@ -497,13 +582,20 @@ lr_schedule, label_smoothing
                 slot.append(augkit.average_views(logits, average="proba").float().cpu())
         return torch.stack([torch.cat(s) for s in out])
 
-    def member_probas(self, X, tta="default") -> torch.Tensor:
-        """Each member's class probabilities: float tensor ``M x N x K`` (for diagnostics).
+    def _resolve_tta(self, tta):
+        """The views a prediction uses: ``"default"`` and ``"auto"`` mean the learned ``tta_``."""
+        if tta == "default" or tta == "auto":
+            return getattr(self, "tta_", None if self.tta == "auto" else self.tta)
+        return tta
 
-        ``tta``: ``"default"`` uses the estimator's ``tta``; else as in :meth:`predict_proba`.
+    def member_probas(self, X, tta="default") -> torch.Tensor:
+        """Each member's class probabilities: float tensor ``M x N x K`` (for diagnostics),
+        uncalibrated.
+
+        ``tta``: ``"default"`` uses the estimator's ``tta_``; else as in :meth:`predict_proba`.
         """
         X = self._prepare_predict_data(X)
-        return self._member_probas_prepared(self.estimators_, X, self.tta if tta == "default" else tta)
+        return self._member_probas_prepared(self.estimators_, X, self._resolve_tta(tta))
 
     def _combined(self, X, tta, method: str) -> np.ndarray:
         return vote(self.member_probas(X, tta), method=method, weights=self._voting_weights()).numpy()
@@ -515,17 +607,23 @@ lr_schedule, label_smoothing
 
     def predict_proba(self, X, tta="default") -> np.ndarray:
         """Class probabilities ``N x K``: per member the mean over test views of its softmax,
-        then the (weighted) mean over members.
+        then the (weighted) mean over members; with ``calibration``, then ``temperature_``
+        applied to their logits (:func:`ensemble.calibration.apply_temperature`).
 
-        ``tta``: ``None``, ``"flip"``, ``"shift"``, ``"ten_crop"``, ``"multi_scale"`` or a callable mapping
-        a uint8 batch ``N x C x H x W`` to views ``N x V x C x H x W``; ``"default"`` = the
-        estimator's ``tta``. Each member sees all views of a batch in one forward pass.
+        ``tta``: ``None``, ``"flip"``, ``"shift"``, ``"flip_shift"``, ``"ten_crop"``,
+        ``"multi_scale"`` or a callable mapping a uint8 batch ``N x C x H x W`` to views
+        ``N x V x C x H x W``; ``"default"`` (or ``"auto"``) = the estimator's ``tta_``. Each
+        member sees all views of a batch in one forward pass.
         """
-        return self._combined(X, tta, "soft")
+        proba = self._combined(X, tta, "soft")
+        temperature = getattr(self, "temperature_", None)
+        if temperature is None:
+            return proba
+        return apply_temperature(ensemble_logits(proba), temperature)
 
     def predict(self, X, tta="default") -> np.ndarray:
         """Predicted class labels ``N``, combined by the estimator's ``voting`` rule
-        (hard-vote ties go to the lowest class index)."""
+        (hard-vote ties go to the lowest class index); the temperature never changes them."""
         combined = self._combined(X, tta, self.voting)
         return self.classes_[combined.argmax(1)]
 

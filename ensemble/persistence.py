@@ -40,6 +40,9 @@ __all__ = ["save_ensemble", "load_ensemble"]
 FORMAT = "augkit-ensemble"
 VERSION = 1
 _CONFIG = "ensemble.json"
+# What fit learns beyond the members, saved as JSON values: the TTA chosen by tta="auto" and its
+# held-out scores, the temperature of calibration, the epochs sized by time_budget.
+_LEARNED = ("tta_", "tta_scores_", "temperature_", "epochs_")
 # The member factory and the augmentation are stored separately; every other setting as JSON.
 _SEPARATE = ("member", "augment")
 
@@ -134,6 +137,7 @@ def save_ensemble(estimator, folder: Path) -> None:
         "input_scale": np.asarray(estimator.input_scale_).tolist(),
         "n_features_in": int(estimator.n_features_in_),
         "oob_score": getattr(estimator, "oob_score_", None),
+        "learned": {name: getattr(estimator, name) for name in _LEARNED if hasattr(estimator, name)},
         "members": names,
     }
     write_json_atomic(folder / _CONFIG, config)
@@ -174,6 +178,11 @@ def load_ensemble(cls, folder: Path, member=None, device: str | None = None):
     estimator.n_features_in_ = int(config["n_features_in"])
     if config.get("oob_score") is not None:
         estimator.oob_score_ = float(config["oob_score"])
+    learned = config.get("learned", {})
+    if not isinstance(learned, dict) or set(learned) - set(_LEARNED):
+        raise UnsafeFileError(f"{folder / _CONFIG} has unexpected learned attributes: {learned!r}")
+    for name, value in learned.items():
+        setattr(estimator, name, value)
     names = config.get("members")
     if not isinstance(names, list) or not names:
         raise UnsafeFileError(f"{folder / _CONFIG} lists no member files")

@@ -26,7 +26,7 @@ class MemberPlan:
 
 
 def draw_plans(n: int, n_members: int, entropy: int, *, bootstrap: bool, n_bag: int, validation_fraction: float,
-               early_stopping: bool) -> list[MemberPlan]:
+               hold_out: bool) -> list[MemberPlan]:
     """Plans of ``n_members`` members over ``n`` rows.
 
     Parameters
@@ -37,8 +37,8 @@ def draw_plans(n: int, n_members: int, entropy: int, *, bootstrap: bool, n_bag: 
         The run's seed (drawn from the estimator's ``random_state``).
     bootstrap : bool
         True: ``n_bag`` rows drawn with replacement, validation = the out-of-bag rows.
-        False: every row but a held-out ``validation_fraction`` (when ``early_stopping``;
-        at least one row is kept for training).
+        False: every row but a held-out ``validation_fraction`` (when ``hold_out``: for early
+        stopping, or to learn the TTA or the temperature; at least one row is kept for training).
     """
     plans = []
     for i, child in enumerate(np.random.SeedSequence(entropy).spawn(n_members)):
@@ -49,7 +49,7 @@ def draw_plans(n: int, n_members: int, entropy: int, *, bootstrap: bool, n_bag: 
             val = np.setdiff1d(np.arange(n), train)
         else:
             order = rng.permutation(n)
-            n_val = min(round(validation_fraction * n) if early_stopping else 0, n - 1)
+            n_val = min(round(validation_fraction * n) if hold_out else 0, n - 1)
             train, val = np.sort(order[n_val:]), np.sort(order[:n_val])
         plans.append(MemberPlan(index=i, seed=seed, train_indices=train, val_indices=val))
     return plans

@@ -43,8 +43,8 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 import nets
-from nets.batches import inference_batch_size, set_memory_format, to_float_batch
-from nets.batchnorm import cumulative_counters
+from nets.batches import inference_batch_size, initialise_from_data, set_memory_format, to_float_batch
+from nets.batchnorm import cumulative_counters, normalisation_parameters
 from nets.loop import train_members
 
 from .grouped import check_packing, pack_input, pack_model, packed_tensors, unpack_output
@@ -143,6 +143,8 @@ class StackedMembers:
         self._base = copy.deepcopy(models[0]).to("meta")
         ids = {id(p) for p in nets.decay_parameters(models[0])}
         self._decayed = [name for name, p in models[0].named_parameters() if id(p) in ids]
+        ids = {id(p) for p in normalisation_parameters(models[0])}
+        self._normalisation = [name for name, p in models[0].named_parameters() if id(p) in ids]
         k = self.size
         if strategy == "grouped":  # activations packed along channels: no vmap at all
             self.net = pack_model(models[0], k)
@@ -166,10 +168,11 @@ class StackedMembers:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._batched(self.params, self.buffers, x.view(self.size, -1, *x.shape[1:]))
 
-    def parameter_groups(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        decayed = set(self._decayed)
+    def parameter_groups(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        decayed, normalisation = set(self._decayed), set(self._normalisation)
         return ([t for n, t in self.params.items() if n in decayed],
-                [t for n, t in self.params.items() if n not in decayed])
+                [t for n, t in self.params.items() if n in normalisation],
+                [t for n, t in self.params.items() if n not in decayed and n not in normalisation])
 
     def train(self, mode: bool = True) -> None:
         self.net.train(mode)
@@ -225,8 +228,10 @@ def _validation_rows(plans: list[MemberPlan], use: list[bool],
 def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setup: TrainSetup) -> list[MemberOutcome]:
     config, device = setup.config, setup.config.device
     models = [build_member(setup, p.seed).to(device) for p in plans]
-    for model in models:
+    for model, plan in zip(models, plans):
         memory_format = set_memory_format(model, config.channels_last)
+        rows = torch.as_tensor(plan.train_indices, device=X.device)
+        initialise_from_data(model, X[rows], config.normalize, memory_format)  # as nets.fit does
     probe = to_float_batch(X[:min(4, len(X))], normalize=config.normalize, memory_format=memory_format)
     members = StackedMembers(models, setup.vectorize, memory_format, probe)
     use_val = [setup.early_stopping and len(p.val_indices) > 0 for p in plans]

@@ -97,6 +97,22 @@ def set_memory_format(model: nn.Module, channels_last: bool) -> torch.memory_for
     return fmt
 
 
+DATA_INIT_IMAGES = 5000  # training images a data-dependent initialisation sees (airbench's count)
+
+
+def initialise_from_data(model: nn.Module, X: torch.Tensor, normalize: Normalize = None,
+                         memory_format: torch.memory_format = torch.contiguous_format) -> None:
+    """Give ``model.init_from_data`` (when the model has one, e.g. :class:`nets.FastCNN` with a
+    whitened stem) up to :data:`DATA_INIT_IMAGES` evenly spaced training rows of ``X``, as the
+    network sees them in training before augmentation: float, normalised, in ``memory_format``.
+    :func:`nets.fit` and the ensemble engines call it before the first step."""
+    init = getattr(model, "init_from_data", None)
+    if init is None:
+        return
+    picks = torch.linspace(0, X.shape[0] - 1, min(X.shape[0], DATA_INIT_IMAGES), device=X.device).round().long()
+    init(to_float_batch(X[picks], normalize=normalize, memory_format=memory_format))
+
+
 def population_batches(X: torch.Tensor, batch_size: int, normalize: Normalize = None,
                        memory_format: torch.memory_format = torch.contiguous_format,
                        max_batches: int = POPULATION_BATCHES) -> Iterator[torch.Tensor]:

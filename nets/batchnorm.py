@@ -157,6 +157,13 @@ def restart_population_statistics(model: nn.Module) -> nn.Module:
     return model
 
 
+def normalisation_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The trainable parameters of ``model``'s BatchNorms (ours: gamma, beta; torch's: weight,
+    bias), which the trainer may step at their own learning rate (``norm_lr_scale``)."""
+    layers = [m for m in model.modules() if isinstance(m, (_BatchNorm, nn.modules.batchnorm._BatchNorm))]
+    return [p for layer in layers for p in layer.parameters(recurse=False)]
+
+
 def _population_layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, _BatchNorm)
             or (isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats)]

@@ -16,7 +16,7 @@ import torch
 
 from nets.precision import check_precision
 
-LR_SCHEDULES = ("constant", "onecycle", "cosine")
+LR_SCHEDULES = ("constant", "onecycle", "cosine", "triangular")
 OPTIMIZERS = ("sgd", "adam")
 
 Augment = Callable[..., Any]
@@ -71,8 +71,9 @@ class TrainConfig:
 
     Parameters
     ----------
-    epochs : int
-        Length of training (and of the lr schedule) in epochs.
+    epochs : int or float
+        Length of training (and of the lr schedule) in epochs; a fraction trains
+        ``round(epochs * steps_per_epoch)`` steps, the last epoch cut short (airbench trains 9.9).
     batch_size : int
         Rows per minibatch (the last batch of an epoch may be smaller).
     lr : float
@@ -93,8 +94,16 @@ class TrainConfig:
     label_smoothing : float
         eps in [0, 1): the target is (1 - eps) target + eps / K (Szegedy et al. 2016); with a
         label-mixing augmentation the mixed soft target is smoothed the same way.
-    lr_schedule : {"constant", "onecycle", "cosine"}
+    lr_schedule : {"constant", "onecycle", "cosine", "triangular"}
         Per-step multiplier of ``lr`` (:func:`nets.step.lr_factor`).
+    norm_lr_scale : float
+        The BatchNorm parameters (scale and shift) step with ``norm_lr_scale * lr`` (> 0): airbench
+        trains the shifts 64 times faster than the weights, with the scales frozen.
+    lookahead : bool
+        Look-ahead weight averaging (:class:`nets.average.Lookahead`, airbench's settings): from
+        30% of training on, every 5 steps the weights become an exponential moving average of
+        themselves, whose decay grows towards 0.95 per step by the end; the average is the
+        trained model.
     precision : {"float32", "bfloat16"}
         "float32": everything in float32. "bfloat16": the training forward under bf16 autocast
         (:mod:`nets.precision`): on devices with native bf16 (AVX512-BF16/AMX CPUs, Ampere+
@@ -121,7 +130,7 @@ class TrainConfig:
         0 silent; >= 1 a progress bar per epoch on a TTY (>= 2 keeps the finished bars).
     """
 
-    epochs: int = 10
+    epochs: float = 10
     batch_size: int = 128
     lr: float = 0.05
     momentum: float = 0.9
@@ -132,6 +141,8 @@ class TrainConfig:
     l1: float = 0.0
     label_smoothing: float = 0.0
     lr_schedule: str = "constant"
+    norm_lr_scale: float = 1.0
+    lookahead: bool = False
     precision: str = "float32"
     channels_last: bool = True
     augment: Augment | None = None
@@ -141,8 +152,12 @@ class TrainConfig:
     verbose: int = 1
 
     def __post_init__(self) -> None:
+        epochs = self.epochs
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Real) or not (math.isfinite(epochs) and epochs > 0):
+            raise ValueError(f"epochs must be a number > 0, got {epochs!r}")
         checked = {
-            "epochs": _positive_int("epochs", self.epochs),
+            "epochs": int(epochs) if float(epochs).is_integer() else float(epochs),
+            "lookahead": _flag("lookahead", self.lookahead),
             "batch_size": _positive_int("batch_size", self.batch_size),
             "nesterov": _flag("nesterov", self.nesterov),
             "decoupled_weight_decay": _flag("decoupled_weight_decay", self.decoupled_weight_decay),
@@ -154,6 +169,9 @@ class TrainConfig:
         }
         for name in ("lr", "momentum", "weight_decay", "l1"):
             checked[name] = _non_negative(name, getattr(self, name))
+        if not _non_negative("norm_lr_scale", self.norm_lr_scale) > 0:
+            raise ValueError(f"norm_lr_scale must be > 0, got {self.norm_lr_scale!r}")
+        checked["norm_lr_scale"] = float(self.norm_lr_scale)
         smoothing = self.label_smoothing
         if isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real) or not 0.0 <= smoothing < 1.0:
             raise ValueError(f"label_smoothing must be a number in [0, 1), got {smoothing!r}")

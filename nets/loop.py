@@ -26,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nets.batches import population_batches
-from nets.batchnorm import recompute_population_statistics, restart_population_statistics
+from nets.batchnorm import normalisation_parameters, recompute_population_statistics, restart_population_statistics
 from nets.config import TrainConfig
 from nets.early_stopping import EarlyStopping
 from nets.penalties import decay_parameters
@@ -91,8 +91,9 @@ class Members(Protocol):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(k*B) x ... float input (member m's rows m*B..(m+1)*B-1) -> k x B x K logits."""
 
-    def parameter_groups(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """The leaf tensors training updates: (weights that decay and l1 apply to, the rest)."""
+    def parameter_groups(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """The leaf tensors training updates: (weights that decay and l1 apply to, BatchNorm
+        parameters, the rest)."""
 
     def train(self, mode: bool = True) -> None:
         """Switch every member to training (True) or eval (False) mode."""
@@ -115,10 +116,10 @@ class SingleModel:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x).unsqueeze(0)
 
-    def parameter_groups(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        decayed = decay_parameters(self.model)
-        ids = {id(p) for p in decayed}
-        return decayed, [p for p in self.model.parameters() if id(p) not in ids]
+    def parameter_groups(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        decayed, normalisation = decay_parameters(self.model), normalisation_parameters(self.model)
+        ids = {id(p) for p in decayed + normalisation}
+        return decayed, normalisation, [p for p in self.model.parameters() if id(p) not in ids]
 
     def train(self, mode: bool = True) -> None:
         self.model.train(mode)
@@ -200,8 +201,9 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
     n = X.shape[0] if train_rows is None else train_rows.shape[1]
     batch_size = config.batch_size
     steps_per_epoch = math.ceil(n / batch_size)
-    decayed, others = members.parameter_groups()
-    step = TrainStep(config, members.forward, decayed, others, k, n_classes, config.epochs * steps_per_epoch,
+    total_steps = max(1, round(config.epochs * steps_per_epoch))  # epochs may be fractional
+    n_epochs = math.ceil(total_steps / steps_per_epoch)
+    step = TrainStep(config, members.forward, *members.parameter_groups(), k, n_classes, total_steps,
                      training_precision(config.precision, device), members.memory_format)
     histories = [History() for _ in range(k)]
     for stopper in stoppers:
@@ -212,23 +214,28 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
     show_bar = config.verbose > 0 and sys.stderr.isatty()
     start = time.perf_counter()
     with _global_rng(generators, device):
-        for epoch in range(config.epochs):
+        for epoch in range(n_epochs):
             t0 = time.perf_counter()
             members.train(True)
             members.restart_statistics()  # exact-average BatchNorms: this epoch's batches only
             orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
             loss_sum = torch.zeros(k, device=device)
             correct = torch.zeros(k, device=device, dtype=torch.long)
+            seen = 0
             bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", leave=config.verbose > 1, disable=not show_bar)
             for i in range(0, n, batch_size):
+                if step.steps_done == total_steps:  # a fractional last epoch
+                    break
                 rows = orders[:, i:i + batch_size]
                 if train_rows is not None:
                     rows = torch.gather(train_rows, 1, rows)  # k x B row indices of X
                 batch_loss, batch_correct = step(X[rows.flatten()], y[rows], augment_generator)
+                seen += rows.shape[1]  # rows trained on this epoch (fewer in a fractional last one)
                 loss_sum += batch_loss * rows.shape[1]
                 correct += batch_correct
                 bar.update(1)
-            epoch_loss = (loss_sum / n).tolist()  # one host sync per epoch, not per step
+            step.end_epoch()
+            epoch_loss = (loss_sum / seen).tolist()  # one host sync per epoch, not per step
             bar.set_postfix(loss=f"{epoch_loss[0]:.4f}")
             bar.close()
             for m in range(k):
@@ -246,20 +253,20 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
                     continue
                 history = histories[m]
                 history.loss.append(epoch_loss[m])
-                history.acc.append(correct_list[m] / n)
+                history.acc.append(correct_list[m] / seen)
                 history.seconds.append(seconds)
                 if val_losses[m] is not None:
                     history.val_loss.append(val_losses[m])
                     history.val_acc.append(val_accs[m])
                 if stoppers[m] is not None and val_losses[m] is not None:
                     monitored = history.val_loss[-1] if stoppers[m].monitor == "val_loss" else history.val_acc[-1]
-                    if stoppers[m].step(epoch, monitored, members.member(m)) and epoch < config.epochs - 1:
+                    if stoppers[m].step(epoch, monitored, members.member(m)) and epoch < n_epochs - 1:
                         history.stopped_epoch = epoch
                         active[m] = False
             if on_epoch_end is not None:
                 on_epoch_end(epoch, histories)
             if config.time_budget is not None and time.perf_counter() - start > config.time_budget \
-                    and epoch < config.epochs - 1:
+                    and epoch < n_epochs - 1:
                 for m in range(k):
                     if active[m]:
                         histories[m].stopped_epoch = epoch

@@ -20,6 +20,7 @@ from torch.nn import functional as F
 from nets.batchnorm import BatchNorm1d, BatchNorm2d
 from nets.dropout import Dropout
 from nets.init import InitSpec, apply_init
+from nets.whitening import whitening_filters
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -264,9 +265,15 @@ class FastCNN(nn.Module):
     A 2x2 convolution stem (no padding) and GELU, then per width a block conv3x3 -> max-pool 2
     -> BatchNorm -> GELU -> conv3x3 -> BatchNorm -> GELU, global max-pooling, optional Dropout,
     and a bias-free Linear head whose logits are multiplied by ``scale`` (1/9: small initial
-    logits). On 32 x 32 inputs the spatial size runs 31 -> 15 -> 7 -> 3 -> 1. airbench's
-    whitening initialisation of the stem, its frozen BatchNorm scales and its look-ahead are
-    left out: this is the architecture, trained by :func:`nets.fit` or the ensemble engines.
+    logits). On 32 x 32 inputs the spatial size runs 31 -> 15 -> 7 -> 3 -> 1.
+
+    airbench's initialisation is available as options: ``whiten=True`` makes the stem a fixed
+    whitening layer (:mod:`nets.whitening`) set from the training images by
+    :meth:`init_from_data`, which :func:`nets.fit` and the ensemble engines call before training;
+    ``dirac=True`` starts every 3x3 convolution as the identity on its first input channels
+    (an implicit residual: ``dirac_`` over torch's default init); ``bn_scale=False`` freezes the
+    BatchNorm scales at 1 (their shifts stay trained, airbench steps them at 64 times the lr:
+    ``norm_lr_scale``). Its look-ahead is :class:`nets.average.Lookahead` (``lookahead=True``).
 
     Input: float N x C x H x W; output: float logits N x ``n_classes``.
 
@@ -279,7 +286,7 @@ class FastCNN(nn.Module):
     widths : sequence of int
         Channels of each block.
     stem : int
-        Channels of the 2x2 stem.
+        Channels of the 2x2 stem (with ``whiten``: ``2 C 4``, 24 for RGB).
     p_keep : float or None
         Keep probability of the Dropout layer(s) (the lecture's convention, as
         :class:`nets.Dropout`); None for none. (``dropout=`` was this argument's old name.)
@@ -287,11 +294,14 @@ class FastCNN(nn.Module):
         Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
     scale : float
         Multiplier of the logits.
+    whiten, dirac, bn_scale : bool
+        airbench's initialisation (see above); off by default.
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
                  widths: Sequence[int] = (64, 256, 256), stem: int = 24, p_keep: float | None = None,
-                 init: InitSpec = "he", scale: float = 1 / 9, **removed: Any) -> None:
+                 init: InitSpec = "he", scale: float = 1 / 9, whiten: bool = False, dirac: bool = False,
+                 bn_scale: bool = True, **removed: Any) -> None:
         super().__init__()
         _refuse_unknown(type(self).__name__, removed)
         shape = _check_common(input_shape, n_classes, p_keep)
@@ -300,6 +310,8 @@ class FastCNN(nn.Module):
             raise ValueError(f"widths must be positive ints, at least one, got {widths!r}")
         if not isinstance(stem, int) or stem < 1:
             raise ValueError(f"stem must be a positive int, got {stem!r}")
+        if whiten and stem != 2 * shape[0] * 4:
+            raise ValueError(f"a whitened 2x2 stem has 2 C 4 = {2 * shape[0] * 4} channels, got stem={stem}")
         side = min(shape[1:]) - 1
         for _ in widths:
             side //= 2
@@ -320,7 +332,27 @@ class FastCNN(nn.Module):
         layers.append(nn.Linear(c_in, n_classes, bias=False))
         self.layers = nn.Sequential(*layers)
         self.scale = float(scale)
+        self.whiten = bool(whiten)
         apply_init(self, init)
+        with torch.no_grad():
+            if dirac:
+                for conv in self.layers[2:]:
+                    if isinstance(conv, nn.Conv2d):
+                        nn.init.dirac_(conv.weight[:conv.in_channels])
+            if whiten:
+                self.layers[0].bias.zero_()
+        self.layers[0].weight.requires_grad_(not whiten)  # the whitening filters stay fixed
+        for module in self.layers:
+            if isinstance(module, BatchNorm2d):
+                module.gamma.requires_grad_(bool(bn_scale))
+
+    @torch.no_grad()
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """With ``whiten``: set the stem to the whitening filters of ``images`` (float
+        N x C x H x W as the network sees them: normalised, un-augmented). Else nothing."""
+        if self.whiten:
+            stem = self.layers[0]
+            stem.weight.copy_(whitening_filters(images.to(stem.weight), kernel_size=2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x) * self.scale

@@ -11,8 +11,8 @@ logits, one member's batch never reaching another member. The step owns everythi
    q' = (1 - eps) q + eps / K, plus ``l1 * ||W||_1``; the members' losses are summed, so
    member m's gradient is that of its own loss alone;
 4. the update (:meth:`TrainStep.update`): the lr schedule, the backward, decoupled decay,
-   the optimiser step (:mod:`nets.optim`, coupled decay inside). A per-step weight average
-   (an EMA or look-ahead of the weights) belongs at the end of :meth:`TrainStep.update`.
+   the optimiser step (:mod:`nets.optim`, coupled decay inside; BatchNorm parameters at
+   ``norm_lr_scale`` times the lr), then the look-ahead weight average (:mod:`nets.average`).
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from nets.average import Lookahead
 from nets.batches import normalize_batch, to_float_batch
 from nets.config import LR_SCHEDULES, TrainConfig
 from nets.optim import SGD, Adam
@@ -30,6 +31,8 @@ from nets.penalties import l1_norm
 from nets.precision import autocast
 
 ONECYCLE_WARMUP = 0.2  # fraction of the steps spent warming up linearly from 0 to lr
+# airbench94's triangle: from 0.2 lr up to lr at 23% of the steps, then down to 0.07 lr.
+TRIANGLE = ((0.0, 0.2), (0.23, 1.0), (1.0, 0.07))
 
 __all__ = ["TrainStep", "lr_factor", "ONECYCLE_WARMUP"]
 
@@ -43,6 +46,9 @@ def lr_factor(schedule: str, step: int, total_steps: int) -> float:
         return t / ONECYCLE_WARMUP if t < ONECYCLE_WARMUP else (1 - t) / (1 - ONECYCLE_WARMUP)
     if schedule == "cosine":  # lr_t = lr * (1 + cos(pi t)) / 2
         return 0.5 * (1 + math.cos(math.pi * t))
+    if schedule == "triangular":  # linear between the corners of TRIANGLE
+        (_, f0), (t1, f1), (t2, f2) = TRIANGLE
+        return f0 + (f1 - f0) * t / t1 if t < t1 else f1 + (f2 - f1) * (t - t1) / (t2 - t1)
     return 1.0
 
 
@@ -55,8 +61,9 @@ class TrainStep:
         The options (optimiser, decay, l1, smoothing, schedule, augmentation, normalisation).
     forward : callable
         (k*B) x ... float input -> k x B x K logits, in training mode.
-    decayed, others : sequences of leaf tensors
-        What the optimiser updates: weights that weight decay and l1 apply to, and the rest.
+    decayed, normalisation, others : sequences of leaf tensors
+        What the optimiser updates: weights that weight decay and l1 apply to, BatchNorm
+        parameters (stepped at ``config.norm_lr_scale`` times the lr), and the rest.
     members : int
         k, the number of members stepped together.
     n_classes : int
@@ -70,16 +77,19 @@ class TrainStep:
     """
 
     def __init__(self, config: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor],
-                 decayed: Sequence[torch.Tensor], others: Sequence[torch.Tensor], members: int, n_classes: int,
-                 total_steps: int, precision: str, memory_format: torch.memory_format) -> None:
+                 decayed: Sequence[torch.Tensor], normalisation: Sequence[torch.Tensor], others: Sequence[torch.Tensor],
+                 members: int, n_classes: int, total_steps: int, precision: str,
+                 memory_format: torch.memory_format) -> None:
         self.config, self.forward = config, forward
         self.decayed = list(decayed)
         self.members, self.n_classes, self.total_steps = members, n_classes, total_steps
         self.precision, self.memory_format = precision, memory_format
         coupled = 0.0 if config.decoupled_weight_decay else config.weight_decay
-        groups = [(self.decayed, coupled), (list(others), 0.0)]
+        groups = [(self.decayed, coupled), (list(normalisation), 0.0, config.norm_lr_scale), (list(others), 0.0)]
         self.optimizer = SGD(groups, momentum=config.momentum, nesterov=config.nesterov) \
             if config.optimizer == "sgd" else Adam(groups)
+        trained = [t for group in groups for t in group[0] if t.requires_grad]
+        self.lookahead = Lookahead(trained, total_steps) if config.lookahead else None
         self.steps_done = 0
 
     def inputs(self, x: torch.Tensor, y: torch.Tensor, generator: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,3 +149,11 @@ class TrainStep:
                 torch._foreach_mul_(self.decayed, 1 - lr * config.weight_decay)  # W <- W - lr * wd * W
         self.optimizer.step(lr)
         self.steps_done += 1
+        if self.lookahead is not None:
+            self.lookahead.step(self.steps_done)
+
+    def end_epoch(self) -> None:
+        """At the end of every epoch: the weights become the look-ahead average, if any, so that
+        validation, snapshots and the final model all see the average."""
+        if self.lookahead is not None:
+            self.lookahead.settle()

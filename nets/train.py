@@ -21,7 +21,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nets.batches import Normalize, inference_batch_size, model_memory_format, set_memory_format, to_float_batch
+from nets.batches import (
+    Normalize,
+    inference_batch_size,
+    initialise_from_data,
+    model_memory_format,
+    set_memory_format,
+    to_float_batch,
+)
 from nets.config import TrainConfig
 from nets.early_stopping import EarlyStopping
 from nets.loop import DivergenceError, History, SingleModel, train_members
@@ -141,6 +148,7 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
     g = _as_generator(generator)
     model.to(device)
     memory_format = set_memory_format(model, config.channels_last)
+    initialise_from_data(model, X, config.normalize, memory_format)
     n_classes = _logit_width(model, X, config, memory_format) if config.mixes_labels else None
 
     def validate() -> tuple[list[float], list[float]]:

@@ -174,7 +174,10 @@ def test_bad_training_data_fails_before_training(X, y, error, message, monkeypat
     ("tta", "five_crop", "tta must be one of"),
     ("engine", "threads", "engine must be"),
     ("lr", -0.1, "lr must be a finite number >= 0, got -0.1"),
-    ("epochs", 0, "epochs must be a positive int, got 0"),
+    ("epochs", 0, "epochs must be a number > 0, got 0"),
+    ("time_budget", 0, "time_budget must be None or > 0 seconds; got 0"),
+    ("calibration", "platt", "calibration must be one of"),
+    ("tta", "sideways", "tta must be one of"),
     ("precision", "float16", "precision must be one of"),
     ("channels_last", "yes", "channels_last must be True or False"),
 ])

@@ -107,28 +107,48 @@ def test_no_minimum_inside_the_range_warns_and_returns_the_end():
         assert fit_temperature(-separable, y) == TEMPERATURE_RANGE[1]
 
 
-def test_out_of_bag_temperature_lowers_held_out_nll_of_an_over_confident_ensemble():
+def test_out_of_bag_temperature_lowers_held_out_nll_of_an_over_confident_ensemble(tmp_path):
     """Large MLP members trained far past the point of best validation loss on few rows (no early
-    stopping, no weight decay) are over-confident, and so is their average; the temperature
-    fitted on the out-of-bag rows softens it on held-out rows and leaves every prediction as it was."""
+    stopping, no weight decay) are over-confident, and so is their average; calibration="temperature"
+    fits the temperature on the out-of-bag rows, which softens the ensemble on held-out rows and
+    leaves every prediction as it was. The temperature is saved and loaded with the ensemble."""
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
     order = np.random.default_rng(0).permutation(len(X))
     train, test = order[:300], order[300:]
-    clf = BaggedNetClassifier(member=functools.partial(nets.MLP, widths=(1024,)), n_members=4, epochs=60,
-                              batch_size=64, lr=0.3, weight_decay=0.0, early_stopping=False, random_state=0,
-                              verbose=0, n_jobs=1)
-    with pytest.warns(UserWarning, match="no out-of-bag prediction"):  # a few rows are in all 4 bags
-        clf.fit(X[train].astype(np.float32), y[train])
-    oob = clf.oob_decision_function_
+    settings = dict(member=functools.partial(nets.MLP, widths=(1024,)), n_members=4, epochs=60, batch_size=64,
+                    lr=0.3, weight_decay=0.0, early_stopping=False, random_state=0, verbose=0, n_jobs=1)
+    plain = BaggedNetClassifier(**settings)
+    calibrated = BaggedNetClassifier(**settings, calibration="temperature")
+    for clf in (plain, calibrated):
+        with pytest.warns(UserWarning, match="no out-of-bag prediction"):  # a few rows are in all 4 bags
+            clf.fit(X[train], y[train])
+    # The fitted temperature is the minimum-NLL one of the out-of-bag decision, computed here anew.
+    oob = calibrated.oob_decision_function_
     seen = ~np.isnan(oob).any(1)
-    labels = np.searchsorted(clf.classes_, y)
-    temperature = fit_temperature(ensemble_logits(oob[seen]), labels[train][seen])
-    assert temperature > 1.5  # over-confident
+    labels = np.searchsorted(calibrated.classes_, y)
+    assert calibrated.temperature_ == pytest.approx(fit_temperature(ensemble_logits(oob[seen]), labels[train][seen]))
+    assert calibrated.temperature_ > 1.5  # over-confident
+    proba = vote(calibrated.member_probas(X[test])).numpy()
+    np.testing.assert_allclose(proba, plain.predict_proba(X[test]), atol=1e-6)  # same members
+    scaled = calibrated.predict_proba(X[test])
+    np.testing.assert_allclose(scaled, apply_temperature(ensemble_logits(proba), calibrated.temperature_), atol=1e-6)
+    assert metrics.nll(scaled, labels[test]) < 0.85 * metrics.nll(proba, labels[test])
+    np.testing.assert_array_equal(calibrated.predict(X[test]), plain.predict(X[test]))
+    calibrated.save(tmp_path / "model")
+    again = BaggedNetClassifier.load(tmp_path / "model")
+    assert again.temperature_ == calibrated.temperature_
+    np.testing.assert_allclose(again.predict_proba(X[test]), scaled, atol=1e-6)
 
-    proba = vote(clf.member_probas(X[test].astype(np.float32))).numpy()
-    np.testing.assert_allclose(proba, clf.predict_proba(X[test].astype(np.float32)), atol=1e-6)
-    calibrated = apply_temperature(ensemble_logits(proba), temperature)
-    assert metrics.nll(calibrated, labels[test]) < 0.85 * metrics.nll(proba, labels[test])
-    np.testing.assert_array_equal(calibrated.argmax(1), proba.argmax(1))
+
+def test_calibration_without_held_out_rows_is_refused_at_fit():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    clf = BaggedNetClassifier(n_members=2, epochs=1, bootstrap=False, validation_fraction=0.0,
+                              calibration="temperature", verbose=0)
+    with pytest.raises(ValueError, match=r"calibration='temperature' learn from the rows the members hold out, "
+                                         r"but there are 0"):
+        clf.fit(X[:100].astype(np.float32), y[:100])

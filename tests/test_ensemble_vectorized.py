@@ -53,6 +53,7 @@ OPTIONS = {  # every training option the estimator exposes, beside the defaults
     "l1_decoupled_adam": dict(l1=1e-3, decoupled_weight_decay=True, optimizer="adam", lr=0.01, nesterov=False),
     "mixing_smoothing_contiguous": dict(augment=ReversedPartnerMix(), label_smoothing=0.1, channels_last=False,
                                         lr_schedule="cosine"),
+    "airbench_lookahead_fractional": dict(lookahead=True, norm_lr_scale=8.0, lr_schedule="triangular", epochs=2.6),
 }
 
 
@@ -97,7 +98,7 @@ def test_every_training_option_trains_the_same_member_in_both_engines(digits_ima
     images, y = digits_images
     X = np.ascontiguousarray(images[:256].transpose(0, 3, 1, 2))
     y = y[:256].astype(np.int64)
-    setup = _setup(False, vectorize, epochs=2, **OPTIONS[options])
+    setup = _setup(False, vectorize, **{"epochs": 2, **OPTIONS[options]})
     plans = _plans(len(X), 2, 256)
     together = train_vectorized(plans, X, y, setup)
     for plan in plans:
@@ -221,3 +222,17 @@ def test_chunk_that_runs_out_of_memory_is_retried_in_halves(digits_images, monke
             assert torch.equal(retried[i].record.state[name], value), name
     with pytest.raises(torch.OutOfMemoryError):  # a chunk size the caller chose is not second-guessed
         train_vectorized(plans, X, y, setup, members_per_chunk=4)
+
+
+@pytest.mark.parametrize("vectorize", ["vmap", "grouped"])
+def test_airbench_members_with_a_whitened_frozen_stem_equal_solo_training(digits_images, vectorize):
+    images, y = digits_images
+    X = np.ascontiguousarray(images[:256].transpose(0, 3, 1, 2))
+    y = y[:256].astype(np.int64)
+    setup = _setup(False, vectorize, epochs=2, lookahead=True, norm_lr_scale=16.0, lr_schedule="triangular")
+    setup = dataclasses.replace(setup, factory=functools.partial(
+        nets.FastCNN, widths=(8, 16), stem=8, whiten=True, dirac=True, bn_scale=False))
+    plans = _plans(len(X), 2, 256)
+    together = train_vectorized(plans, X, y, setup)
+    for plan in plans:
+        _assert_same_member(together[plan.index].record, *_train_alone(setup, plan, X, y, False), False)

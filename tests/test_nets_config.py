@@ -21,7 +21,10 @@ def test_defaults_and_replace():
 
 
 @pytest.mark.parametrize("option, value, error, message", [
-    ("epochs", 0, ValueError, "epochs must be a positive int, got 0"),
+    ("epochs", 0, ValueError, "epochs must be a number > 0, got 0"),
+    ("norm_lr_scale", 0.0, ValueError, "norm_lr_scale must be > 0, got 0.0"),
+    ("lookahead", 2, ValueError, "lookahead must be True or False, got 2"),
+    ("lr_schedule", "triangle", ValueError, "lr_schedule must be one of"),
     ("batch_size", 2.5, ValueError, "batch_size must be a positive int, got 2.5"),
     ("lr", float("nan"), ValueError, "lr must be a finite number >= 0, got nan"),
     ("momentum", -0.5, ValueError, "momentum must be a finite number >= 0"),
