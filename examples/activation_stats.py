@@ -10,8 +10,9 @@ to ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+import _report
 
 from nets import activation_stats
 
@@ -26,10 +27,9 @@ SETTINGS = {
 
 def plot_setting(name: str, stats: dict, path: Path, dpi: int) -> None:
     """One row of per-layer histograms, each titled with the layer's mean and std."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _report.pyplot()
+    if plt is None:
+        return
     depth = len(stats["std"])
     fig, axes = plt.subplots(1, depth, figsize=(1.9 * depth, 2.2), sharex=True)
     for layer, ax in enumerate(axes):
@@ -38,21 +38,17 @@ def plot_setting(name: str, stats: dict, path: Path, dpi: int) -> None:
         ax.set_title(f"layer {layer + 1}\nmean {stats['mean'][layer]:.2g}\nstd {stats['std'][layer]:.2g}",
                      fontsize=7)
         ax.tick_params(labelsize=6)
-    fig.suptitle(name, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    _report.save_figure(fig, path, dpi, name)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("augkit-out/activation_stats"))
+    _report.add_out_argument(parser, "activation_stats")
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--width", type=int, default=500)
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--dpi", type=int, default=80)
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
 
     table = {}
     for name, (activation, init) in SETTINGS.items():
@@ -60,14 +56,11 @@ def main(argv: list[str] | None = None) -> None:
         plot_setting(name, stats, args.out / f"{name}.png", args.dpi)
         table[name] = {"std": stats["std"], "mean": stats["mean"], "saturated": stats["saturated"]}
 
-    header = "| setting | " + " | ".join(f"L{k + 1}" for k in range(args.depth)) + " |"
-    lines = [f"Per-layer std of activations ({args.depth} layers x {args.width} units, n = {args.n})", "",
-             header, "|" + "---|" * (args.depth + 1)]
-    lines += [f"| {name} | " + " | ".join(f"{s:.3g}" for s in row["std"]) + " |" for name, row in table.items()]
-    markdown = "\n".join(lines) + "\n"
-    (args.out / "activation_stats.md").write_text(markdown)
-    (args.out / "activation_stats.json").write_text(json.dumps(table, indent=1))
-    print(markdown)
+    caption = f"Per-layer std of activations ({args.depth} layers x {args.width} units, n = {args.n})"
+    markdown = _report.markdown_table(["setting", *(f"L{k + 1}" for k in range(args.depth))],
+                                      [[name, *row["std"]] for name, row in table.items()], floats=".3g")
+    _report.write_report(args.out, "activation_stats", caption + "\n\n" + markdown, table)
+    return table
 
 
 if __name__ == "__main__":

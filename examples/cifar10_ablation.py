@@ -8,22 +8,19 @@ Validation = the last 1,000 images of each class (in file order). Every run trai
 sized to the number of epochs a short timing run says fit in the budget. Writes
 ``cifar10_ablation.md`` and ``.json`` to ``--out``.
 
-    python examples/cifar10_ablation.py --budget 600
+    python examples/cifar10_ablation.py --cifar10 PATH --budget 600     # PATH: default $AUGKIT_CIFAR10
     python examples/cifar10_ablation.py --budget 10 --train-subset 2000   # smoke test
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
-from pathlib import Path
 
-import numpy as np
+import _report
 import torch
 
 import augkit as A
-from augkit.data import last_per_class_split, load_cifar10, to_batch
 from nets import SmallCNN, evaluate, fit
 
 RECIPE = {"augment": True, "dropout": 0.7, "batch_norm": True, "weight_decay": 5e-4}
@@ -37,21 +34,10 @@ ROWS = {
 }
 
 
-def load_split(train_subset: int | None, seed: int):
-    """uint8 N x 3 x 32 x 32 train/val tensors and int64 labels; val = last 1,000 per class."""
-    images, labels, _ = load_cifar10()
-    train_idx, val_idx = last_per_class_split(labels, 1000)
-    if train_subset is not None and train_subset < len(train_idx):
-        train_idx = np.sort(np.random.default_rng(seed).choice(train_idx, train_subset, replace=False))
-    X = to_batch(images)
-    y = torch.from_numpy(labels)
-    return (X[train_idx], y[train_idx]), (X[val_idx], y[val_idx])
-
-
-def channel_stats(X: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of uint8 images on the [0, 1] scale."""
-    x = X.float() / 255
-    return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).tolist()
+def load_split(folder, train_subset: int | None, seed: int):
+    """uint8 N x 3 x 32 x 32 train/val tensors and int64 labels; val = the last 1,000 of each class."""
+    train, val = _report.cifar10_split(folder, train_subset, seed, val_per_class=1000)
+    return tuple(map(torch.as_tensor, train)), tuple(map(torch.as_tensor, val))
 
 
 def run(config: dict, train, val, pipeline, normalize, budget: float, seed: int, epochs: int) -> dict:
@@ -92,13 +78,13 @@ def main(argv: list[str] | None = None) -> None:
                         help="length of the one-cycle schedule; default: what a short timing run says fits the budget")
     parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128], help="SmallCNN block widths")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("augkit-out/cifar10_ablation"))
+    _report.add_cifar10_argument(parser)
+    _report.add_out_argument(parser, "cifar10_ablation")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    args.out.mkdir(parents=True, exist_ok=True)
 
-    train, val = load_split(args.train_subset, args.seed)
-    normalize = channel_stats(train[0])
+    train, val = load_split(_report.cifar10_folder(parser, args), args.train_subset, args.seed)
+    normalize = _report.channel_stats(train[0])
     pipeline = A.Compose([
         A.RandomScaleCrop(size=32, scale=(32, 40)),
         A.HorizontalFlip(p=0.5),
@@ -114,16 +100,13 @@ def main(argv: list[str] | None = None) -> None:
                             args.seed, epochs)
         print(f"{name}: {results[name]}")
 
-    lines = [f"SmallCNN{widths} on CIFAR-10, {args.budget:g} s per row on {args.threads} threads, "
-             f"{len(train[1])} training images, validation = last 1,000 per class", "",
-             "| setting | val acc (final) | val acc (best epoch) | epochs | seconds |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {r['val_acc']:.4f} | {r['best_val_acc']:.4f} | {r['epochs']} | {r['seconds']:.0f} |"
-              for name, r in results.items()]
-    markdown = "\n".join(lines) + "\n"
-    (args.out / "cifar10_ablation.md").write_text(markdown)
-    (args.out / "cifar10_ablation.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                                "epochs": epochs, "results": results}, indent=1))
-    print(markdown)
+    caption = (f"SmallCNN{widths} on CIFAR-10, {args.budget:g} s per row on {args.threads} threads, "
+               f"{len(train[1])} training images, validation = last 1,000 per class")
+    table = _report.markdown_table(["setting", "val acc (final)", "val acc (best epoch)", "epochs", "seconds"],
+                                   [[name, r["val_acc"], r["best_val_acc"], r["epochs"], r["seconds"]]
+                                    for name, r in results.items()], floats=[".4f", ".4f", ".4f", "", ".0f"])
+    _report.write_report(args.out, "cifar10_ablation", caption + "\n\n" + table,
+                         {"args": args, "epochs": epochs, "results": results})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Bagging on CIFAR-10: one member vs a bagged ensemble vs a full-data ensemble, with TTA.
 
-Validation = the last 1,000 images of each class of ../shared/data/cifar10/train (never trained
-on); training rows are drawn from the other 40,000 (``--train-subset`` of them, for CPU budgets).
+Validation = the last 1,000 images of each class of the CIFAR-10 training ImageFolder
+(``--cifar10 PATH``, default ``$AUGKIT_CIFAR10``; never trained on); training rows are drawn
+from the other 40,000 (``--train-subset`` of them, for CPU budgets).
 Rows: a single member, an ``--members``-member bagged ensemble (bootstrap samples, early stopping
 on each member's out-of-bag rows) and an ``--members``-member full-data ensemble (all rows, own
 seeds, 10 % held out per member for early stopping), each evaluated with no TTA, flip TTA and
@@ -16,16 +17,16 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import time
 from pathlib import Path
 
+import _report
 import numpy as np
 import torch
 
 import augkit as A
 import nets
-from augkit.data import cifar10_root, last_per_class_split, load_cifar10
+from augkit.data import last_per_class_split, load_cifar10
 from ensemble import BaggedNetClassifier, error_decomposition
 
 TTAS = {"none": None, "flip": "flip", "ten-crop": "ten_crop"}
@@ -44,19 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads in all (split between --jobs workers); default: torch's")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("augkit-out/cifar10_bagging"))
+    _report.add_cifar10_argument(parser)
+    _report.add_out_argument(parser, "cifar10_bagging")
     return parser
 
 
 def _plot(out: Path, decompositions: dict) -> Path | None:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no plot")
+    plt = _report.pyplot()
+    if plt is None:
         return None
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=80)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, d in decompositions.items():
         k = np.array([r["members"] for r in d.by_size])
         line, = ax1.plot(k, [r["accuracy"] for r in d.by_size], "o-", label=name)
@@ -68,21 +66,16 @@ def _plot(out: Path, decompositions: dict) -> Path | None:
     ax2.set(xlabel="members k", ylabel="squared error E|mean eps|^2", title="measured vs predicted error")
     ax1.legend(fontsize=8)
     ax2.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "accuracy_vs_members.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _report.save_figure(fig, out / "accuracy_vs_members.png")
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    folder = _report.cifar10_folder(parser, args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if cifar10_root() is None:
-        raise SystemExit("CIFAR-10 not found: set AUGKIT_CIFAR10 or put it at ../shared/data/cifar10/train")
-    args.out.mkdir(parents=True, exist_ok=True)
-    images, labels, _classes = load_cifar10()
+    images, labels, _classes = load_cifar10(folder)
     train_idx, val_idx = last_per_class_split(labels, 1000)
     rng = np.random.default_rng(args.seed)
     if args.train_subset and args.train_subset < len(train_idx):
@@ -112,24 +105,17 @@ def main(argv: list[str] | None = None) -> dict:
         print(name, row)
         if len(clf.estimators_) > 1:
             decompositions[name] = error_decomposition(clf.member_probas(X_val, tta=None), y_val)
-    lines = ["| model | val acc, no TTA | flip TTA | ten-crop TTA | OOB score | train s |", "|---|---:|---:|---:|---:|---:|"]
-    for name, r in rows.items():
-        oob = f"{r['oob_score']:.4f}" if r["oob_score"] is not None else "n/a"
-        lines.append(f"| {name} | {r['acc_none']:.4f} | {r['acc_flip']:.4f} | {r['acc_ten-crop']:.4f} | {oob} | "
-                     f"{r['train_seconds']:.0f} |")
-    lines += ["", "| ensemble | v | c | predicted v/k + (k-1)/k c | measured | single-member acc | ensemble acc |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, d in decompositions.items():
-        lines.append(f"| {name} | {d.variance:.4f} | {d.covariance:.4f} | {d.predicted:.4f} | {d.measured:.4f} | "
-                     f"{d.by_size[0]['accuracy']:.4f} | {d.by_size[-1]['accuracy']:.4f} |")
-    table = "\n".join(lines) + "\n"
-    print("\n" + table)
-    plot = _plot(args.out, decompositions)
-    results = {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows,
-               "decompositions": {k: d.to_dict() for k, d in decompositions.items()}}
-    (args.out / "cifar10_bagging.md").write_text(table)
-    (args.out / "cifar10_bagging.json").write_text(json.dumps(results, indent=1))
-    print(f"wrote {args.out}/cifar10_bagging.md, .json{' and ' + plot.name if plot else ''}")
+    accuracy = _report.markdown_table(
+        ["model", "val acc, no TTA", "flip TTA", "ten-crop TTA", "OOB score", "train s"],
+        [[name, r["acc_none"], r["acc_flip"], r["acc_ten-crop"], r["oob_score"], r["train_seconds"]]
+         for name, r in rows.items()], floats=[".4f"] * 5 + [".0f"])
+    decomposition = _report.markdown_table(
+        ["ensemble", "v", "c", "predicted v/k + (k-1)/k c", "measured", "single-member acc", "ensemble acc"],
+        [[name, d.variance, d.covariance, d.predicted, d.measured, d.by_size[0]["accuracy"], d.by_size[-1]["accuracy"]]
+         for name, d in decompositions.items()])
+    results = {"args": args, "rows": rows, "decompositions": {k: d.to_dict() for k, d in decompositions.items()}}
+    _report.write_report(args.out, "cifar10_bagging", accuracy + "\n\n" + decomposition, results)
+    _plot(args.out, decompositions)
     return results
 
 

@@ -15,8 +15,8 @@ negative log-likelihood (mean -log p(true class)).
 
 Data: ``--data digits`` (default: scikit-learn's 8x8 digits as uint8 1 x 8 x 8 images, normalised
 with the training set's mean and std, 70/30 stratified split, an MLP 64-256-256-10) or ``--data cifar`` (a ``--train-size``
-CIFAR-10 training subset and the 1,000 validation images = last 100 per class, ``nets.SmallCNN`` with
-dropout before its head; slow on a CPU: shrink ``--ts``).
+subset of the CIFAR-10 training images in ``--cifar10 PATH``, default ``$AUGKIT_CIFAR10``, and the 1,000 validation
+images = last 100 per class, ``nets.SmallCNN`` with dropout before its head; slow on a CPU: shrink ``--ts``).
 Writes ``dropout_as_ensemble.md``, ``.json`` and ``.png`` (accuracy and NLL vs T) to ``--out``.
 
     python examples/dropout_as_ensemble.py --out docs/dropout_as_ensemble
@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import time
 from pathlib import Path
 
+import _report
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -38,37 +38,20 @@ import nets
 from ensemble import BaggedNetClassifier, vote
 
 
-def load_data(name: str, train_size: int, seed: int) -> dict:
-    """Train/test arrays, the member factory and preprocessing for ``name`` ("digits" or "cifar").
+def load_data(name: str, train_size: int, seed: int, cifar10: Path | None = None) -> dict:
+    """Train/test arrays, the member factory and preprocessing for ``name`` ("digits" or "cifar",
+    read from the ImageFolder ``cifar10``).
 
     Images stay uint8 N x C x H x W (digits: N x 1 x 8 x 8, 70/30 stratified split; cifar:
     N x 3 x 32 x 32); ``normalize`` is the training set's per-channel (mean, std) on [0, 1].
     """
     if name == "digits":
-        from sklearn.model_selection import train_test_split
-
-        from augkit.data import load_digits_images
-
-        images, labels = load_digits_images()
-        X = images.transpose(0, 3, 1, 2).copy()  # uint8 N x 1 x 8 x 8
-        X_tr, X_te, y_tr, y_te = train_test_split(X, labels, test_size=0.3, stratify=labels, random_state=seed)
-        return {"train": (X_tr, y_tr), "test": (X_te, y_te), "normalize": channel_stats(X_tr),
-                "model": functools.partial(nets.MLP, widths=(256, 256))}
-    from augkit.data import last_per_class_split, load_cifar10, to_batch
-
-    images, labels, _ = load_cifar10()
-    train_idx, test_idx = last_per_class_split(labels, 100)
-    train_idx = np.sort(np.random.default_rng(seed).choice(train_idx, train_size, replace=False))
-    X = to_batch(images).numpy()
-    return {"train": (X[train_idx], labels[train_idx]), "test": (X[test_idx], labels[test_idx]),
-            "normalize": channel_stats(X[train_idx]), "model": nets.SmallCNN}
-
-
-def channel_stats(X: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel (mean, std) of uint8 N x C x H x W images on the [0, 1] scale, as
-    BaggedNetClassifier computes them for its members."""
-    x = X.astype(np.float32) / 255
-    return tuple(x.mean(axis=(0, 2, 3)).tolist()), tuple(np.maximum(x.std(axis=(0, 2, 3)), 1e-6).tolist())
+        train, test = _report.digits_split(seed)
+        model = functools.partial(nets.MLP, widths=(256, 256))
+    else:
+        train, test = _report.cifar10_split(cifar10, train_size, seed)
+        model = nets.SmallCNN
+    return {"train": train, "test": test, "normalize": _report.channel_stats(train[0]), "model": model}
 
 
 def scores(probas: torch.Tensor, y: np.ndarray) -> dict:
@@ -80,10 +63,9 @@ def scores(probas: torch.Tensor, y: np.ndarray) -> dict:
 
 def plot(table: dict, ts: list[int], path: Path, dpi: int, title: str) -> None:
     """Accuracy and NLL vs T: MC-dropout (mean +- std over seeds), the ensemble, the weight-scaling line."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _report.pyplot()
+    if plt is None:
+        return
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, metric, label in zip(axes, ("acc", "nll"), ("test accuracy", "test NLL (lower is better)")):
         mc_mean = [table["mc_dropout"][str(t)][metric]["mean"] for t in ts]
@@ -99,10 +81,7 @@ def plot(table: dict, ts: list[int], path: Path, dpi: int, title: str) -> None:
         ax.set_xlabel("T")
         ax.set_ylabel(label)
     axes[0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    _report.save_figure(fig, path, dpi, title)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -129,8 +108,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="seed of the split, the network and the ensemble (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads; small models run fastest on one (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("augkit-out/dropout_as_ensemble"),
-                        help="folder for dropout_as_ensemble.md/.json/.png (default: %(default)s)")
+    _report.add_cifar10_argument(parser)
+    _report.add_out_argument(parser, "dropout_as_ensemble")
     parser.add_argument("--dpi", type=int, default=80, help="PNG resolution (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
@@ -144,10 +123,10 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     epochs = args.epochs or (30 if args.data == "digits" else 5)
     batch_size = args.batch_size or (64 if args.data == "digits" else 128)
-    args.out.mkdir(parents=True, exist_ok=True)
+    cifar10 = _report.cifar10_folder(parser, args) if args.data == "cifar" else None
     start = time.perf_counter()
 
-    data = load_data(args.data, args.train_size, args.seed)
+    data = load_data(args.data, args.train_size, args.seed, cifar10)
     (X_tr, y_tr), (X_te, y_te), normalize = data["train"], data["test"], data["normalize"]
     shape = tuple(X_tr.shape[1:])
     torch.manual_seed(args.seed)
@@ -180,27 +159,21 @@ def main(argv: list[str] | None = None) -> dict:
     kind = "MLP 64-256-256-10" if args.data == "digits" else "SmallCNN"
     title = (f"{args.data}: {kind}, dropout p_keep={args.p_keep}, {epochs} epochs; "
              f"{len(y_tr)} train / {len(y_te)} test")
-    lines = [title + f"; ensemble members {'with' if args.member_dropout else 'without'} dropout, bootstrap bags",
-             "", "| method | T | test accuracy | test NLL |", "|---|---:|---:|---:|",
-             f"| weight scaling (eval mode) | 1 | {table['weight_scaling']['acc']:.4f} | "
-             f"{table['weight_scaling']['nll']:.4f} |",
-             f"| one ensemble member | 1 | {table['single_member']['acc']:.4f} | {table['single_member']['nll']:.4f} |"]
+    rows = [["weight scaling (eval mode)", 1, table["weight_scaling"]["acc"], table["weight_scaling"]["nll"]],
+            ["one ensemble member", 1, table["single_member"]["acc"], table["single_member"]["nll"]]]
     for t in ts:
         mc = table["mc_dropout"][str(t)]
-        lines.append(f"| MC dropout (mean +- std, {args.mc_repeats} seeds) | {t} | {mc['acc']['mean']:.4f} +- "
-                     f"{mc['acc']['std']:.4f} | {mc['nll']['mean']:.4f} +- {mc['nll']['std']:.4f} |")
-    for t in ts:
-        ens = table["ensemble"][str(t)]
-        lines.append(f"| bagged ensemble | {t} | {ens['acc']:.4f} | {ens['nll']:.4f} |")
-    lines += ["", f"Training + evaluation: dropout network {net_seconds:.0f} s, total {seconds:.0f} s "
-                  f"({torch.get_num_threads()} torch threads, engine={args.engine})."]
-    markdown = "\n".join(lines) + "\n"
-    (args.out / "dropout_as_ensemble.md").write_text(markdown)
-    (args.out / "dropout_as_ensemble.json").write_text(json.dumps(
-        {"args": {k: str(v) for k, v in vars(args).items()}, "epochs": epochs, "batch_size": batch_size,
-         "seconds": seconds, "table": table}, indent=1))
+        rows.append([f"MC dropout (mean +- std, {args.mc_repeats} seeds)", t,
+                     f"{mc['acc']['mean']:.4f} +- {mc['acc']['std']:.4f}", f"{mc['nll']['mean']:.4f} +- {mc['nll']['std']:.4f}"])
+    rows += [["bagged ensemble", t, table["ensemble"][str(t)]["acc"], table["ensemble"][str(t)]["nll"]] for t in ts]
+    markdown = "\n\n".join([
+        title + f"; ensemble members {'with' if args.member_dropout else 'without'} dropout, bootstrap bags",
+        _report.markdown_table(["method", "T", "test accuracy", "test NLL"], rows),
+        f"Training + evaluation: dropout network {net_seconds:.0f} s, total {seconds:.0f} s "
+        f"({torch.get_num_threads()} torch threads, engine={args.engine})."])
+    _report.write_report(args.out, "dropout_as_ensemble", markdown,
+                         {"args": args, "epochs": epochs, "batch_size": batch_size, "seconds": seconds, "table": table})
     plot(table, ts, args.out / "dropout_as_ensemble.png", args.dpi, title)
-    print(markdown)
     return table
 
 

@@ -6,22 +6,22 @@ held-out images with :func:`augkit.audit`. A transform whose relative accuracy f
 ``--threshold`` is flagged as changing labels: on digits, vertical flips and large rotations
 are; on CIFAR-10, horizontal flips are not.
 
-    python examples/invariance_audit.py                 # digits, and CIFAR-10 when present
+    python examples/invariance_audit.py --cifar10 PATH  # digits and CIFAR-10 (PATH: default $AUGKIT_CIFAR10)
+    python examples/invariance_audit.py --cifar-subset 0  # digits only
     python examples/invariance_audit.py --cifar-subset 5000 --cifar-epochs 3
 """
 from __future__ import annotations
 
 import argparse
 import functools
-import json
-from pathlib import Path
 
+import _report
 import numpy as np
 import torch
 
 import augkit as A
 import nets
-from augkit.data import cifar10_root, last_per_class_split, load_cifar10, load_digits_images, to_batch
+from augkit.data import last_per_class_split, load_cifar10, load_digits_images, to_batch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,17 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--threshold", type=float, default=0.9, help="flag below this relative accuracy")
     parser.add_argument("--digits-epochs", type=int, default=15)
-    parser.add_argument("--cifar-subset", type=int, default=10000, help="CIFAR-10 training images (0: skip CIFAR)")
+    parser.add_argument("--cifar-subset", type=int, default=10000, help="CIFAR-10 training images (0: digits only)")
     parser.add_argument("--cifar-epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("augkit-out/invariance_audit"))
+    _report.add_cifar10_argument(parser)
+    _report.add_out_argument(parser, "invariance_audit")
     return parser
 
 
 def _normalizer(X: torch.Tensor):
-    x = X.float() / 255
-    mean, std = x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).tolist()
-    return (mean, std), functools.partial(nets.to_float_batch, normalize=(mean, std))
+    normalize = _report.channel_stats(X)
+    return normalize, functools.partial(nets.to_float_batch, normalize=normalize)
 
 
 def audit_digits(args) -> A.AuditReport:
@@ -63,11 +63,8 @@ def audit_digits(args) -> A.AuditReport:
                    generator=args.seed)
 
 
-def audit_cifar(args) -> A.AuditReport | None:
-    if not args.cifar_subset or cifar10_root() is None:
-        print("CIFAR-10 not found (or --cifar-subset 0): skipping the CIFAR-10 audit")
-        return None
-    images, labels, _ = load_cifar10()
+def audit_cifar(args) -> A.AuditReport:
+    images, labels, _ = load_cifar10(args.cifar10)
     train_idx, val_idx = last_per_class_split(labels, 1000)
     train_idx = np.sort(np.random.default_rng(args.seed).choice(train_idx, args.cifar_subset, replace=False))
     X = to_batch(images)
@@ -87,19 +84,15 @@ def audit_cifar(args) -> A.AuditReport | None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    reports = {"digits": audit_digits(args), "CIFAR-10": audit_cifar(args)}
-    text = []
-    for name, report in reports.items():
-        if report is None:
-            continue
-        text += [f"### {name} (flagged: {', '.join(report.flagged) or 'none'})", "", report.to_markdown(), ""]
-    markdown = "\n".join(text)
-    print(markdown)
-    (args.out / "invariance_audit.md").write_text(markdown)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.cifar_subset:
+        _report.cifar10_folder(parser, args)
+    reports = {"digits": audit_digits(args), "CIFAR-10": audit_cifar(args) if args.cifar_subset else None}
+    markdown = "\n\n".join(f"### {name} (flagged: {', '.join(report.flagged) or 'none'})\n\n{report.to_markdown()}"
+                           for name, report in reports.items() if report is not None)
     results = {k: (r.to_dict() if r is not None else None) for k, r in reports.items()}
-    (args.out / "invariance_audit.json").write_text(json.dumps(results, indent=1))
+    _report.write_report(args.out, "invariance_audit", markdown, results)
     return results
 
 

@@ -11,7 +11,8 @@ The split follows the cost of each step:
 
 By default it writes scikit-learn's two sample photos (427 x 640) as JPEGs into a temporary
 ImageFolder tree (several copies per class, so there is something to stream); ``--data PATH``
-streams your own ImageFolder tree instead. Prints images/second.
+streams your own ImageFolder tree instead. Prints images/second per epoch and writes them as
+``streaming_photos.md`` and ``.json`` to ``--out``.
 
     python examples/streaming_photos.py
     python examples/streaming_photos.py --data /path/to/imagefolder --size 224 --scale 256 480
@@ -25,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _report
 import torch
 from PIL import Image
 
@@ -41,7 +43,7 @@ def write_sample_tree(root: Path, copies: int) -> Path:
     return root
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="ImageFolder tree (default: sklearn's sample photos)")
     # The defaults are small enough for JPEG draft decoding on the 427 x 640 sample photos while
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--copies", type=int, default=24, help="copies per sample photo")
     parser.add_argument("--seed", type=int, default=0)
+    _report.add_out_argument(parser, "streaming_photos")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         pipeline = A.Compose([A.HorizontalFlip(p=0.5), lighting, A.GaussianNoise(sigma=0.03)])
         generator = torch.Generator().manual_seed(args.seed)
 
+        rows = []
         for epoch in range(args.epochs):
             stream.set_epoch(epoch)
             count, batch_seconds, start = 0, 0.0, time.perf_counter()
@@ -84,10 +88,15 @@ def main(argv: list[str] | None = None) -> None:
                 batch_seconds += time.perf_counter() - tic
                 count += len(batch)
             seconds = time.perf_counter() - start
-            print(f"epoch {epoch}: {count} images, {count / seconds:.1f} images/s end to end "
-                  f"(batched augmentation alone: {count / batch_seconds:.0f} images/s); "
-                  f"last batch {tuple(batch.shape)} {batch.dtype} "
-                  f"in [{batch.min():.2f}, {batch.max():.2f}]")
+            rows.append({"epoch": epoch, "images": count, "images_per_s": count / seconds,
+                         "augment_images_per_s": count / batch_seconds})
+            print(f"epoch {epoch}: last batch {tuple(batch.shape)} {batch.dtype} in [{batch.min():.2f}, {batch.max():.2f}]")
+        caption = (f"{len(stream)} images from {args.data or 'copies of scikit-learn sample photos'}, "
+                   f"{args.size} x {args.size} crops, {args.num_workers} workers, batch {args.batch_size}")
+    table = _report.markdown_table(["epoch", "images", "images/s end to end", "batched augmentation alone, images/s"],
+                                   [list(r.values()) for r in rows], floats=".1f")
+    _report.write_report(args.out, "streaming_photos", caption + "\n\n" + table, {"args": args, "epochs": rows})
+    return rows
 
 
 if __name__ == "__main__":

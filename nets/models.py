@@ -100,9 +100,16 @@ class MLP(nn.Module):
         return self.layers(x)
 
 
-def _conv_block(c_in: int, c_out: int, batch_norm: bool) -> list[nn.Module]:
-    conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm)
-    return [conv, BatchNorm2d(c_out), nn.ReLU()] if batch_norm else [conv, nn.ReLU()]
+BN_POSITIONS = ("before", "after")
+
+
+def _conv_block(c_in: int, c_out: int, batch_norm: bool, bn_position: str = "before") -> list[nn.Module]:
+    if not batch_norm:
+        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU()]
+    if bn_position == "before":  # BN's beta replaces the conv bias
+        return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), BatchNorm2d(c_out), nn.ReLU()]
+    # after the ReLU the bias still shifts what the ReLU cuts off, so the conv keeps it
+    return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), BatchNorm2d(c_out)]
 
 
 class SmallCNN(nn.Module):
@@ -119,29 +126,36 @@ class SmallCNN(nn.Module):
     widths : sequence of int
         Channels of each block.
     batch_norm : bool
-        :class:`nets.BatchNorm2d` after each convolution (which then has no bias).
+        A :class:`nets.BatchNorm2d` in each block.
     p_keep : float or None
         Keep probability of the Dropout layer(s) (the lecture's convention, as
         :class:`nets.Dropout`); None for none. (``dropout=`` was this argument's old name.)
     init : str, (str, dict) or None
         Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
+    bn_position : {"before", "after"}
+        Where the block's BatchNorm goes: "before" the ReLU, normalising the convolution's
+        output (Ioffe & Szegedy's placement, the lecture's recommendation; the convolution then
+        has no bias), or "after" it (conv3x3 -> ReLU -> BN; the convolution keeps its bias).
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
                  widths: Sequence[int] = (32, 64, 128), batch_norm: bool = True,
-                 p_keep: float | None = None, init: InitSpec = "he", **removed: Any) -> None:
+                 p_keep: float | None = None, init: InitSpec = "he", bn_position: str = "before",
+                 **removed: Any) -> None:
         super().__init__()
         _refuse_unknown(type(self).__name__, removed)
         shape = _check_common(input_shape, n_classes, p_keep)
         _check_image_shape(shape)
         if not widths:
             raise ValueError(f"widths must name at least one block, got {widths!r}")
+        if bn_position not in BN_POSITIONS:
+            raise ValueError(f"bn_position must be one of {BN_POSITIONS}, got {bn_position!r}")
         layers: list[nn.Module] = []
         c_in = shape[0]
         for k, width in enumerate(widths):
             if k > 0:
                 layers.append(nn.MaxPool2d(2))
-            layers += _conv_block(c_in, width, batch_norm)
+            layers += _conv_block(c_in, width, batch_norm, bn_position)
             c_in = width
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         if p_keep is not None:

@@ -13,7 +13,11 @@ def test_demo_writes_its_table_and_plots(tmp_path):
         assert (tmp_path / name).stat().st_size > 0, name
     table = (tmp_path / "results.md").read_text()
     assert "| single member |" in table and "TTA=shift" in table
-    assert json.loads((tmp_path / "results.json").read_text())["data"] == "sklearn digits"
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["data"] == "sklearn digits"
+    n = saved["oob_share"]["rows"]
+    assert saved["oob_share"]["expected"] == (1 - 1 / n) ** n and len(saved["oob_share"]["members"]) == 2
+    assert "Out-of-bag share per member: " in table and f"for n = {n})" in table
 
 
 def test_demo_help_names_every_option():

@@ -2,35 +2,141 @@
 import importlib.util
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from script_loader import load_script
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_script(relative: str):
-    """Import a script file (examples/ and benchmarks/ are not packages) as a module."""
-    path = ROOT / relative
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
+LECTURE = ["examples/lecture_init_symmetry.py", "examples/lecture_xavier_vs_he.py",
+           "examples/lecture_batchnorm_placement.py", "examples/lecture_dropout_keep_rates.py",
+           "examples/lecture_early_stopping.py"]
+CIFAR10_EXAMPLES = {  # script: the arguments that make it read CIFAR-10
+    "examples/cifar10_bagging.py": [], "examples/cifar10_ablation.py": [], "examples/bn_population_statistics.py": [],
+    "examples/invariance_audit.py": [], "examples/dropout_as_ensemble.py": ["--data", "cifar"],
+    "examples/lecture_batchnorm_placement.py": [], "examples/lecture_dropout_keep_rates.py": ["--data", "cifar10"],
+}
 
 
 @pytest.mark.parametrize("script", ["examples/augment_gallery.py", "examples/dropout_as_ensemble.py",
-                                    "benchmarks/ensemble_train.py", "benchmarks/gpu.py"])
-def test_help_documents_out(script, capsys):
+                                    "benchmarks/ensemble_train.py", "benchmarks/gpu.py", *LECTURE,
+                                    "examples/activation_stats.py", "examples/bn_population_statistics.py",
+                                    "examples/cifar10_ablation.py", "examples/cifar10_bagging.py",
+                                    "examples/invariance_audit.py", "examples/streaming_photos.py"])
+def test_help_documents_out(script, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # argparse wraps at hyphens: "augkit-" / "out/" on narrow terminals
     with pytest.raises(SystemExit) as exit_info:
         load_script(script).main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "--out" in text and "augkit-out/" in text  # the documented default output folder
+
+
+@pytest.mark.parametrize("script", sorted(CIFAR10_EXAMPLES))
+def test_cifar10_examples_say_where_to_point_them(script, monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("AUGKIT_CIFAR10", raising=False)
+    args = CIFAR10_EXAMPLES[script] + ["--out", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        load_script(script).main(args)
+    assert exit_info.value.code == 2
+    assert "pass --cifar10 PATH (the training ImageFolder) or set AUGKIT_CIFAR10" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        load_script(script).main(args + ["--cifar10", str(tmp_path / "missing")])
+    assert f"--cifar10 '{tmp_path / 'missing'}' is not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "missing").exists()
+
+
+def test_lecture_init_symmetry(tmp_path):
+    results = load_script("examples/lecture_init_symmetry.py").main(
+        ["--out", str(tmp_path), "--widths", "8", "8", "--epochs", "2", "--train-size", "200"])
+    assert list(results) == ["zero", "constant 0.01", "Xavier (1/n)", "He (2/n)"]
+    assert all(len(r["loss"]) == 2 for r in results.values())
+    assert (tmp_path / "init_symmetry.png").stat().st_size > 0
+    saved = json.loads((tmp_path / "init_symmetry.json").read_text())
+    assert saved["results"]["zero"]["moved"] == ["layers.5.bias"] and saved["args"]["epochs"] == 2
+    assert "| zero | " in (tmp_path / "init_symmetry.md").read_text()
+
+
+def test_lecture_xavier_vs_he(tmp_path):
+    runs = load_script("examples/lecture_xavier_vs_he.py").main(
+        ["--out", str(tmp_path), "--depths", "3", "5", "--width", "8", "--epochs", "2", "--train-size", "200"])
+    assert list(runs) == ["3 Xavier (1/n)", "3 He (2/n)", "5 Xavier (1/n)", "5 He (2/n)"]
+    assert all(r["steps"] == 2 * 4 and len(r["loss"]) == 2 for r in runs.values())  # 200 images, batch 64
+    assert (tmp_path / "xavier_vs_he.png").stat().st_size > 0
+    assert "| 5 | He (2/n) |" in (tmp_path / "xavier_vs_he.md").read_text()
+
+
+def test_lecture_batchnorm_placement_on_digits(tmp_path):
+    results = load_script("examples/lecture_batchnorm_placement.py").main(
+        ["--out", str(tmp_path), "--data", "digits", "--widths", "4", "8", "--epochs", "1", "--lrs", "0.1", "1000",
+         "--sweep-epochs", "1", "--sweep-size", "200", "--threads", "1"])
+    assert list(results["placement"]) == ["BN before ReLU", "BN after ReLU", "no BN"]
+    assert [r["lr"] for r in results["sweep"]["no BN"]] == [0.1, 1000]
+    assert set(results["largest_lr_that_trains"]) == {"BN before ReLU", "no BN"}
+    assert (tmp_path / "batchnorm_placement.png").stat().st_size > 0
+    assert "largest lr that trains" in (tmp_path / "batchnorm_placement.md").read_text()
+
+
+def test_lecture_batchnorm_placement_on_cifar10(tmp_path, cifar10_root):
+    results = load_script("examples/lecture_batchnorm_placement.py").main(
+        ["--out", str(tmp_path), "--cifar10", str(cifar10_root), "--train-size", "256", "--widths", "4", "8",
+         "--epochs", "1", "--lrs", "0.1", "--sweep-epochs", "1", "--sweep-size", "128", "--threads", "1"])
+    assert results["args"].train_size == 256 and len(results["placement"]["no BN"]["val_acc"]) == 1
+
+
+def test_lecture_dropout_keep_rates(tmp_path):
+    results = load_script("examples/lecture_dropout_keep_rates.py").main(
+        ["--out", str(tmp_path), "--train-size", "200", "--width", "16", "--epochs", "2", "--ts", "100", "10",
+         "--mc-passes", "3"])
+    assert list(results["accuracy"]) == ["no dropout", "input 0.8, hidden 0.5 (lecture)", "0.5 everywhere",
+                                         "0.8 everywhere"]
+    assert [(r["rule"], r["T"]) for r in results["expectation"]] == [
+        ("inverted", 10), ("inverted", 100), ("weight scaling", 10), ("weight scaling", 100)]
+    assert all(len(curve) == 2 for curve in results["test_acc_per_epoch"].values())
+    assert (tmp_path / "dropout_keep_rates.png").stat().st_size > 0
+
+
+def test_lecture_early_stopping(tmp_path):
+    results = load_script("examples/lecture_early_stopping.py").main(
+        ["--out", str(tmp_path), "--train-size", "100", "--width", "16", "--epochs", "4", "--patience", "2"])
+    history = results["history"]
+    assert len(results["distance"]) == len(history["loss"]) == len(history["val_loss"])
+    assert results["restored"]["epoch"] == history["best_epoch"]
+    assert (tmp_path / "early_stopping.png").stat().st_size > 0
+
+
+def test_activation_stats(tmp_path):
+    table = load_script("examples/activation_stats.py").main(
+        ["--out", str(tmp_path), "--depth", "3", "--width", "20", "--n", "50"])
+    assert list(table) == ["normal0.01_tanh", "normal1_tanh", "xavier_tanh", "xavier_relu", "he_relu"]
+    assert all(len(row["std"]) == 3 for row in table.values())
+    assert (tmp_path / "he_relu.png").stat().st_size > 0
+    assert json.loads((tmp_path / "activation_stats.json").read_text()) == json.loads(json.dumps(table))
+
+
+def test_invariance_audit_digits_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("AUGKIT_CIFAR10", raising=False)
+    results = load_script("examples/invariance_audit.py").main(
+        ["--out", str(tmp_path), "--cifar-subset", "0", "--digits-epochs", "1"])
+    assert results["CIFAR-10"] is None and results["digits"] is not None
+    assert (tmp_path / "invariance_audit.md").read_text().startswith("### digits (flagged: ")
+
+
+def test_streaming_photos(tmp_path):
+    rows = load_script("examples/streaming_photos.py").main(
+        ["--out", str(tmp_path), "--copies", "2", "--epochs", "1", "--num-workers", "0", "--batch-size", "4"])
+    assert [r["images"] for r in rows] == [4]  # 2 photos x 2 copies
+    assert json.loads((tmp_path / "streaming_photos.json").read_text())["epochs"][0]["epoch"] == 0
+
+
+def test_bn_population_statistics(tmp_path, cifar10_root):
+    results = load_script("examples/bn_population_statistics.py").main(
+        ["--out", str(tmp_path), "--cifar10", str(cifar10_root), "--train-subset", "256", "--epochs", "1",
+         "--widths", "4", "8", "--threads", "1"])
+    assert [(r["schedule"], r["epochs"]) for r in results["rows"]] == [("constant", 1), ("onecycle", 1)]
+    assert "| constant | 1 |" in (tmp_path / "bn_population_statistics.md").read_text()
 
 
 def test_augment_gallery_rows_and_figures(tmp_path):
