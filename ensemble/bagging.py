@@ -20,8 +20,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 
 import augkit
 import nets
@@ -31,7 +29,7 @@ from .budget import probe_speed, size_epochs
 from .calibration import apply_temperature, ensemble_logits, fit_temperature
 from .failures import check_divergence
 from .heldout import AUTO_TTA, HeldOut, check_heldout_rows, choose_tta
-from .inputs import InputSpec, as_image_array, is_image_input
+from .inputs import prepare_fit_data, prepare_predict_data, standardise
 from .members import TrainSetup, build_member, threads_per_worker
 from .orchestration import train_all
 from .plans import MemberPlan, draw_plans
@@ -187,6 +185,8 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         With ``calibration="temperature"``: the fitted temperature.
     epochs_ : float
         The epochs each member trained for (sized by ``time_budget`` when it is set).
+    budget_plan_ : dict
+        With ``time_budget``: the probe's measurements and the plan (:func:`ensemble.budget.size_epochs`).
     histories_ : list of dict
         Per member, its training history (:class:`nets.History` as a dict).
     member_seeds_, member_indices_ : list of int
@@ -324,50 +324,13 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
 
     # ------------------------------------------------------------------ data preparation
     def _prepare_fit_data(self, X, y) -> tuple[np.ndarray, np.ndarray]:
-        if is_image_input(X):
-            if y is None:
-                raise ValueError("y is required: BaggedNetClassifier is a supervised estimator")
-            images, layout = as_image_array(X)
-            y = column_or_1d(np.asarray(y), warn=True)
-            check_consistent_length(images, y)
-            self.input_spec_ = InputSpec("image", tuple(images.shape[1:]), layout)
-            self.n_features_in_ = int(np.prod(images.shape[1:]))
-            floats = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images
-            self.input_mean_ = floats.mean(axis=(0, 2, 3)).astype(np.float64)
-            self.input_scale_ = np.maximum(floats.std(axis=(0, 2, 3)), 1e-6).astype(np.float64)
-            prepared = images
-        else:
-            if self.augment is not None:
-                raise ValueError("augment is for image input (N x H x W x C); got tabular X")
-            X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
-            self.input_spec_ = InputSpec("tabular", (X.shape[1],))
-            # float64 statistics, so that a saved and reloaded ensemble standardises identically
-            self.input_mean_ = X.mean(axis=0, dtype=np.float64)
-            self.input_scale_ = _feature_scale(X.std(axis=0, dtype=np.float64))
-            prepared = self._standardise(X)
-        check_classification_targets(y)
-        self.classes_, encoded = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(f"y holds 1 class ({self.classes_[0]!r}); a classifier needs at least 2 classes")
-        return prepared, encoded.astype(np.int64)
+        return prepare_fit_data(self, X, y)
 
     def _standardise(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.input_mean_) / self.input_scale_).astype(np.float32)
+        return standardise(self, X)
 
     def _prepare_predict_data(self, X) -> np.ndarray:
-        check_is_fitted(self, "estimators_")
-        spec = self.input_spec_
-        if spec.kind == "image":
-            if not is_image_input(X):
-                raise ValueError(f"this ensemble was fitted on images of shape {spec.shape} (C, H, W); "
-                                 f"got an array of rank {np.ndim(X)}")
-            images, _ = as_image_array(X, layout=spec.layout)
-            if tuple(images.shape[1:]) != spec.shape:
-                raise ValueError(f"X has images of shape {tuple(images.shape[1:])} (C, H, W) but this ensemble "
-                                 f"was fitted on {spec.shape}")
-            return images
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self._standardise(X)
+        return prepare_predict_data(self, X)
 
     def _normalize(self):
         """Per-channel (mean, std) for image members; tabular data is standardised up front."""
@@ -477,10 +440,17 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         heldout = max(len(p.val_indices) for p in plans)
         scored = heldout if (self.bootstrap or self._learns_from_heldout()) else 0
         left = self.time_budget - spent - (time.perf_counter() - start)
-        return size_epochs(left, probe, train_rows=max(len(p.train_indices) for p in plans), batch_size=self.batch_size,
-                           members=self.n_members, workers=workers,
-                           validation_rows=heldout if self.early_stopping else 0,
-                           heldout_views=scored * views, max_epochs=self.epochs)
+        self.budget_plan_ = size_epochs(left, probe, train_rows=max(len(p.train_indices) for p in plans),
+                                        batch_size=self.batch_size, members=self.n_members, workers=workers,
+                                        validation_rows=heldout if self.early_stopping else 0,
+                                        heldout_views=scored * views, max_epochs=self.epochs)
+        if self.verbose:
+            plan = self.budget_plan_
+            print(f"time_budget {self.time_budget:g} s: {spent + time.perf_counter() - start:.1f} s spent on data and "
+                  f"the probe ({plan['step_seconds']:.3f} s per step of {self.batch_size}); per member "
+                  f"{plan['epoch_seconds']:.1f} s per epoch and {plan['fixed_seconds']:.1f} s of fixed costs: "
+                  f"{plan['epochs']:g} epochs", flush=True)
+        return self.budget_plan_["epochs"]
 
     def _learn_from_heldout(self, X: np.ndarray, y: np.ndarray) -> None:
         """After training: the TTA of ``"auto"``, the out-of-bag scores, the temperature."""
@@ -659,16 +629,3 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-def _feature_scale(std: np.ndarray) -> np.ndarray:
-    """Per-feature divisors for standardisation: the standard deviation, floored at a tenth of
-    the median feature's (or 1 when every feature is constant).
-
-    Without the floor a nearly constant feature (digits' corner pixels: one non-zero value in
-    a thousand) is divided by a tiny std, so its rare values become hundreds of standard units
-    and can make SGD diverge; StandardScaler guards only exact zeros.
-    """
-    positive = std[std > 0]
-    floor = 0.1 * float(np.median(positive)) if positive.size else 1.0
-    return np.maximum(std, floor)

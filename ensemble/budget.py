@@ -80,7 +80,7 @@ def probe_speed(setup: TrainSetup, X: np.ndarray, y: np.ndarray, threads: int, s
 
 
 def size_epochs(seconds: float, probe: Probe, *, train_rows: int, batch_size: int, members: int, workers: int,
-                validation_rows: int, heldout_views: int, max_epochs: float) -> float:
+                validation_rows: int, heldout_views: int, max_epochs: float) -> dict:
     """Epochs per member (a fraction allowed) that fit ``seconds`` of wall time.
 
     Parameters
@@ -101,6 +101,13 @@ def size_epochs(seconds: float, probe: Probe, *, train_rows: int, batch_size: in
     max_epochs : float
         The cap (the estimator's ``epochs``).
 
+    Returns
+    -------
+    dict
+        The plan: ``epochs`` per member (a fraction allowed), and the seconds planned per member
+        for its fixed costs (``fixed_seconds``) and per epoch (``epoch_seconds``), with the probe's
+        measurements; the estimator keeps it as ``budget_plan_``.
+
     Raises ValueError when the budget does not cover even a tenth of an epoch.
     """
     waves = math.ceil(members / workers)
@@ -113,4 +120,5 @@ def size_epochs(seconds: float, probe: Probe, *, train_rows: int, batch_size: in
         raise ValueError(f"time_budget leaves {max(per_member, 0):.1f} s per member on this machine, which does "
                          f"not cover a tenth of an epoch ({epoch:.1f} s per epoch, {fixed:.1f} s of fixed costs): "
                          "give more time, fewer members or fewer rows")
-    return min(float(max_epochs), round(epochs, 2))
+    return {"epochs": min(float(max_epochs), round(epochs, 2)), "seconds_left": seconds, "waves": waves,
+            "fixed_seconds": fixed, "epoch_seconds": epoch, **dataclasses.asdict(probe)}

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.utils import check_array
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 
-__all__ = ["InputSpec", "as_image_array", "is_image_input"]
+__all__ = ["InputSpec", "as_image_array", "is_image_input", "prepare_fit_data", "prepare_predict_data", "standardise"]
 
 
 @dataclass(frozen=True)
@@ -98,3 +100,71 @@ def as_image_array(X, layout: str | None = None, name: str = "X") -> tuple[np.nd
         raise ValueError(f"{name}: float images must lie in [0, 1]; got values in [{lo:g}, {hi:g}] "
                          "(pass uint8 images for 0..255)")
     return np.ascontiguousarray(X), layout
+
+
+def prepare_fit_data(estimator, X, y) -> tuple[np.ndarray, np.ndarray]:
+    """Check the training rows and labels of ``estimator`` (a BaggedNetClassifier) and learn what
+    prediction needs: ``input_spec_``, ``n_features_in_``, ``input_mean_``, ``input_scale_``,
+    ``classes_``. Returns the prepared rows (images N x C x H x W as they came, uint8 or float;
+    tabular rows standardised, float32) and the labels encoded 0..K-1 (int64)."""
+    if is_image_input(X):
+        if y is None:
+            raise ValueError("y is required: BaggedNetClassifier is a supervised estimator")
+        images, layout = as_image_array(X)
+        y = column_or_1d(np.asarray(y), warn=True)
+        check_consistent_length(images, y)
+        estimator.input_spec_ = InputSpec("image", tuple(images.shape[1:]), layout)
+        estimator.n_features_in_ = int(np.prod(images.shape[1:]))
+        floats = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images
+        estimator.input_mean_ = floats.mean(axis=(0, 2, 3)).astype(np.float64)
+        estimator.input_scale_ = np.maximum(floats.std(axis=(0, 2, 3)), 1e-6).astype(np.float64)
+        prepared = images
+    else:
+        if estimator.augment is not None:
+            raise ValueError("augment is for image input (N x H x W x C); got tabular X")
+        X, y = validate_data(estimator, X, y, dtype=[np.float64, np.float32], y_numeric=False)
+        estimator.input_spec_ = InputSpec("tabular", (X.shape[1],))
+        # float64 statistics, so that a saved and reloaded ensemble standardises identically
+        estimator.input_mean_ = X.mean(axis=0, dtype=np.float64)
+        estimator.input_scale_ = _feature_scale(X.std(axis=0, dtype=np.float64))
+        prepared = standardise(estimator, X)
+    check_classification_targets(y)
+    estimator.classes_, encoded = np.unique(y, return_inverse=True)
+    if len(estimator.classes_) < 2:
+        raise ValueError(f"y holds 1 class ({estimator.classes_[0]!r}); a classifier needs at least 2 classes")
+    return prepared, encoded.astype(np.int64)
+
+
+def standardise(estimator, X: np.ndarray) -> np.ndarray:
+    """Tabular rows standardised with the training statistics, float32."""
+    return ((X - estimator.input_mean_) / estimator.input_scale_).astype(np.float32)
+
+
+def prepare_predict_data(estimator, X) -> np.ndarray:
+    """Check rows to predict against what ``estimator`` was fitted on; returns them prepared."""
+    check_is_fitted(estimator, "estimators_")
+    spec = estimator.input_spec_
+    if spec.kind == "image":
+        if not is_image_input(X):
+            raise ValueError(f"this ensemble was fitted on images of shape {spec.shape} (C, H, W); "
+                             f"got an array of rank {np.ndim(X)}")
+        images, _ = as_image_array(X, layout=spec.layout)
+        if tuple(images.shape[1:]) != spec.shape:
+            raise ValueError(f"X has images of shape {tuple(images.shape[1:])} (C, H, W) but this ensemble "
+                             f"was fitted on {spec.shape}")
+        return images
+    X = validate_data(estimator, X, reset=False, dtype=[np.float64, np.float32])
+    return standardise(estimator, X)
+
+
+def _feature_scale(std: np.ndarray) -> np.ndarray:
+    """Per-feature divisors for standardisation: the standard deviation, floored at a tenth of
+    the median feature's (or 1 when every feature is constant).
+
+    Without the floor a nearly constant feature (digits' corner pixels: one non-zero value in
+    a thousand) is divided by a tiny std, so its rare values become hundreds of standard units
+    and can make SGD diverge; StandardScaler guards only exact zeros.
+    """
+    positive = std[std > 0]
+    floor = 0.1 * float(np.median(positive)) if positive.size else 1.0
+    return np.maximum(std, floor)

@@ -1,112 +1,87 @@
-"""Regularisation ablation on CIFAR-10: SmallCNN under a fixed time budget, one switch off per row.
+"""Ablation of the CIFAR-10 recipe at its budget: what each regulariser earns.
 
-Rows: the full recipe (RandomScaleCrop(32, (32, 40)) + horizontal flip + PCA lighting,
-dropout before the head, BatchNorm, weight decay), then the recipe without augmentation,
-without dropout, without BatchNorm, without weight decay, and with no regularisation at all.
-Validation = the last 1,000 images of each class (in file order). Every run trains on
-``--threads`` CPU threads (default 2) for ``--budget`` seconds; the one-cycle schedule is
-sized to the number of epochs a short timing run says fit in the budget. Writes
-``cifar10_ablation.md`` and ``.json`` to ``--out``.
+Every row is ``ensemble.recipes.cifar10(time_budget=--budget)`` trained on the 40,000 images that
+are not the validation split (the last 1,000 images of each class) and scored on that split,
+with one technique removed: augmentation (flip + 2 px translation), BatchNorm, weight decay,
+label smoothing, test-time augmentation (the full row's members scored without TTA), and
+ensembling (two members sharing the budget, against one: the points ensembling earns at equal
+compute). The recipe has no dropout. Points earned = the full recipe's accuracy minus the row's.
 
-    python examples/cifar10_ablation.py --cifar10 PATH --budget 600     # PATH: default $AUGKIT_CIFAR10
-    python examples/cifar10_ablation.py --budget 10 --train-subset 2000   # smoke test
+    python examples/cifar10_ablation.py --cifar10 PATH --budget 900 [--full DIR]   # DIR: a saved full recipe
+    python examples/cifar10_ablation.py --cifar10 PATH --budget 60 --train-subset 2000  # smoke test
 """
 from __future__ import annotations
 
 import argparse
-import math
+import functools
 import time
+from pathlib import Path
 
 import _report
-import torch
+import cifar10_recipe as recipe
 
-import augkit as A
-from nets import SmallCNN, evaluate, fit
+import nets
+from ensemble import BaggedNetClassifier
+from ensemble.recipes import cifar10
 
-RECIPE = {"augment": True, "dropout": 0.7, "batch_norm": True, "weight_decay": 5e-4}
+# row name -> the recipe's parameters it changes
 ROWS = {
-    "full recipe": {},
-    "no augmentation": {"augment": False},
-    "no dropout": {"dropout": None},
-    "no BatchNorm": {"batch_norm": False},
+    "no augmentation": {"augment": None},
+    "no BatchNorm": {"member": functools.partial(nets.FastCNN, whiten=True, dirac=True, batch_norm=False)},
     "no weight decay": {"weight_decay": 0.0},
-    "no regularisation": {"augment": False, "dropout": None, "batch_norm": False, "weight_decay": 0.0},
+    "no label smoothing": {"label_smoothing": 0.0},
+    "with ensembling (2 members sharing the budget)": {"n_members": 2},
 }
 
 
-def load_split(folder, train_subset: int | None, seed: int):
-    """uint8 N x 3 x 32 x 32 train/val tensors and int64 labels; val = the last 1,000 of each class."""
-    train, val = _report.cifar10_split(folder, train_subset, seed, val_per_class=1000)
-    return tuple(map(torch.as_tensor, train)), tuple(map(torch.as_tensor, val))
-
-
-def run(config: dict, train, val, pipeline, normalize, budget: float, seed: int, epochs: int) -> dict:
-    torch.manual_seed(seed)
-    model = SmallCNN(widths=config["widths"], p_keep=config["dropout"], batch_norm=config["batch_norm"])
+def run(budget: float, data, seed: int, **changes) -> tuple[dict, object]:
+    (X, y), (X_val, y_val) = data
+    clf = cifar10(time_budget=budget, random_state=seed, **changes)
     start = time.perf_counter()
-    history = fit(model, train, val, epochs=epochs, batch_size=128, lr=0.05, momentum=0.9, nesterov=True,
-                  weight_decay=config["weight_decay"], augment=pipeline if config["augment"] else None,
-                  normalize=normalize, lr_schedule="onecycle", time_budget=budget, generator=seed, verbose=1)
-    return {"val_acc": history.val_acc[-1], "best_val_acc": max(history.val_acc),
-            "epochs": len(history.loss), "seconds": time.perf_counter() - start}
+    try:
+        clf.fit(X, y)
+    except Exception as e:  # a removal that breaks training (e.g. divergence) is a result too
+        print(f"{changes}: training failed: {type(e).__name__}: {e}", flush=True)
+        return {"failed": f"{type(e).__name__}: {str(e).splitlines()[0]}", "fit_seconds": time.perf_counter() - start}, None
+    result = {**recipe.evaluate(clf, X_val, y_val), "fit_seconds": time.perf_counter() - start}
+    print(f"{changes or 'full recipe'}: accuracy {result['with_tta']['accuracy']:.4f}", flush=True)
+    return result, clf
 
 
-def epochs_for_budget(train, val, pipeline, normalize, budget: float, seed: int, widths: tuple[int, ...]) -> int:
-    """Epochs of the full recipe that fit in ``budget`` seconds: training and the per-epoch
-    validation pass, timed on 1,024 images each and scaled to the split sizes."""
-    X, y = train
-    probe = (X[:1024], y[:1024])
-    torch.manual_seed(seed)
-    fit(SmallCNN(widths=widths, p_keep=RECIPE["dropout"]), probe, epochs=1, augment=pipeline, normalize=normalize,
-        generator=seed, verbose=0)  # warm-up: first-call imports and allocations
-    model = SmallCNN(widths=widths, p_keep=RECIPE["dropout"])
-    start = time.perf_counter()
-    fit(model, probe, epochs=1, augment=pipeline, normalize=normalize, generator=seed, verbose=0)
-    train_seconds = (time.perf_counter() - start) * len(X) / len(probe[0])
-    start = time.perf_counter()
-    evaluate(model, val[0][:1024], val[1][:1024], normalize=normalize)
-    val_seconds = (time.perf_counter() - start) * len(val[0]) / min(len(val[0]), 1024)
-    return max(1, math.floor(budget / (train_seconds + val_seconds)))
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=600.0, help="seconds of training per row")
-    parser.add_argument("--train-subset", type=int, default=None, help="train on this many random images")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="length of the one-cycle schedule; default: what a short timing run says fits the budget")
-    parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128], help="SmallCNN block widths")
-    parser.add_argument("--seed", type=int, default=0)
     _report.add_cifar10_argument(parser)
     _report.add_out_argument(parser, "cifar10_ablation")
+    parser.add_argument("--budget", type=float, default=900.0, help="time_budget of every row, seconds")
+    parser.add_argument("--full", type=Path, default=None,
+                        help="a saved cifar10(--budget) ensemble (cifar10_recipe.py --save) to score instead of training one")
+    recipe.add_subset_arguments(parser)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-
-    train, val = load_split(_report.cifar10_folder(parser, args), args.train_subset, args.seed)
-    normalize = _report.channel_stats(train[0])
-    pipeline = A.Compose([
-        A.RandomScaleCrop(size=32, scale=(32, 40)),
-        A.HorizontalFlip(p=0.5),
-        A.PCALighting.fit(train[0], sigma=0.1),
-    ])
-    widths = tuple(args.widths)
-    epochs = args.epochs or epochs_for_budget(train, val, pipeline, normalize, args.budget, args.seed, widths)
-    print(f"{len(train[1])} training / {len(val[1])} validation images; one-cycle over {epochs} epochs")
-
-    results = {}
-    for name, change in ROWS.items():
-        results[name] = run({**RECIPE, "widths": widths, **change}, train, val, pipeline, normalize, args.budget,
-                            args.seed, epochs)
-        print(f"{name}: {results[name]}")
-
-    caption = (f"SmallCNN{widths} on CIFAR-10, {args.budget:g} s per row on {args.threads} threads, "
-               f"{len(train[1])} training images, validation = last 1,000 per class")
-    table = _report.markdown_table(["setting", "val acc (final)", "val acc (best epoch)", "epochs", "seconds"],
-                                   [[name, r["val_acc"], r["best_val_acc"], r["epochs"], r["seconds"]]
-                                    for name, r in results.items()], floats=[".4f", ".4f", ".4f", "", ".0f"])
-    _report.write_report(args.out, "cifar10_ablation", caption + "\n\n" + table,
-                         {"args": args, "epochs": epochs, "results": results})
+    data = recipe.load(parser, args)
+    if args.full is not None:
+        full = BaggedNetClassifier.load(args.full)
+        results = {"full recipe": {**recipe.evaluate(full, *data[1]), "fit_seconds": None, "loaded": str(args.full)}}
+    else:
+        results = {"full recipe": run(args.budget, data, args.seed)[0]}
+    full_result = results["full recipe"]
+    results["no TTA"] = {**full_result, "with_tta": full_result["no_tta"], "tta": "None"}
+    for name, changes in ROWS.items():
+        results[name] = run(args.budget, data, args.seed, **changes)[0]
+    base = full_result["with_tta"]["accuracy"]
+    rows = []
+    for name, r in results.items():
+        if "failed" in r:
+            rows.append([name, "n/a", "n/a", "n/a", r["failed"]])
+            continue
+        accuracy = r["with_tta"]["accuracy"]
+        earned = "" if name == "full recipe" else round(100 * (accuracy - base) if "ensembling" in name
+                                                         else 100 * (base - accuracy), 2)
+        rows.append([name, accuracy, r["with_tta"]["nll"], r["epochs"], earned])
+    table = _report.markdown_table(["row", "val accuracy", "NLL", "epochs per member",
+                                    "points the technique earns"], rows)
+    _report.write_report(args.out, "cifar10_ablation", table, {"args": vars(args), "rows": results})
+    return results
 
 
 if __name__ == "__main__":

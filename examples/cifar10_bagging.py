@@ -27,7 +27,7 @@ import torch
 import augkit as A
 import nets
 from augkit.data import last_per_class_split, load_cifar10
-from ensemble import BaggedNetClassifier, error_decomposition
+from ensemble import BaggedNetClassifier, error_decomposition, metrics
 
 TTAS = {"none": None, "flip": "flip", "ten-crop": "ten_crop"}
 
@@ -101,14 +101,17 @@ def main(argv: list[str] | None = None) -> dict:
         row = {"train_seconds": seconds, "oob_score": getattr(clf, "oob_score_", None)}
         for label, tta in TTAS.items():
             row[f"acc_{label}"] = float((clf.predict(X_val, tta=tta) == y_val).mean())
+        proba = clf.predict_proba(X_val, tta=None)
+        labels = np.searchsorted(clf.classes_, y_val)
+        row["nll"], row["ece"] = metrics.nll(proba, labels), metrics.ece(proba, labels)
         rows[name] = row
         print(name, row)
         if len(clf.estimators_) > 1:
             decompositions[name] = error_decomposition(clf.member_probas(X_val, tta=None), y_val)
     accuracy = _report.markdown_table(
-        ["model", "val acc, no TTA", "flip TTA", "ten-crop TTA", "OOB score", "train s"],
-        [[name, r["acc_none"], r["acc_flip"], r["acc_ten-crop"], r["oob_score"], r["train_seconds"]]
-         for name, r in rows.items()], floats=[".4f"] * 5 + [".0f"])
+        ["model", "val acc, no TTA", "NLL", "ECE", "flip TTA", "ten-crop TTA", "OOB score", "train s"],
+        [[name, r["acc_none"], r["nll"], r["ece"], r["acc_flip"], r["acc_ten-crop"], r["oob_score"], r["train_seconds"]]
+         for name, r in rows.items()], floats=[".4f"] * 7 + [".0f"])
     decomposition = _report.markdown_table(
         ["ensemble", "v", "c", "predicted v/k + (k-1)/k c", "measured", "single-member acc", "ensemble acc"],
         [[name, d.variance, d.covariance, d.predicted, d.measured, d.by_size[0]["accuracy"], d.by_size[-1]["accuracy"]]

@@ -65,13 +65,13 @@ def test_auto_tta_needs_held_out_rows(digits_images):
 def test_size_epochs_fills_the_budget_after_the_fixed_costs():
     probe = B.Probe(step_seconds=0.5, inference_seconds_per_image=0.001, init_seconds=2.0)
     epochs = B.size_epochs(1000.0, probe, train_rows=1000, batch_size=100, members=4, workers=2,
-                           validation_rows=200, heldout_views=5000, max_epochs=100)
+                           validation_rows=200, heldout_views=5000, max_epochs=100)["epochs"]
     per_member = 1000 * B.SAFETY / 2  # two waves of two members
     fixed = 2.0 + 0.001 * (min(1000, 32 * 100) + 5000)  # BatchNorm statistics over at most every row
     per_epoch = 0.5 * 10 + 0.001 * 200
     assert epochs == pytest.approx((per_member - fixed) / per_epoch, abs=0.01)
     assert B.size_epochs(1e6, probe, train_rows=1000, batch_size=100, members=1, workers=1, validation_rows=0,
-                         heldout_views=0, max_epochs=7) == 7  # capped by epochs
+                         heldout_views=0, max_epochs=7)["epochs"] == 7  # capped by epochs
     with pytest.raises(ValueError, match="does not cover a tenth of an epoch"):
         B.size_epochs(5.0, probe, train_rows=1000, batch_size=100, members=4, workers=1, validation_rows=0,
                       heldout_views=0, max_epochs=10)

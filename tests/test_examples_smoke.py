@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from script_loader import load_script
 
@@ -231,17 +230,42 @@ def test_gpu_cpu_reduced_run(tmp_path, capsys):
     assert (tmp_path / "out" / "gpu_accuracy.png").exists()
 
 
-def test_ablation_sizes_the_schedule_from_the_probe_rate(monkeypatch):
-    """Training: 1,024 probe images in 1 s -> 2,048 take 2 s; validation: 1,024 in 1 s -> 3,072
-    take 3 s; 5 s per epoch -> 5 epochs in a 27 s budget."""
+def tiny_recipe(real):
+    """The recipe with a tiny member and small batches, so a smoke run trains in seconds; 5% held out so
+    600 rows leave the 20 that tta='auto' and temperature calibration need."""
+    import functools
+
+    import nets
+
+    def recipe(time_budget, **kwargs):
+        member = kwargs.pop("member", functools.partial(nets.FastCNN, whiten=True, dirac=True, bn_scale=False))
+        member = functools.partial(member, widths=(8, 16, 16))
+        return real(time_budget, **{"member": member, "batch_size": 64, "verbose": 0, "validation_fraction": 0.05,
+                                    **kwargs})
+    return recipe
+
+
+def test_recipe_example_one_run_and_curve(tmp_path, cifar10_root, monkeypatch):
+    example = load_script("examples/cifar10_recipe.py")
+    monkeypatch.setattr(example, "cifar10", tiny_recipe(example.cifar10))
+    result = example.main(["--cifar10", str(cifar10_root), "--budget", "10", "--train-subset", "600",
+                           "--val-per-class", "20", "--out", str(tmp_path / "one"), "--save", str(tmp_path / "model")])
+    assert result["fit_seconds"] < 60 and 0 < result["epochs"] and result["tta"] in ("None", "flip", "flip_shift",
+                                                                                      "ten_crop")
+    assert 0.1 <= result["with_tta"]["accuracy"] <= 1 and result["calibrated"]["nll"] > 0
+    assert "cifar10(10, n_members=1)" in (tmp_path / "one" / "cifar10_recipe.md").read_text()
+    points = example.main(["--cifar10", str(cifar10_root), "--curve", "3", "--train-subset", "600",
+                           "--val-per-class", "20", "--out", str(tmp_path / "curve")])
+    assert [p["members"] for p in points["ensemble"]] == [1, 2, 4] and len(points["single"]) == 3
+    assert (tmp_path / "curve" / "accuracy_vs_seconds.png").stat().st_size > 0
     ablation = load_script("examples/cifar10_ablation.py")
-    clock = iter(range(100))
-    monkeypatch.setattr(ablation, "fit", lambda *args, **kwargs: None)
-    monkeypatch.setattr(ablation, "evaluate", lambda *args, **kwargs: None)
-    monkeypatch.setattr(ablation.time, "perf_counter", lambda: float(next(clock)))
-    train = (torch.zeros(2048, 3, 32, 32, dtype=torch.uint8), torch.zeros(2048, dtype=torch.long))
-    val = (torch.zeros(3072, 3, 32, 32, dtype=torch.uint8), torch.zeros(3072, dtype=torch.long))
-    assert ablation.epochs_for_budget(train, val, None, None, budget=27.0, seed=0, widths=(4,)) == 5
+    monkeypatch.setattr(ablation, "cifar10", tiny_recipe(ablation.cifar10))
+    monkeypatch.setattr(ablation.recipe, "cifar10", tiny_recipe(ablation.recipe.cifar10))
+    rows = ablation.main(["--cifar10", str(cifar10_root), "--budget", "5", "--train-subset", "600",
+                          "--val-per-class", "20", "--full", str(tmp_path / "model"), "--out", str(tmp_path / "ablation")])
+    assert list(rows) == ["full recipe", "no TTA", *ablation.ROWS]
+    assert rows["no TTA"]["with_tta"] == rows["full recipe"]["no_tta"]
+    assert "points the technique earns" in (tmp_path / "ablation" / "cifar10_ablation.md").read_text()
 
 
 def test_aug_e2e_case_one_row_per_installed_library(capsys):
