@@ -33,11 +33,13 @@ IMAGES_PER_MEMBER = 400_000
 CIFAR10_MEASURED = "see README.md, section 'A CIFAR-10 recipe'"
 
 
-def _member(widths):
-    return functools.partial(nets.FastCNN, widths=widths, whiten=True, dirac=True, bn_scale=False)
+def _member(widths, batch_norm: bool = True):
+    return functools.partial(nets.FastCNN, widths=widths, whiten=True, dirac=True, bn_scale=False,
+                             batch_norm=batch_norm)
 
 
-def choose_widths(seconds_per_member: float, settings: dict, batch_size: int) -> tuple[tuple[int, ...], dict]:
+def choose_widths(seconds_per_member: float, settings: dict, batch_size: int,
+                  batch_norm: bool = True) -> tuple[tuple[int, ...], dict]:
     """The widest of :data:`WIDTHS` whose measured training rate on this machine gives a member at
     least :data:`IMAGES_PER_MEMBER` images in ``seconds_per_member`` (else the narrowest), and the
     rates measured (images per second, on random 32 x 32 images: the rate does not depend on them)."""
@@ -48,7 +50,7 @@ def choose_widths(seconds_per_member: float, settings: dict, batch_size: int) ->
     config = BaggedNetClassifier(**{k: v for k, v in settings.items() if k != "member"})._train_config(
         normalize=((0.5,) * 3, (0.25,) * 3))
     for widths in WIDTHS[:-1]:
-        setup = TrainSetup(factory=_member(widths), input_shape=(3, 32, 32), n_classes=10, config=config,
+        setup = TrainSetup(factory=_member(widths, batch_norm), input_shape=(3, 32, 32), n_classes=10, config=config,
                            early_stopping=False, patience=1)
         probe = probe_speed(setup, X, y, threads=threads_per_worker(1), steps=2, warmup=1)
         rates[str(widths)] = batch_size / probe.step_seconds
@@ -58,7 +60,7 @@ def choose_widths(seconds_per_member: float, settings: dict, batch_size: int) ->
 
 
 def cifar10(time_budget: float, n_members: int = 1, device: str = "cpu", random_state=0, widths=None,
-            **overrides) -> BaggedNetClassifier:
+            batch_norm: bool = True, **overrides) -> BaggedNetClassifier:
     """An unfitted ensemble for 32 x 32 RGB uint8 images (CIFAR-10) that trains within ``time_budget``.
 
     Parameters
@@ -84,6 +86,9 @@ def cifar10(time_budget: float, n_members: int = 1, device: str = "cpu", random_
         schedule's ~10 epochs), else the widest of :data:`WIDTHS` that does, or 32/128/128: a
         short timing probe per width (about 10 s on 2 CPU cores) decides, and its seconds are
         taken from ``time_budget``. The choice is the estimator's ``member``.
+    batch_norm : bool
+        False removes every BatchNorm from the network (the ablation's row); the width is
+        probed for that network.
     **overrides
         Any :class:`BaggedNetClassifier` parameter, replacing the recipe's (the ablation
         example removes one technique at a time this way).
@@ -144,9 +149,12 @@ def cifar10(time_budget: float, n_members: int = 1, device: str = "cpu", random_
     if unknown:
         raise TypeError(f"cifar10() got unknown BaggedNetClassifier parameters {unknown}")
     settings.update(overrides)
+    if "member" in overrides and not batch_norm:
+        raise TypeError("batch_norm=False builds the recipe's own network; with member= given, remove "
+                        "BatchNorm from that factory instead")
     if "member" not in overrides:
         if widths is None:
-            widths, _ = choose_widths(time_budget / n_members, settings, batch_size)
+            widths, _ = choose_widths(time_budget / n_members, settings, batch_size, batch_norm)
             settings["time_budget"] = time_budget - (time.perf_counter() - start)
-        settings["member"] = _member(tuple(widths))
+        settings["member"] = _member(tuple(widths), batch_norm)
     return BaggedNetClassifier(**settings)

@@ -9,25 +9,25 @@ compute). The recipe has no dropout. Points earned = the full recipe's accuracy 
 
     python examples/cifar10_ablation.py --cifar10 PATH --budget 900 [--full DIR]   # DIR: a saved full recipe
     python examples/cifar10_ablation.py --cifar10 PATH --budget 60 --train-subset 2000  # smoke test
+    python examples/cifar10_ablation.py --cifar10 PATH --budget 900 --rerun "no BatchNorm"  # one row again
 """
 from __future__ import annotations
 
 import argparse
-import functools
+import json
 import time
 from pathlib import Path
 
 import _report
 import cifar10_recipe as recipe
 
-import nets
 from ensemble import BaggedNetClassifier
 from ensemble.recipes import cifar10
 
 # row name -> the recipe's parameters it changes
 ROWS = {
     "no augmentation": {"augment": None},
-    "no BatchNorm": {"member": functools.partial(nets.FastCNN, whiten=True, dirac=True, batch_norm=False)},
+    "no BatchNorm": {"batch_norm": False},  # the width is probed for the network without it
     "no weight decay": {"weight_decay": 0.0},
     "no label smoothing": {"label_smoothing": 0.0},
     "with ensembling (2 members sharing the budget)": {"n_members": 2},
@@ -48,6 +48,18 @@ def run(budget: float, data, seed: int, **changes) -> tuple[dict, object]:
     return result, clf
 
 
+def previous_rows(parser: argparse.ArgumentParser, args) -> dict:
+    """The rows of the report in ``args.out`` (for ``--rerun``), checked to come from the same budget and seed."""
+    path = args.out / "cifar10_ablation.json"
+    if not path.is_file():
+        parser.error(f"--rerun keeps the other rows of {path}, which does not exist: run the whole ablation first")
+    report = json.loads(path.read_text())
+    if (report["args"]["budget"], report["args"]["seed"]) != (args.budget, args.seed):
+        parser.error(f"{path} comes from --budget {report['args']['budget']} --seed {report['args']['seed']}, "
+                     f"not --budget {args.budget} --seed {args.seed}")
+    return report["rows"]
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     _report.add_cifar10_argument(parser)
@@ -57,9 +69,14 @@ def main(argv: list[str] | None = None) -> dict:
                         help="a saved cifar10(--budget) ensemble (cifar10_recipe.py --save) to score instead of training one")
     recipe.add_subset_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rerun", action="append", default=[], choices=list(ROWS), metavar="ROW",
+                        help="train only this row again (repeatable) and keep the other rows of the report "
+                             "already in --out, which must come from the same --budget and --seed")
     args = parser.parse_args(argv)
     data = recipe.load(parser, args)
-    if args.full is not None:
+    if args.rerun:
+        results = previous_rows(parser, args)
+    elif args.full is not None:
         full = BaggedNetClassifier.load(args.full)
         results = {"full recipe": {**recipe.evaluate(full, *data[1]), "fit_seconds": None, "loaded": str(args.full)}}
     else:
@@ -67,7 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
     full_result = results["full recipe"]
     results["no TTA"] = {**full_result, "with_tta": full_result["no_tta"], "tta": "None"}
     for name, changes in ROWS.items():
-        results[name] = run(args.budget, data, args.seed, **changes)[0]
+        if not args.rerun or name in args.rerun:
+            results[name] = run(args.budget, data, args.seed, **changes)[0]
     base = full_result["with_tta"]["accuracy"]
     rows = []
     for name, r in results.items():

@@ -107,7 +107,7 @@ def held_out_logits(clf: BaggedNetClassifier, X: np.ndarray, y: np.ndarray) -> t
     if max(int(rows.max(initial=-1)) for rows in clf.oob_indices_) >= len(X):
         raise SystemExit(f"the model's held-out rows index past the {len(X)} training rows given: pass the "
                          "--train-subset and --seed it was trained with")
-    probas = clf.member_probas(X).double()  # M x N x K
+    probas = clf.member_probas(_in_layout(clf, X)).double()  # M x N x K
     held = torch.zeros(probas.shape[:2], dtype=torch.bool)
     for m, rows in enumerate(clf.oob_indices_):
         held[m, torch.as_tensor(rows, dtype=torch.long)] = True
@@ -115,6 +115,14 @@ def held_out_logits(clf: BaggedNetClassifier, X: np.ndarray, y: np.ndarray) -> t
     seen = counts > 0
     proba = (probas * held[..., None]).sum(0)[seen] / counts[seen, None]
     return ensemble_logits(proba.numpy()), np.searchsorted(clf.classes_, y)[seen.numpy()]
+
+
+def _in_layout(clf: BaggedNetClassifier, images: np.ndarray) -> np.ndarray:
+    """N x H x W x 3 images (what the corruptions work on) in the layout ``clf`` was fitted on
+    (the recipe's models: N x C x H x W)."""
+    if clf.input_spec_.layout == "NCHW":
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    return images
 
 
 class _LastCall:
@@ -133,7 +141,7 @@ class _LastCall:
 def _models(fitted: dict[str, BaggedNetClassifier], temperatures: dict[str, float]) -> dict:
     models = {}
     for key, label in (("single", "single member"), ("ensemble", "ensemble")):
-        proba = _LastCall(fitted[key].predict_proba)
+        proba = _LastCall(lambda images, clf=fitted[key]: clf.predict_proba(_in_layout(clf, images)))
         models[label] = proba
         models[f"{label}, calibrated"] = (
             lambda images, proba=proba, t=temperatures[key]: apply_temperature(ensemble_logits(proba(images)), t))
@@ -228,6 +236,12 @@ def main(argv: list[str] | None = None) -> dict:
             clf.save(args.save / key)
     temperatures, n_rows = {}, {}
     for key, clf in fitted.items():
+        if getattr(clf, "temperature_", None) is not None:
+            # fitted with calibration="temperature": its own temperature, from the rows its members
+            # held out; the uncalibrated rows are its probabilities before that temperature
+            temperatures[key], n_rows[key] = clf.temperature_, len(np.unique(np.concatenate(clf.oob_indices_)))
+            clf.temperature_ = None
+            continue
         logits, held_y = held_out_logits(clf, X, y)
         temperatures[key], n_rows[key] = fit_temperature(logits, held_y), len(held_y)
     print("temperatures:", {k: round(t, 4) for k, t in temperatures.items()})
@@ -240,8 +254,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"scored {len(rows)} (model, image set) pairs in {time.perf_counter() - start:.0f} s")
     by_severity = mean_over_corruptions(rows)
     source = f"--load {args.load}" if args.load else f"{args.members}-member bagged ensemble, {args.epochs} epochs"
+    used = "".join(f", {k} TTA used: {getattr(c, 'tta_', c.tta)}" for k, c in fitted.items())
     header = (f"CIFAR-10, {len(X)} training images, {len(X_val)} validation images; {source}; "
-              f"tta={fitted['ensemble'].tta}")
+              f"tta={fitted['ensemble'].tta}{used}")
     table = _tables(rows, by_severity, temperatures, n_rows, header)
     print("\n" + table)
     plots = _plots(args.out, by_severity, clean, y_encoded)

@@ -35,7 +35,7 @@ import torch
 from torch.nn import functional as F
 
 import nets
-from ensemble import BaggedNetClassifier, vote
+from ensemble import BaggedNetClassifier, metrics, vote
 
 
 def load_data(name: str, train_size: int, seed: int, cifar10: Path | None = None) -> dict:
@@ -56,9 +56,7 @@ def load_data(name: str, train_size: int, seed: int, cifar10: Path | None = None
 
 def scores(probas: torch.Tensor, y: np.ndarray) -> dict:
     """Accuracy and mean negative log-likelihood of N x K probabilities against labels y."""
-    y = torch.as_tensor(y)
-    nll = -torch.log(probas[torch.arange(len(y)), y].clamp_min(1e-12)).mean()
-    return {"acc": float((probas.argmax(1) == y).float().mean()), "nll": float(nll)}
+    return {"acc": float((probas.argmax(1) == torch.as_tensor(y)).float().mean()), "nll": metrics.nll(probas, y)}
 
 
 def plot(table: dict, ts: list[int], path: Path, dpi: int, title: str) -> None:

@@ -52,6 +52,25 @@ def test_the_width_is_airbench94s_when_a_member_sees_enough_images(monkeypatch):
     assert [m.out_channels for m in member.modules() if isinstance(m, torch.nn.Conv2d)][1] == 32
 
 
+def test_batch_norm_false_removes_every_batchnorm_and_probes_that_network(monkeypatch):
+    import ensemble.recipes as R
+
+    probed = []
+
+    def fake_probe(setup, X, y, threads, steps, warmup):
+        probed.append(setup.factory(input_shape=(3, 32, 32), n_classes=10))
+        return type("Probe", (), {"step_seconds": 1e9})()  # too slow for the wide ones: the narrowest
+
+    monkeypatch.setattr(R, "probe_speed", fake_probe)
+    member = R.cifar10(100, batch_norm=False).member(input_shape=(3, 32, 32), n_classes=10)
+    norms = (torch.nn.BatchNorm2d, nets.BatchNorm2d)
+    assert probed and not any(isinstance(m, norms) for net in [*probed, member] for m in net.modules())
+    assert [m.out_channels for m in member.modules() if isinstance(m, torch.nn.Conv2d)][1] == 32
+    assert any(isinstance(m, norms) for m in R.cifar10(100).member(input_shape=(3, 32, 32), n_classes=10).modules())
+    with pytest.raises(TypeError, match="batch_norm=False builds the recipe's own network"):
+        R.cifar10(100, batch_norm=False, member=nets.FastCNN)
+
+
 def test_a_tiny_recipe_fits_and_learns_its_tta_temperature_and_epochs():
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(4), 200)

@@ -238,7 +238,8 @@ def tiny_recipe(real):
     import nets
 
     def recipe(time_budget, **kwargs):
-        member = kwargs.pop("member", functools.partial(nets.FastCNN, whiten=True, dirac=True, bn_scale=False))
+        member = kwargs.pop("member", functools.partial(nets.FastCNN, whiten=True, dirac=True, bn_scale=False,
+                                                        batch_norm=kwargs.pop("batch_norm", True)))
         member = functools.partial(member, widths=(8, 16, 16))
         return real(time_budget, **{"member": member, "batch_size": 64, "verbose": 0, "validation_fraction": 0.05,
                                     **kwargs})
@@ -266,6 +267,13 @@ def test_recipe_example_one_run_and_curve(tmp_path, cifar10_root, monkeypatch):
     assert list(rows) == ["full recipe", "no TTA", *ablation.ROWS]
     assert rows["no TTA"]["with_tta"] == rows["full recipe"]["no_tta"]
     assert "points the technique earns" in (tmp_path / "ablation" / "cifar10_ablation.md").read_text()
+    again = ablation.main(["--cifar10", str(cifar10_root), "--budget", "5", "--train-subset", "600",
+                           "--val-per-class", "20", "--out", str(tmp_path / "ablation"), "--rerun", "no BatchNorm"])
+    assert list(again) == list(rows) and (again["no weight decay"]["with_tta"]["accuracy"]
+                                             == rows["no weight decay"]["with_tta"]["accuracy"])
+    with pytest.raises(SystemExit):  # another budget's report is not merged
+        ablation.main(["--cifar10", str(cifar10_root), "--budget", "6", "--train-subset", "600",
+                       "--out", str(tmp_path / "ablation"), "--rerun", "no BatchNorm"])
 
 
 def test_aug_e2e_case_one_row_per_installed_library(capsys):
