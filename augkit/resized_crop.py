@@ -89,6 +89,7 @@ class RandomResizedCrop(_Geometric):
     """
 
     window_inside: ClassVar[bool] = True
+    has_exact_kernel: ClassVar[bool] = True
 
     def __init__(self, size: int | tuple[int, int], scale: tuple[float, float] = (0.08, 1.0),
                  ratio: tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = "bilinear") -> None:
@@ -119,17 +120,6 @@ class RandomResizedCrop(_Geometric):
         top = torch.where(found, uniform_offset((h - height).clamp(min=0), generator), (h - fall_h) // 2)
         left = torch.where(found, uniform_offset((w - width).clamp(min=0), generator), (w - fall_w) // 2)
         return {"top": top, "left": left, "height": height, "width": width}
-
-    @property
-    def exact_alone(self) -> bool:
-        """Whether a run of this transform with flips and colour maps only uses the exact
-        crop-then-resize kernel rather than the fused grid."""
-        return self.interpolation == "bilinear"
-
-    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
-        if not self.exact_alone:
-            return super().forward(x, params)
-        return self.forward_then_flip(x, params, None)
 
     def forward_then_flip(self, x: torch.Tensor, params: Params, flips: torch.Tensor | None) -> torch.Tensor:
         """The exact crop-then-resize, then the per-sample flips ``flips`` (bool N x 2: vertical,

@@ -30,6 +30,9 @@ class _Geometric(Transform):
     #: The transform samples a window that lies inside its input (a scale-crop): its edge taps
     #: clamp as a resize's do, and it never fills.
     window_inside: ClassVar[bool] = False
+    #: The transform has an exact kernel of its own for bilinear, :meth:`forward_then_flip` (a
+    #: scale-crop, a resized crop), used alone and in runs of flips and colour maps only.
+    has_exact_kernel: ClassVar[bool] = False
 
     def __init__(self, p: float | None, interpolation: str, fill: str) -> None:
         self.p = None if p is None else check_probability(p)
@@ -56,7 +59,20 @@ class _Geometric(Transform):
         fill = None if self.window_inside or self.interpolation is None else self.fill
         return G.Step(self.stage(params, in_size), tuple(in_size), fill)
 
+    @property
+    def exact_alone(self) -> bool:
+        """Whether a run of this transform with flips and colour maps only uses its own exact
+        kernel (:meth:`forward_then_flip`) rather than the fused grid."""
+        return self.has_exact_kernel and self.interpolation == "bilinear"
+
+    def forward_then_flip(self, x: torch.Tensor, params: Params, flips: torch.Tensor | None) -> torch.Tensor:
+        """The exact kernel, then the per-sample flips ``flips`` (bool N x 2: vertical, horizontal)
+        of the flip transforms that follow it in a run (transforms with ``has_exact_kernel``)."""
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
+        if self.exact_alone:
+            return self.forward_then_flip(x, params, None)
         size = tuple(x.shape[-2:])
         return F.warp(x, [self.step(params, size)], self.output_size(size), self.interpolation)
 
@@ -128,6 +144,7 @@ class RandomScaleCrop(_Geometric):
     """
 
     window_inside = True
+    has_exact_kernel = True
 
     def __init__(self, size: int | tuple[int, int], scale: int | tuple[int, int], p: float = 1.0,
                  interpolation: str = "bilinear", fill: str = "zeros") -> None:
@@ -167,17 +184,6 @@ class RandomScaleCrop(_Geometric):
         top = torch.where(apply, top, room_y // 2)
         left = torch.where(apply, left, room_x // 2)
         return {"length": length, "top": top, "left": left}
-
-    @property
-    def exact_alone(self) -> bool:
-        """Whether a run of this transform with flips and colour maps only uses its own exact
-        resize-then-crop kernel rather than the fused grid."""
-        return self.interpolation == "bilinear"
-
-    def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
-        if not self.exact_alone:
-            return super().forward(x, params)
-        return self.forward_then_flip(x, params, None)
 
     def forward_then_flip(self, x: torch.Tensor, params: Params, flips: torch.Tensor | None) -> torch.Tensor:
         """The exact resize-then-crop, then the per-sample flips ``flips`` (bool N x 2: vertical,
