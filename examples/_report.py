@@ -23,6 +23,13 @@ import nets
 from augkit.data import last_per_class_split, load_cifar10, load_digits_images, to_batch
 
 
+def parser(doc: str) -> argparse.ArgumentParser:
+    """An argument parser for an example whose module docstring is ``doc``: its first line is the
+    description and the rest, kept as written, the epilog of ``--help``."""
+    return argparse.ArgumentParser(description=doc.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   epilog="\n".join(doc.splitlines()[1:]))
+
+
 def add_out_argument(parser: argparse.ArgumentParser, name: str) -> None:
     """``--out DIR``, defaulting to ``augkit-out/<name>``: where the example writes its files."""
     parser.add_argument("--out", type=Path, default=Path("augkit-out") / name,

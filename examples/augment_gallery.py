@@ -23,10 +23,10 @@ every figure.
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+import _report
 import numpy as np
 import torch
 
@@ -162,9 +162,7 @@ def shrink(batch: torch.Tensor, side: int) -> torch.Tensor:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = _report.parser(__doc__)
     parser.add_argument("--out", type=Path, default=Path("augkit-out/augment_gallery"),
                         help="folder for the PNGs and gallery.md/.json (default: %(default)s)")
     parser.add_argument("--samples", type=int, default=6, help="random views per row (default: %(default)s)")

@@ -24,7 +24,6 @@ Writes ``dropout_as_ensemble.md``, ``.json`` and ``.png`` (accuracy and NLL vs T
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import time
 from pathlib import Path
@@ -83,9 +82,7 @@ def plot(table: dict, ts: list[int], path: Path, dpi: int, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = _report.parser(__doc__)
     parser.add_argument("--data", choices=("digits", "cifar"), default="digits", help="data set (default: %(default)s)")
     parser.add_argument("--ts", default="5,10,20,50",
                         help="comma-separated T: MC passes and ensemble sizes (default: %(default)s)")

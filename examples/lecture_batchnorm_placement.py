@@ -79,9 +79,7 @@ def plot(placement: dict, sweep: dict, path, dpi: int, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the placements and the learning-rate sweep; returns what ``batchnorm_placement.json`` holds."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = _report.parser(__doc__)
     parser.add_argument("--data", choices=("cifar10", "digits"), default="cifar10", help="(default: %(default)s)")
     _report.add_cifar10_argument(parser)
     parser.add_argument("--train-size", type=int, default=3000, help="CIFAR-10 training images (default: %(default)s)")

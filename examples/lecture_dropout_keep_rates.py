@@ -22,7 +22,6 @@ Writes ``dropout_keep_rates.png``, ``dropout_keep_rates.md`` and ``.json``.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 
@@ -123,9 +122,7 @@ def plot(curves: dict, accuracy: dict, expectation: list[dict], path, dpi: int, 
 
 def main(argv: list[str] | None = None) -> dict:
     """Train the keep-rate settings and check the expectation; returns what ``dropout_keep_rates.json`` holds."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = _report.parser(__doc__)
     parser.add_argument("--data", choices=("digits", "cifar10"), default="digits", help="(default: %(default)s)")
     _report.add_cifar10_argument(parser)
     parser.add_argument("--train-size", type=int, default=500, help="training images (default: %(default)s)")

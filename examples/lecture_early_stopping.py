@@ -18,7 +18,6 @@ start against steps), ``early_stopping.md`` and ``.json``.
 """
 from __future__ import annotations
 
-import argparse
 import math
 
 import _report
@@ -86,9 +85,7 @@ def plot(history: nets.History, distance: list[float], steps_per_epoch: int, lr:
 
 def main(argv: list[str] | None = None) -> dict:
     """Train with early stopping; returns what ``early_stopping.json`` holds."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = _report.parser(__doc__)
     parser.add_argument("--train-size", type=int, default=200, help="training images (default: %(default)s)")
     parser.add_argument("--label-noise", type=float, default=0.2,
                         help="share of training labels replaced by a random class (default: %(default)s)")

@@ -16,7 +16,6 @@ Writes ``init_symmetry.png`` (training loss per epoch), ``init_symmetry.md`` and
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import itertools
 
@@ -99,9 +98,7 @@ def plot(curves: dict[str, list[float]], path, dpi: int, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the four initialisations; returns per name what ``init_symmetry.json`` holds under "results"."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = _report.parser(__doc__)
     parser.add_argument("--widths", type=int, nargs="+", default=[64, 64], help="hidden widths (default: %(default)s)")
     parser.add_argument("--value", type=float, default=0.01, help="the constant's value (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=30, help="(default: %(default)s)")

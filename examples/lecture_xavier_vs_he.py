@@ -14,7 +14,6 @@ Writes ``xavier_vs_he.png`` (training loss against steps), ``xavier_vs_he.md`` a
 """
 from __future__ import annotations
 
-import argparse
 import math
 
 import _report
@@ -73,9 +72,7 @@ def plot(runs: dict, steps_per_epoch: int, path, dpi: int, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     """Train every depth with both initialisations; returns the runs ``xavier_vs_he.json`` holds."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser = _report.parser(__doc__)
     parser.add_argument("--depths", type=int, nargs="+", default=[22, 30], help="weight layers (default: %(default)s)")
     parser.add_argument("--width", type=int, default=64, help="hidden units per layer (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=60, help="(default: %(default)s)")
