@@ -1,6 +1,14 @@
-"""Reference images and reference resampling shared by the resampling tests."""
+"""Reference images and reference resampling shared by the transform tests."""
 
 import torch
+
+
+def random_batch(n, c, h, w, dtype=torch.uint8, seed=0):
+    """A seeded random N x C x H x W batch: uint8 uniform over 0..255, float uniform on [0, 1)."""
+    g = torch.Generator().manual_seed(seed)
+    if dtype == torch.uint8:
+        return torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=g)
+    return torch.rand(n, c, h, w, generator=g, dtype=dtype)
 
 
 def smooth_images(n, h, w, seed=0):

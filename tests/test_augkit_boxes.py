@@ -4,16 +4,14 @@ import math
 
 import pytest
 import torch
+from _references import random_batch
 
 import augkit as A
 from augkit import boxes
 
 
 def image_batch(n=8, c=3, h=30, w=40, dtype=torch.uint8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    if dtype == torch.uint8:
-        return torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=g)
-    return torch.rand(n, c, h, w, generator=g, dtype=dtype)
+    return random_batch(n, c, h, w, dtype, seed)
 
 
 def test_first_valid_try_is_the_loop_torchvision_runs():

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from _references import random_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,10 +16,7 @@ SETTINGS = settings(max_examples=25, deadline=None)
 
 
 def batch(n=6, c=3, h=17, w=19, dtype=torch.float32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    if dtype == torch.uint8:
-        return torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=g)
-    return torch.rand(n, c, h, w, generator=g, dtype=dtype)
+    return random_batch(n, c, h, w, dtype, seed)
 
 
 # ---------------------------------------------------------------- analytic, main environment

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from _references import random_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -19,11 +20,7 @@ def batch_strategy():
                      st.integers(0, 2**31 - 1))
 
 
-def make_batch(n, c, h, w, dtype, seed):
-    g = torch.Generator().manual_seed(seed)
-    if dtype == torch.uint8:
-        return torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=g)
-    return torch.rand(n, c, h, w, generator=g, dtype=dtype)
+make_batch = random_batch
 
 
 IDENTITY_TRANSFORMS = [
