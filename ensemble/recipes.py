@@ -25,7 +25,8 @@ __all__ = ["cifar10", "CIFAR10_MEASURED", "WIDTHS", "IMAGES_PER_MEMBER"]
 WIDTHS = ((64, 256, 256), (48, 192, 192), (32, 128, 128))
 # airbench94's schedule trains on 9.9 epochs of 50,000 images; a member that would see fewer than
 # this many images in its share of the budget is more accurate narrower, with more epochs
-# (measured on a 2-core CPU at 450 s: 32/128/128 reached 82.8% in 3.2 epochs, 64/256/256 71.2% in 0.9).
+# (on this project's 2-core AVX2 CPU at 900 s: 32/128/128 reached 87.4% in 8 epochs, where
+# 64/256/256 would have had under 3; README, "A CIFAR-10 recipe").
 IMAGES_PER_MEMBER = 400_000
 
 # What the recipe measured on this project's development machine (filled by
