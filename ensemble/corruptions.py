@@ -41,8 +41,8 @@ import torch.nn.functional as tnf
 from PIL import Image
 
 from augkit import functional as F
-from augkit import geometry as G
 from augkit._checks import check_batch, check_choice
+from augkit.functional import geometry as G
 
 __all__ = ["CORRUPTIONS", "SEVERITIES", "Corruption", "brightness", "check_corruption", "check_severity", "contrast",
            "corrupt", "gaussian_blur", "gaussian_noise", "jpeg", "rotation"]

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import augkit as A
-from augkit.base import Uniform, registered
+from augkit.registry import registered
+from augkit.sampling import Uniform
 
 
 class Darken(A.Transform):
@@ -55,7 +56,7 @@ def test_the_old_two_method_form_is_refused_at_class_definition():
 
 
 def test_a_name_clash_with_a_registered_transform_is_refused():
-    with pytest.raises(TypeError, match=r"'Rotate' is already registered by augkit\.transforms\.Rotate"):
+    with pytest.raises(TypeError, match=r"'Rotate' is already registered by augkit\.transforms\.geometry\.Rotate"):
         class Rotate(A.Transform):
             pass
     assert registered()["Rotate"] is A.Rotate

@@ -7,7 +7,8 @@ import torch
 from _references import random_batch
 
 import augkit as A
-from augkit import boxes
+from augkit import functional as F
+from augkit import sampling as boxes
 
 
 def image_batch(n=8, c=3, h=30, w=40, dtype=torch.uint8, seed=0):
@@ -153,7 +154,7 @@ def test_erasing_boxes_follow_the_rule_and_only_the_box_changes():
     assert ((h < 30) & (w < 40)).all() and (top + h <= 30).all() and (left + w <= 40).all()
     area = (h * w).double()[h > 0] / 1200
     assert area.min() >= 0.015 and area.max() <= 0.36
-    mask = boxes.box_weights(top, left, h, w, (30, 40), torch.float32, torch.device("cpu")).bool().expand_as(x)
+    mask = F.box_weights(top, left, h, w, (30, 40), torch.float32, torch.device("cpu")).bool().expand_as(x)
     fill = torch.tensor([0, 128, 255], dtype=torch.uint8).view(1, 3, 1, 1).expand_as(x)
     assert torch.equal(out[mask], fill[mask]) and torch.equal(out[~mask], x[~mask])
 
@@ -208,7 +209,7 @@ def test_erasing_channel_values_must_match_the_batch():
 
 def test_box_weights_are_exact_lerp_weights():
     x = torch.rand(4, 3, 9, 9)
-    weights = boxes.box_weights(torch.tensor([0, 2, 8, 3]), torch.tensor([0, 1, 8, 3]), torch.tensor([9, 3, 1, 0]),
+    weights = F.box_weights(torch.tensor([0, 2, 8, 3]), torch.tensor([0, 1, 8, 3]), torch.tensor([9, 3, 1, 0]),
                                 torch.tensor([9, 4, 1, 5]), (9, 9), torch.float32, torch.device("cpu"))
     out = torch.lerp(x, torch.full_like(x, 0.25), weights)
     assert torch.equal(out[0], torch.full_like(x[0], 0.25)) and torch.equal(out[3], x[3])

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import augkit as A
-from augkit.base import registered
+from augkit.registry import registered
 
 N, C, H, W, K = 5, 3, 24, 28, 4
 LABELS = torch.arange(N) % K

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import augkit as A
-from augkit.crop import fold_indices
+from augkit.functional import fold_indices
 
 TORCH_MODES = {"reflect": "reflect", "edge": "replicate", "constant": "constant"}
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import augkit as A
-from augkit import geometry as G
+from augkit.functional import geometry as G
 
 H = W = 64
 

@@ -51,7 +51,8 @@ def test_lighting_offset_is_constant_over_each_image_and_has_the_right_covarianc
     offset = out - x
     torch.testing.assert_close(offset, offset[:, :, :1, :1].expand_as(offset))  # constant per image
     offset = offset[:, :, 0, 0]
-    v, lam = torch.tensor(A.pca.IMAGENET_EIGVEC, dtype=torch.float64), torch.tensor(A.pca.IMAGENET_EIGVAL, dtype=torch.float64)
+    v = torch.tensor(A.functional.IMAGENET_EIGVEC, dtype=torch.float64)
+    lam = torch.tensor(A.functional.IMAGENET_EIGVAL, dtype=torch.float64)
     # offset = V (alpha * lam) exactly, for the returned alpha ...
     torch.testing.assert_close(offset, (params["alpha"] * lam) @ v.T)
     # ... and over draws its covariance is sigma^2 V diag(lam^2) V^T.

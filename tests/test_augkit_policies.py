@@ -5,10 +5,11 @@ import pytest
 import torch
 
 import augkit as A
-from augkit import color, filters
 from augkit import functional as F
-from augkit import geometry as G
-from augkit.policies import RAND_AUGMENT, TRIVIAL_AUGMENT_WIDE, shift_ops
+from augkit import functional as color
+from augkit import functional as filters
+from augkit.functional import RAND_AUGMENT, TRIVIAL_AUGMENT_WIDE, shift_ops
+from augkit.functional import geometry as G
 
 TRIVIAL_AUGMENT_WIDE_NAMES = list(TRIVIAL_AUGMENT_WIDE)
 

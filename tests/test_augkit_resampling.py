@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import augkit as A
-from augkit import geometry as G
-from augkit.base import index_params
+from augkit.functional import geometry as G
+from augkit.params import index_params
 
 
 def edge_and_interior(d: torch.Tensor) -> tuple[float, float]:

@@ -8,7 +8,7 @@ from _references import resize_then_crop, smooth_images
 
 import augkit as A
 from augkit import functional as F
-from augkit import geometry as G
+from augkit.functional import geometry as G
 
 
 def train_pipe():
@@ -44,7 +44,7 @@ def test_the_callers_batch_is_never_overwritten(pipe):
         assert torch.equal(x, before)
 
 
-def test_a_colour_map_inside_a_geometric_run_keeps_it_one_resampling(monkeypatch):
+def test_a_color_map_inside_a_geometric_run_keeps_it_one_resampling(monkeypatch):
     calls = []
     real = torch.nn.functional.grid_sample
     monkeypatch.setattr(torch.nn.functional, "grid_sample", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -52,14 +52,14 @@ def test_a_colour_map_inside_a_geometric_run_keeps_it_one_resampling(monkeypatch
     assert len(calls) == 1  # scale-crop, flip, PCA lighting and rotation: one grid_sample
 
 
-def test_fused_colour_semantics_on_a_constant_image():
+def test_fused_color_semantics_on_a_constant_image():
     # Rotation fills with 0, then lighting adds b, then an identity shear: the fill is lit (b),
     # the image is 0.5 + b, as one transform after another gives; the clamp comes once, at the end.
     x = torch.full((4, 3, 17, 17), 0.5, dtype=torch.float64)
     pipe = A.Compose([A.Rotate((45, 45)), A.PCALighting.imagenet(sigma=1.0), A.Shear(0, 0)])
     out, params = pipe(x, generator=1, return_params=True)
-    b = F.pca_offset(params["transforms"][1]["alpha"], torch.tensor(A.pca.IMAGENET_EIGVAL),
-                     torch.tensor(A.pca.IMAGENET_EIGVEC))[:, :, None, None]
+    b = F.pca_offset(params["transforms"][1]["alpha"], torch.tensor(F.IMAGENET_EIGVAL),
+                     torch.tensor(F.IMAGENET_EIGVEC))[:, :, None, None]
     torch.testing.assert_close(out[..., 8, 8:9], (0.5 + b).clamp(0, 1)[..., 0], atol=1e-6, rtol=0)  # centre
     torch.testing.assert_close(out[..., 0, :1], b.clamp(0, 1)[..., 0], atol=1e-6, rtol=0)  # a filled corner
     # Lighting before the rotation: the fill stays 0 (the rotation fills the lit image).

@@ -1,4 +1,4 @@
-"""Pure spatial filter kernels with per-sample parameters: Gaussian blur and sharpness.
+"""Spatial filter kernels with per-sample parameters: Gaussian blur and sharpness.
 
 Both take a working batch (float N x C x H x W on [0, 1]) and per-sample parameters of shape
 N, return a new batch of the same shape and dtype, draw nothing random, and follow
@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from .color import blend
+from .crop import fold_indices
 
 
 def gaussian_weights(kernel_size: int, sigma: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -35,38 +36,12 @@ def gaussian_weights(kernel_size: int, sigma: torch.Tensor, dtype: torch.dtype) 
     return (taps / taps.sum(1, keepdim=True)).to(dtype)
 
 
-def reflect_index(size: int, radius: int, device: torch.device) -> torch.Tensor:
-    """Indices of a row padded on both sides by mirror reflection about its edge pixels.
-
-    The rule of ``torch.nn.functional.pad(mode="reflect")``, for any size: the reflection
-    repeats when the padding is wider than the row, and a 1-pixel row repeats its pixel.
-
-    Parameters
-    ----------
-    size : int
-        Pixels in the row (>= 1).
-    radius : int
-        Padding on each side (>= 0).
-    device : torch.device
-        Of the result.
-
-    Returns
-    -------
-    torch.Tensor
-        int64 of length ``size + 2 radius``, values in ``0 .. size - 1``.
-    """
-    index = torch.arange(-radius, size + radius, device=device)
-    if size == 1:
-        return torch.zeros_like(index)
-    period = 2 * (size - 1)
-    index = index.remainder(period)
-    return torch.where(index < size, index, period - index)
-
-
 def _blur_axis(x: torch.Tensor, taps: torch.Tensor, dim: int) -> torch.Tensor:
     """Correlate every image along ``dim`` (2 = rows, 3 = columns) with its own taps (N x K)."""
     size, radius = x.shape[dim], taps.shape[1] // 2
-    padded = x.index_select(dim, reflect_index(size, radius, x.device))
+    # The padded row's pixel indices: mirrored however wide the padding is.
+    index = fold_indices(torch.arange(-radius, size + radius, device=x.device), size, "reflect")
+    padded = x.index_select(dim, index)
     out = None
     for k in range(taps.shape[1]):  # K shifted, weighted copies: K is small, N is not looped over
         weight = taps[:, k].view(-1, 1, 1, 1)

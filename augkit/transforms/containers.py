@@ -1,4 +1,8 @@
-"""Containers: Compose (with geometric fusion), RandomApply and OneOf."""
+"""Containers: Compose, RandomApply and OneOf.
+
+Thin shells: a Compose asks :mod:`augkit.fusion` to plan its runs of geometric transforms once,
+at construction, and to run its children by that plan at every call.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ from typing import Any
 
 import torch
 
-from . import functional as F
-from ._checks import check_probability
-from .base import Params, Shape, Transform, coin, index_params, shares_memory, transform_from_config
+from .. import fusion
+from .._checks import check_probability
+from ..params import Params, Shape, index_params
+from ..registry import transform_from_config
+from ..sampling import coin
+from .base import Transform
 
 
 def _check_transforms(transforms: Sequence[Transform], name: str) -> list[Transform]:
@@ -38,8 +45,8 @@ class Compose(Transform):
 
     Fusion: every maximal run of consecutive geometric transforms (RandomScaleCrop,
     RandomResizedCrop, flips, Rotate, Translate, Stretch, Shear, LensDistortion), together with
-    the per-image colour maps between them (PCALighting, Grayscale), is applied as ONE sampling grid per sample and ONE
-    ``grid_sample`` call for the batch: the per-sample 3x3 backward matrices are multiplied, lens
+    the per-image colour maps between them (PCALighting, Grayscale), is applied as ONE sampling
+    grid per sample and ONE ``grid_sample`` call for the batch: the per-sample 3x3 backward matrices are multiplied, lens
     distortions are applied to the grid coordinates in between, each transform's fill is handled
     in its own input frame and the colour maps are applied to the sampled values (see
     :func:`augkit.functional.warp` for the fused semantics: the same as one transform after
@@ -71,7 +78,7 @@ class Compose(Transform):
       ``torch.Generator().manual_seed(int(children[i].generate_state(1)[0]))``.
 
     Labels: a pipeline holding MixUp or CutMix has ``mixes_labels`` and is called with the
-    labels, ``x, target = pipe(x, y, generator=g, num_classes=K)`` (see :mod:`augkit.mixing`);
+    labels, ``x, target = pipe(x, y, generator=g, num_classes=K)`` (see :mod:`augkit.transforms.augment`);
     the transforms before and after the mixing one see the images only.
 
     Serialisation: ``pipe.to_json()`` and ``Compose.from_json(text)`` round-trip every built-in
@@ -83,28 +90,7 @@ class Compose(Transform):
         for t in self.transforms[:-1]:
             if not t.keeps_range:
                 raise ValueError(f"{type(t).__name__} leaves [0, 1] and must be the last transform")
-        self._runs = self._fusion_runs()
-
-    def _fusion_runs(self) -> list[tuple[int, int]]:
-        """(start, stop) of each maximal run of geometric transforms, with the per-image colour
-        maps (``colour_affine``) that sit between two of them."""
-        runs, i, ts = [], 0, self.transforms
-        while i < len(ts):
-            if not ts[i].geometric:
-                i += 1
-                continue
-            j = stop = i + 1
-            while j < len(ts) and (ts[j].geometric or ts[j].colour_affine):
-                j += 1
-                if ts[j - 1].geometric:
-                    stop = j  # a run ends on a geometric transform
-            modes = {t.interpolation for t in ts[i:stop] if t.geometric and t.interpolation is not None}
-            if len(modes) > 1:
-                raise ValueError(f"fused geometric transforms {ts[i:stop]} must share interpolation, "
-                                 f"got {sorted(modes)}")
-            runs.append((i, stop))
-            i = stop
-        return runs
+        self._runs = fusion.plan_runs(self.transforms)
 
     @property
     def keeps_range(self) -> bool:
@@ -113,7 +99,7 @@ class Compose(Transform):
     @property
     def mixes_labels(self) -> bool:
         """Whether a child mixes labels: then the pipeline is called as ``pipe(x, y, num_classes=K)``
-        and returns ``(x, target)`` (see :mod:`augkit.mixing`)."""
+        and returns ``(x, target)`` (see :mod:`augkit.transforms.augment`)."""
         return any(t.mixes_labels for t in self.transforms)
 
     @property
@@ -145,68 +131,10 @@ class Compose(Transform):
 
     def _run_children(self, x: torch.Tensor, params: Params, inplace: bool,
                       target: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        plist, ts = params["transforms"], self.transforms
-        if len(plist) != len(ts):
-            raise ValueError(f"params hold {len(plist)} transforms but the pipeline has {len(ts)}")
-        runs = dict(self._runs)
-        i, owned = 0, inplace  # owned: x is this call's own intermediate, free to overwrite
-        while i < len(ts):
-            stop = runs.get(i, i + 1)
-            run = ts[i:stop]
-            if x.dtype == torch.uint8 and not run[0]._reads_uint8:
-                x, owned = F.to_working(x), True  # the raw batch, read as far as possible
-            resampling = [t for t in run if t.geometric and t.interpolation is not None]
-            if run[0].mixes_labels:
-                x, target = run[0].mix(x, target, plist[i], inplace=owned)
-                owned = True
-            elif len(resampling) == 1 and getattr(resampling[0], "exact_alone", False):
-                x, owned = self._exact_run(x, run, plist[i:stop], owned)
-            elif not resampling:  # flips and colour maps: exact one after another
-                x, owned = self._sequence(x, run, plist[i:stop], owned)
-            else:
-                x, owned = self._warp_run(x, run, plist[i:stop], resampling[0].interpolation), True
-            i = stop
-        return x, target
-
-    @staticmethod
-    def _sequence(x: torch.Tensor, run: list[Transform], plist: list[Params], owned: bool) -> tuple[torch.Tensor, bool]:
-        """Apply ``run`` one transform after another; returns ``(x, owned)``."""
-        for t, p in zip(run, plist):
-            if x.dtype == torch.uint8 and not t._reads_uint8:
-                x, owned = F.to_working(x), True
-            y = t._apply(x, p, inplace=owned)
-            x, owned = y, owned or not shares_memory(y, x)
-        return x, owned
-
-    def _exact_run(self, x: torch.Tensor, run: list[Transform], plist: list[Params],
-                   owned: bool) -> tuple[torch.Tensor, bool]:
-        """A run whose one resampling transform has an exact kernel of its own, among flips and
-        colour maps: the transforms before it one by one, then it with the flips after it folded
-        into its copy-out (flips commute with per-image colour maps), then the colour maps."""
-        j = next(k for k, t in enumerate(run) if t.geometric and t.interpolation is not None)
-        x, owned = self._sequence(x, run[:j], plist[:j], owned)
-        flips = None
-        for t, p in zip(run[j + 1:], plist[j + 1:]):
-            if t.geometric:  # a flip: apply (bool N), axis -1 (left-right) or -2
-                flips = torch.zeros(len(p["apply"]), 2, dtype=torch.bool) if flips is None else flips
-                flips[:, 1 if t.axis == -1 else 0] ^= p["apply"].cpu()
-        if x.dtype == torch.uint8 and not run[j]._reads_uint8:
-            x = F.to_working(x)
-        x = run[j].forward_then_flip(x, plist[j], flips)
-        colours = [(t, p) for t, p in zip(run[j + 1:], plist[j + 1:]) if not t.geometric]
-        return self._sequence(x, [t for t, _ in colours], [p for _, p in colours], True)
-
-    @staticmethod
-    def _warp_run(x: torch.Tensor, run: list[Transform], plist: list[Params], interpolation: str) -> torch.Tensor:
-        """One grid, one grid_sample for a run of geometric transforms and colour maps."""
-        size, items = tuple(x.shape[-2:]), []
-        for t, p in zip(run, plist):
-            if t.geometric:
-                items.append(t.step(p, size))
-                size = t.output_size(size)
-            else:
-                items.append(t.colour_map(p, x.shape[1]))
-        return F.warp(x, items, size, interpolation)
+        plist = params["transforms"]
+        if len(plist) != len(self.transforms):
+            raise ValueError(f"params hold {len(plist)} transforms but the pipeline has {len(self.transforms)}")
+        return fusion.run(self.transforms, self._runs, x, plist, inplace, target)
 
     def get_config(self) -> dict[str, Any]:
         return {"transforms": [t.to_config() for t in self.transforms]}

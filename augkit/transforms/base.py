@@ -1,4 +1,4 @@
-"""The transform base: call and replay, per-sample gating, declarative draws, the JSON registry.
+"""The transform base: call and replay, per-sample gating, declarative draws, JSON hooks.
 
 A transform is a thin shell (torchvision's and kornia's design): it draws every sample's
 parameters, then applies them with a pure kernel. What a subclass writes:
@@ -17,6 +17,10 @@ one sub-batch, the others are passed through untouched); a geometric transform g
 parameters where not applied, so that a fused run keeps one grid (those samples come back
 exactly, see :func:`augkit.functional.warp`).
 
+The draws are made by :mod:`augkit.sampling`, the parameters are the structures of
+:mod:`augkit.params`, and every subclass registers itself by name in :mod:`augkit.registry`
+(``to_json`` / ``from_json``).
+
 Randomness. ``generator`` is a ``torch.Generator``, an int (a fresh CPU generator seeded with
 it) or None: torch's global default generator (``torch.default_generator``), whose state
 ``torch.manual_seed`` sets and which DataLoader seeds per worker. Parameters are drawn on the
@@ -30,87 +34,15 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import torch
 
-from . import functional as F
-from ._checks import as_batch, as_generator, as_soft_targets
-
-Shape = tuple[int, int, int, int]
-Params = dict[str, Any]
-
-_REGISTRY: dict[str, type[Transform]] = {}
-
-
-# ---------------------------------------------------------------- parameter helpers
-def uniform(n: int, lo: float, hi: float, generator: torch.Generator) -> torch.Tensor:
-    """N float64 draws from U[lo, hi) on the generator's device."""
-    u = torch.rand(n, generator=generator, dtype=torch.float64, device=generator.device)
-    return lo + (hi - lo) * u
-
-
-def coin(n: int, p: float, generator: torch.Generator) -> torch.Tensor:
-    """N bool draws, each True with probability ``p``."""
-    return torch.rand(n, generator=generator, device=generator.device) < p
-
-
-def uniform_where(apply: torch.Tensor, value_range: tuple[float, float], neutral: float,
-                  generator: torch.Generator) -> torch.Tensor:
-    """Per sample, U[lo, hi) where ``apply`` is set and the identity value ``neutral`` elsewhere."""
-    return torch.where(apply, uniform(len(apply), *value_range, generator), neutral)
-
-
-class Uniform(NamedTuple):
-    """A declared draw: parameter ``name``, per sample U[lo, hi) from the range attribute
-    ``attr`` where applied and ``neutral`` (the identity value) elsewhere; float64 N."""
-
-    name: str
-    attr: str
-    neutral: float
-
-
-def params_to(params: Any, device: torch.device) -> Any:
-    """Move every tensor of a (nested) parameter structure to ``device``."""
-    if isinstance(params, torch.Tensor):
-        return params.to(device)
-    if isinstance(params, dict):
-        return {k: params_to(v, device) for k, v in params.items()}
-    if isinstance(params, (list, tuple)):
-        return [params_to(v, device) for v in params]
-    return params
-
-
-def index_params(params: Any, index: torch.Tensor) -> Any:
-    """Select samples ``index`` (bool mask or indices) in every per-sample tensor (ndim >= 1)."""
-    if isinstance(params, torch.Tensor):
-        return params[index.to(params.device)] if params.dim() >= 1 else params
-    if isinstance(params, dict):
-        return {k: index_params(v, index) for k, v in params.items()}
-    if isinstance(params, (list, tuple)):
-        return [index_params(v, index) for v in params]
-    return params
-
-
-def check_params_batch(params: Any, n: int) -> None:
-    """Raise ValueError unless every per-sample tensor in ``params`` has leading dimension n."""
-    if isinstance(params, torch.Tensor):
-        if params.dim() >= 1 and params.shape[0] != n:
-            raise ValueError(f"params were drawn for {params.shape[0]} samples but the batch has {n}")
-    elif isinstance(params, dict):
-        for v in params.values():
-            check_params_batch(v, n)
-    elif isinstance(params, (list, tuple)):
-        for v in params:
-            check_params_batch(v, n)
-    else:
-        raise TypeError(f"params must be the nested dict returned with return_params=True, "
-                        f"found {type(params).__name__}")
-
-
-def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Whether ``a`` and ``b`` live in the same storage (so writing into one changes the other)."""
-    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+from .. import functional as F
+from .._checks import as_batch, as_generator, as_soft_targets
+from ..params import Params, Shape, check_params_batch, index_params, params_to
+from ..registry import jsonable, register, transform_from_config
+from ..sampling import Uniform, coin, uniform_where
 
 
 def apply_where(x: torch.Tensor, where: torch.Tensor, kernel: Callable[..., torch.Tensor],
@@ -146,17 +78,9 @@ def apply_where(x: torch.Tensor, where: torch.Tensor, kernel: Callable[..., torc
     return out
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    return value
-
-
 # ---------------------------------------------------------------- the base class
 class Transform:
-    """Base of every transform and container (see :mod:`augkit.base` for what a subclass writes).
+    """Base of every transform and container (see :mod:`augkit.transforms.base` for what a subclass writes).
 
     Call as ``t(batch, generator=None, return_params=False)``: ``batch`` is N x C x H x W
     (C = 1 or 3), uint8 [0, 255] or float [0, 1], CPU or CUDA, or a single PIL image / numpy
@@ -168,7 +92,7 @@ class Transform:
     applies exactly those parameters again.
 
     Transforms with ``mixes_labels`` (MixUp, CutMix, a Compose holding one) take the labels too,
-    ``t(x, y, generator=g, num_classes=K) -> (x, target)``, see :mod:`augkit.mixing`; every other
+    ``t(x, y, generator=g, num_classes=K) -> (x, target)``, see :mod:`augkit.transforms.augment`; every other
     transform refuses labels.
 
     Class names are the JSON registry's keys: a subclass whose name is already registered by
@@ -176,10 +100,11 @@ class Transform:
     """
 
     geometric: ClassVar[bool] = False
-    #: A per-image affine colour map (x -> A_n x + b_n per pixel, see :meth:`colour_map`): it
+    #: A per-image affine colour map (x -> A_n x + b_n per pixel, see :meth:`color_map`): it
     #: commutes with resampling, so a Compose keeps it inside a geometric run (one resampling).
-    colour_affine: ClassVar[bool] = False
-    #: Called as ``t(x, y, num_classes=K) -> (x, target)``, applied by :meth:`mix` (see augkit.mixing).
+    color_affine: ClassVar[bool] = False
+    #: Called as ``t(x, y, num_classes=K) -> (x, target)``, applied by :meth:`mix` (see
+    #: :mod:`augkit.transforms.augment`).
     mixes_labels: ClassVar[bool] = False
     #: Parameters drawn uniformly where applied, identity elsewhere (see :class:`Uniform`).
     draws: ClassVar[tuple[Uniform, ...]] = ()
@@ -199,14 +124,8 @@ class Transform:
                             "forward(self, x, params, inplace=False)")
         # forward may leave out the inplace keyword; the base then never asks for it.
         cls._forward_takes_inplace = "inplace" in inspect.signature(cls.forward).parameters
-        if cls.__name__.startswith("_"):
-            return
-        known = _REGISTRY.get(cls.__name__)
-        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
-            raise TypeError(f"a transform named {cls.__name__!r} is already registered by "
-                            f"{known.__module__}.{known.__qualname__}; from_json finds transforms by class "
-                            f"name, so rename {cls.__module__}.{cls.__qualname__}")
-        _REGISTRY[cls.__name__] = cls
+        if not cls.__name__.startswith("_"):  # private bases (_Geometric, _Flip, ...) are not transforms to load
+            register(cls)
 
     @property
     def keeps_range(self) -> bool:
@@ -242,8 +161,8 @@ class Transform:
         targets (float N x K); returns both. ``inplace`` as for :meth:`forward`."""
         raise NotImplementedError
 
-    def colour_map(self, params: Params, channels: int) -> F.Colour:
-        """For ``colour_affine`` transforms: the per-image map ``v -> A_n v + b_n`` of ``params``."""
+    def color_map(self, params: Params, channels: int) -> F.ColorMap:
+        """For ``color_affine`` transforms: the per-image map ``v -> A_n v + b_n`` of ``params``."""
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -315,11 +234,11 @@ class Transform:
         if not self.keeps_range:
             return y.to(out_dtype), target
         if y.dtype == torch.uint8:  # exact values from a uint8-reading forward (x is uint8)
-            return (y.clone() if shares_memory(y, x) else y), target
-        return F.from_working(y, x.dtype, inplace=not shares_memory(y, x)), target
+            return (y.clone() if F.shares_memory(y, x) else y), target
+        return F.from_working(y, x.dtype, inplace=not F.shares_memory(y, x)), target
 
     def _apply(self, x: torch.Tensor, params: Params, inplace: bool) -> torch.Tensor:
-        """:meth:`forward` behind the per-sample gate (see :mod:`augkit.base`): containers and
+        """:meth:`forward` behind the per-sample gate (see :mod:`augkit.transforms.base`): containers and
         :meth:`_run` call this, never ``forward`` directly."""
         apply = params.get("apply")
         if not self.gated or apply is None or bool(apply.all()):
@@ -339,7 +258,7 @@ class Transform:
 
     def to_config(self) -> dict[str, Any]:
         """``{"name": class name, **constructor arguments}``, JSON-safe."""
-        return {"name": type(self).__name__, **{k: _jsonable(v) for k, v in self.get_config().items()}}
+        return {"name": type(self).__name__, **{k: jsonable(v) for k, v in self.get_config().items()}}
 
     @classmethod
     def from_json(cls, text: str) -> Transform:
@@ -362,25 +281,3 @@ class Transform:
         return type(self) is type(other) and self.to_config() == other.to_config()
 
     __hash__ = None  # mutable configuration: unhashable, like a list
-
-
-def registered() -> dict[str, type[Transform]]:
-    """Every registered transform (built-in and user-defined).
-
-    Returns
-    -------
-    dict
-        Class name -> class, the names ``from_json`` resolves.
-    """
-    return dict(_REGISTRY)
-
-
-def transform_from_config(config: dict[str, Any]) -> Transform:
-    """Build any registered transform from ``{"name": ..., **arguments}``."""
-    if not isinstance(config, dict) or "name" not in config:
-        raise ValueError(f"a transform config must be a dict with a 'name', got {config!r}")
-    config = dict(config)
-    name = config.pop("name")
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown transform name {name!r}; known: {sorted(_REGISTRY)}")
-    return _REGISTRY[name].from_config(config)

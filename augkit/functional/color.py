@@ -1,4 +1,4 @@
-"""Pure colour kernels with per-sample factors: torchvision's definitions, on batches.
+"""Colour kernels with per-sample factors: torchvision's definitions, on batches.
 
 Every kernel takes a working batch ``x`` (float N x C x H x W on [0, 1], C = 1 or 3) and
 per-sample parameters (tensors of shape N, any float dtype; cast to ``x``'s dtype) and
@@ -7,13 +7,18 @@ returns a new batch of the same shape and dtype, clamped to [0, 1]. They draw no
 The formulas are torchvision's (``torchvision.transforms.v2.functional``), written for a
 batch whose samples have different factors. torchvision computes uint8 images in uint8 and
 truncates after every operation; here the batch stays float, so a uint8 image rounded once at
-the end differs from torchvision's by at most one level (1/255). The level-based operations
-(posterize, solarize, equalize) read ``255 x`` as the uint8 level, which is exact for a batch
-that came from uint8 (``k / 255 * 255 == k`` in float32 for every k).
+the end differs from torchvision's by at most one level (1/255).
+
+Also here: the per-image affine colour map of a fused geometric run (:class:`ColorMap`) and
+AlexNet's PCA lighting, one such map (:func:`pca_offset`, :func:`fit_pca`). The operations on
+uint8 levels (posterize, solarize, autocontrast, equalize) are in :mod:`augkit.functional.tone`.
 """
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
+import numpy as np
 import torch
 
 # ITU-R 601-2 luma, the weights of torchvision's rgb_to_grayscale and PIL's convert("L").
@@ -38,8 +43,8 @@ def per_sample(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return values.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
 
 
-def grayscale(x: torch.Tensor) -> torch.Tensor:
-    """Luma ``0.2989 r + 0.587 g + 0.114 b`` of each pixel.
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """Luma ``0.2989 r + 0.587 g + 0.114 b`` of each pixel, one channel.
 
     Parameters
     ----------
@@ -111,7 +116,7 @@ def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         A new batch of ``x``'s shape and dtype, on [0, 1].
     """
-    mean = grayscale(x).mean(dim=(1, 2, 3), keepdim=True)
+    mean = luma(x).mean(dim=(1, 2, 3), keepdim=True)
     return blend(x, mean, factor)
 
 
@@ -134,7 +139,7 @@ def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """
     if x.shape[1] == 1:
         return x.clone()
-    return blend(x, grayscale(x), factor)
+    return blend(x, luma(x), factor)
 
 
 def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
@@ -212,7 +217,7 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return hsv_to_rgb(hsv)
 
 
-def to_grayscale(x: torch.Tensor) -> torch.Tensor:
+def grayscale(x: torch.Tensor) -> torch.Tensor:
     """The luma in every channel (torchvision's ``rgb_to_grayscale(num_output_channels=3)``).
 
     Parameters
@@ -223,117 +228,151 @@ def to_grayscale(x: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     torch.Tensor
-        A new batch of ``x``'s shape and dtype, on [0, 1].
+        A new batch of ``x``'s shape and dtype, on [0, 1]: C channels, each the luma (see
+        :func:`luma` for the one-channel luma).
     """
-    return grayscale(x).expand_as(x).clone()
+    return luma(x).expand_as(x).clone()
 
 
-def levels(x: torch.Tensor) -> torch.Tensor:
-    """The uint8 levels ``round(255 x)`` of a working batch.
+# ---------------------------------------------------------------- per-image affine colour maps
+class ColorMap(NamedTuple):
+    """A per-image affine colour map inside a fused run: ``v -> matrix_n v + offset_n`` per pixel.
+
+    ``matrix``: float N x C x C or None (identity); ``offset``: float N x C (on the [0, 1] scale).
+    """
+
+    matrix: torch.Tensor | None
+    offset: torch.Tensor
+
+
+def apply_color_map(v: torch.Tensor, color_map: ColorMap) -> torch.Tensor:
+    """``color_map`` on every pixel, without clamping.
 
     Parameters
     ----------
-    x : torch.Tensor
-        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    v : torch.Tensor
+        Float N x C x ..., channels on dim 1; overwritten where it can be.
+    color_map : ColorMap
+        N maps.
 
     Returns
     -------
     torch.Tensor
-        uint8, ``x``'s shape.
+        ``v``'s shape and dtype (``v`` itself when the map has no matrix).
     """
-    return (x * 255).round_().to(torch.uint8)
+    shape = (*color_map.offset.shape, *([1] * (v.dim() - 2)))
+    if color_map.matrix is not None:
+        v = torch.einsum("nij,nj...->ni...", color_map.matrix.to(v.dtype), v)
+    return v.add_(color_map.offset.to(v.dtype).view(shape))
 
 
-def posterize(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
-    """Posterize: keep the ``bits_n`` high bits of each uint8 level ``round(255 x)``.
+# ---------------------------------------------------------------- PCA lighting (Krizhevsky et al. 2012, sec. 4.1)
+# Layout (fb.resnet.torch's): ``eigvec`` is 3 x 3 and its COLUMNS are the eigenvectors of the RGB
+# covariance, ``eigval`` holds the matching eigenvalues; the offset added to every pixel of image
+# n is ``eigvec @ (alpha_n * eigval)`` with ``alpha_n ~ N(0, sigma^2 I)``.
+
+# fb.resnet.torch (datasets/imagenet.lua) PCA of ImageNet RGB on the [0, 1] scale.
+IMAGENET_EIGVAL = (0.2175, 0.0188, 0.0045)
+IMAGENET_EIGVEC = ((-0.5675, 0.7192, 0.4009),
+                   (-0.5808, -0.0045, -0.8140),
+                   (-0.5836, -0.6948, 0.4203))
+
+
+def pca_offset(alpha: torch.Tensor, eigval: torch.Tensor, eigvec: torch.Tensor) -> torch.Tensor:
+    """AlexNet lighting offsets ``eigvec @ (alpha_n * eigval)``.
 
     Parameters
     ----------
-    x : torch.Tensor
-        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
-    bits : torch.Tensor
-        Shape N, integer values in 0 .. 8.
+    alpha : torch.Tensor
+        float N x 3.
+    eigval : torch.Tensor
+        Shape 3.
+    eigvec : torch.Tensor
+        3 x 3 whose COLUMNS are the eigenvectors (fb.resnet.torch's layout).
 
     Returns
     -------
     torch.Tensor
-        A new batch of ``x``'s shape and dtype, on [0, 1].
+        N x 3 in ``alpha``'s dtype and device.
     """
-    keep = bits.to(device=x.device, dtype=torch.long).view(-1, 1, 1, 1)
-    mask = ((255 << (8 - keep)) & 255).to(torch.uint8)
-    return (levels(x) & mask).to(x.dtype).div_(255)
+    return (alpha * eigval.to(alpha)) @ eigvec.to(alpha).T  # row n = V (a_n * l)
 
 
-def solarize(x: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
-    """Solarize: invert (``1 - x``) the pixels with ``x >= threshold_n``.
-
-    Compared on the 255 scale, as torchvision compares a uint8 level with ``255 threshold``.
+def pca_lighting(x: torch.Tensor, alpha: torch.Tensor, eigval: torch.Tensor,
+                 eigvec: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """AlexNet lighting: add :func:`pca_offset` to every pixel of image n; clamp to [0, 1].
 
     Parameters
     ----------
     x : torch.Tensor
-        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
-    threshold : torch.Tensor
-        Shape N, on [0, 1].
+        Working batch, float N x 3 x H x W on [0, 1].
+    alpha, eigval, eigvec : torch.Tensor
+        As in :func:`pca_offset`.
+    inplace : bool
+        Write into ``x``.
 
     Returns
     -------
     torch.Tensor
-        A new batch of ``x``'s shape and dtype, on [0, 1].
+        ``x``'s shape and dtype, on [0, 1].
     """
-    above = x * 255 >= per_sample(threshold.double() * 255, x)
-    return torch.where(above, 1 - x, x)
+    offset = pca_offset(alpha.to(x.dtype), eigval, eigvec)
+    out = x if inplace else None
+    return torch.add(x, offset[:, :, None, None], out=out).clamp_(0, 1)
 
 
-def autocontrast(x: torch.Tensor) -> torch.Tensor:
-    """Autocontrast: stretch each channel of each image so its minimum is 0 and maximum 1.
+def _pixels(chunk: Any) -> torch.Tensor:
+    """Rows of RGB pixels (P x 3, float64 on [0, 1]) from one image or a batch."""
+    if isinstance(chunk, np.ndarray):
+        # numpy images are channels-last: H x W x 3 or N x H x W x 3.
+        if chunk.ndim not in (3, 4) or chunk.shape[-1] != 3:
+            raise ValueError(f"numpy images must be H x W x 3 or N x H x W x 3, got shape {chunk.shape}")
+        t = torch.from_numpy(np.ascontiguousarray(chunk)).reshape(-1, 3)
+    elif isinstance(chunk, torch.Tensor):
+        # tensors are channels-first: 3 x H x W or N x 3 x H x W.
+        if chunk.dim() not in (3, 4) or chunk.shape[-3] != 3:
+            raise ValueError(f"tensor images must be 3 x H x W or N x 3 x H x W, got shape {tuple(chunk.shape)}")
+        t = chunk.movedim(-3, -1).reshape(-1, 3)
+    else:
+        raise TypeError(f"expected numpy arrays or torch tensors of images, got {type(chunk).__name__}")
+    if t.dtype == torch.uint8:
+        return t.double() / 255
+    if not t.dtype.is_floating_point:
+        raise TypeError(f"images must be uint8 or float on [0, 1], got dtype {t.dtype}")
+    t = t.double()
+    if t.numel() and not (bool(t.min() >= 0) and bool(t.max() <= 1)):
+        raise ValueError("float images must have values in [0, 1] (no NaN)")
+    return t
 
-    A flat channel is left as it is.
+
+def fit_pca(images: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigendecomposition of the 3 x 3 covariance of the RGB pixels of a set of images.
 
     Parameters
     ----------
-    x : torch.Tensor
-        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    images : numpy.ndarray, torch.Tensor or iterable of them
+        A numpy array (N x H x W x 3, channels last) or a tensor (N x 3 x H x W), uint8 or
+        float on [0, 1], or an iterable of such batches (streamed: only the pixel count, the 3
+        channel sums and the 3 x 3 sum of outer products are kept, in float64, so a dataset
+        larger than memory works).
 
     Returns
     -------
-    torch.Tensor
-        A new batch of ``x``'s shape and dtype, on [0, 1].
+    tuple of torch.Tensor
+        ``(eigval, eigvec)``: float64 of shape 3 (descending) and 3 x 3 whose columns are the
+        eigenvectors, on the [0, 1] pixel scale.
     """
-    low = x.amin(dim=(2, 3), keepdim=True)
-    high = x.amax(dim=(2, 3), keepdim=True)
-    flat = high == low
-    scale = torch.where(flat, 1, high - low)
-    return (x - torch.where(flat, 0, low)).div_(scale).clamp_(0, 1)
-
-
-def equalize(x: torch.Tensor) -> torch.Tensor:
-    """Equalize: histogram equalisation of each channel of each image on its uint8 levels.
-
-    PIL's lookup table (torchvision's ``equalize``): with ``step = (pixels not at the
-    channel's highest level) // 255``, level ``k`` maps to ``(cdf(k - 1) + step // 2) // step``;
-    a channel with ``step == 0`` is left as it is. The output is on the uint8 levels.
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
-
-    Returns
-    -------
-    torch.Tensor
-        A new batch of ``x``'s shape and dtype, on [0, 1].
-    """
-    n, c, h, w = x.shape
-    flat = levels(x).view(n * c, h * w).long()
-    # One bincount over all channels of all images: channel i counts into bins 256 i .. 256 i + 255.
-    offsets = torch.arange(n * c, device=x.device)[:, None] * 256
-    hist = torch.bincount((flat + offsets).view(-1), minlength=n * c * 256).view(n * c, 256)
-    cdf = hist.cumsum(1)
-    # The last non-empty bin is the first that reaches the total.
-    top = hist.gather(1, cdf.argmax(1, keepdim=True))
-    step = (h * w - top).div_(255, rounding_mode="floor")
-    lut = (cdf[:, :-1] + step // 2).div_(step.clamp(min=1), rounding_mode="floor").clamp_(0, 255)
-    lut = torch.cat([torch.zeros_like(lut[:, :1]), lut], 1)
-    lut = torch.where(step > 0, lut, torch.arange(256, device=x.device))  # a flat channel maps to itself
-    return lut.to(x.dtype).div_(255).gather(1, flat).view(n, c, h, w)
+    if isinstance(images, (np.ndarray, torch.Tensor)):
+        images = [images]
+    count, total, outer = 0, torch.zeros(3, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64)
+    for chunk in images:
+        pixels = _pixels(chunk).cpu()
+        count += pixels.shape[0]
+        total += pixels.sum(0)
+        outer += pixels.T @ pixels
+    if count < 2:
+        raise ValueError(f"fit_pca needs at least 2 pixels, got {count}")
+    mean = total / count
+    cov = (outer - count * torch.outer(mean, mean)) / (count - 1)
+    eigval, eigvec = torch.linalg.eigh(cov)  # ascending
+    return eigval.flip(0).clamp_(min=0), eigvec.flip(1)

@@ -1,81 +1,43 @@
-"""Pure kernels: each takes a working batch and explicit parameters, draws nothing random.
+"""Resampling kernels: the fused grid_sample of a geometric run, exact antialiased crops, flips.
 
-A *working batch* is a float tensor N x C x H x W with values on the [0, 1] scale (float32, or
-float64 when the input was float64); :func:`to_working` / :func:`from_working` convert once per
-pipeline call, so uint8 images are converted to float once, not once per transform.
+:func:`warp` resamples a batch once through a run of geometric steps (the maps of
+:mod:`augkit.functional.geometry`) and the per-image colour maps between them.
+:func:`scale_crop_antialias` and :func:`resized_crop_antialias` are the exact kernels of a
+scale-crop (resize, then crop) and a resized crop (crop, then resize): torchvision's antialiased
+bilinear, one ``interpolate`` call per sample. Flips re-index exactly. Every kernel takes a
+batch N x C x H x W (uint8 [0, 255] or a working batch on [0, 1]) and explicit per-sample
+parameters, and draws nothing random.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from . import geometry as G
+from .color import ColorMap, apply_color_map
+from .misc import to_working
 
-
-def to_working(x: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [0, 1] (``x / 255`` correctly rounded); float16/bfloat16 ->
-    float32; float32/64 unchanged (the input itself, not a copy)."""
-    if x.dtype == torch.uint8:
-        # A plain cast then an in-place divide: the mixed-dtype ``x * (1 / 255)`` takes a slow
-        # non-vectorised CPU path (about 10x slower on a 1024 x 3 x 32 x 32 batch).
-        return x.to(torch.float32).div_(255)
-    if x.dtype in (torch.float32, torch.float64):
-        return x
-    return x.to(torch.float32)
-
-
-def from_working(x: torch.Tensor, dtype: torch.dtype, clamp: bool = True,
-                 inplace: bool = False) -> torch.Tensor:
-    """Back to ``dtype``: uint8 rounds ``255 x`` to nearest (halves up); ``clamp`` keeps floats
-    in [0, 1].
-
-    ``inplace=True`` lets it overwrite ``x`` (a pipeline's own intermediate), which saves a
-    batch-sized allocation; the result is the same.
-    """
-    if dtype == torch.uint8:
-        # 255 x + 1/2 in one pass, saturate, then the cast truncates: round to nearest in three
-        # passes over the batch instead of four.
-        y = torch.add(x.new_tensor(0.5), x, alpha=255, out=x if inplace else None)
-        return y.clamp_(0, 255).to(torch.uint8)
-    if clamp:
-        x = x.clamp_(0, 1) if inplace else x.clamp(0, 1)
-    return x.to(dtype)
-
+#: Resampling modes of :func:`warp` (``grid_sample``'s).
+INTERPOLATIONS = ("bilinear", "nearest")
+#: What a geometric step samples outside its input frame (see :class:`augkit.functional.geometry.Step`).
+FILLS = ("zeros", "border", "reflect")
 
 _WINDOW_MIN_PIXELS = 96 * 96  # below this, a resampling reads the whole image
 
 
-class Colour(NamedTuple):
-    """A per-image affine colour map inside a fused run: ``v -> matrix_n v + offset_n`` per pixel.
-
-    ``matrix``: float N x C x C or None (identity); ``offset``: float N x C (on the [0, 1] scale).
-    """
-
-    matrix: torch.Tensor | None
-    offset: torch.Tensor
-
-
-def _apply_colour(v: torch.Tensor, colour: Colour) -> torch.Tensor:
-    """``colour`` on ``v`` (N x C x ..., channels on dim 1), in place where it can be."""
-    shape = (*colour.offset.shape, *([1] * (v.dim() - 2)))
-    if colour.matrix is not None:
-        v = torch.einsum("nij,nj...->ni...", colour.matrix.to(v.dtype), v)
-    return v.add_(colour.offset.to(v.dtype).view(shape))
-
-
-def warp(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tuple[int, int],
+def warp(x: torch.Tensor, items: Sequence[G.Step | ColorMap], out_size: tuple[int, int],
          interpolation: str = "bilinear") -> torch.Tensor:
     """Resample ``x`` (N x C x H x W, float on [0, 1] or uint8) once through a fused run.
 
-    ``items``: the run in pipeline order, :class:`augkit.geometry.Step` per geometric transform
-    and :class:`Colour` per per-image affine colour transform between them. Interpolation is
-    ``grid_sample(mode=interpolation, align_corners=False)`` ("bilinear" or "nearest") at the
-    source points of :func:`augkit.geometry.sampling_points`, taps clamped at the image edge.
+    ``items``: the run in pipeline order, :class:`augkit.functional.geometry.Step` per geometric
+    transform and :class:`augkit.functional.color.ColorMap` per per-image affine colour transform
+    between them. Interpolation is ``grid_sample(mode=interpolation, align_corners=False)``
+    ("bilinear" or "nearest") at the source points of
+    :func:`augkit.functional.geometry.sampling_points`, taps clamped at the image edge.
 
     Fused semantics, per sample and per (sub-)sample point, in pipeline order: the source value
     at the point; each zero-filled step multiplies it by the point's coverage in that step's
@@ -86,8 +48,8 @@ def warp(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tuple[int,
     interpolation instead of one per transform.
 
     Antialiasing (bilinear only): a sample whose affine part minifies (see
-    :func:`augkit.geometry.supersample_factors`) averages ``k_y x k_x`` points at its sub-pixel
-    centres, a box filter of the output pixel's footprint; ``k`` is each sample's own. A sample on
+    :func:`augkit.functional.geometry.supersample_factors`) averages ``k_y x k_x`` points at its
+    sub-pixel centres, a box filter of the output pixel's footprint; ``k`` is each sample's own. A sample on
     which every step is the identity or an axis flip is re-indexed, not resampled: it comes back
     exactly (bit-exact for uint8), whatever the rest of the batch does. On large images only
     each sample's window is resampled and converted from uint8 (same result, see
@@ -112,7 +74,7 @@ def warp(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tuple[int,
     for key in groups:
         index = (keys == key).nonzero().squeeze(1).to(x.device)
         sub_items = [G.select_samples([i], index)[0] if isinstance(i, G.Step)
-                     else Colour(None if i.matrix is None else i.matrix[index], i.offset[index]) for i in items]
+                     else ColorMap(None if i.matrix is None else i.matrix[index], i.offset[index]) for i in items]
         y = _warp_group(x.index_select(0, index), sub_items, out_size, interpolation, key)
         if out is None:
             out = y.new_empty((n, *y.shape[1:]))
@@ -120,7 +82,7 @@ def warp(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tuple[int,
     return out
 
 
-def _warp_group(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tuple[int, int],
+def _warp_group(x: torch.Tensor, items: Sequence[G.Step | ColorMap], out_size: tuple[int, int],
                 interpolation: str, key: int) -> torch.Tensor:
     """:func:`warp` for samples that share their supersampling factors (``key`` = 4096 k_y + k_x)
     or are all re-indexed (``key`` = -1)."""
@@ -136,8 +98,8 @@ def _warp_group(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tup
                 v = vflip(v, (m[:, 1, 1] < 0).to(v.device), inplace=True)
                 owned = True
             else:
-                v = _apply_colour(v, item)
-        return v.clamp_(0, 1) if any(isinstance(i, Colour) for i in items) else v
+                v = apply_color_map(v, item)
+        return v.clamp_(0, 1) if any(isinstance(i, ColorMap) for i in items) else v
     k = (key // 4096, key % 4096)
     steps = [item for item in items if isinstance(item, G.Step)]
     x, shift = _crop_to_footprint(x, steps, out_size, k)
@@ -159,19 +121,19 @@ def _warp_group(x: torch.Tensor, items: Sequence[G.Step | Colour], out_size: tup
             continue
         if weight is not None:  # coverage met so far multiplies before this colour map
             v, weight = v.mul_(weight.reshape(n, 1, -1, out_size[1])), None
-        v = _apply_colour(v, item)
+        v = apply_color_map(v, item)
     if weight is not None:
         v = v.mul_(weight.reshape(n, 1, -1, out_size[1]))
     if k != (1, 1):
         v = v.view(n, c, k[0] * k[1], -1).mean(dim=2).view(n, c, *out_size)
-    return v.clamp_(0, 1) if any(isinstance(i, Colour) for i in items) else v
+    return v.clamp_(0, 1) if any(isinstance(i, ColorMap) for i in items) else v
 
 
 def _crop_to_footprint(x: torch.Tensor, steps: list[G.Step], out_size: tuple[int, int],
                        k: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Cut each sample down to the window its resampling reads, when that saves work.
 
-    When the batch's largest window (see :func:`augkit.geometry.footprint`) covers at most 3/4
+    When the batch's largest window (see :func:`augkit.functional.geometry.footprint`) covers at most 3/4
     of the image, every sample's window of that common size is copied out (one slice copy per
     sample: a loop of N Python steps, worth it only for large images, which is when windows
     are small relative to the image). The window keeps every pixel a tap can read and, where
@@ -285,6 +247,43 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
     return out
 
 
+def resized_crop_antialias(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: torch.Tensor,
+                           width: torch.Tensor, size: tuple[int, int], flips: torch.Tensor | None = None
+                           ) -> torch.Tensor:
+    """Crop image n to its window, resize it to ``size`` with antialiased bilinear, then flip.
+
+    torchvision's ``resized_crop(..., antialias=True)`` per sample: the window alone is resized
+    (``interpolate(mode="bilinear", antialias=True, align_corners=False)``, edge taps clamped
+    at the window's border). One interpolate call per sample: every window has its own scale.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x C x H x W, uint8 (resized in uint8, the SIMD kernel on CPU) or float on [0, 1].
+    top, left, height, width : torch.Tensor
+        int64 N each: the windows, inside the images.
+    size : tuple of int
+        ``(h, w)`` of the output.
+    flips : torch.Tensor, optional
+        bool N x 2 (mirror top-bottom, left-right): the flips that follow the crop in a pipeline.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x h x w in ``x``'s dtype.
+    """
+    out = x.new_empty((x.shape[0], x.shape[1], *size))
+    columns = [top, left, height, width]
+    if flips is not None:
+        columns += [flips[:, 0].long(), flips[:, 1].long()]
+    for i, (t, lc, h, w, *flip) in enumerate(torch.stack(columns, 1).tolist()):
+        window = x[i:i + 1, :, t:t + h, lc:lc + w]
+        y = F.interpolate(window, size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+        mirror = [d for d, f in zip((-2, -1), flip) if f]
+        out[i] = y.flip(mirror) if mirror else y
+    return out
+
+
 def _flip_samples(x: torch.Tensor, apply: torch.Tensor, dim: int, inplace: bool) -> torch.Tensor:
     # Only the chosen samples are read, mirrored and written back: in place that is a third
     # of the memory traffic of torch.where(apply, x.flip(dim), x).
@@ -307,44 +306,6 @@ def vflip(x: torch.Tensor, apply: torch.Tensor, inplace: bool = False) -> torch.
     return _flip_samples(x, apply, -2, inplace)
 
 
-def pca_offset(alpha: torch.Tensor, eigval: torch.Tensor, eigvec: torch.Tensor) -> torch.Tensor:
-    """AlexNet lighting offsets ``eigvec @ (alpha_n * eigval)``: N x 3 (``alpha``'s dtype).
-
-    ``alpha``: N x 3; ``eigval``: 3; ``eigvec``: 3 x 3 whose COLUMNS are the eigenvectors
-    (fb.resnet.torch's layout)."""
-    return (alpha * eigval.to(alpha)) @ eigvec.to(alpha).T  # row n = V (a_n * l)
-
-
-def pca_lighting(x: torch.Tensor, alpha: torch.Tensor, eigval: torch.Tensor,
-                 eigvec: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    """AlexNet lighting: add :func:`pca_offset` to every pixel of image n; clamp to [0, 1].
-
-    ``x``: N x 3 x H x W on [0, 1]. ``inplace=True`` writes into ``x``.
-    """
-    offset = pca_offset(alpha.to(x.dtype), eigval, eigvec)
-    out = x if inplace else None
-    return torch.add(x, offset[:, :, None, None], out=out).clamp_(0, 1)
-
-
-def gaussian_noise(x: torch.Tensor, sigma: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
-    """Add ``sigma_n * z`` with ``z ~ N(0, 1)`` per pixel and channel to image n; clamp to [0, 1].
-
-    ``sigma``: shape N; ``seed``: 0-d int64. ``z`` is drawn on ``x``'s device from a generator
-    seeded with ``seed``, so the same seed gives the same noise (on the same device type).
-    """
-    generator = torch.Generator(device=x.device).manual_seed(int(seed))
-    z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    # x + sigma z in one fused pass, written over z (elementwise aliasing is allowed).
-    return torch.addcmul(x, z, sigma.to(x.dtype)[:, None, None, None], out=z).clamp_(0, 1)
-
-
-def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``(x - mean_c) / std_c`` per channel; the result is no longer on [0, 1]."""
-    mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device)[None, :, None, None]
-    std_t = torch.as_tensor(std, dtype=x.dtype, device=x.device)[None, :, None, None]
-    return (x - mean_t) / std_t
-
-
 def resize_shorter(x: torch.Tensor, size: int) -> torch.Tensor:
     """Resize so the shorter side is ``size`` (other side rounded), bilinear, antialiased.
 
@@ -358,8 +319,3 @@ def resize_shorter(x: torch.Tensor, size: int) -> torch.Tensor:
     scale = size / min(h, w)
     out_size = (size, max(1, round(w * scale))) if h <= w else (max(1, round(h * scale)), size)
     return F.interpolate(x, size=out_size, mode="bilinear", align_corners=False, antialias=True)
-
-
-def crop(x: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
-    """The same ``height x width`` window at ``(top, left)`` of every image (a view)."""
-    return x[..., top:top + height, left:left + width]

@@ -1,7 +1,9 @@
-"""Transforms that change pixel values and keep the geometry: ColorJitter, Grayscale, GaussianBlur.
+"""The colour transforms: ColorJitter, Grayscale and PCALighting.
 
-Thin shells over :mod:`augkit.color` and :mod:`augkit.filters`: each sample's factors are drawn
-where applied, and the base's gate hands ``forward`` only the samples it applies to.
+Thin shells over :mod:`augkit.functional.color`: each sample's factors are drawn where applied,
+and the base's gate hands ``forward`` only the samples it applies to. Grayscale and PCALighting
+are per-image affine colour maps (``color_affine``): inside a Compose they stay in the geometric
+run around them (one resampling, see :mod:`augkit.fusion`).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import numbers
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
-from . import color as C
-from . import filters
-from . import functional as F
-from ._checks import check_probability, check_range, check_size
-from .base import Params, Shape, Transform, Uniform, apply_where
+from .. import functional as F
+from .._checks import check_probability, check_range
+from ..params import Params, Shape
+from ..sampling import Uniform
+from .base import Transform, apply_where
 
 
 def _factor_range(value: float | tuple[float, float] | None, name: str) -> tuple[float, float]:
@@ -34,7 +37,7 @@ class ColorJitter(Transform):
 
     Each applied sample draws its four factors and its own order of the four operations (as
     torchvision draws ``randperm(4)`` per call); the parts are
-    :func:`augkit.color.adjust_brightness`, ``adjust_contrast``, ``adjust_saturation`` and
+    :func:`augkit.functional.adjust_brightness`, ``adjust_contrast``, ``adjust_saturation`` and
     ``adjust_hue``. Saturation and hue leave 1-channel images unchanged. Not an affine colour
     map (contrast uses the image mean, hue is non-linear), so it ends a fused geometric run.
 
@@ -56,7 +59,7 @@ class ColorJitter(Transform):
     """
 
     _KERNELS: ClassVar[tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ...]] = (
-        C.adjust_brightness, C.adjust_contrast, C.adjust_saturation, C.adjust_hue)
+        F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
     draws = (Uniform("brightness", "brightness", 1.0), Uniform("contrast", "contrast", 1.0),
              Uniform("saturation", "saturation", 1.0), Uniform("hue", "hue", 0.0))
 
@@ -94,7 +97,7 @@ class Grayscale(Transform):
 
     Equal to torchvision's ``rgb_to_grayscale(num_output_channels=3)``: ``0.2989 r + 0.587 g
     + 0.114 b``; the output keeps C channels (a 1-channel image is unchanged). A per-image
-    linear colour map, so it declares ``colour_affine`` and :meth:`colour_map`: inside a
+    linear colour map, so it declares ``color_affine`` and :meth:`color_map`: inside a
     Compose it stays in the geometric run around it.
 
     Parameters
@@ -107,15 +110,15 @@ class Grayscale(Transform):
     Params: ``apply`` (bool N).
     """
 
-    colour_affine: ClassVar[bool] = True
+    color_affine: ClassVar[bool] = True
 
     def __init__(self, p: float = 1.0) -> None:
         self.p = check_probability(p)
 
     def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
-        return C.to_grayscale(x)
+        return F.grayscale(x)
 
-    def colour_map(self, params: Params, channels: int) -> F.Colour:
+    def color_map(self, params: Params, channels: int) -> F.ColorMap:
         """The luma as a colour map.
 
         Parameters
@@ -127,54 +130,79 @@ class Grayscale(Transform):
 
         Returns
         -------
-        augkit.functional.Colour
+        augkit.functional.ColorMap
             Matrix float64 N x 3 x 3 (every row the luma weights where applied, the identity
             elsewhere; None for C = 1) and a zero offset N x C.
         """
         apply = params["apply"]
         offset = torch.zeros(len(apply), channels, dtype=torch.float64, device=apply.device)
         if channels == 1:
-            return F.Colour(None, offset)
+            return F.ColorMap(None, offset)
         eye = torch.eye(3, dtype=torch.float64, device=apply.device)
-        luma = torch.tensor(C.LUMA, dtype=torch.float64, device=apply.device).expand(3, 3)
-        return F.Colour(torch.where(apply[:, None, None], luma, eye), offset)
+        luma = torch.tensor(F.LUMA, dtype=torch.float64, device=apply.device).expand(3, 3)
+        return F.ColorMap(torch.where(apply[:, None, None], luma, eye), offset)
 
     def get_config(self) -> dict[str, Any]:
         return {"p": self.p}
 
 
-class GaussianBlur(Transform):
-    """Separable Gaussian blur with a standard deviation ~ U[sigma) per sample (torchvision's).
+class PCALighting(Transform):
+    """AlexNet PCA lighting: add ``eigvec @ (alpha * eigval)`` to every pixel, clamp to [0, 1].
 
-    Edges are mirrored (see :func:`augkit.filters.gaussian_blur`).
+    Per sample, ``alpha ~ N(0, sigma^2)`` (3 values, 0 where not applied with prob. 1 - p).
+    ``eigval``: 3 eigenvalues; ``eigvec``: 3 x 3, columns are eigenvectors (fb.resnet.torch's
+    layout, see :func:`augkit.functional.pca_offset`), both on the [0, 1] pixel scale. RGB batches only (C = 3); grayscale
+    raises ValueError. Params: ``apply`` (bool N), ``alpha`` (float64 N x 3).
 
-    Parameters
-    ----------
-    kernel_size : int or (int, int)
-        Odd tap count, or an ``(x, y)`` pair of odd counts (torchvision's order: taps along a
-        row, then along a column).
-    sigma : float or (float, float)
-        A number (fixed) or a (lo, hi) range, > 0, in pixels, the same on both axes.
-    p : float
-        Probability that a sample is blurred.
-
-    Notes
-    -----
-    Params: ``apply`` (bool N), ``sigma`` (float64 N, 0 where not applied).
+    The offset is a per-image colour map, so inside a Compose it stays in the geometric run
+    around it (one resampling; see :func:`augkit.functional.warp` for the fused semantics).
     """
 
-    draws = (Uniform("sigma", "sigma", 0.0),)
+    color_affine = True
 
-    def __init__(self, kernel_size: int | tuple[int, int], sigma: float | tuple[float, float] = (0.1, 2.0),
-                 p: float = 1.0) -> None:
-        self.kernel_size = check_size(kernel_size, "kernel_size")
-        if min(k % 2 for k in self.kernel_size) == 0:
-            raise ValueError(f"kernel_size must be odd, got {kernel_size!r}")
-        self.sigma = check_range(sigma, "sigma", symmetric_about=None, minimum=0.0, exclusive_minimum=True)
+    def __init__(self, eigval: Any, eigvec: Any, sigma: float = 0.1, p: float = 1.0) -> None:
+        self.eigval = torch.as_tensor(np.asarray(eigval, dtype=np.float64))
+        self.eigvec = torch.as_tensor(np.asarray(eigvec, dtype=np.float64))
+        if self.eigval.shape != (3,) or self.eigvec.shape != (3, 3):
+            raise ValueError(f"eigval must have shape (3,) and eigvec (3, 3), got "
+                             f"{tuple(self.eigval.shape)} and {tuple(self.eigvec.shape)}")
+        if not (torch.isfinite(self.eigval).all() and torch.isfinite(self.eigvec).all()):
+            raise ValueError("eigval and eigvec must be finite")
+        if isinstance(sigma, (tuple, list)):
+            raise TypeError(f"sigma must be one number (alpha ~ N(0, sigma^2)), got {sigma!r}")
+        self.sigma = check_range(sigma, "sigma", symmetric_about=None, minimum=0.0)[0]
         self.p = check_probability(p)
 
+    @classmethod
+    def fit(cls, images: Any, sigma: float = 0.1, p: float = 1.0) -> PCALighting:
+        """Lighting from the RGB eigenpairs of ``images`` (see :func:`augkit.functional.fit_pca`)."""
+        eigval, eigvec = F.fit_pca(images)
+        return cls(eigval, eigvec, sigma=sigma, p=p)
+
+    @classmethod
+    def imagenet(cls, sigma: float = 0.1, p: float = 1.0) -> PCALighting:
+        """fb.resnet.torch's ImageNet eigenpairs (eigval (0.2175, 0.0188, 0.0045))."""
+        return cls(F.IMAGENET_EIGVAL, F.IMAGENET_EIGVEC, sigma=sigma, p=p)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if shape[1] != 3:
+            raise ValueError(f"PCALighting needs RGB batches (C=3), got C={shape[1]}; "
+                             "grayscale images have no colour covariance")
+        return shape
+
+    def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
+        alpha = torch.randn(batch_shape[0], 3, generator=generator, dtype=torch.float64, device=generator.device)
+        return {"alpha": alpha * self.sigma * apply[:, None]}
+
+    def color_map(self, params: Params, channels: int) -> F.ColorMap:
+        """The lighting as a colour map: no matrix, offset N x 3 (float64)."""
+        return F.ColorMap(None, F.pca_offset(params["alpha"], self.eigval.to(params["alpha"].device),
+                                             self.eigvec.to(params["alpha"].device)))
+
     def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
-        return filters.gaussian_blur(x, self.kernel_size, params["sigma"])
+        return F.pca_lighting(x, params["alpha"], self.eigval.to(x.device), self.eigvec.to(x.device),
+                              inplace=inplace)
 
     def get_config(self) -> dict[str, Any]:
-        return {"kernel_size": self.kernel_size, "sigma": self.sigma, "p": self.p}
+        return {"eigval": self.eigval.tolist(), "eigvec": self.eigvec.tolist(),
+                "sigma": self.sigma, "p": self.p}
