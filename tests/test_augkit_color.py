@@ -223,3 +223,36 @@ def test_grayscale_and_blur_equal_torchvision():
 def test_bad_arguments_are_refused(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+# ---------------------------------------------------------------- CIFAR-10-C's definitions (ensemble.corruptions)
+def test_channel_contrast_keeps_each_channels_mean_and_value_shift_keeps_hue():
+    x = batch(n=4, dtype=torch.float64)
+    f = torch.tensor([0.0, 0.3, 1.0, 1.4], dtype=torch.float64)
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    torch.testing.assert_close(C.adjust_contrast(x, f, mean="channel"),
+                               ((x - mean) * f.view(-1, 1, 1, 1) + mean).clamp(0, 1), atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="mean must be 'luma' or 'channel'"):
+        C.adjust_contrast(x, f, mean="image")
+    shift = torch.tensor([0.0, 0.1, 0.3, -0.2], dtype=torch.float64)
+    out = C.adjust_value(x, shift)
+    hsv, hsv_out = C.rgb_to_hsv(x), C.rgb_to_hsv(out)
+    torch.testing.assert_close(hsv_out[:, 2], (hsv[:, 2] + shift.view(-1, 1, 1)).clamp(0, 1), atol=1e-12, rtol=0)
+    moved = (hsv[:, 2] + shift.view(-1, 1, 1) > 0) & (hsv[:, 1] > 0)  # hue and saturation kept where V' > 0
+    torch.testing.assert_close(hsv_out[:, :2].movedim(1, -1)[moved], hsv[:, :2].movedim(1, -1)[moved], atol=1e-9, rtol=0)
+    black = torch.zeros(1, 3, 2, 2, dtype=torch.float64)
+    assert (C.adjust_value(black, torch.tensor([0.25])) == 0.25).all()  # no hue: grey
+
+
+def test_edge_padded_blur_repeats_the_edge_pixel():
+    x = batch(n=3, c=1, h=9, w=7, dtype=torch.float64)
+    sigma = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    out = filters.gaussian_blur(x, (7, 5), sigma, padding="edge")
+    for i in range(3):
+        padded = torch.nn.functional.pad(x[i:i + 1], (3, 3, 2, 2), mode="replicate")
+        kx = filters.gaussian_weights(7, sigma[i:i + 1], torch.float64)[0]
+        ky = filters.gaussian_weights(5, sigma[i:i + 1], torch.float64)[0]
+        want = torch.nn.functional.conv2d(padded, torch.outer(ky, kx)[None, None])
+        torch.testing.assert_close(out[i:i + 1], want, atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="padding must be one of"):
+        filters.gaussian_blur(x, (3, 3), sigma, padding="zeros")

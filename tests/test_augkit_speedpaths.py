@@ -162,3 +162,27 @@ def test_antialias_is_the_former_name_of_bilinear():
     assert A.Compose.from_json(A.Compose([crop]).to_json()) == A.Compose([crop])
     with pytest.raises(ValueError, match="interpolation must be one of"):
         A.Rotate(5, interpolation="antialias")
+
+
+def test_jpeg_is_a_pillow_round_trip_at_each_samples_quality():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    x = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    quality = torch.tensor([90, 50, 10])
+    out = F.jpeg(F.to_working(x), quality)
+    assert out.dtype == torch.float32 and out.shape == x.shape
+    for image, q, got in zip(x, quality.tolist(), out):
+        buffer = io.BytesIO()
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="JPEG", quality=q)
+        want = torch.from_numpy(np.asarray(Image.open(buffer)).copy()).permute(2, 0, 1)
+        assert torch.equal(F.from_working(got[None], torch.uint8)[0], want)
+
+
+def test_rotate_turns_each_sample_by_its_own_angle():
+    x = torch.rand(2, 1, 6, 6, dtype=torch.float64)
+    out = F.rotate(x, torch.tensor([90.0, -90.0]))
+    torch.testing.assert_close(out[0], x[0].rot90(1, dims=(-2, -1)), atol=1e-9, rtol=0)  # counter-clockwise
+    torch.testing.assert_close(out[1], x[1].rot90(-1, dims=(-2, -1)), atol=1e-9, rtol=0)

@@ -6,12 +6,12 @@ The transform classes of :mod:`augkit.transforms` are thin shells over these, mi
 * :mod:`~augkit.functional.geometry`: the coordinate convention, per-sample 3x3 backward maps,
   radial lens maps and one sampling grid (kept as a namespace: ``functional.geometry.Step``);
 * :mod:`~augkit.functional.warp`: resampling (the fused ``warp``, exact antialiased crops,
-  flips, resize);
+  flips, resize, rotate);
 * :mod:`~augkit.functional.color`: colour (blends, HSV, luma, the per-image affine colour map,
   PCA lighting); :mod:`~augkit.functional.tone`: the operations on uint8 levels;
 * :mod:`~augkit.functional.filter`: Gaussian blur, sharpness;
 * :mod:`~augkit.functional.crop`: fixed windows, pad-and-crop;
-* :mod:`~augkit.functional.misc`: the working batch, noise, normalisation;
+* :mod:`~augkit.functional.misc`: the working batch, noise, normalisation, JPEG;
 * :mod:`~augkit.functional.augment`: erasing and mixing;
 * :mod:`~augkit.functional.policy`: the policies' op tables and per-op kernels.
 
@@ -31,6 +31,7 @@ from .color import (
     adjust_contrast,
     adjust_hue,
     adjust_saturation,
+    adjust_value,
     apply_color_map,
     blend,
     fit_pca,
@@ -44,7 +45,7 @@ from .color import (
 )
 from .crop import PADDING_MODES, crop, fold_indices, shifted_crop
 from .filter import adjust_sharpness, gaussian_blur, gaussian_weights
-from .misc import from_working, gaussian_noise, normalize, shares_memory, to_working
+from .misc import from_working, gaussian_noise, jpeg, normalize, shares_memory, to_working
 from .policy import (
     COLOR_OPS,
     RAND_AUGMENT,
@@ -58,16 +59,16 @@ from .policy import (
     warped_op_matrices,
 )
 from .tone import autocontrast, equalize, levels, posterize, solarize
-from .warp import FILLS, INTERPOLATIONS, hflip, resize_shorter, resized_crop_antialias, scale_crop_antialias, vflip, warp
+from .warp import FILLS, INTERPOLATIONS, hflip, resize_shorter, resized_crop_antialias, rotate, scale_crop_antialias, vflip, warp
 
 __all__ = [
     "geometry",
     # warp
     "FILLS", "INTERPOLATIONS", "warp", "scale_crop_antialias", "resized_crop_antialias", "resize_shorter",
-    "hflip", "vflip",
+    "hflip", "vflip", "rotate",
     # color
     "LUMA", "per_sample", "luma", "grayscale", "blend", "adjust_brightness", "adjust_contrast", "adjust_saturation",
-    "adjust_hue", "rgb_to_hsv", "hsv_to_rgb", "ColorMap", "apply_color_map",
+    "adjust_hue", "adjust_value", "rgb_to_hsv", "hsv_to_rgb", "ColorMap", "apply_color_map",
     "IMAGENET_EIGVAL", "IMAGENET_EIGVEC", "pca_offset", "pca_lighting", "fit_pca",
     # tone
     "levels", "posterize", "solarize", "autocontrast", "equalize",
@@ -76,7 +77,7 @@ __all__ = [
     # crop
     "PADDING_MODES", "crop", "fold_indices", "shifted_crop",
     # misc
-    "to_working", "from_working", "shares_memory", "gaussian_noise", "normalize",
+    "to_working", "from_working", "shares_memory", "gaussian_noise", "normalize", "jpeg",
     # augment
     "box_weights", "erase", "mixup", "cutmix", "mix_targets",
     # policy

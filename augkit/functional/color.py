@@ -7,11 +7,14 @@ returns a new batch of the same shape and dtype, clamped to [0, 1]. They draw no
 The formulas are torchvision's (``torchvision.transforms.v2.functional``), written for a
 batch whose samples have different factors. torchvision computes uint8 images in uint8 and
 truncates after every operation; here the batch stays float, so a uint8 image rounded once at
-the end differs from torchvision's by at most one level (1/255).
+the end differs from torchvision's by at most one level (1/255). Two kernels follow CIFAR-10-C
+instead, for its corruptions: contrast about each channel's own mean
+(``adjust_contrast(..., mean="channel")``) and the HSV value shift :func:`adjust_value`.
 
 Also here: the per-image affine colour map of a fused geometric run (:class:`ColorMap`) and
-AlexNet's PCA lighting, one such map (:func:`pca_offset`, :func:`fit_pca`). The operations on
-uint8 levels (posterize, solarize, autocontrast, equalize) are in :mod:`augkit.functional.tone`.
+AlexNet's PCA lighting, one such map (:func:`pca_offset`, :func:`fit_pca`). That keeps every
+colour map in one module, at the price of a little over 400 lines; the operations on uint8
+levels (posterize, solarize, autocontrast, equalize) are split off into :mod:`augkit.functional.tone`.
 """
 
 from __future__ import annotations
@@ -101,8 +104,8 @@ def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return (x * per_sample(factor, x)).clamp_(0, 1)
 
 
-def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """Contrast: blend with the image's mean luma; 0 gives a flat grey image, 1 the image.
+def adjust_contrast(x: torch.Tensor, factor: torch.Tensor, mean: str = "luma") -> torch.Tensor:
+    """Contrast: blend with the image's mean; 0 gives a flat image, 1 the image.
 
     Parameters
     ----------
@@ -110,14 +113,23 @@ def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
         Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
     factor : torch.Tensor
         Shape N, >= 0.
+    mean : {"luma", "channel"}
+        What the image is blended with: the mean of its luma, one grey for all channels
+        (torchvision's and PIL's ``adjust_contrast``), or each channel's own mean, which keeps
+        the image's mean colour (CIFAR-10-C's ``contrast``: ``(x - m_c) factor + m_c``).
 
     Returns
     -------
     torch.Tensor
         A new batch of ``x``'s shape and dtype, on [0, 1].
     """
-    mean = luma(x).mean(dim=(1, 2, 3), keepdim=True)
-    return blend(x, mean, factor)
+    if mean == "luma":
+        reference = luma(x).mean(dim=(1, 2, 3), keepdim=True)
+    elif mean == "channel":
+        reference = x.mean(dim=(2, 3), keepdim=True)
+    else:
+        raise ValueError(f"mean must be 'luma' or 'channel', got {mean!r}")
+    return blend(x, reference, factor)
 
 
 def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -215,6 +227,32 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     hsv = rgb_to_hsv(x)
     hsv[:, 0].add_(per_sample(shift, x)[:, 0]).remainder_(1)
     return hsv_to_rgb(hsv)
+
+
+def adjust_value(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Add ``shift_n`` to the HSV value ``V = max_c x_c`` of every pixel, clipped to 1, keeping H and S.
+
+    CIFAR-10-C's ``brightness`` (``rgb2hsv``, ``V + shift``, ``hsv2rgb``), without the
+    conversions: RGB is proportional to V at fixed hue and saturation, so this is ``x V' / V``
+    with ``V' = min(V + shift, 1)``; a black pixel (``V = 0``, no hue) becomes grey ``V'``.
+    Not torchvision's brightness, which scales (:func:`adjust_brightness`).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    shift : torch.Tensor
+        Shape N, in [-1, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
+    value = x.amax(dim=1, keepdim=True)
+    new_value = (value + per_sample(shift, x)).clamp_(max=1)
+    scaled = x * (new_value / value.clamp(min=torch.finfo(x.dtype).tiny))
+    return torch.where(value > 0, scaled, new_value.expand_as(x)).clamp_(0, 1)
 
 
 def grayscale(x: torch.Tensor) -> torch.Tensor:

@@ -2,13 +2,15 @@
 
 Both take a working batch (float N x C x H x W on [0, 1]) and per-sample parameters of shape
 N, return a new batch of the same shape and dtype, draw nothing random, and follow
-torchvision's definitions.
+torchvision's definitions (the blur also takes the edge padding of ``scipy.ndimage``, which
+CIFAR-10-C's corruptions use).
 """
 
 from __future__ import annotations
 
 import torch
 
+from .._checks import check_choice
 from .color import blend
 from .crop import fold_indices
 
@@ -36,11 +38,11 @@ def gaussian_weights(kernel_size: int, sigma: torch.Tensor, dtype: torch.dtype) 
     return (taps / taps.sum(1, keepdim=True)).to(dtype)
 
 
-def _blur_axis(x: torch.Tensor, taps: torch.Tensor, dim: int) -> torch.Tensor:
+def _blur_axis(x: torch.Tensor, taps: torch.Tensor, dim: int, padding: str) -> torch.Tensor:
     """Correlate every image along ``dim`` (2 = rows, 3 = columns) with its own taps (N x K)."""
     size, radius = x.shape[dim], taps.shape[1] // 2
-    # The padded row's pixel indices: mirrored however wide the padding is.
-    index = fold_indices(torch.arange(-radius, size + radius, device=x.device), size, "reflect")
+    # The padded row's pixel indices: mirrored or repeated however wide the padding is.
+    index = fold_indices(torch.arange(-radius, size + radius, device=x.device), size, padding)
     padded = x.index_select(dim, index)
     out = None
     for k in range(taps.shape[1]):  # K shifted, weighted copies: K is small, N is not looped over
@@ -50,11 +52,12 @@ def _blur_axis(x: torch.Tensor, taps: torch.Tensor, dim: int) -> torch.Tensor:
     return out
 
 
-def gaussian_blur(x: torch.Tensor, kernel_size: tuple[int, int], sigma: torch.Tensor) -> torch.Tensor:
+def gaussian_blur(x: torch.Tensor, kernel_size: tuple[int, int], sigma: torch.Tensor,
+                  padding: str = "reflect") -> torch.Tensor:
     """Separable Gaussian blur of image n with standard deviation ``sigma_n`` on both axes.
 
-    The image is padded by mirror reflection (torchvision's ``gaussian_blur``); each axis is one
-    weighted sum of ``k`` shifted copies, so the batch is never looped over.
+    Each axis is one weighted sum of ``k`` shifted copies of the padded image, so the batch is
+    never looped over.
 
     Parameters
     ----------
@@ -64,15 +67,19 @@ def gaussian_blur(x: torch.Tensor, kernel_size: tuple[int, int], sigma: torch.Te
         Odd ``(kx, ky)`` tap counts: along a row, then along a column (torchvision's order).
     sigma : torch.Tensor
         Shape N, > 0, in pixels.
+    padding : {"reflect", "edge"}
+        Outside the image: mirrored about the edge pixels (torchvision's ``gaussian_blur``), or
+        the edge pixel repeated (``scipy.ndimage``'s ``mode="nearest"``, CIFAR-10-C's blur).
 
     Returns
     -------
     torch.Tensor
         A new batch of ``x``'s shape and dtype.
     """
+    check_choice(padding, "padding", ("reflect", "edge"))
     kx, ky = kernel_size
-    out = _blur_axis(x, gaussian_weights(kx, sigma, x.dtype).to(x.device), 3)
-    return _blur_axis(out, gaussian_weights(ky, sigma, x.dtype).to(x.device), 2)
+    out = _blur_axis(x, gaussian_weights(kx, sigma, x.dtype).to(x.device), 3, padding)
+    return _blur_axis(out, gaussian_weights(ky, sigma, x.dtype).to(x.device), 2, padding)
 
 
 def adjust_sharpness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The working batch and the kernels outside the other families: noise and normalisation.
+"""The working batch and the kernels outside the other families: noise, normalisation, JPEG.
 
 A *working batch* is a float tensor N x C x H x W with values on the [0, 1] scale (float32, or
 float64 when the input was float64); :func:`to_working` / :func:`from_working` convert once per
@@ -7,9 +7,12 @@ pipeline call, so uint8 images are converted to float once, not once per transfo
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
+import numpy as np
 import torch
+from PIL import Image
 
 
 def to_working(x: torch.Tensor) -> torch.Tensor:
@@ -114,3 +117,30 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
     mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device)[None, :, None, None]
     std_t = torch.as_tensor(std, dtype=x.dtype, device=x.device)[None, :, None, None]
     return (x - mean_t) / std_t
+
+
+def jpeg(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+    """JPEG round trip: encode image n at ``quality_n`` and decode it again.
+
+    Pillow, in memory, with its default 4:2:0 chroma subsampling (CIFAR-10-C's
+    ``jpeg_compression``); the images are rounded to uint8 first, as a JPEG file holds them.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    quality : torch.Tensor
+        Shape N, integer values in 1 .. 95.
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape, dtype and device, on the uint8 levels.
+    """
+    images = from_working(x, torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    out = []
+    for image, q in zip(images, quality.tolist()):  # Pillow codes one image at a time
+        buffer = io.BytesIO()
+        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="JPEG", quality=int(q))
+        out.append(np.asarray(Image.open(buffer)).reshape(image.shape))
+    return to_working(torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)).to(device=x.device, dtype=x.dtype)

@@ -319,3 +319,29 @@ def resize_shorter(x: torch.Tensor, size: int) -> torch.Tensor:
     scale = size / min(h, w)
     out_size = (size, max(1, round(w * scale))) if h <= w else (max(1, round(h * scale)), size)
     return F.interpolate(x, size=out_size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def rotate(x: torch.Tensor, degrees: torch.Tensor, interpolation: str = "bilinear",
+           fill: str = "zeros") -> torch.Tensor:
+    """Rotate image n about its centre by ``degrees_n``: one :func:`warp` step.
+
+    Positive angles turn the content counter-clockwise as displayed (torchvision's ``rotate``).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x C x H x W, uint8 or a working batch on [0, 1].
+    degrees : torch.Tensor
+        Shape N.
+    interpolation : {"bilinear", "nearest"}
+    fill : {"zeros", "border", "reflect"}
+        Outside the image.
+
+    Returns
+    -------
+    torch.Tensor
+        A working batch of ``x``'s shape (float32 for uint8).
+    """
+    size = tuple(x.shape[-2:])
+    step = G.Step(G.rotation_matrix(degrees).to(x.device), size, fill)
+    return warp(x, [step], size, interpolation)
