@@ -102,3 +102,32 @@ def test_shift_views_are_exact_whole_pixel_shifts():
     assert torch.equal(views[0, 4, 0, :3], x[0, 0, 1:]) and (views[0, 4, 0, 3] == 0).all()  # up
     with pytest.raises(ValueError, match="pixels must be a positive int"):
         shift_views(x, pixels=0)
+
+
+@pytest.mark.parametrize("mode, count", [(None, 1), ("flip", 2), ("shift", 5), ("flip_shift", 10), ("ten_crop", 10),
+                                         ("multi_scale", 50)])
+def test_views_of_each_named_mode(mode, count):
+    from augkit.tta import TTA_MODES, views
+
+    assert mode in TTA_MODES
+    x = torch.randint(0, 256, (2, 3, 32, 40), dtype=torch.uint8)
+    out = views(x, mode)
+    crops = mode in ("ten_crop", "multi_scale")
+    assert out.shape == (2, count, 3, *((32, 32) if crops else (32, 40))) and out.dtype == torch.uint8
+    shifts = A.shift_views(x, pixels=2)  # max(1, 32 // 16)
+    expected = {None: x[:, None], "flip": A.flip_views(x), "shift": shifts,
+                "flip_shift": torch.cat([shifts, shifts.flip(-1)], 1), "ten_crop": A.ten_crop(x, 32, resize=36),
+                "multi_scale": A.multi_scale_ten_crop(x, 32, (32, 34, 36, 38, 40))}[mode]
+    assert torch.equal(out, expected)
+
+
+def test_views_call_a_callable_and_refuse_other_names():
+    from augkit.tta import TTA_MODE_NAMES, TTA_MODES, mode_from_name, views
+
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.equal(views(x, lambda b: b[:, None].expand(-1, 3, -1, -1, -1)), x[:, None].expand(-1, 3, -1, -1, -1))
+    with pytest.raises(ValueError, match="tta must be one of"):
+        views(x, "five_crop")
+    assert [mode_from_name(name) for name in TTA_MODE_NAMES] == list(TTA_MODES) and TTA_MODE_NAMES[0] == "none"
+    with pytest.raises(ValueError, match="TTA mode name must be one of"):
+        mode_from_name("None")
