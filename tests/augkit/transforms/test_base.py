@@ -1,10 +1,11 @@
-"""The transform base: one apply method, p and gating in one place, declared draws, the registry."""
+"""The transform base: one apply method, p and gating in one place, declared draws, input kinds, errors."""
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import augkit as A
-from augkit.registry import registered
 from augkit.sampling import Uniform
 
 
@@ -55,29 +56,51 @@ def test_the_old_two_method_form_is_refused_at_class_definition():
                 return x
 
 
-def test_a_name_clash_with_a_registered_transform_is_refused():
-    with pytest.raises(TypeError, match=r"'Rotate' is already registered by augkit\.transforms\.geometry\.Rotate"):
-        class Rotate(A.Transform):
-            pass
-    assert registered()["Rotate"] is A.Rotate
-    with pytest.raises(TypeError, match="'Darken' is already registered"):
-        class Darken(A.Transform):  # another class of the same name, elsewhere
-            pass
-
-
-def test_redefining_the_same_class_replaces_it():
-    def define():
-        class Brighten(A.Transform):
-            def get_config(self):
-                return {}
-        return Brighten
-
-    first, second = define(), define()  # e.g. a module re-imported: same module and qualified name
-    assert registered()["Brighten"] is second is not first
-
-
 def test_containers_and_transforms_without_p_draw_no_apply():
     x = torch.rand(3, 3, 8, 8)
     assert "apply" not in A.RandomResizedCrop(4)(x, generator=0, return_params=True)[1]
     assert A.Normalize(0.5, 0.2)(x, generator=0, return_params=True)[1] == {}
     assert sorted(A.TrivialAugmentWide()(x, generator=0, return_params=True)[1]) == ["magnitude", "op"]
+
+
+def test_probability_selects_about_p_of_the_samples():
+    _, params = A.HorizontalFlip(p=0.3)(torch.rand(2000, 1, 2, 2), generator=0, return_params=True)
+    assert abs(params["apply"].float().mean().item() - 0.3) < 0.04
+    _, params = A.Rotate(10, p=0.5)(torch.rand(200, 1, 2, 2), generator=0, return_params=True)
+    assert torch.all((params["angle"] != 0) == params["apply"])
+
+
+def test_empty_batch_returns_an_empty_batch():
+    x = torch.zeros(0, 3, 20, 20, dtype=torch.uint8)
+    out = A.Compose([A.RandomScaleCrop(16, (16, 20)), A.Rotate(5)])(x, generator=0)
+    assert out.shape == (0, 3, 16, 16) and out.dtype == torch.uint8
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (torch.zeros(3, 8, 8), ValueError, "rank 4"),
+    (torch.zeros(1, 2, 8, 8), ValueError, "C=2"),
+    (torch.full((1, 3, 8, 8), 1.5), ValueError, r"\[0, 1\]"),
+    (torch.full((1, 3, 8, 8), float("nan")), ValueError, r"\[0, 1\]"),
+    (torch.zeros(1, 3, 8, 8, dtype=torch.int16), TypeError, "int16"),
+    (np.zeros((1, 8, 8, 3), dtype=np.uint8), ValueError, "rank 3"),
+    ([1, 2, 3], TypeError, "list"),
+])
+def test_bad_batches_are_refused_with_a_named_problem(bad, error, message):
+    with pytest.raises(error, match=message):
+        A.Rotate(10)(bad)
+
+
+def test_pil_and_numpy_images_come_back_as_the_same_kind():
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    out = A.Rotate(0)(Image.fromarray(rgb))
+    assert isinstance(out, Image.Image) and out.mode == "RGB" and np.array_equal(np.asarray(out), rgb)
+    gray = Image.fromarray(rgb[:, :, 0])
+    assert A.HorizontalFlip(p=1)(gray).mode == "L"
+    out = A.HorizontalFlip(p=1)(rgb)
+    assert isinstance(out, np.ndarray) and np.array_equal(out, rgb[:, ::-1])
+    palette = Image.fromarray(rgb).convert("P")
+    assert A.Rotate(5)(palette, generator=0).mode == "RGB"
+    with pytest.raises(ValueError, match="RGBA"):
+        A.Rotate(5)(Image.fromarray(rgb).convert("RGBA"))
+    with pytest.raises(ValueError, match="I;16"):
+        A.Rotate(5)(Image.fromarray(rgb[:, :, 0].astype(np.uint16)).convert("I;16"))

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import augkit as A
+from tests._references import train_pipeline
 
 # Ordered so that each run of geometric transforms shares interpolation and fill.
 ALL_BUILT_INS = [
@@ -20,21 +21,16 @@ ALL_BUILT_INS = [
 ]
 
 
-def train_pipe():
-    return A.Compose([A.RandomScaleCrop(32, (32, 40)), A.HorizontalFlip(), A.PCALighting.imagenet(),
-                      A.Rotate(15), A.GaussianNoise(0.03)])
-
-
 def test_same_seed_same_output_different_seed_different_output():
     x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8)
-    pipe = train_pipe()
+    pipe = train_pipeline()
     assert torch.equal(pipe(x, generator=3), pipe(x, generator=torch.Generator().manual_seed(3)))
     assert not torch.equal(pipe(x, generator=3), pipe(x, generator=4))
 
 
 def test_replay_is_exact_and_applies_to_a_second_batch():
     x = torch.rand(6, 3, 36, 36)
-    pipe = train_pipe()
+    pipe = train_pipeline()
     out, params = pipe(x, generator=0, return_params=True)
     assert torch.equal(pipe.replay(x, params), out)
     # The geometric part replayed on a "mask" (here: the image itself, nearest) moves it identically.
@@ -47,7 +43,7 @@ def test_replay_is_exact_and_applies_to_a_second_batch():
 
 
 def test_params_are_json_inspectable_per_transform():
-    _, params = train_pipe()(torch.rand(4, 3, 32, 32), generator=0, return_params=True)
+    _, params = train_pipeline()(torch.rand(4, 3, 32, 32), generator=0, return_params=True)
     assert [sorted(p) for p in params["transforms"]] == [
         ["apply", "left", "length", "top"], ["apply"], ["alpha", "apply"], ["angle", "apply"],
         ["apply", "seed", "sigma"]]
@@ -119,5 +115,5 @@ def test_member_generators_from_a_seed_sequence_give_independent_streams():
     x = torch.rand(4, 3, 32, 32)
     children = np.random.SeedSequence(0).spawn(2)
     gens = [torch.Generator().manual_seed(int(c.generate_state(1)[0])) for c in children]
-    a, b = (train_pipe()(x, generator=g) for g in gens)
+    a, b = (train_pipeline()(x, generator=g) for g in gens)
     assert not torch.equal(a, b)

@@ -1,4 +1,4 @@
-"""MixUp and CutMix: label weights equal pixel weights, per-sample draws, the call protocol, errors."""
+"""RandomErasing, MixUp and CutMix: torchvision's box rules, label weights equal pixel weights, the call protocol."""
 
 import functools
 
@@ -8,8 +8,74 @@ import torch
 
 import augkit as A
 import nets
+from augkit import functional as F
 from augkit.data import load_digits_images
 from ensemble import BaggedNetClassifier
+from tests._references import random_batch
+
+
+def image_batch(n=8, c=3, h=30, w=40, dtype=torch.uint8, seed=0):
+    return random_batch(n, c, h, w, dtype, seed)
+
+
+def test_erasing_boxes_follow_the_rule_and_only_the_box_changes():
+    x = image_batch(n=400, h=30, w=40)
+    t = A.RandomErasing(p=1.0, value=(0.0, 0.5, 1.0))
+    out, params = t(x, generator=0, return_params=True)
+    top, left, h, w, apply = (params[k] for k in ("top", "left", "height", "width", "apply"))
+    assert apply.all() and (h > 0).float().mean() > 0.95
+    assert ((h < 30) & (w < 40)).all() and (top + h <= 30).all() and (left + w <= 40).all()
+    area = (h * w).double()[h > 0] / 1200
+    assert area.min() >= 0.015 and area.max() <= 0.36
+    mask = F.box_weights(top, left, h, w, (30, 40), torch.float32, torch.device("cpu")).bool().expand_as(x)
+    fill = torch.tensor([0, 128, 255], dtype=torch.uint8).view(1, 3, 1, 1).expand_as(x)
+    assert torch.equal(out[mask], fill[mask]) and torch.equal(out[~mask], x[~mask])
+
+
+def test_erasing_leaves_the_sample_when_no_try_fits_and_p_gates():
+    x = image_batch(n=50, h=10, w=10)
+    out, params = A.RandomErasing(p=1.0, scale=(0.99, 1.0), ratio=(1, 1))(x, generator=0, return_params=True)
+    assert (params["height"] == 0).all() and torch.equal(out, x)  # h = w = 10 is never < 10
+    out, params = A.RandomErasing(p=0.3)(image_batch(n=1000, h=32, w=32), generator=0, return_params=True)
+    assert 0.24 < params["apply"].float().mean() < 0.36
+
+
+def test_erasing_random_values_lie_in_the_unit_range_and_replay():
+    x = image_batch(n=20, dtype=torch.float32)
+    t = A.RandomErasing(p=1.0, value="random")
+    out, params = t(x, generator=1, return_params=True)
+    changed = out != x
+    assert changed.any() and out.min() >= 0 and out.max() <= 1
+    assert len(torch.unique(out[changed])) > 100
+    assert torch.equal(t.replay(x, params), out)
+
+
+def test_erasing_equals_torchvision_erase():
+    TF = pytest.importorskip("torchvision.transforms.v2.functional")
+    x = image_batch(n=10, dtype=torch.float32)
+    out, params = A.RandomErasing(p=1.0, value=(0.2, 0.4, 0.6))(x, generator=2, return_params=True)
+    for i in range(10):
+        t_, l_, h_, w_ = (int(params[k][i]) for k in ("top", "left", "height", "width"))
+        want = TF.erase(x[i], t_, l_, h_, w_, torch.tensor([0.2, 0.4, 0.6])[:, None, None])
+        torch.testing.assert_close(out[i], want, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: A.RandomErasing(value=2.0), ValueError, r"numbers in \[0, 1\]"),
+    (lambda: A.RandomErasing(value=(0.1, 0.2)), ValueError, "1 or 3 numbers"),
+    (lambda: A.RandomErasing(value="noise"), TypeError, "'random'"),
+    (lambda: A.RandomErasing(scale=(0.1, 1.5)), ValueError, "scale must be <= 1"),
+    (lambda: A.RandomErasing(ratio=(0, 1)), ValueError, "ratio must be > 0"),
+])
+def test_bad_arguments_are_refused(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_erasing_channel_values_must_match_the_batch():
+    with pytest.raises(ValueError, match="3 channel values but the batch has C=1"):
+        A.RandomErasing(value=(0.1, 0.2, 0.3))(torch.zeros(2, 1, 8, 8))
+
 
 N = 12
 
@@ -151,7 +217,6 @@ def test_mixup_and_cutmix_equal_torchvision_with_its_pairing_and_weight():
     torch.testing.assert_close(target, tv.transform(y, both))
 
 
-# ---------------------------------------------------------------- end to end (the training side)
 def _trainer_mixes_labels() -> bool:
     """Whether nets' training step calls a label-mixing augment with the labels (the training
     helper's side of the protocol): a one-batch fit, which augkit refuses with its own message when not."""

@@ -1,9 +1,12 @@
-"""Test-time views: exact crop coordinates, order, resizing and view averaging."""
+"""augkit.tta: exact crop coordinates and order, resizing, the views of each named mode, view averaging, fuzzed batches."""
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import augkit as A
+from tests._references import INVALID_BATCHES, valid_batches
 
 H, W = 10, 13
 
@@ -131,3 +134,24 @@ def test_views_call_a_callable_and_refuse_other_names():
     assert [mode_from_name(name) for name in TTA_MODE_NAMES] == list(TTA_MODES) and TTA_MODE_NAMES[0] == "none"
     with pytest.raises(ValueError, match="TTA mode name must be one of"):
         mode_from_name("None")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_batches((1, 3)), st.sampled_from(["ten", "multi", "flip"]))
+def test_views_of_valid_batches_never_raise(x, which):
+    if which == "ten":
+        out, shape = A.ten_crop(x, 6, resize=8), (10, 6, 6)
+    elif which == "multi":
+        out, shape = A.multi_scale_ten_crop(x, 6, (6, 9)), (20, 6, 6)
+    else:
+        out, shape = A.flip_views(x), (2, *x.shape[-2:])
+    assert out.dtype == x.dtype
+    assert tuple(out.shape) == (x.shape[0], shape[0], x.shape[1], *shape[1:])
+
+
+@pytest.mark.parametrize("make", INVALID_BATCHES)
+def test_views_of_invalid_batches_raise_their_documented_error(make):
+    x, error, message = make(torch.Generator().manual_seed(0))
+    for view in (lambda b: A.ten_crop(b, 6, resize=8), lambda b: A.multi_scale_ten_crop(b, 6, (6, 9)), A.flip_views):
+        with pytest.raises(error, match=message):
+            view(x)

@@ -5,19 +5,27 @@ EXAMPLES fails ``test_every_registered_transform_is_enrolled``. The contract: ui
 same dtype out; PIL/numpy/tensor in, same kind out; an empty batch; p=0 is the identity and
 p=1 always applies; exact replay; the JSON round trip; determinism under a seed (and
 generator=None is torch's global generator); CPU and CUDA agree (by device substitution, on a
-machine with CUDA).
+machine with CUDA). Then, over a list of transforms and pipelines: outputs in range, per-sample
+draws, and the fuzz: valid batches of any size and dtype never raise and keep the documented
+dtype and shape; each kind of invalid batch raises its documented error, whatever the transform.
 """
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 import augkit as A
 from augkit.registry import registered
+from tests._references import INVALID_BATCHES, random_batch, valid_batches
 
 N, C, H, W, K = 5, 3, 24, 28, 4
+
+
 LABELS = torch.arange(N) % K
+
 
 EXAMPLES = {
     "HorizontalFlip": lambda: A.HorizontalFlip(p=0.5),
@@ -45,9 +53,15 @@ EXAMPLES = {
     "RandomApply": lambda: A.RandomApply([A.Rotate((5, 10)), A.GaussianBlur(3)], p=0.5),
     "OneOf": lambda: A.OneOf([A.Rotate((5, 10)), A.Grayscale()]),
 }
+
+
 BUILT_INS = sorted(name for name, cls in registered().items() if cls.__module__.startswith("augkit."))
+
+
 # Crops whose samples not drawn get the centred crop (the test view), not the input.
 TEST_VIEW = {"RandomScaleCrop", "RandomCrop"}
+
+
 # Per-pixel noise fields are drawn on the batch's device: CUDA draws other numbers than the CPU.
 DEVICE_NOISE = {"GaussianNoise"}
 
@@ -200,3 +214,118 @@ def test_a_cuda_batch_gives_the_cpu_images(name, dtype):
     tolerance = dict(atol=1, rtol=0) if dtype == torch.uint8 else dict(atol=2e-4, rtol=1e-3)
     torch.testing.assert_close(out.cpu().float(), want.float(), **tolerance)
     torch.testing.assert_close(replay(t, moved, params).cpu().float(), want.float(), **tolerance)
+
+
+# ---------------------------------------------------------------- small random batches (hypothesis)
+SETTINGS = settings(max_examples=25, deadline=None)
+
+
+def batch_strategy():
+    """(N, C, H, W, dtype, seed) for small random batches."""
+    return st.tuples(st.integers(1, 4), st.sampled_from([1, 3]), st.integers(1, 12),
+                     st.integers(1, 12), st.sampled_from([torch.uint8, torch.float32]),
+                     st.integers(0, 2**31 - 1))
+
+
+make_batch = random_batch
+
+
+RANDOM_TRANSFORMS = [
+    A.Rotate(30), A.Translate(0.2, 0.2), A.Stretch(0.3, 0.3), A.Shear(20, 20),
+    A.LensDistortion(0.3, 0.1), A.GaussianNoise((0.0, 0.5)), A.HorizontalFlip(), A.VerticalFlip(),
+    A.RandomScaleCrop(6, (6, 14)), A.Rotate(40, fill="reflect"), A.Shear(30, fill="border"),
+    A.Rotate(20, interpolation="nearest"),
+]
+
+
+@SETTINGS
+@given(batch_strategy(), st.sampled_from(range(len(RANDOM_TRANSFORMS))))
+def test_outputs_stay_in_range_with_input_dtype(spec, which):
+    n, c, h, w, dtype, seed = spec
+    x = make_batch(n, c, max(h, 6), max(w, 6), dtype, seed)
+    t = RANDOM_TRANSFORMS[which]
+    out = t(x, generator=seed)
+    assert out.dtype == dtype
+    if dtype.is_floating_point:
+        assert out.min() >= 0 and out.max() <= 1 and not out.isnan().any()
+
+
+@pytest.mark.parametrize("transform, key", [
+    (A.Rotate(30), "angle"), (A.Translate(0.2, 0.2), "dx"), (A.Stretch(0.3, 0.3), "x_scale"),
+    (A.Shear(20, 20), "x_angle"), (A.LensDistortion(0.3), "k1"), (A.GaussianNoise((0, 0.3)), "sigma"),
+    (A.RandomScaleCrop(8, (8, 40)), "length"), (A.PCALighting.imagenet(), "alpha"),
+])
+def test_each_sample_draws_its_own_parameters(transform, key):
+    x = torch.rand(16, 3, 12, 12)
+    out, params = transform(x, generator=0, return_params=True)
+    values = params[key]
+    assert values.shape[0] == 16
+    assert len(torch.unique(values, dim=0)) > 8
+    # ... and the outputs differ per sample as well (not one draw broadcast over the batch).
+    assert len({tuple(o.flatten().tolist()) for o in out}) == 16
+
+
+@pytest.mark.parametrize("transform", RANDOM_TRANSFORMS + [A.PCALighting.imagenet()])
+def test_same_seed_same_output_and_replay_is_exact(transform):
+    x = make_batch(5, 3, 14, 14, torch.uint8, 3)
+    out, params = transform(x, generator=7, return_params=True)
+    assert torch.equal(out, transform(x, generator=torch.Generator().manual_seed(7)))
+    assert torch.equal(out, transform.replay(x, params))
+
+
+# ---------------------------------------------------------------- fuzz: any valid batch works, each invalid one raises its error
+TRANSFORMS = [
+    A.HorizontalFlip(), A.VerticalFlip(), A.RandomScaleCrop(8, (8, 12)), A.PCALighting.imagenet(),
+    A.Rotate(30), A.Translate(0.2, 0.2), A.Stretch(0.3, 0.3), A.Shear(20, 10),
+    A.LensDistortion(0.3, 0.1), A.GaussianNoise((0, 0.2)), A.Normalize(0.5, 0.25),
+    A.RandomResizedCrop(8), A.ColorJitter(0.4, 0.4, 0.4, 0.2), A.Grayscale(0.5), A.GaussianBlur(5),
+    A.RandomErasing(p=0.7, value="random"), A.TrivialAugmentWide(), A.RandAugment(2, 15),
+    A.MixUp(0.4), A.CutMix(),
+    A.Compose([A.RandomScaleCrop(8, (8, 12)), A.HorizontalFlip(), A.Rotate(10), A.GaussianNoise(0.1)]),
+    A.Compose([A.RandomResizedCrop(8), A.TrivialAugmentWide(), A.RandomErasing(), A.MixUp()]),
+    A.RandomApply([A.Shear(10), A.GaussianNoise(0.1)], p=0.5),
+    A.OneOf([A.Rotate(10), A.LensDistortion(0.2), A.GaussianBlur(3)]),
+]
+
+
+RGB_ONLY = (A.PCALighting,)
+
+
+def call_any(t, x):
+    """``t(x)`` with labels when ``t`` mixes them; returns the images."""
+    if t.mixes_labels:
+        return t(x, torch.zeros(len(x), dtype=torch.long), generator=0, num_classes=3)[0]
+    return t(x, generator=0)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.sampled_from(range(len(TRANSFORMS))))
+def test_valid_batches_never_raise(data, which):
+    t = TRANSFORMS[which]
+    x = data.draw(valid_batches((3,) if isinstance(t, RGB_ONLY) else (1, 3)))
+    out = call_any(t, x)
+    assert out.dtype == (x.dtype if t.keeps_range or x.dtype.is_floating_point else torch.float32)
+    assert tuple(out.shape) == t.output_shape(tuple(x.shape))
+    if t.keeps_range and out.dtype.is_floating_point and out.numel():
+        assert out.min() >= 0 and out.max() <= 1 and not out.isnan().any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(INVALID_BATCHES), st.sampled_from(range(len(TRANSFORMS))), st.integers(0, 2**31 - 1))
+def test_each_invalid_batch_raises_its_documented_error(make, which, seed):
+    x, error, message = make(torch.Generator().manual_seed(seed))
+    with pytest.raises(error, match=message):
+        call_any(TRANSFORMS[which], x)
+
+
+@pytest.mark.parametrize("which", [i for i, t in enumerate(TRANSFORMS) if isinstance(t, RGB_ONLY)])
+def test_rgb_only_transforms_refuse_grey_batches(which):
+    with pytest.raises(ValueError, match="RGB"):
+        call_any(TRANSFORMS[which], torch.rand(2, 1, 8, 8))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_batches_work(dtype):
+    x = torch.rand(3, 3, 16, 16).to(dtype)
+    out = TRANSFORMS[20](x, generator=0)
+    assert out.dtype == dtype and out.shape == (3, 3, 8, 8)
