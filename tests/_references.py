@@ -103,6 +103,13 @@ def shear_forward(ax, ay):
 
 
 # ---------------------------------------------------------------- batches for fuzzing: valid and invalid
+def batch_strategy():
+    """(N, C, H, W, dtype, seed) for small random batches (see :func:`random_batch`)."""
+    return st.tuples(st.integers(1, 4), st.sampled_from([1, 3]), st.integers(1, 12),
+                     st.integers(1, 12), st.sampled_from([torch.uint8, torch.float32]),
+                     st.integers(0, 2**31 - 1))
+
+
 FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 
 

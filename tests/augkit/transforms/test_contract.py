@@ -19,7 +19,7 @@ from PIL import Image
 
 import augkit as A
 from augkit.registry import registered
-from tests._references import INVALID_BATCHES, random_batch, valid_batches
+from tests._references import INVALID_BATCHES, batch_strategy, random_batch, valid_batches
 
 N, C, H, W, K = 5, 3, 24, 28, 4
 
@@ -220,16 +220,6 @@ def test_a_cuda_batch_gives_the_cpu_images(name, dtype):
 SETTINGS = settings(max_examples=25, deadline=None)
 
 
-def batch_strategy():
-    """(N, C, H, W, dtype, seed) for small random batches."""
-    return st.tuples(st.integers(1, 4), st.sampled_from([1, 3]), st.integers(1, 12),
-                     st.integers(1, 12), st.sampled_from([torch.uint8, torch.float32]),
-                     st.integers(0, 2**31 - 1))
-
-
-make_batch = random_batch
-
-
 RANDOM_TRANSFORMS = [
     A.Rotate(30), A.Translate(0.2, 0.2), A.Stretch(0.3, 0.3), A.Shear(20, 20),
     A.LensDistortion(0.3, 0.1), A.GaussianNoise((0.0, 0.5)), A.HorizontalFlip(), A.VerticalFlip(),
@@ -242,7 +232,7 @@ RANDOM_TRANSFORMS = [
 @given(batch_strategy(), st.sampled_from(range(len(RANDOM_TRANSFORMS))))
 def test_outputs_stay_in_range_with_input_dtype(spec, which):
     n, c, h, w, dtype, seed = spec
-    x = make_batch(n, c, max(h, 6), max(w, 6), dtype, seed)
+    x = random_batch(n, c, max(h, 6), max(w, 6), dtype, seed)
     t = RANDOM_TRANSFORMS[which]
     out = t(x, generator=seed)
     assert out.dtype == dtype
@@ -267,7 +257,7 @@ def test_each_sample_draws_its_own_parameters(transform, key):
 
 @pytest.mark.parametrize("transform", RANDOM_TRANSFORMS + [A.PCALighting.imagenet()])
 def test_same_seed_same_output_and_replay_is_exact(transform):
-    x = make_batch(5, 3, 14, 14, torch.uint8, 3)
+    x = random_batch(5, 3, 14, 14, torch.uint8, 3)
     out, params = transform(x, generator=7, return_params=True)
     assert torch.equal(out, transform(x, generator=torch.Generator().manual_seed(7)))
     assert torch.equal(out, transform.replay(x, params))

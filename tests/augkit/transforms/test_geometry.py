@@ -9,6 +9,7 @@ import augkit as A
 from augkit.functional import geometry as G
 from tests._references import (
     PATTERN_SIZE,
+    batch_strategy,
     centred_grid,
     forward_matrices,
     pattern,
@@ -120,16 +121,6 @@ def test_a_pure_shear_is_plain_bilinear(angles):
 SETTINGS = settings(max_examples=25, deadline=None)
 
 
-def batch_strategy():
-    """(N, C, H, W, dtype, seed) for small random batches."""
-    return st.tuples(st.integers(1, 4), st.sampled_from([1, 3]), st.integers(1, 12),
-                     st.integers(1, 12), st.sampled_from([torch.uint8, torch.float32]),
-                     st.integers(0, 2**31 - 1))
-
-
-make_batch = random_batch
-
-
 IDENTITY_TRANSFORMS = [
     A.Rotate(0), A.Rotate((0, 0)), A.Translate(0, 0), A.Translate(0, 0, unit="pixels"),
     A.Stretch(0, 0), A.Stretch((1, 1), (1, 1)), A.Shear(0, 0), A.LensDistortion(0, 0),
@@ -141,7 +132,7 @@ IDENTITY_TRANSFORMS = [
 @SETTINGS
 @given(batch_strategy(), st.sampled_from(range(len(IDENTITY_TRANSFORMS))))
 def test_identity_parameters_return_the_input(spec, which):
-    x = make_batch(*spec)
+    x = random_batch(*spec)
     out = IDENTITY_TRANSFORMS[which](x, generator=spec[-1])
     assert out.dtype == x.dtype and out.shape == x.shape
     if x.dtype == torch.uint8:
@@ -153,7 +144,7 @@ def test_identity_parameters_return_the_input(spec, which):
 @SETTINGS
 @given(batch_strategy(), st.sampled_from([A.HorizontalFlip, A.VerticalFlip]))
 def test_flip_twice_is_identity(spec, flip):
-    x = make_batch(*spec)
+    x = random_batch(*spec)
     t = flip(p=1.0)
     once = t(x)
     assert torch.equal(t(once), x)
