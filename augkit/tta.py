@@ -1,13 +1,17 @@
-"""Deterministic test-time views and their averaging.
+"""Deterministic test-time views, the named TTA modes, and the averaging of views.
 
 All view functions take a batch N x C x H x W (uint8 or float on [0, 1], CPU or CUDA) and
 return N x V x C x h x w in the input's dtype and device, so a model sees all views of a batch
 as one forward pass: ``model(views.flatten(0, 1)).unflatten(0, (N, V))``.
+
+:data:`TTA_MODES` is the one list of named modes; :func:`views` turns a mode into the views of a
+batch, sized from the batch's shorter side. Estimators, scripts and command lines name modes
+from this list (a command line writes None as ``"none"``, see :func:`mode_from_name`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -101,3 +105,78 @@ def average_views(outputs: torch.Tensor, average: str = "proba") -> torch.Tensor
     if average == "proba":
         return outputs.softmax(dim=-1).mean(dim=1)
     return outputs.mean(dim=1)
+
+
+#: The named test-time modes of :func:`views`, simplest first (None: the image alone).
+TTA_MODES = (None, "flip", "shift", "flip_shift", "ten_crop", "multi_scale")
+#: The modes as command-line words: ``"none"`` for None.
+TTA_MODE_NAMES = tuple("none" if mode is None else mode for mode in TTA_MODES)
+
+
+def mode_from_name(name: str) -> str | None:
+    """The mode a command-line word names: ``"none"`` is None, any other word is itself.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`TTA_MODE_NAMES`.
+
+    Returns
+    -------
+    str or None
+        A member of :data:`TTA_MODES`.
+
+    Raises
+    ------
+    ValueError
+        ``name`` names no mode.
+    """
+    check_choice(name, "TTA mode name", TTA_MODE_NAMES)
+    return TTA_MODES[TTA_MODE_NAMES.index(name)]
+
+
+def views(batch: torch.Tensor, mode: str | Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
+    """The test-time views of a batch for a named mode, sized from its shorter side ``s``.
+
+    Parameters
+    ----------
+    batch : torch.Tensor
+        N x C x H x W, uint8 or float on [0, 1].
+    mode : str, callable or None
+        A member of :data:`TTA_MODES`: None, the image alone (V = 1); ``"flip"``, it and its
+        mirror (:func:`flip_views`, V = 2); ``"shift"``, it and four shifts by ``max(1, s // 16)``
+        pixels (:func:`shift_views`, V = 5); ``"flip_shift"``, those five and their mirrors
+        (V = 10); ``"ten_crop"``, :func:`ten_crop` of size ``s`` after resizing the shorter side
+        to ``round(1.125 s)`` (V = 10); ``"multi_scale"``, :func:`multi_scale_ten_crop` of size
+        ``s`` at shorter sides ``round(f s)`` for f in 1, 1.0625, 1.125, 1.1875, 1.25 (V = 50).
+        Or a callable ``batch -> N x V x C x h x w``, called.
+
+    Returns
+    -------
+    torch.Tensor
+        N x V x C x h x w in the batch's dtype and device (h x w = H x W for the named modes but
+        the crops, s x s for those).
+
+    Raises
+    ------
+    ValueError
+        ``mode`` is neither a member of :data:`TTA_MODES` nor callable.
+    """
+    if mode is None:
+        return batch[:, None]
+    if callable(mode):
+        return mode(batch)
+    side = min(batch.shape[-2:])
+    if mode == "flip":
+        return flip_views(batch)
+    if mode == "shift":
+        return shift_views(batch, pixels=max(1, side // 16))
+    if mode == "flip_shift":
+        shifted = shift_views(batch, pixels=max(1, side // 16))
+        return torch.cat([shifted, shifted.flip(-1)], dim=1)
+    if mode == "ten_crop":
+        return ten_crop(batch, size=side, resize=round(side * 1.125))
+    if mode == "multi_scale":
+        scales = tuple(round(side * s) for s in (1.0, 1.0625, 1.125, 1.1875, 1.25))
+        return multi_scale_ten_crop(batch, size=side, scales=scales)
+    raise ValueError(f"tta must be one of {TTA_MODES} or a callable; got {mode!r}")

@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 
 import augkit
 import nets
+from augkit.tta import TTA_MODES, views
 from nets.batches import inference_batch_size, model_memory_format, set_memory_format
 
 from .budget import probe_speed, size_epochs
@@ -38,7 +39,7 @@ from .voting import vote
 
 __all__ = ["BaggedNetClassifier"]
 
-_TTA = (None, "flip", "shift", "flip_shift", "ten_crop", "multi_scale", "auto")
+_TTA = (*TTA_MODES, "auto")
 _CALIBRATIONS = (None, "temperature")
 _DEFAULTS = nets.TrainConfig  # the training options' defaults are written once, there
 # Estimator parameters that are nets.TrainConfig fields of the same name and meaning.
@@ -506,25 +507,8 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
 
     # ------------------------------------------------------------------ prediction
     def _views(self, batch: torch.Tensor, tta) -> torch.Tensor:
-        """``N x V x C x H x W`` test views of an image batch."""
-        if tta is None:
-            return batch[:, None]
-        if callable(tta):
-            return tta(batch)
-        side = min(batch.shape[-2:])
-        if tta == "flip":
-            return augkit.flip_views(batch)
-        if tta == "shift":
-            return augkit.shift_views(batch, pixels=max(1, side // 16))
-        if tta == "flip_shift":
-            shifted = augkit.shift_views(batch, pixels=max(1, side // 16))
-            return torch.cat([shifted, shifted.flip(-1)], dim=1)
-        if tta == "ten_crop":
-            return augkit.ten_crop(batch, size=side, resize=round(side * 1.125))
-        if tta == "multi_scale":
-            scales = tuple(round(side * s) for s in (1.0, 1.0625, 1.125, 1.1875, 1.25))
-            return augkit.multi_scale_ten_crop(batch, size=side, scales=scales)
-        raise ValueError(f"tta must be one of {_TTA} or a callable; got {tta!r}")
+        """``N x V x C x H x W`` test views of an image batch (:func:`augkit.tta.views`)."""
+        return views(batch, tta)
 
     @torch.no_grad()
     def _member_probas_prepared(self, models, X: np.ndarray, tta) -> torch.Tensor:

@@ -20,16 +20,21 @@ Where this differs from ``make_cifar_c.py``: results are rounded to uint8 (they 
 ``np.uint8``, which darkens every image by half a level on average); noise comes from a seeded
 torch generator (theirs: numpy's global one), so the pixels differ, not the distribution;
 rotation is ours (bilinear, zeros outside, as CIFAR-10-P's torchvision ``affine``), its sign
-drawn per image. Blur, contrast and brightness are not yet augkit kernels, so their formulas
-are written here (each kernel's docstring states it).
+drawn per image.
 
-Every kernel maps a float working batch ``N x C x H x W`` on [0, 1] (see
+The pixel operations are augkit's kernels (:mod:`augkit.functional`); this module holds the
+severity table and draws what is random (the noise seed, the rotation signs). Where CIFAR-10-C's
+definition differs from torchvision's, the kernel says so by a parameter or by its name: the blur
+repeats the edge pixel (``gaussian_blur(..., padding="edge")``) with scipy's kernel size,
+contrast blends with each channel's own mean (``adjust_contrast(..., mean="channel")``), and
+brightness shifts the HSV value (``adjust_value``) where torchvision scales.
+
+Every corruption maps a float working batch ``N x C x H x W`` on [0, 1] (see
 :mod:`augkit.functional`) to one of the same shape and dtype; :func:`corrupt` applies a named
 corruption to uint8 images, deterministically for a given seed.
 """
 from __future__ import annotations
 
-import io
 import numbers
 import zlib
 from collections.abc import Callable
@@ -37,11 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as tnf
-from PIL import Image
 
 from augkit import functional as F
-from augkit import geometry as G
 from augkit._checks import check_batch, check_choice
 
 __all__ = ["CORRUPTIONS", "SEVERITIES", "Corruption", "brightness", "check_corruption", "check_severity", "contrast",
@@ -50,73 +52,50 @@ __all__ = ["CORRUPTIONS", "SEVERITIES", "Corruption", "brightness", "check_corru
 SEVERITIES = (1, 2, 3, 4, 5)
 
 
-def gaussian_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
-    """``clip(x + sigma z, 0, 1)``, ``z ~ N(0, 1)`` per pixel and channel (augkit's kernel).
+def _per_image(x: torch.Tensor, value: float) -> torch.Tensor:
+    """``value`` for every image of ``x``: the kernels take per-sample parameters (float64 N)."""
+    return torch.full((x.shape[0],), float(value), dtype=torch.float64)
 
-    ``generator`` (CPU) draws the noise field's seed.
-    """
+
+def gaussian_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
+    """``clip(x + sigma z, 0, 1)``, ``z ~ N(0, 1)`` per pixel and channel
+    (:func:`augkit.functional.gaussian_noise`); ``generator`` (CPU) draws the noise field's seed."""
     seed = torch.randint(0, 2**62, (), generator=generator)
-    return F.gaussian_noise(x, torch.full((x.shape[0],), sigma, dtype=torch.float64, device=x.device), seed)
+    return F.gaussian_noise(x, _per_image(x, sigma).to(x.device), seed)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Separable Gaussian filter of standard deviation ``sigma`` pixels, per channel.
-
-    Weights ``exp(-t^2 / (2 sigma^2))`` for ``t = -r..r``, ``r = int(4 sigma + 0.5)``, normalised
-    to sum 1; the image edge is repeated outside. This is ``skimage.filters.gaussian``'s default
-    (``scipy.ndimage.gaussian_filter``, ``truncate=4``, ``mode="nearest"``), which CIFAR-10-C used.
-    """
-    radius = int(4.0 * sigma + 0.5)
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    weights = torch.exp(-0.5 * (t / sigma) ** 2)
-    weights = weights / weights.sum()
-    # Windows along the last axis times the weights (unfold + matmul): several times faster on CPU than
-    # conv2d with a 1 x k kernel; columns are filtered as rows of the transposed (contiguous) image.
-    rows = tnf.pad(x, (radius, radius, radius, radius), mode="replicate").unfold(-1, len(t), 1) @ weights
-    columns = rows.transpose(-1, -2).contiguous().unfold(-1, len(t), 1) @ weights
-    return columns.transpose(-1, -2).contiguous()
+    """Separable Gaussian filter of standard deviation ``sigma`` pixels, per channel, the edge
+    pixel repeated outside: ``skimage.filters.gaussian``'s default (``scipy.ndimage.gaussian_filter``,
+    ``truncate=4``, ``mode="nearest"``), which CIFAR-10-C used (:func:`augkit.functional.gaussian_blur`)."""
+    taps = 2 * int(4.0 * sigma + 0.5) + 1  # scipy's radius: truncate * sigma, rounded
+    return F.gaussian_blur(x, (taps, taps), _per_image(x, sigma), padding="edge")
 
 
 def contrast(x: torch.Tensor, factor: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``clip((x - m) * factor + m, 0, 1)`` with ``m`` the image's mean per channel (CIFAR-10-C's)."""
-    mean = x.mean(dim=(2, 3), keepdim=True)
-    return ((x - mean) * factor + mean).clamp_(0, 1)
+    """``clip((x - m) * factor + m, 0, 1)`` with ``m`` the image's mean per channel (CIFAR-10-C's,
+    :func:`augkit.functional.adjust_contrast` with ``mean="channel"``)."""
+    return F.adjust_contrast(x, _per_image(x, factor), mean="channel")
 
 
 def brightness(x: torch.Tensor, shift: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Add ``shift`` to the HSV value ``V = max_c x_c`` of every pixel, clipped to 1, keeping H and S.
-
-    RGB is proportional to V at fixed hue and saturation, so this is ``x * V' / V`` with
-    ``V' = min(V + shift, 1)``; a black pixel (``V = 0``, no hue) becomes grey ``V'``. Equal to
-    CIFAR-10-C's ``rgb2hsv``, ``V + shift``, ``hsv2rgb`` round trip, without the conversions.
-    """
-    value = x.amax(dim=1, keepdim=True)
-    new_value = (value + shift).clamp_(max=1)
-    scaled = x * (new_value / value.clamp(min=torch.finfo(x.dtype).tiny))
-    return torch.where(value > 0, scaled, new_value.expand_as(x)).clamp_(0, 1)
+    """Add ``shift`` to the HSV value of every pixel, clipped to 1, keeping H and S (CIFAR-10-C's,
+    :func:`augkit.functional.adjust_value`)."""
+    return F.adjust_value(x, _per_image(x, shift))
 
 
 def jpeg(x: torch.Tensor, quality: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Encode every image as a JPEG of ``quality`` (Pillow, in memory, its default 4:2:0
-    chroma subsampling) and decode it again: CIFAR-10-C's ``jpeg_compression``."""
-    images = F.from_working(x, torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    out = []
-    for image in images:  # Pillow codes one image at a time
-        buffer = io.BytesIO()
-        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="JPEG",
-                                                                                 quality=int(quality))
-        decoded = np.asarray(Image.open(buffer))
-        out.append(decoded.reshape(image.shape))
-    return F.to_working(torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)).to(device=x.device, dtype=x.dtype)
+    """Encode every image as a JPEG of ``quality`` and decode it again: CIFAR-10-C's
+    ``jpeg_compression`` (:func:`augkit.functional.jpeg`)."""
+    return F.jpeg(x, _per_image(x, quality))
 
 
 def rotation(x: torch.Tensor, degrees: float, generator: torch.Generator) -> torch.Tensor:
     """Rotate each image about its centre by ``+degrees`` or ``-degrees`` (sign drawn per image
-    from ``generator``; positive is counter-clockwise as displayed), bilinear, zeros outside."""
+    from ``generator``; positive is counter-clockwise as displayed), bilinear, zeros outside
+    (:func:`augkit.functional.rotate`)."""
     sign = torch.randint(0, 2, (x.shape[0],), generator=generator, dtype=torch.float64) * 2 - 1
-    size = tuple(x.shape[-2:])
-    step = G.Step(G.rotation_matrix(sign * degrees).to(x.device), size, "zeros")
-    return F.warp(x, [step], size, interpolation="bilinear")
+    return F.rotate(x, sign * degrees)
 
 
 Kernel = Callable[[torch.Tensor, float, torch.Generator], torch.Tensor]

@@ -24,14 +24,13 @@ import numpy as np
 import augkit as A
 import nets
 from augkit.data import load_digits_images, load_image_folder
+from augkit.tta import TTA_MODE_NAMES, mode_from_name
 
 from . import metrics
 from .bagging import BaggedNetClassifier
 from .diagnostics import error_decomposition
 
 __all__ = ["main", "build_parser"]
-
-TTA_CHOICES = ("none", "flip", "shift", "ten_crop", "multi_scale")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --data: resize every image to SIZE x SIZE (needed for mixed sizes)")
     parser.add_argument("--members", type=int, default=5, help="members of the bagged ensemble")
     parser.add_argument("--epochs", type=int, default=12, help="training epochs per member (early stopping may end sooner)")
-    parser.add_argument("--tta", choices=TTA_CHOICES, default=None,
+    parser.add_argument("--tta", choices=TTA_MODE_NAMES, default=None,
                         help="test-time views to compare with no TTA; default: shift for digits "
                              "(flips change a digit's class), flip for --data")
     parser.add_argument("--bootstrap", action=argparse.BooleanOptionalAction, default=True,
@@ -164,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"TTA compared: {tta}")
     common = dict(member=member, epochs=args.epochs, augment=augment, lr=0.05, batch_size=64, patience=4,
                   device=args.device, random_state=args.seed, verbose=0 if args.quiet else 1)
-    tta_mode = None if tta == "none" else tta
+    tta_mode = mode_from_name(tta)
     rows = {}
     runs = {
         "single member": BaggedNetClassifier(n_members=1, bootstrap=False, n_jobs=1, **common),

@@ -22,7 +22,8 @@ from .calibration import MIN_ROWS
 
 __all__ = ["AUTO_TTA", "HeldOut", "choose_tta", "check_heldout_rows"]
 
-AUTO_TTA = (None, "flip", "flip_shift", "ten_crop")  # the candidates of tta="auto", simplest first
+# The candidates of tta="auto", simplest first: modes of augkit.tta.TTA_MODES (its views() refuses others).
+AUTO_TTA = (None, "flip", "flip_shift", "ten_crop")
 
 
 class HeldOut:

@@ -27,9 +27,10 @@ import torch
 import augkit as A
 import nets
 from augkit.data import last_per_class_split, load_cifar10
+from augkit.tta import mode_from_name
 from ensemble import BaggedNetClassifier, error_decomposition, metrics
 
-TTAS = {"none": None, "flip": "flip", "ten-crop": "ten_crop"}
+TTAS = ("none", "flip", "ten_crop")  # the test-time views compared, by their augkit.tta.TTA_MODE_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,8 +100,8 @@ def main(argv: list[str] | None = None) -> dict:
         clf.fit(X, y)
         seconds = time.perf_counter() - start
         row = {"train_seconds": seconds, "oob_score": getattr(clf, "oob_score_", None)}
-        for label, tta in TTAS.items():
-            row[f"acc_{label}"] = float((clf.predict(X_val, tta=tta) == y_val).mean())
+        for tta_name in TTAS:
+            row[f"acc_{tta_name}"] = float((clf.predict(X_val, tta=mode_from_name(tta_name)) == y_val).mean())
         proba = clf.predict_proba(X_val, tta=None)
         labels = np.searchsorted(clf.classes_, y_val)
         row["nll"], row["ece"] = metrics.nll(proba, labels), metrics.ece(proba, labels)
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
             decompositions[name] = error_decomposition(clf.member_probas(X_val, tta=None), y_val)
     accuracy = _report.markdown_table(
         ["model", "val acc, no TTA", "NLL", "ECE", "flip TTA", "ten-crop TTA", "OOB score", "train s"],
-        [[name, r["acc_none"], r["nll"], r["ece"], r["acc_flip"], r["acc_ten-crop"], r["oob_score"], r["train_seconds"]]
+        [[name, r["acc_none"], r["nll"], r["ece"], r["acc_flip"], r["acc_ten_crop"], r["oob_score"], r["train_seconds"]]
          for name, r in rows.items()], floats=[".4f"] * 7 + [".0f"])
     decomposition = _report.markdown_table(
         ["ensemble", "v", "c", "predicted v/k + (k-1)/k c", "measured", "single-member acc", "ensemble acc"],

@@ -32,11 +32,12 @@ import torch
 import augkit as A
 import nets
 from augkit.data import last_per_class_split, load_cifar10
+from augkit.tta import TTA_MODE_NAMES, mode_from_name
 from ensemble import BaggedNetClassifier, apply_temperature, ensemble_logits, fit_temperature, metrics
 from ensemble.corruptions import CORRUPTIONS, SEVERITIES
 from ensemble.robustness import SCORES, mean_over_corruptions, robustness_scores
 
-TTAS = ("model", "none", "flip", "shift", "flip_shift", "ten_crop")
+TTAS = ("model", *TTA_MODE_NAMES)  # "model": the estimator's own; else a mode of augkit.tta.TTA_MODES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
         fitted = _train(X, y, args)
     for key, clf in fitted.items():
         if args.tta != "model":
-            clf.set_params(tta=None if args.tta == "none" else args.tta)
+            clf.set_params(tta=mode_from_name(args.tta))
         if args.save is not None:
             clf.save(args.save / key)
     temperatures, n_rows = {}, {}

@@ -1,6 +1,10 @@
-"""Reference images and reference resampling shared by the transform tests."""
+"""Reference images, reference resampling and batches shared by the augkit tests."""
 
+import math
+
+import numpy as np
 import torch
+from hypothesis import strategies as st
 
 
 def random_batch(n, c, h, w, dtype=torch.uint8, seed=0):
@@ -33,3 +37,121 @@ def resize_then_crop(x, params, scale_crop):
         t, lc = params["top"][i].item(), params["left"][i].item()
         out.append(full[0, :, t:t + scale_crop.size[0], lc:lc + scale_crop.size[1]])
     return torch.stack(out)
+
+
+def train_pipeline():
+    """The README's training pipeline: scale-crop, flip, PCA lighting, rotation, noise (32 x 32 out)."""
+    import augkit as A
+
+    return A.Compose([A.RandomScaleCrop(32, (32, 40)), A.HorizontalFlip(), A.PCALighting.imagenet(),
+                      A.Rotate(15), A.GaussianNoise(0.03)])
+
+
+def synthetic_pixels(n_images=50, size=32, seed=0):
+    """Images whose RGB pixels have a known covariance V diag(lam) V^T, mean 0.5, within [0, 1]."""
+    rng = np.random.default_rng(seed)
+    v, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    lam = np.array([0.02, 0.005, 0.001])
+    half_width = np.sqrt(3 * lam)  # uniform on [-a, a] has variance a^2 / 3
+    z = rng.uniform(-1, 1, size=(n_images * size * size, 3)) * half_width
+    pixels = 0.5 + z @ v.T
+    images = pixels.reshape(n_images, size, size, 3)  # channels last, like numpy image arrays
+    return images, v, lam
+
+
+# ---------------------------------------------------------------- an analytic warp reference
+PATTERN_SIZE = 64  # H = W of the pattern images
+
+
+def pattern(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """A smooth function of centred pixel coordinates, values inside [0.1, 0.9]."""
+    h = w = PATTERN_SIZE
+    return 0.5 + 0.4 * torch.sin(2 * math.pi * 0.8 * x / w + 0.3) * torch.cos(2 * math.pi * 0.6 * y / h)
+
+
+def centred_grid():
+    """Centred pixel coordinates ``(xs, ys)`` of the pattern's pixel centres, float64 H x W each."""
+    h = w = PATTERN_SIZE
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) + 0.5 - h / 2,
+                            torch.arange(w, dtype=torch.float64) + 0.5 - w / 2, indexing="ij")
+    return xs, ys
+
+
+def source_image(n: int) -> torch.Tensor:
+    """N copies of the pattern, float64 N x 1 x H x W."""
+    xs, ys = centred_grid()
+    return pattern(xs, ys).expand(n, 1, PATTERN_SIZE, PATTERN_SIZE).contiguous()
+
+
+def forward_matrices(rows):
+    """N x 3 x 3 forward maps from N rows ``[[a, b, tx], [c, d, ty]]``."""
+    m = torch.eye(3, dtype=torch.float64).repeat(len(rows), 1, 1)
+    for i, r in enumerate(rows):
+        m[i, :2, :] = torch.tensor(r, dtype=torch.float64)
+    return m
+
+
+def rotation_forward(deg):
+    # Counter-clockwise as displayed, with y pointing down.
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    return [[c, s, 0], [-s, c, 0]]
+
+
+def shear_forward(ax, ay):
+    tx, ty = math.tan(math.radians(ax)), math.tan(math.radians(ay))
+    return [[1, tx, 0], [ty, 1 + ty * tx, 0]]  # y-shear after x-shear
+
+
+# ---------------------------------------------------------------- batches for fuzzing: valid and invalid
+def batch_strategy():
+    """(N, C, H, W, dtype, seed) for small random batches (see :func:`random_batch`)."""
+    return st.tuples(st.integers(1, 4), st.sampled_from([1, 3]), st.integers(1, 12),
+                     st.integers(1, 12), st.sampled_from([torch.uint8, torch.float32]),
+                     st.integers(0, 2**31 - 1))
+
+
+FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
+
+
+@st.composite
+def valid_batches(draw, channels):
+    """Hypothesis batches of any size (N 0..4, H and W 1..40), dtype and value, ends of [0, 1] included."""
+    n, c = draw(st.integers(0, 4)), draw(st.sampled_from(channels))
+    h, w = draw(st.integers(1, 40)), draw(st.integers(1, 40))
+    dtype = draw(st.sampled_from([torch.uint8, *FLOATS]))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    if dtype == torch.uint8:
+        return torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8, generator=g)
+    fill = draw(st.sampled_from([None, 0.0, 1.0]))  # the ends of the valid range too
+    x = torch.rand(n, c, h, w, generator=g) if fill is None else torch.full((n, c, h, w), fill)
+    return x.to(dtype)
+
+
+def _bad_rank(g):
+    return torch.rand(3, 8, 8, generator=g), ValueError, "rank 4"
+
+
+def _bad_channels(g):
+    return torch.rand(2, 2, 8, 8, generator=g), ValueError, "channels"
+
+
+def _bad_dtype(g):
+    return torch.randint(0, 255, (2, 3, 8, 8), generator=g).to(torch.int16), TypeError, "dtype must be uint8 or floating"
+
+
+def _out_of_range(g):
+    return torch.rand(2, 3, 8, 8, generator=g) * 3 - 1, ValueError, r"values must be in \[0, 1\]"
+
+
+def _nan(g):
+    x = torch.rand(2, 3, 8, 8, generator=g)
+    x[1, 2, 3, 4] = float("nan")
+    return x, ValueError, r"values must be in \[0, 1\]"
+
+
+def _empty_side(g):
+    return torch.zeros(2, 3, 0, 8), ValueError, "height and width must be positive"
+
+
+#: Each kind of invalid batch: ``make(generator) -> (batch, error type, message pattern)``.
+INVALID_BATCHES = [_bad_rank, _bad_channels, _bad_dtype, _out_of_range, _nan, _empty_side]

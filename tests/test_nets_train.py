@@ -289,7 +289,7 @@ def test_bfloat16_precision_runs_the_forward_in_bf16_and_learns(digits, native_b
 
 
 # ---------------------------------------------------------------- memory format
-def _colour_digits(digits):
+def _color_digits(digits):
     """The digits as 3-channel images (each channel scaled differently), N x 3 x 8 x 8 uint8."""
     (X, y), _ = digits
     X3 = np.concatenate([X, (X * 0.7).astype(np.uint8), 255 - X], axis=1)
@@ -297,7 +297,7 @@ def _colour_digits(digits):
 
 
 def test_channels_last_and_contiguous_training_give_the_same_member(digits):
-    X, y = _colour_digits(digits)
+    X, y = _color_digits(digits)
     models, layouts = {}, {}
     for channels_last in (True, False):
         torch.manual_seed(0)

@@ -1,0 +1,416 @@
+"""Colour kernels with per-sample factors: torchvision's definitions, on batches.
+
+Every kernel takes a working batch ``x`` (float N x C x H x W on [0, 1], C = 1 or 3) and
+per-sample parameters (tensors of shape N, any float dtype; cast to ``x``'s dtype) and
+returns a new batch of the same shape and dtype, clamped to [0, 1]. They draw nothing random.
+
+The formulas are torchvision's (``torchvision.transforms.v2.functional``), written for a
+batch whose samples have different factors. torchvision computes uint8 images in uint8 and
+truncates after every operation; here the batch stays float, so a uint8 image rounded once at
+the end differs from torchvision's by at most one level (1/255). Two kernels follow CIFAR-10-C
+instead, for its corruptions: contrast about each channel's own mean
+(``adjust_contrast(..., mean="channel")``) and the HSV value shift :func:`adjust_value`.
+
+Also here: the per-image affine colour map of a fused geometric run (:class:`ColorMap`) and
+AlexNet's PCA lighting, one such map (:func:`pca_offset`, :func:`fit_pca`). That keeps every
+colour map in one module, at the price of a little over 400 lines; the operations on uint8
+levels (posterize, solarize, autocontrast, equalize) are split off into :mod:`augkit.functional.tone`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+# ITU-R 601-2 luma, the weights of torchvision's rgb_to_grayscale and PIL's convert("L").
+LUMA = (0.2989, 0.587, 0.114)
+
+
+def per_sample(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample values as a tensor that broadcasts over ``x``'s images.
+
+    Parameters
+    ----------
+    values : torch.Tensor
+        Shape N, any real dtype.
+    x : torch.Tensor
+        The batch N x C x H x W they apply to.
+
+    Returns
+    -------
+    torch.Tensor
+        N x 1 x 1 x 1, ``x``'s dtype and device.
+    """
+    return values.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """Luma ``0.2989 r + 0.587 g + 0.114 b`` of each pixel, one channel.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+
+    Returns
+    -------
+    torch.Tensor
+        N x 1 x H x W in ``x``'s dtype (``x`` itself when C = 1).
+    """
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x.unbind(1)
+    return r.mul(LUMA[0]).add_(g, alpha=LUMA[1]).add_(b, alpha=LUMA[2]).unsqueeze(1)
+
+
+def blend(x: torch.Tensor, other: torch.Tensor, ratio: torch.Tensor) -> torch.Tensor:
+    """``ratio_n x + (1 - ratio_n) other``, clamped to [0, 1] (torchvision's ``_blend``).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    other : torch.Tensor
+        Broadcasts against ``x`` (an image, a grey image, a mean).
+    ratio : torch.Tensor
+        Shape N, the weight of ``x`` per sample (any real number; > 1 extrapolates).
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
+    r = per_sample(ratio, x)
+    return (x * r).add_(other * (1 - r)).clamp_(0, 1)
+
+
+def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Brightness: ``factor_n x``, clamped; 0 gives black, 1 the image.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    factor : torch.Tensor
+        Shape N, >= 0.
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
+    return (x * per_sample(factor, x)).clamp_(0, 1)
+
+
+def adjust_contrast(x: torch.Tensor, factor: torch.Tensor, mean: str = "luma") -> torch.Tensor:
+    """Contrast: blend with the image's mean; 0 gives a flat image, 1 the image.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    factor : torch.Tensor
+        Shape N, >= 0.
+    mean : {"luma", "channel"}
+        What the image is blended with: the mean of its luma, one grey for all channels
+        (torchvision's and PIL's ``adjust_contrast``), or each channel's own mean, which keeps
+        the image's mean colour (CIFAR-10-C's ``contrast``: ``(x - m_c) factor + m_c``).
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
+    if mean == "luma":
+        reference = luma(x).mean(dim=(1, 2, 3), keepdim=True)
+    elif mean == "channel":
+        reference = x.mean(dim=(2, 3), keepdim=True)
+    else:
+        raise ValueError(f"mean must be 'luma' or 'channel', got {mean!r}")
+    return blend(x, reference, factor)
+
+
+def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Saturation: blend with the image's luma; 0 gives grey, 1 the image, 2 doubles it.
+
+    A 1-channel batch comes back unchanged (as torchvision and PIL do).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    factor : torch.Tensor
+        Shape N, >= 0.
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
+    if x.shape[1] == 1:
+        return x.clone()
+    return blend(x, luma(x), factor)
+
+
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """RGB to HSV (Pillow's algorithm, as torchvision's).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        RGB, float N x 3 x H x W on [0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        N x 3 x H x W: hue on [0, 1) (in turns), saturation and value on [0, 1].
+    """
+    r, g, b = x.unbind(1)
+    maxc, minc = x.amax(1), x.amin(1)
+    chroma = maxc - minc
+    flat = chroma == 0
+    # Where the pixel is grey, saturation and hue are 0; keep the divisions finite there.
+    s = chroma / torch.where(maxc == 0, 1, maxc)
+    c = torch.where(flat, 1, chroma)
+    rc, gc, bc = (maxc - r) / c, (maxc - g) / c, (maxc - b) / c
+    h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2 + rc - bc, 4 + gc - rc))
+    h = torch.where(flat, 0, h).div_(6).remainder_(1)
+    return torch.stack((h, s, maxc), 1)
+
+
+def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
+    """HSV to RGB, the inverse of :func:`rgb_to_hsv`.
+
+    Parameters
+    ----------
+    hsv : torch.Tensor
+        N x 3 x H x W: hue on [0, 1), saturation and value on [0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        RGB N x 3 x H x W on [0, 1], ``hsv``'s dtype.
+    """
+    h, s, v = hsv.unbind(1)
+    h6 = h * 6
+    sector = torch.floor(h6)
+    f = h6 - sector
+    sector = sector.long().remainder_(6)
+    p = (v * (1 - s)).clamp_(0, 1)
+    q = (v * (1 - s * f)).clamp_(0, 1)
+    t = (v * (1 - s * (1 - f))).clamp_(0, 1)
+    # Per hue sector, which of (v, p, q, t) each of r, g, b takes.
+    table = torch.tensor([[0, 2, 1, 1, 3, 0], [3, 0, 0, 2, 1, 1], [1, 1, 3, 0, 0, 2]], device=hsv.device)
+    index = table[:, sector].movedim(0, 1)  # N x 3 x H x W
+    return torch.stack((v, p, q, t), 1).gather(1, index)
+
+
+def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Hue: rotate each image's hue by ``shift_n`` turns; a 1-channel batch comes back unchanged.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    shift : torch.Tensor
+        Shape N, in [-0.5, 0.5].
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
+    if x.shape[1] == 1:
+        return x.clone()
+    hsv = rgb_to_hsv(x)
+    hsv[:, 0].add_(per_sample(shift, x)[:, 0]).remainder_(1)
+    return hsv_to_rgb(hsv)
+
+
+def adjust_value(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Add ``shift_n`` to the HSV value ``V = max_c x_c`` of every pixel, clipped to 1, keeping H and S.
+
+    CIFAR-10-C's ``brightness`` (``rgb2hsv``, ``V + shift``, ``hsv2rgb``), without the
+    conversions: RGB is proportional to V at fixed hue and saturation, so this is ``x V' / V``
+    with ``V' = min(V + shift, 1)``; a black pixel (``V = 0``, no hue) becomes grey ``V'``.
+    Not torchvision's brightness, which scales (:func:`adjust_brightness`).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+    shift : torch.Tensor
+        Shape N, in [-1, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1].
+    """
+    value = x.amax(dim=1, keepdim=True)
+    new_value = (value + per_sample(shift, x)).clamp_(max=1)
+    scaled = x * (new_value / value.clamp(min=torch.finfo(x.dtype).tiny))
+    return torch.where(value > 0, scaled, new_value.expand_as(x)).clamp_(0, 1)
+
+
+def grayscale(x: torch.Tensor) -> torch.Tensor:
+    """The luma in every channel (torchvision's ``rgb_to_grayscale(num_output_channels=3)``).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x C x H x W on [0, 1] (C = 1 or 3).
+
+    Returns
+    -------
+    torch.Tensor
+        A new batch of ``x``'s shape and dtype, on [0, 1]: C channels, each the luma (see
+        :func:`luma` for the one-channel luma).
+    """
+    return luma(x).expand_as(x).clone()
+
+
+# ---------------------------------------------------------------- per-image affine colour maps
+class ColorMap(NamedTuple):
+    """A per-image affine colour map inside a fused run: ``v -> matrix_n v + offset_n`` per pixel.
+
+    ``matrix``: float N x C x C or None (identity); ``offset``: float N x C (on the [0, 1] scale).
+    """
+
+    matrix: torch.Tensor | None
+    offset: torch.Tensor
+
+
+def apply_color_map(v: torch.Tensor, color_map: ColorMap) -> torch.Tensor:
+    """``color_map`` on every pixel, without clamping.
+
+    Parameters
+    ----------
+    v : torch.Tensor
+        Float N x C x ..., channels on dim 1; overwritten where it can be.
+    color_map : ColorMap
+        N maps.
+
+    Returns
+    -------
+    torch.Tensor
+        ``v``'s shape and dtype (``v`` itself when the map has no matrix).
+    """
+    shape = (*color_map.offset.shape, *([1] * (v.dim() - 2)))
+    if color_map.matrix is not None:
+        v = torch.einsum("nij,nj...->ni...", color_map.matrix.to(v.dtype), v)
+    return v.add_(color_map.offset.to(v.dtype).view(shape))
+
+
+# ---------------------------------------------------------------- PCA lighting (Krizhevsky et al. 2012, sec. 4.1)
+# Layout (fb.resnet.torch's): ``eigvec`` is 3 x 3 and its COLUMNS are the eigenvectors of the RGB
+# covariance, ``eigval`` holds the matching eigenvalues; the offset added to every pixel of image
+# n is ``eigvec @ (alpha_n * eigval)`` with ``alpha_n ~ N(0, sigma^2 I)``.
+
+# fb.resnet.torch (datasets/imagenet.lua) PCA of ImageNet RGB on the [0, 1] scale.
+IMAGENET_EIGVAL = (0.2175, 0.0188, 0.0045)
+IMAGENET_EIGVEC = ((-0.5675, 0.7192, 0.4009),
+                   (-0.5808, -0.0045, -0.8140),
+                   (-0.5836, -0.6948, 0.4203))
+
+
+def pca_offset(alpha: torch.Tensor, eigval: torch.Tensor, eigvec: torch.Tensor) -> torch.Tensor:
+    """AlexNet lighting offsets ``eigvec @ (alpha_n * eigval)``.
+
+    Parameters
+    ----------
+    alpha : torch.Tensor
+        float N x 3.
+    eigval : torch.Tensor
+        Shape 3.
+    eigvec : torch.Tensor
+        3 x 3 whose COLUMNS are the eigenvectors (fb.resnet.torch's layout).
+
+    Returns
+    -------
+    torch.Tensor
+        N x 3 in ``alpha``'s dtype and device.
+    """
+    return (alpha * eigval.to(alpha)) @ eigvec.to(alpha).T  # row n = V (a_n * l)
+
+
+def pca_lighting(x: torch.Tensor, alpha: torch.Tensor, eigval: torch.Tensor,
+                 eigvec: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    """AlexNet lighting: add :func:`pca_offset` to every pixel of image n; clamp to [0, 1].
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Working batch, float N x 3 x H x W on [0, 1].
+    alpha, eigval, eigvec : torch.Tensor
+        As in :func:`pca_offset`.
+    inplace : bool
+        Write into ``x``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x``'s shape and dtype, on [0, 1].
+    """
+    offset = pca_offset(alpha.to(x.dtype), eigval, eigvec)
+    out = x if inplace else None
+    return torch.add(x, offset[:, :, None, None], out=out).clamp_(0, 1)
+
+
+def _pixels(chunk: Any) -> torch.Tensor:
+    """Rows of RGB pixels (P x 3, float64 on [0, 1]) from one image or a batch."""
+    if isinstance(chunk, np.ndarray):
+        # numpy images are channels-last: H x W x 3 or N x H x W x 3.
+        if chunk.ndim not in (3, 4) or chunk.shape[-1] != 3:
+            raise ValueError(f"numpy images must be H x W x 3 or N x H x W x 3, got shape {chunk.shape}")
+        t = torch.from_numpy(np.ascontiguousarray(chunk)).reshape(-1, 3)
+    elif isinstance(chunk, torch.Tensor):
+        # tensors are channels-first: 3 x H x W or N x 3 x H x W.
+        if chunk.dim() not in (3, 4) or chunk.shape[-3] != 3:
+            raise ValueError(f"tensor images must be 3 x H x W or N x 3 x H x W, got shape {tuple(chunk.shape)}")
+        t = chunk.movedim(-3, -1).reshape(-1, 3)
+    else:
+        raise TypeError(f"expected numpy arrays or torch tensors of images, got {type(chunk).__name__}")
+    if t.dtype == torch.uint8:
+        return t.double() / 255
+    if not t.dtype.is_floating_point:
+        raise TypeError(f"images must be uint8 or float on [0, 1], got dtype {t.dtype}")
+    t = t.double()
+    if t.numel() and not (bool(t.min() >= 0) and bool(t.max() <= 1)):
+        raise ValueError("float images must have values in [0, 1] (no NaN)")
+    return t
+
+
+def fit_pca(images: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigendecomposition of the 3 x 3 covariance of the RGB pixels of a set of images.
+
+    Parameters
+    ----------
+    images : numpy.ndarray, torch.Tensor or iterable of them
+        A numpy array (N x H x W x 3, channels last) or a tensor (N x 3 x H x W), uint8 or
+        float on [0, 1], or an iterable of such batches (streamed: only the pixel count, the 3
+        channel sums and the 3 x 3 sum of outer products are kept, in float64, so a dataset
+        larger than memory works).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(eigval, eigvec)``: float64 of shape 3 (descending) and 3 x 3 whose columns are the
+        eigenvectors, on the [0, 1] pixel scale.
+    """
+    if isinstance(images, (np.ndarray, torch.Tensor)):
+        images = [images]
+    count, total, outer = 0, torch.zeros(3, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64)
+    for chunk in images:
+        pixels = _pixels(chunk).cpu()
+        count += pixels.shape[0]
+        total += pixels.sum(0)
+        outer += pixels.T @ pixels
+    if count < 2:
+        raise ValueError(f"fit_pca needs at least 2 pixels, got {count}")
+    mean = total / count
+    cov = (outer - count * torch.outer(mean, mean)) / (count - 1)
+    eigval, eigvec = torch.linalg.eigh(cov)  # ascending
+    return eigval.flip(0).clamp_(min=0), eigvec.flip(1)
