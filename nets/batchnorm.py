@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from conventions import check_choice, check_int
+
 
 def batch_norm(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, gamma: torch.Tensor,
                beta: torch.Tensor, eps: float) -> torch.Tensor:
@@ -54,10 +56,8 @@ class _BatchNorm(nn.Module):
     def __init__(self, num_features: int, eps: float = 1e-5, stats: str = "ema",
                  momentum: float = 0.1) -> None:
         super().__init__()
-        if not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"num_features must be a positive int, got {num_features!r}")
-        if stats not in ("exact", "ema"):
-            raise ValueError(f"stats must be 'exact' or 'ema', got {stats!r}")
+        check_int(num_features, "num_features", minimum=1)
+        check_choice(stats, "stats", ("exact", "ema"))
         if not 0.0 < momentum <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
         if not eps > 0:

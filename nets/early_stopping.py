@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from conventions import check_choice, check_int
+
 _MONITORS = {"val_loss": "min", "val_acc": "max"}
 
 
@@ -20,10 +22,8 @@ class EarlyStopping:
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0) -> None:
-        if monitor not in _MONITORS:
-            raise ValueError(f"monitor must be one of {tuple(_MONITORS)}, got {monitor!r}")
-        if not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be an int >= 1, got {patience!r}")
+        check_choice(monitor, "monitor", tuple(_MONITORS))
+        check_int(patience, "patience", minimum=1)
         if not min_delta >= 0:
             raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
         self.monitor = monitor

@@ -21,11 +21,11 @@ def test_defaults_and_replace():
 
 
 @pytest.mark.parametrize("option, value, error, message", [
-    ("epochs", 0, ValueError, "epochs must be a number > 0, got 0"),
-    ("norm_lr_scale", 0.0, ValueError, "norm_lr_scale must be > 0, got 0.0"),
+    ("epochs", 0, ValueError, "epochs must be a finite number > 0, got 0"),
+    ("norm_lr_scale", 0.0, ValueError, "norm_lr_scale must be a finite number > 0, got 0.0"),
     ("lookahead", 2, ValueError, "lookahead must be True or False, got 2"),
     ("lr_schedule", "triangle", ValueError, "lr_schedule must be one of"),
-    ("batch_size", 2.5, ValueError, "batch_size must be a positive int, got 2.5"),
+    ("batch_size", 2.5, ValueError, "batch_size must be an int, got 2.5"),
     ("lr", float("nan"), ValueError, "lr must be a finite number >= 0, got nan"),
     ("momentum", -0.5, ValueError, "momentum must be a finite number >= 0"),
     ("weight_decay", "0.1", ValueError, "weight_decay must be a finite number >= 0"),
@@ -35,7 +35,7 @@ def test_defaults_and_replace():
     ("lr_schedule", "step", ValueError, "lr_schedule must be one of"),
     ("precision", "float16", ValueError, "precision must be one of"),
     ("channels_last", "no", ValueError, "channels_last must be True or False, got 'no'"),
-    ("time_budget", 0, ValueError, "time_budget must be None or > 0 seconds"),
+    ("time_budget", 0, ValueError, "time_budget must be a finite number > 0, got 0"),
     ("normalize", (0.5, 0.0), ValueError, "normalize needs finite means and finite stds > 0"),
     ("normalize", "red", ValueError, "normalize must be None or"),
     ("augment", 3, TypeError, "augment must be a callable or None"),

@@ -1,4 +1,8 @@
-"""Atomic file replacement, shared by augkit's image cache and ensemble's member records."""
+"""Atomic file replacement, shared by augkit's image cache and ensemble's member records.
+
+Both write files that another process may read or that a killed run may leave behind; one
+function gives both the same guarantee: a file is either the old one or the whole new one.
+"""
 
 from __future__ import annotations
 
