@@ -166,8 +166,12 @@ class SmallCNN(nn.Module):
         return self.layers(x)
 
 
-class _ShortcutA(nn.Module):
-    """He et al.'s option A: subsample by ``stride`` and zero-pad the new channels (no parameters)."""
+class ShortcutA(nn.Module):
+    """He et al.'s option A: subsample by ``stride`` and zero-pad the new channels (no parameters).
+
+    Maps N x ``c_in`` x H x W to N x ``c_out`` x ceil(H / stride) x ceil(W / stride), same dtype;
+    the ``c_out - c_in`` new channels (split evenly before and after) are zeros.
+    """
 
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
@@ -191,7 +195,7 @@ class BasicBlock(nn.Module):
         if stride == 1 and c_in == c_out:
             self.shortcut: nn.Module = nn.Identity()
         elif shortcut == "A":
-            self.shortcut = _ShortcutA(c_in, c_out, stride)
+            self.shortcut = ShortcutA(c_in, c_out, stride)
         else:  # "B": 1x1 projection
             self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=not batch_norm),
                                           norm(c_out))

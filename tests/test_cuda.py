@@ -12,6 +12,7 @@ import torch
 import augkit as A
 import nets
 from ensemble import BaggedNetClassifier
+from ensemble.bagging import resolve_engine, training_devices
 from ensemble.members import TrainSetup
 from ensemble.plans import MemberPlan
 from ensemble.vectorized import train_vectorized
@@ -75,7 +76,7 @@ def test_estimator_on_cuda_fits_predicts_with_tta_and_round_trips(digits_images,
     clf = BaggedNetClassifier(member=cnn, n_members=3, epochs=6, lr=0.1, device="cuda", random_state=0, verbose=0,
                               augment=A.Translate(x=1, y=1, unit="pixels"),
                               tta="flip_shift", precision="bfloat16", vectorize="grouped")
-    assert clf._engine() == "vectorized"
+    assert resolve_engine(clf.engine, training_devices(clf.device)) == "vectorized"
     clf.fit(images[:800], y[:800])
     proba = clf.predict_proba(images[800:1000])  # 10 flip + shift views, made on the GPU
     assert proba.shape == (200, 10) and np.allclose(proba.sum(1), 1, atol=1e-5)

@@ -11,6 +11,7 @@ import augkit as A
 import nets
 import nets.batches
 from ensemble import BaggedNetClassifier
+from ensemble.inputs import standardise
 
 tiny_mlp = functools.partial(nets.MLP, widths=(32,))
 tiny_cnn = functools.partial(nets.SmallCNN, widths=(8, 16), p_keep=0.8)
@@ -48,7 +49,7 @@ def test_members_early_stop_on_their_own_oob_rows(fitted):
 
 def test_oob_score_matches_its_definition(fitted):
     clf, X, y = fitted
-    Xs = clf._standardise(X[:1200])
+    Xs = standardise(clf, X[:1200])
     total = np.zeros((1200, 10))
     counts = np.zeros(1200)
     for model, oob in zip(clf.estimators_, clf.oob_indices_):
@@ -168,14 +169,14 @@ def test_bad_training_data_fails_before_training(X, y, error, message, monkeypat
 
 
 @pytest.mark.parametrize("param, value, message", [
-    ("n_members", 0, "n_members must be a positive integer"),
-    ("voting", "mean", "voting must be 'soft' or 'hard'"),
+    ("n_members", 0, "n_members must be an int >= 1, got 0"),
+    ("voting", "mean", r"voting must be one of \('soft', 'hard'\), got 'mean'"),
     ("max_samples", 1.5, "max_samples must be an int"),
     ("tta", "five_crop", "tta must be one of"),
     ("engine", "threads", "engine must be"),
     ("lr", -0.1, "lr must be a finite number >= 0, got -0.1"),
-    ("epochs", 0, "epochs must be a number > 0, got 0"),
-    ("time_budget", 0, "time_budget must be None or > 0 seconds; got 0"),
+    ("epochs", 0, "epochs must be a finite number > 0, got 0"),
+    ("time_budget", 0, "time_budget must be a finite number > 0, got 0"),
     ("calibration", "platt", "calibration must be one of"),
     ("tta", "sideways", "tta must be one of"),
     ("precision", "float16", "precision must be one of"),
@@ -213,7 +214,7 @@ def test_nearly_constant_features_are_not_blown_up_by_standardisation():
     floor = 0.1 * np.median(std)
     np.testing.assert_allclose(clf.input_scale_, np.maximum(std, floor))
     assert clf.input_scale_[2] == pytest.approx(floor) and clf.input_scale_[3] == pytest.approx(std[3])
-    assert np.abs(clf._standardise(X)[:, 2]).max() < 0.1  # not 0.01 / 4.5e-4 = 22 standard units
+    assert np.abs(standardise(clf, X)[:, 2]).max() < 0.1  # not 0.01 / 4.5e-4 = 22 standard units
     constant = BaggedNetClassifier(n_members=1, epochs=1, verbose=0).fit(np.ones((20, 2)), np.arange(20) % 2)
     np.testing.assert_array_equal(constant.input_scale_, [1.0, 1.0])
 

@@ -119,5 +119,5 @@ def test_forward_that_mixes_channels_is_caught_by_the_probe():
 
 
 def test_vectorize_parameter_is_checked():
-    with pytest.raises(ValueError, match="vectorize must be 'vmap' or 'grouped'; got 'loop'"):
+    with pytest.raises(ValueError, match=r"vectorize must be one of \('vmap', 'grouped'\), got 'loop'"):
         BaggedNetClassifier(vectorize="loop", engine="vectorized").fit(torch.rand(20, 3).numpy(), [0, 1] * 10)

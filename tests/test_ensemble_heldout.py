@@ -10,6 +10,8 @@ import nets
 from ensemble import BaggedNetClassifier
 from ensemble import budget as B
 from ensemble.heldout import AUTO_TTA
+from ensemble.inputs import as_image_array
+from ensemble.members import TrainSetup
 
 
 def tiny_cnn(input_shape, n_classes):
@@ -19,10 +21,9 @@ def tiny_cnn(input_shape, n_classes):
 def heldout_scores(clf, X, y, tta):
     """Held-out accuracy and NLL recomputed from their definition: each row's decision is the
     mean of the probabilities of the members that held it out."""
-    X = clf._prepare_predict_data(X)
     total, counts = np.zeros((len(X), len(clf.classes_))), np.zeros(len(X))
-    for model, rows in zip(clf.estimators_, clf.oob_indices_):
-        total[rows] += clf._member_probas_prepared([model], X[rows], tta)[0].numpy()
+    for member, rows in enumerate(clf.oob_indices_):
+        total[rows] += clf.member_probas(X[rows], tta)[member].numpy()
         counts[rows] += 1
     seen = counts > 0
     p = total[seen] / counts[seen, None]
@@ -100,9 +101,10 @@ def test_time_budget_sizes_the_members_epochs(digits_images, monkeypatch):
 
 def test_a_real_timing_probe_measures_positive_costs(digits_images):
     images, y = digits_images
-    clf = BaggedNetClassifier(member=tiny_cnn, n_members=1, epochs=1, verbose=0)
-    X, labels = clf._prepare_fit_data(images[:256], y[:256])
-    probe = B.probe_speed(clf._setup(), X, labels, threads=1, steps=2, warmup=1)
+    X, _ = as_image_array(images[:256])
+    setup = TrainSetup(factory=tiny_cnn, input_shape=X.shape[1:], n_classes=10, early_stopping=True, patience=5,
+                       config=nets.TrainConfig(epochs=1, normalize=((0.5,), (0.25,)), verbose=0))
+    probe = B.probe_speed(setup, X, y[:256].astype(np.int64), threads=1, steps=2, warmup=1)
     assert probe.step_seconds > 0 and probe.inference_seconds_per_image > 0 and probe.init_seconds >= 0
     assert torch.get_num_threads() >= 1
     with pytest.raises(ValueError, match="resume=True cannot be combined with time_budget"):

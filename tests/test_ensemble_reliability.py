@@ -18,6 +18,8 @@ import torch
 import augkit as A
 import nets
 from ensemble import BaggedNetClassifier, MemberFailedError
+from ensemble.members import TrainSetup
+from ensemble.plans import draw_entropy, draw_plans
 from ensemble.storage import UnsafeFileError, finished_members
 
 mlp = functools.partial(nets.MLP, widths=(64,))
@@ -28,6 +30,12 @@ def _clf(**kw):
     params = dict(member=mlp, n_members=4, epochs=6, batch_size=32, lr=0.05, random_state=0, verbose=0)
     params.update(kw)
     return BaggedNetClassifier(**params)
+
+
+def _plans(n, n_members):
+    """The plans ``_clf(n_members=n_members).fit`` draws over ``n`` rows (a member's seed depends
+    only on ``random_state`` and its index)."""
+    return draw_plans(n, n_members, draw_entropy(0), bootstrap=True, n_bag=n, validation_fraction=0.1, hold_out=True)
 
 
 def test_checkpoint_then_resume_trains_only_missing_members(digits_tabular, tmp_path, monkeypatch):
@@ -149,7 +157,7 @@ def test_a_diverging_member_is_named_and_the_others_are_unaffected(digits_tabula
     X, y = digits_tabular
     X, y = X[:300], y[:300]
     kw = dict(member=_PoisonedMLP, n_members=3, epochs=2, engine=engine)
-    _PoisonedMLP.poisoned_seed = _clf(**kw)._plans(300)[1].seed
+    _PoisonedMLP.poisoned_seed = _plans(300, 3)[1].seed
     with pytest.raises(MemberFailedError, match=r"member 1: training diverged at epoch 0") as info:
         _clf(**kw).fit(X, y, checkpoint_dir=tmp_path)
     assert info.value.members == [1]
@@ -305,7 +313,7 @@ def _failing_member(input_shape, n_classes, failing_seed):
 
 def test_a_member_that_raises_in_a_worker_is_named_by_the_typed_error(digits_tabular):
     X, y = digits_tabular
-    seed = _clf()._plans(200)[2].seed
+    seed = _plans(200, 3)[2].seed
     member = functools.partial(_failing_member, failing_seed=seed)
     with pytest.raises(MemberFailedError, match=r"^member 2 failed: ValueError: this member cannot be built") as info:
         _clf(member=member, n_members=3, epochs=1, n_jobs=2).fit(X[:200], y[:200])  # raised in a worker process
@@ -316,11 +324,10 @@ def test_a_vectorised_worker_names_all_the_members_it_trained_together(digits_ta
     from ensemble.orchestration import train_unit
 
     X, y = digits_tabular
-    clf = _clf(n_members=3, epochs=1, engine="vectorized")
-    plans = clf._plans(100)
-    clf.set_params(member=functools.partial(_failing_member, failing_seed=plans[1].seed))
-    clf._prepare_fit_data(X[:100], y[:100])
+    plans = _plans(100, 3)
+    setup = TrainSetup(factory=functools.partial(_failing_member, failing_seed=plans[1].seed), input_shape=(64,),
+                       n_classes=10, config=nets.TrainConfig(epochs=1, verbose=0), early_stopping=True, patience=5)
     with pytest.raises(MemberFailedError, match=r"member 0 failed \(trained together with members 1, 2\): ValueError"
                        ) as info:
-        train_unit(plans, clf._standardise(X[:100]), y[:100], clf._setup(), vectorized=True)
+        train_unit(plans, X[:100], y[:100].astype(np.int64), setup, vectorized=True)
     assert info.value.members == [0, 1, 2]

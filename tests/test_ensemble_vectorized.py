@@ -10,6 +10,7 @@ import nets
 import nets.batches
 import nets.precision
 from ensemble import BaggedNetClassifier
+from ensemble.bagging import resolve_engine, training_devices
 from ensemble.members import TrainSetup, build_member
 from ensemble.plans import MemberPlan
 from ensemble.vectorized import train_vectorized
@@ -168,9 +169,9 @@ def test_estimator_engines_agree(digits_images, options):
 
 
 def test_auto_engine_is_joblib_on_cpu_and_vectorised_on_cuda():
-    assert BaggedNetClassifier(device="cpu")._engine() == "joblib"
-    assert BaggedNetClassifier(device="cuda")._engine() == "vectorized"
-    assert BaggedNetClassifier(device="cuda:1", engine="joblib")._engine() == "joblib"
+    assert resolve_engine("auto", training_devices("cpu")) == "joblib"
+    assert resolve_engine("auto", training_devices("cuda")) == "vectorized"
+    assert resolve_engine("joblib", training_devices("cuda:1")) == "joblib"
 
 
 def test_one_worker_process_per_device_trains_the_same_members(digits_images):
@@ -178,7 +179,7 @@ def test_one_worker_process_per_device_trains_the_same_members(digits_images):
     kw = dict(member=cnn, n_members=3, epochs=1, random_state=0, verbose=0, engine="vectorized")
     one_device = BaggedNetClassifier(device="cpu", **kw).fit(images[:200], y[:200])
     two_devices = BaggedNetClassifier(device=["cpu", "cpu"], **kw).fit(images[:200], y[:200])
-    assert two_devices._devices() == ["cpu", "cpu"]
+    assert training_devices(two_devices.device) == ["cpu", "cpu"]
     assert np.allclose(one_device.predict_proba(images[200:300]), two_devices.predict_proba(images[200:300]), atol=1e-4)
 
 

@@ -32,7 +32,7 @@ def test_hard_vote_counts_argmax_ballots_and_breaks_ties_to_lowest_class():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"method": "median"}, "method must be 'soft' or 'hard'"),
+    ({"method": "median"}, r"method must be one of \('soft', 'hard'\), got 'median'"),
     ({"weights": [1, 2]}, "weights has 2 entries but there are 3 members"),
     ({"weights": [1, -1, 1]}, "non-negative"),
 ])
