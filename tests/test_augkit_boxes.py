@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from _references import random_batch
+from tests._references import random_batch
 
 import augkit as A
 from augkit import boxes

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from _references import random_batch
+from tests._references import random_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from _references import resize_then_crop, smooth_images
+from tests._references import resize_then_crop, smooth_images
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from _references import resize_then_crop, smooth_images
+from tests._references import resize_then_crop, smooth_images
 
 import augkit as A
 from augkit import functional as F

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from _references import random_batch
+from tests._references import random_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image

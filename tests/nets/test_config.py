@@ -1,11 +1,10 @@
-"""nets.TrainConfig (every option, default and check in one place) and the training precision."""
+"""nets.config.TrainConfig: every option, its default and its check in one place."""
 import dataclasses
-import warnings
+import math
 
 import pytest
 import torch
 
-import nets.precision
 from nets import MLP, TrainConfig, fit
 
 
@@ -58,23 +57,21 @@ def test_fit_builds_its_config_from_keywords():
         fit(MLP((4,), 2), (X, y), config={"epochs": 1})
 
 
-def test_bfloat16_without_native_support_warns_once_and_trains_float32(monkeypatch):
-    monkeypatch.setattr(nets.precision, "bfloat16_supported", lambda device: False)
-    monkeypatch.setattr(nets.precision, "_warned", set())
-    X, y = torch.rand(32, 6), torch.arange(32) % 3
-    model = MLP((6,), 3, widths=(8,))
-    seen = []
-    model.layers[1].register_forward_hook(lambda m, i, out: seen.append(out.dtype) if m.training else None)
-    with pytest.warns(UserWarning, match="precision='bfloat16' needs native bf16 on cpu.*runs in float32"):
-        fit(model, (X, y), epochs=1, precision="bfloat16", verbose=0)
-    assert seen and set(seen) == {torch.float32}
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # once per device type: the second fit is silent
-        fit(model, (X, y), epochs=1, precision="bfloat16", verbose=0)
-
-
-def test_bfloat16_support_is_read_from_the_device():
-    assert nets.precision.bfloat16_supported("cpu") == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    assert nets.precision.training_precision("float32", "cpu") == "float32"
-    with pytest.raises(ValueError, match="precision must be one of"):
-        nets.precision.training_precision("half", "cpu")
+@pytest.mark.parametrize("kwargs,match", [
+    ({"lr": -0.1}, "lr"),
+    ({"weight_decay": -1.0}, "weight_decay"),
+    ({"l1": -1e-3}, "l1"),
+    ({"lr": math.nan}, "lr"),
+    ({"epochs": 0}, "epochs"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"optimizer": "rmsprop"}, "optimizer"),
+    ({"lr_schedule": "step"}, "lr_schedule"),
+    ({"time_budget": 0}, "time_budget"),
+    ({"label_smoothing": 1.0}, "label_smoothing"),
+    ({"label_smoothing": -0.1}, "label_smoothing"),
+    ({"precision": "float16"}, "precision"),
+])
+def test_bad_hyperparameters(kwargs, match):
+    X, y = torch.rand(8, 4), torch.arange(8) % 2
+    with pytest.raises(ValueError, match=match):
+        fit(MLP((4,), 2), (X, y), verbose=0, **kwargs)

@@ -1,4 +1,4 @@
-"""Dropout: expectation identity, mode conversion, MC-dropout, counter-based RNG under vmap."""
+"""nets.dropout: expectation identity, mode conversion, MC-dropout, counter-based RNG under vmap."""
 import copy
 import math
 

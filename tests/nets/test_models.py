@@ -1,4 +1,4 @@
-"""MLP, SmallCNN, ResNet20: shapes, configuration, and vmap over stacked members."""
+"""nets.models: MLP, SmallCNN, ResNet20, FastCNN: shapes, configuration, vmap over stacked members."""
 import copy
 
 import pytest
@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+import nets
 from nets import MLP, BatchNorm1d, BatchNorm2d, Dropout, FastCNN, ResNet20, SmallCNN, set_dropout_seed
 
 
@@ -112,3 +113,27 @@ def test_p_keep_is_the_keep_probability_and_dropout_is_refused(make):
         make(dropout=0.8)
     with pytest.raises(TypeError, match="unexpected keyword argument 'widht'"):
         make(widht=3)
+
+
+def test_fastcnn_airbench_options_and_data_init_in_fit(digits_images):
+    images, labels = digits_images
+    one = torch.as_tensor(images[:256]).permute(0, 3, 1, 2)
+    X = torch.cat([one, one.flip(-1), one.transpose(-1, -2)], 1).contiguous()  # 3 distinct channels
+    y = torch.as_tensor(labels[:256])
+    model = nets.FastCNN((3, 8, 8), 10, widths=(8, 16), whiten=True, dirac=True, bn_scale=False)
+    assert not model.layers[0].weight.requires_grad and model.layers[0].bias.requires_grad
+    conv = model.layers[2]
+    torch.testing.assert_close(conv.weight[:24, :, 1, 1], torch.eye(24)[:8] if conv.out_channels < 24
+                               else torch.eye(24))  # dirac: identity on the first input channels
+    gammas = [m.gamma for m in model.modules() if isinstance(m, nets.BatchNorm2d)]
+    assert gammas and not any(g.requires_grad for g in gammas)
+    before = model.layers[0].weight.clone()
+    nets.fit(model, (X, y), epochs=1, batch_size=64, normalize=((0.3,), (0.4,)), norm_lr_scale=64.0,
+             lr_schedule="triangular", lookahead=True, verbose=0, generator=0)
+    stem = model.layers[0].weight
+    assert not torch.equal(stem, before)  # set from the data, then frozen
+    x = (X.float() / 255 - 0.3) / 0.4  # all 256 rows: fewer than DATA_INIT_IMAGES
+    torch.testing.assert_close(stem, nets.whitening.whitening_filters(x).to(stem), atol=1e-5, rtol=1e-4)
+    assert all(torch.equal(g, torch.ones_like(g)) for g in gammas)  # frozen scales
+    with pytest.raises(ValueError, match="whitened 2x2 stem has 2 C 4 = 24 channels"):
+        nets.FastCNN(whiten=True, stem=16)

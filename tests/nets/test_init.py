@@ -1,4 +1,4 @@
-"""Initialisation schemes and the lecture's activation-statistics observations."""
+"""nets.init: initialisation schemes and the lecture's activation-statistics observations."""
 import math
 
 import pytest

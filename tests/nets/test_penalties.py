@@ -1,9 +1,10 @@
-"""L1/L2 penalties: formulas, gradients, which parameters they touch, sparsity vs shrinkage."""
+"""nets.penalties: L1/L2 formulas, gradients, which parameters they touch, sparsity vs shrinkage."""
+
 import pytest
 import torch
 from torch import nn
 
-from nets import MLP, decay_parameters, l1_penalty, l2_penalty
+from nets import MLP, decay_parameters, fit, l1_penalty, l2_penalty
 
 
 def _model():
@@ -79,3 +80,14 @@ def test_l1_zeroes_irrelevant_weights_while_l2_only_shrinks_them():
     torch.testing.assert_close(w_l2, w_ridge, atol=1e-3, rtol=0)   # ...the ridge solution,
     assert w_l2.norm() < w_ols.norm()                              # shrunk towards 0
     assert torch.all(w_l1[:3].abs() > 1.0) and torch.all(w_l2[:3].abs() > 1.0)
+
+
+def test_l1_and_weight_decay_shrink_weights(digits):
+    train, _ = digits
+    norms = {}
+    for name, kw in {"none": {}, "l2": {"weight_decay": 0.01}, "l1": {"l1": 1e-3}}.items():
+        torch.manual_seed(0)
+        model = MLP((1, 8, 8), 10, widths=(32,))
+        fit(model, train, epochs=2, generator=0, verbose=0, **kw)
+        norms[name] = model.layers[1].weight.abs().sum().item()
+    assert norms["l2"] < norms["none"] and norms["l1"] < norms["none"]

@@ -1,7 +1,10 @@
-"""nets.optim: SGD (momentum, Nesterov, coupled decay) and Adam equal torch.optim's updates."""
+"""nets.optim: SGD (momentum, Nesterov, coupled decay, per-group lr scales) and Adam equal torch.optim's updates."""
+
 import pytest
 import torch
+from torch import nn
 
+import nets
 from nets.optim import SGD, Adam
 
 
@@ -55,3 +58,22 @@ def test_optimiser_state_is_per_tensor_and_skips_missing_gradients():
     before = w.detach().clone()
     opt.step(0.1)  # no gradient: no update, no momentum drift
     torch.testing.assert_close(w.detach(), before)
+
+
+def test_norm_lr_scale_steps_batchnorm_parameters_faster_like_torch_param_groups():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nets.BatchNorm1d(3), nn.Linear(3, 2))
+    reference = [p.detach().clone().requires_grad_() for p in model.parameters()]
+    bn = [1, 2]  # gamma, beta of the BatchNorm among [w0, b0, gamma, beta, w2, b2]
+    ours = SGD([(list(model.parameters())[:2] + list(model.parameters())[4:], 0.0),
+                ([list(model.parameters())[i + 1] for i in bn], 0.0, 16.0)], momentum=0.9)
+    torch_opt = torch.optim.SGD([{"params": reference[:2] + reference[4:]},
+                                 {"params": reference[2:4], "lr": 0.1 * 16}], lr=0.1, momentum=0.9, nesterov=True)
+    for _ in range(3):
+        for p, r in zip(model.parameters(), reference):
+            p.grad = torch.full_like(p, 0.5)
+            r.grad = torch.full_like(r, 0.5)
+        ours.step(0.1)
+        torch_opt.step()
+    for p, r in zip(model.parameters(), reference):
+        torch.testing.assert_close(p, r)

@@ -1,4 +1,4 @@
-"""BatchNorm: equality with torch, population statistics, scale-and-shift identity, vmap."""
+"""nets.batchnorm: equality with torch, population statistics, scale-and-shift identity, vmap."""
 import copy
 
 import pytest
