@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
-from tests._references import random_batch
 
 import augkit as A
 from augkit import boxes
+from tests._references import random_batch
 
 
 def image_batch(n=8, c=3, h=30, w=40, dtype=torch.uint8, seed=0):

@@ -4,13 +4,13 @@ import math
 
 import pytest
 import torch
-from tests._references import random_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import augkit as A
 from augkit import color as C
 from augkit import filters
+from tests._references import random_batch
 
 SETTINGS = settings(max_examples=25, deadline=None)
 

@@ -11,13 +11,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from tests._references import resize_then_crop, smooth_images
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import augkit as A
 from augkit import geometry as G
 from augkit.base import index_params
+from tests._references import resize_then_crop, smooth_images
 
 
 def edge_and_interior(d: torch.Tensor) -> tuple[float, float]:

@@ -4,11 +4,11 @@ import math
 
 import pytest
 import torch
-from tests._references import resize_then_crop, smooth_images
 
 import augkit as A
 from augkit import functional as F
 from augkit import geometry as G
+from tests._references import resize_then_crop, smooth_images
 
 
 def train_pipe():

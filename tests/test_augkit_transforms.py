@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from tests._references import random_batch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 import augkit as A
+from tests._references import random_batch
 
 SETTINGS = settings(max_examples=25, deadline=None)
 

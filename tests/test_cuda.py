@@ -2,6 +2,10 @@
 
 These run on a GPU machine through ``benchmarks/gpu_lease.sh`` (which carries pytest there);
 on the CPU-only CI they skip with the reason below.
+
+Why one file at the top of ``tests/`` and not one per package: a GPU is lent for minutes at a
+time, and the lease script runs exactly this file, so every CUDA path of augkit, nets and
+ensemble is checked in one short run; split by package, a lease would have to name each piece.
 """
 import functools
 
@@ -56,17 +60,17 @@ def test_vectorised_members_on_cuda_equal_those_on_cpu(digits_images, exact_floa
 
 
 def test_augmentation_pipeline_on_cuda_with_a_device_generator():
-    geometry_and_colour = [A.RandomScaleCrop(size=32, scale=(32, 40)), A.HorizontalFlip(),
+    geometry_and_color = [A.RandomScaleCrop(size=32, scale=(32, 40)), A.HorizontalFlip(),
                            A.PCALighting.imagenet(sigma=0.1), A.Rotate(degrees=15),
                            A.Translate(x=2, y=2, unit="pixels")]
     batch = torch.rand(64, 3, 32, 32, device="cuda")
-    pipe = A.Compose(geometry_and_colour + [A.GaussianNoise(sigma=0.03)])
+    pipe = A.Compose(geometry_and_color + [A.GaussianNoise(sigma=0.03)])
     out, params = pipe(batch, generator=torch.Generator(device="cuda").manual_seed(0), return_params=True)
     assert out.device.type == "cuda" and out.shape == batch.shape and torch.isfinite(out).all()
     torch.testing.assert_close(pipe.replay(batch, params), out)
     # Parameters drawn on the GPU replay on the CPU to the same images (noise aside: torch's
     # CPU and CUDA generators draw different normals from one seed).
-    pipe = A.Compose(geometry_and_colour)
+    pipe = A.Compose(geometry_and_color)
     out, params = pipe(batch, generator=torch.Generator(device="cuda").manual_seed(1), return_params=True)
     torch.testing.assert_close(pipe.replay(batch.cpu(), params), out.cpu(), atol=2e-4, rtol=1e-3)
 

@@ -4,11 +4,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from script_loader import load_script
 
 import nets
 from ensemble import BaggedNetClassifier
 from ensemble.demo import oob_shares
+from tests.script_loader import load_script
 
 report = load_script("examples/_report.py")
 

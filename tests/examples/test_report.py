@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from script_loader import load_script
 
 import nets
+from tests.script_loader import load_script
 
 report = load_script("examples/_report.py")
 

@@ -1,5 +1,5 @@
-"""Temperature scaling: recovers a known temperature, minimises the NLL, keeps the argmax; on an over-confident
-bagged ensemble a temperature fitted on out-of-bag rows lowers the held-out NLL."""
+"""ensemble.calibration: temperature scaling recovers a known temperature, minimises the NLL, keeps the argmax;
+on an over-confident bagged ensemble a temperature fitted on out-of-bag rows lowers the held-out NLL."""
 import functools
 import math
 

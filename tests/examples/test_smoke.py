@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from script_loader import load_script
+
+from tests.script_loader import load_script
 
 LECTURE = ["examples/lecture_init_symmetry.py", "examples/lecture_xavier_vs_he.py",
            "examples/lecture_batchnorm_placement.py", "examples/lecture_dropout_keep_rates.py",

@@ -1,5 +1,4 @@
 """ensemble.recipes.cifar10: airbench94's settings in the toolkit's units, and a fit within its budget."""
-
 import functools
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Smoke test of the main job (python -m ensemble.demo) with a tiny budget."""
+"""ensemble.demo: smoke test of the main job (python -m ensemble.demo) with a tiny budget."""
 import json
 import subprocess
 import sys

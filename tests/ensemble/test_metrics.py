@@ -16,6 +16,8 @@ from ensemble.metrics import NLL_FLOOR, SUM_TOLERANCE
 # Confidences 1.0 (right and wrong), 0.75 (on the edge of bin 2 of 4), 0.6, and a 0.5/0.5 tie
 # (predicted class 0, wrong); no confidence in bin 0, (0, 0.25].
 HAND_P = np.array([[1.0, 0.0], [0.0, 1.0], [0.75, 0.25], [0.5, 0.5], [0.4, 0.6]])
+
+
 HAND_Y = np.array([0, 0, 0, 1, 1])
 
 

@@ -1,4 +1,4 @@
-"""The vectorised engine trains each member exactly as it would train alone."""
+"""ensemble.vectorized: the vectorised engine trains each member exactly as it would train alone."""
 import dataclasses
 import functools
 
@@ -10,7 +10,6 @@ import nets
 import nets.batches
 import nets.precision
 from ensemble import BaggedNetClassifier
-from ensemble.bagging import resolve_engine, training_devices
 from ensemble.members import TrainSetup, build_member
 from ensemble.plans import MemberPlan
 from ensemble.vectorized import train_vectorized
@@ -166,21 +165,6 @@ def test_estimator_engines_agree(digits_images, options):
         assert np.allclose(joblib_clf.predict_proba(images[300:400]), vector_clf.predict_proba(images[300:400]),
                            atol=1e-4), vectorize
         assert joblib_clf.oob_score_ == pytest.approx(vector_clf.oob_score_, abs=0.01)
-
-
-def test_auto_engine_is_joblib_on_cpu_and_vectorised_on_cuda():
-    assert resolve_engine("auto", training_devices("cpu")) == "joblib"
-    assert resolve_engine("auto", training_devices("cuda")) == "vectorized"
-    assert resolve_engine("joblib", training_devices("cuda:1")) == "joblib"
-
-
-def test_one_worker_process_per_device_trains_the_same_members(digits_images):
-    images, y = digits_images
-    kw = dict(member=cnn, n_members=3, epochs=1, random_state=0, verbose=0, engine="vectorized")
-    one_device = BaggedNetClassifier(device="cpu", **kw).fit(images[:200], y[:200])
-    two_devices = BaggedNetClassifier(device=["cpu", "cpu"], **kw).fit(images[:200], y[:200])
-    assert training_devices(two_devices.device) == ["cpu", "cpu"]
-    assert np.allclose(one_device.predict_proba(images[200:300]), two_devices.predict_proba(images[200:300]), atol=1e-4)
 
 
 @pytest.mark.parametrize("vectorize", ["vmap", "grouped"])

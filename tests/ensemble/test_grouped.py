@@ -1,4 +1,4 @@
-"""Grouped-convolution packing runs k members exactly as vmap (and as each member alone) does."""
+"""ensemble.grouped: grouped-convolution packing runs k members exactly as vmap (and as each member alone) does."""
 import copy
 
 import pytest
@@ -7,7 +7,6 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 import nets
-from ensemble import BaggedNetClassifier
 from ensemble.grouped import check_packing, pack_input, pack_model, packed_tensors, unpack_output
 
 K = 3
@@ -116,8 +115,3 @@ def test_forward_that_mixes_channels_is_caught_by_the_probe():
     net = pack_model(models[0], K)
     with pytest.raises(ValueError, match=r"does not reproduce the members' outputs.*vectorize='vmap'"):
         check_packing(models[0], net, params, buffers, torch.randn(4, 2, 5, 5))
-
-
-def test_vectorize_parameter_is_checked():
-    with pytest.raises(ValueError, match=r"vectorize must be one of \('vmap', 'grouped'\), got 'loop'"):
-        BaggedNetClassifier(vectorize="loop", engine="vectorized").fit(torch.rand(20, 3).numpy(), [0, 1] * 10)
