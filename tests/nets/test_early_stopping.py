@@ -20,7 +20,7 @@ def test_early_stopping_restores_best_epoch(digits):
     assert history.best_epoch == stopper.best_epoch_ == int(np.argmin(history.val_loss))
     assert history.stopped_epoch == history.best_epoch + 3
     assert min(history.val_loss) < history.val_loss[-1]
-    snapshot = stopper._snapshot  # the best epoch's weights are back; BatchNorm's statistics were
+    snapshot = stopper.best_state_  # the best epoch's weights are back; BatchNorm's statistics were
     for name, value in model.state_dict().items():  # then recomputed for them (Algorithm 2)
         if "running" not in name and "num_batches" not in name:
             torch.testing.assert_close(value, snapshot[name])
