@@ -107,6 +107,17 @@ def check_number(value: float, name: str, *, minimum: float | None = None, maxim
 def check_flag(value: bool, name: str) -> bool:
     """Return ``value`` as a bool after checking it is True, False, 1 or 0.
 
+    Parameters
+    ----------
+    value : bool
+        The argument; a bool or an integer 0 or 1 (numpy ints too).
+    name : str
+        Its name, for the message.
+
+    Returns
+    -------
+    bool
+
     Raises
     ------
     WrongTypeError
@@ -122,7 +133,21 @@ def check_flag(value: bool, name: str) -> bool:
 
 
 def check_choice(value: str, name: str, choices: tuple) -> str:
-    """Return ``value`` after checking it is one of ``choices`` (compared with ``==``; None may be one).
+    """Return ``value`` after checking it is one of ``choices``.
+
+    Parameters
+    ----------
+    value : str
+        The argument, compared with ``==`` (so None may be a choice).
+    name : str
+        Its name, for the message.
+    choices : tuple
+        The allowed values, listed in the message.
+
+    Returns
+    -------
+    str
+        ``value`` itself.
 
     Raises
     ------
@@ -136,6 +161,17 @@ def check_choice(value: str, name: str, choices: tuple) -> str:
 
 def check_probability(p: float, name: str = "p") -> float:
     """Return ``p`` as a float after checking it is a number in [0, 1].
+
+    Parameters
+    ----------
+    p : float
+        The argument; any ``numbers.Real``, not a bool.
+    name : str
+        Its name, for the message.
+
+    Returns
+    -------
+    float
 
     Raises
     ------
@@ -162,8 +198,19 @@ def check_range(
 ) -> Range:
     """Parse a scalar or a ``(lo, hi)`` pair into a validated closed range.
 
-    A scalar ``v`` means ``(c - v, c + v)`` with ``c = symmetric_about`` (then ``v >= 0`` is
-    required); when ``symmetric_about`` is None a scalar means the fixed range ``(v, v)``.
+    Parameters
+    ----------
+    value : float or (float, float)
+        A scalar ``v`` means ``(c - v, c + v)`` with ``c = symmetric_about`` (then ``v >= 0`` is
+        required); when ``symmetric_about`` is None a scalar means the fixed range ``(v, v)``.
+    name : str
+        Its name, for the messages.
+    symmetric_about : float or None
+        See ``value``.
+    minimum, maximum : float, optional
+        Bounds the whole range must respect; None leaves that side open.
+    exclusive_minimum : bool
+        Whether ``lo == minimum`` is refused.
 
     Returns
     -------

@@ -77,11 +77,20 @@ def training_devices(device: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def resolve_engine(engine: str, devices: list[str]) -> str:
-    """The training engine, ``"joblib"`` or ``"vectorized"``, that ``engine`` means on ``devices``
-    (as :func:`training_devices` returns them).
+    """The training engine that ``engine`` means on ``devices``.
 
-    ``"auto"`` is ``"vectorized"`` on CUDA, where one stacked model of all members keeps the GPU
-    busy, and ``"joblib"`` elsewhere, where processes use the CPU's cores.
+    Parameters
+    ----------
+    engine : {"auto", "joblib", "vectorized"}
+        :class:`BaggedNetClassifier`'s ``engine`` parameter. ``"auto"`` is ``"vectorized"`` on
+        CUDA, where one stacked model of all members keeps the GPU busy, and ``"joblib"``
+        elsewhere, where worker processes use the CPU's cores.
+    devices : list of str
+        As :func:`training_devices` returns them.
+
+    Returns
+    -------
+    {"joblib", "vectorized"}
     """
     if engine != "auto":
         return engine

@@ -26,8 +26,18 @@ class MemberPlan:
 
 
 def draw_entropy(random_state: int | np.random.RandomState | None) -> int:
-    """The run's seed: one int in [0, 2**31 - 1) drawn from an estimator's ``random_state``
-    (an int, a ``numpy.random.RandomState`` or None), as scikit-learn's bagging draws it."""
+    """The run's seed, drawn from an estimator's ``random_state`` as scikit-learn's bagging draws it.
+
+    Parameters
+    ----------
+    random_state : int, numpy.random.RandomState or None
+        As :func:`sklearn.utils.check_random_state` reads it (None: numpy's global RandomState).
+
+    Returns
+    -------
+    int
+        In [0, 2**31 - 1): the ``entropy`` of :func:`draw_plans`.
+    """
     # Imported here: training workers import this module for MemberPlan and start faster without scikit-learn.
     from sklearn.utils import check_random_state
 
