@@ -75,6 +75,7 @@ def check_number(value: float, name: str, *, minimum: float | None = None, maxim
     Returns
     -------
     float
+        ``value``, converted.
 
     Raises
     ------
@@ -172,6 +173,7 @@ def check_probability(p: float, name: str = "p") -> float:
     Returns
     -------
     float
+        ``p``, converted.
 
     Raises
     ------
