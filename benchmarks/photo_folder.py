@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from augkit._checks import check_int
+from conventions import check_int
 
 LONGER_SIDE = (300, 800)
 ASPECT = (1.0, 1.8)

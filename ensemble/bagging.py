@@ -19,25 +19,25 @@ import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import check_random_state
 
 import augkit
 import nets
 from augkit.tta import TTA_MODES, views
+from conventions import Normalization, check_choice, check_int, check_normalization, check_number
 from nets.batches import inference_batch_size, model_memory_format, set_memory_format
 
 from .budget import probe_speed, size_epochs
 from .calibration import apply_temperature, ensemble_logits, fit_temperature
 from .failures import check_divergence
 from .heldout import AUTO_TTA, HeldOut, check_heldout_rows, choose_tta
-from .inputs import prepare_fit_data, prepare_predict_data, standardise
+from .inputs import prepare_fit_data, prepare_predict_data
 from .members import TrainSetup, build_member, threads_per_worker
 from .orchestration import train_all
-from .plans import MemberPlan, draw_plans
+from .plans import MemberPlan, draw_entropy, draw_plans
 from .storage import MemberRecord, open_checkpoint
 from .voting import vote
 
-__all__ = ["BaggedNetClassifier"]
+__all__ = ["BaggedNetClassifier", "training_devices", "resolve_engine", "train_config"]
 
 _TTA = (*TTA_MODES, "auto")
 _CALIBRATIONS = (None, "temperature")
@@ -52,6 +52,84 @@ def _default_member(input_shape, n_classes):
     if len(input_shape) == 3:
         return nets.SmallCNN(input_shape=input_shape, n_classes=n_classes)
     return nets.MLP(input_shape=input_shape, n_classes=n_classes, widths=(128,))
+
+
+def training_devices(device: str | list[str] | tuple[str, ...]) -> list[str]:
+    """The devices members train on, for :class:`BaggedNetClassifier`'s ``device`` parameter.
+
+    Parameters
+    ----------
+    device : str or sequence of str
+        One device, or a list: one worker process per device. Plain ``"cuda"`` on a machine
+        with several GPUs means all of them.
+
+    Returns
+    -------
+    list of str
+        At least one device name; prediction runs on the first.
+    """
+    if isinstance(device, (list, tuple)):
+        if not device:
+            raise ValueError("device is an empty list; name at least one device")
+        return [str(d) for d in device]
+    if str(device) == "cuda" and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return [str(device)]
+
+
+def resolve_engine(engine: str, devices: list[str]) -> str:
+    """The training engine that ``engine`` means on ``devices``.
+
+    Parameters
+    ----------
+    engine : {"auto", "joblib", "vectorized"}
+        :class:`BaggedNetClassifier`'s ``engine`` parameter. ``"auto"`` is ``"vectorized"`` on
+        CUDA, where one stacked model of all members keeps the GPU busy, and ``"joblib"``
+        elsewhere, where worker processes use the CPU's cores.
+    devices : list of str
+        As :func:`training_devices` returns them.
+
+    Returns
+    -------
+    {"joblib", "vectorized"}
+    """
+    if engine != "auto":
+        return engine
+    return "vectorized" if devices[0].startswith("cuda") else "joblib"
+
+
+def train_config(estimator: BaggedNetClassifier, normalize: Normalization | None = None,
+                 epochs: float | None = None) -> nets.TrainConfig:
+    """The members' :class:`nets.TrainConfig`, built from ``estimator``'s parameters.
+
+    Parameters
+    ----------
+    estimator : BaggedNetClassifier
+        Read for its training options, ``device`` (the first training device) and ``verbose``
+        (one level less: the members' per-epoch bars show from ``verbose=2``).
+    normalize : (mean, std), optional
+        The members' per-channel input normalisation.
+    epochs : float, optional
+        Overrides the ``epochs`` parameter (the time budget's sizing).
+
+    Raises
+    ------
+    ValueError, TypeError
+        From :class:`nets.TrainConfig`'s checks, which name the parameter at fault.
+    """
+    options = {name: getattr(estimator, name) for name in _TRAINING_OPTIONS}
+    if epochs is not None:
+        options["epochs"] = epochs
+    return nets.TrainConfig(**options, normalize=normalize, device=training_devices(estimator.device)[0],
+                            verbose=max(0, estimator.verbose - 1))
+
+
+def _image_normalization(estimator: BaggedNetClassifier) -> Normalization | None:
+    """Per-channel (mean, std) of a fitted estimator's image input; None for tabular input,
+    which :func:`ensemble.inputs.standardise` standardises before the members see it."""
+    if estimator.input_spec_.kind != "image":
+        return None
+    return check_normalization((estimator.input_mean_, estimator.input_scale_))
 
 
 class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
@@ -277,41 +355,23 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
-        """The estimator's own settings; the training options are checked by :meth:`_train_config`."""
+        """The estimator's own settings; the training options are checked by :func:`train_config`."""
         for name in ("n_members", "patience"):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
-        if self.voting not in ("soft", "hard"):
-            raise ValueError(f"voting must be 'soft' or 'hard'; got {self.voting!r}")
-        if self.engine not in ("auto", "joblib", "vectorized"):
-            raise ValueError(f"engine must be 'auto', 'joblib' or 'vectorized'; got {self.engine!r}")
-        if self.on_diverge not in ("raise", "drop"):
-            raise ValueError(f"on_diverge must be 'raise' or 'drop'; got {self.on_diverge!r}")
+            check_int(getattr(self, name), name, minimum=1)
+        check_choice(self.voting, "voting", ("soft", "hard"))
+        check_choice(self.engine, "engine", ("auto", "joblib", "vectorized"))
+        check_choice(self.on_diverge, "on_diverge", ("raise", "drop"))
         if self.tta not in _TTA and not callable(self.tta):
             raise ValueError(f"tta must be one of {_TTA} or a callable; got {self.tta!r}")
-        if self.calibration not in _CALIBRATIONS:
-            raise ValueError(f"calibration must be one of {_CALIBRATIONS}; got {self.calibration!r}")
-        budget = self.time_budget
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not budget > 0):
-            raise ValueError(f"time_budget must be None or > 0 seconds; got {budget!r}")
-        if not (0.0 <= self.validation_fraction < 1.0):
-            raise ValueError(f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}")
+        check_choice(self.calibration, "calibration", _CALIBRATIONS)
+        if self.time_budget is not None:
+            check_number(self.time_budget, "time_budget", minimum=0, exclusive_minimum=True)
+        check_number(self.validation_fraction, "validation_fraction", minimum=0, maximum=1, exclusive_maximum=True)
         if self.weights is not None and len(self.weights) != self.n_members:
             raise ValueError(f"weights has {len(self.weights)} entries but n_members={self.n_members}")
-        if self.vectorize not in ("vmap", "grouped"):
-            raise ValueError(f"vectorize must be 'vmap' or 'grouped'; got {self.vectorize!r}")
-        if self.members_per_chunk is not None and self.members_per_chunk < 1:
-            raise ValueError(f"members_per_chunk must be >= 1 or None; got {self.members_per_chunk!r}")
-
-    def _train_config(self, normalize=None, epochs=None) -> nets.TrainConfig:
-        """The members' :class:`nets.TrainConfig` (its checks name the parameter at fault);
-        ``epochs`` overrides the parameter (the budget's sizing)."""
-        options = {name: getattr(self, name) for name in _TRAINING_OPTIONS}
-        if epochs is not None:
-            options["epochs"] = epochs
-        return nets.TrainConfig(**options, normalize=normalize, device=self._devices()[0],
-                                verbose=max(0, self.verbose - 1))
+        check_choice(self.vectorize, "vectorize", ("vmap", "grouped"))
+        if self.members_per_chunk is not None:
+            check_int(self.members_per_chunk, "members_per_chunk", minimum=1)
 
     def _n_bag(self, n: int) -> int:
         m = self.max_samples
@@ -323,27 +383,10 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             raise ValueError(f"max_samples must be an int in [1, N] or a float in (0, 1]; got {m!r}")
         return max(1, round(m * n))
 
-    # ------------------------------------------------------------------ data preparation
-    def _prepare_fit_data(self, X, y) -> tuple[np.ndarray, np.ndarray]:
-        return prepare_fit_data(self, X, y)
-
-    def _standardise(self, X: np.ndarray) -> np.ndarray:
-        return standardise(self, X)
-
-    def _prepare_predict_data(self, X) -> np.ndarray:
-        return prepare_predict_data(self, X)
-
-    def _normalize(self):
-        """Per-channel (mean, std) for image members; tabular data is standardised up front."""
-        if self.input_spec_.kind != "image":
-            return None
-        return (tuple(float(v) for v in self.input_mean_), tuple(float(v) for v in self.input_scale_))
-
     # ------------------------------------------------------------------ bags and seeds
     def _plans(self, n: int) -> list[MemberPlan]:
-        entropy = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         hold_out = bool(self.early_stopping) or bool(self._learns_from_heldout())
-        return draw_plans(n, self.n_members, entropy, bootstrap=self.bootstrap, n_bag=self._n_bag(n),
+        return draw_plans(n, self.n_members, draw_entropy(self.random_state), bootstrap=self.bootstrap, n_bag=self._n_bag(n),
                           validation_fraction=self.validation_fraction, hold_out=hold_out)
 
     def _learns_from_heldout(self) -> list[str]:
@@ -354,7 +397,7 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     def _setup(self, checkpoint_dir=None, epochs=None) -> TrainSetup:
         return TrainSetup(factory=self.member if self.member is not None else _default_member,
                           input_shape=self.input_spec_.shape, n_classes=len(self.classes_),
-                          config=self._train_config(self._normalize(), epochs), early_stopping=bool(self.early_stopping),
+                          config=train_config(self, _image_normalization(self), epochs), early_stopping=bool(self.early_stopping),
                           patience=int(self.patience), checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
                           vectorize=self.vectorize)
 
@@ -401,8 +444,8 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         if resume and self.time_budget is not None:
             raise ValueError("resume=True cannot be combined with time_budget: the epochs are sized by timing "
                              "this run, so a resumed run could train different members")
-        self._train_config()  # training options checked before the data is touched
-        X, y = self._prepare_fit_data(X, y)
+        train_config(self)  # training options checked before the data is touched
+        X, y = prepare_fit_data(self, X, y)
         plans = self._plans(len(X))
         check_heldout_rows(plans, self._learns_from_heldout())
         self.epochs_ = self._budgeted_epochs(X, y, plans, time.perf_counter() - start) \
@@ -411,10 +454,11 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         if checkpoint_dir is not None:
             done = open_checkpoint(Path(checkpoint_dir), self._fingerprint(X, y), resume, self.n_members)
         todo = [p for p in plans if p.index not in done]
-        outcomes = train_all(todo, X, y, self._setup(checkpoint_dir, self.epochs_), devices=self._devices(),
-                             vectorized=self._engine() == "vectorized", n_jobs=self.n_jobs, backend=self.backend,
-                             members_per_chunk=self.members_per_chunk, checkpoint_dir=checkpoint_dir,
-                             n_members=self.n_members, verbose=self.verbose)
+        devices = training_devices(self.device)
+        outcomes = train_all(todo, X, y, self._setup(checkpoint_dir, self.epochs_), devices=devices,
+                             vectorized=resolve_engine(self.engine, devices) == "vectorized", n_jobs=self.n_jobs,
+                             backend=self.backend, members_per_chunk=self.members_per_chunk,
+                             checkpoint_dir=checkpoint_dir, n_members=self.n_members, verbose=self.verbose)
         check_divergence({i: o.message for i, o in outcomes.items() if o.record is None}, self.on_diverge,
                          self.n_members)
         records = {**done, **{i: o.record for i, o in outcomes.items() if o.record is not None}}
@@ -424,9 +468,10 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
 
     def _workers(self) -> int:
         """How many members train side by side."""
-        if self._engine() == "vectorized":
+        devices = training_devices(self.device)
+        if resolve_engine(self.engine, devices) == "vectorized":
             return self.n_members
-        return max(1, min(joblib.effective_n_jobs(self.n_jobs), self.n_members)) * len(self._devices())
+        return max(1, min(joblib.effective_n_jobs(self.n_jobs), self.n_members)) * len(devices)
 
     def _budgeted_epochs(self, X: np.ndarray, y: np.ndarray, plans: list[MemberPlan], spent: float) -> float:
         """Epochs per member that fit what is left of ``time_budget`` after ``spent`` seconds and
@@ -472,25 +517,6 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             self.temperature_ = fit_temperature(ensemble_logits(decision[seen] / decision[seen].sum(1, keepdims=True)),
                                                 y[seen])
 
-    def _engine(self) -> str:
-        if self.engine != "auto":
-            return self.engine
-        return "vectorized" if str(self._devices()[0]).startswith("cuda") else "joblib"
-
-    def _devices(self) -> list[str]:
-        """Training devices: ``device`` as given (a list means one worker process per device);
-        plain ``"cuda"`` on a machine with several GPUs means all of them."""
-        if isinstance(self.device, (list, tuple)):
-            if not self.device:
-                raise ValueError("device is an empty list; name at least one device")
-            return [str(d) for d in self.device]
-        if str(self.device) == "cuda" and torch.cuda.is_available() and torch.cuda.device_count() > 1:
-            return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-        return [str(self.device)]
-
-    def _predict_device(self) -> str:
-        return self._devices()[0]
-
     def _set_members(self, records: list[MemberRecord]) -> None:
         setup = self._setup()
         self.estimators_ = []
@@ -498,7 +524,7 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             model = build_member(setup, record.seed)
             set_memory_format(model, self.channels_last)
             model.load_state_dict(record.state)
-            self.estimators_.append(model.to(self._predict_device()).eval())
+            self.estimators_.append(model.to(training_devices(self.device)[0]).eval())
         self.member_indices_ = [r.index for r in records]
         self.member_seeds_ = [r.seed for r in records]
         self.bootstrap_indices_ = [np.asarray(r.train_indices) for r in records]
@@ -519,8 +545,8 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         """
         if tta is not None and self.input_spec_.kind != "image":
             raise ValueError(f"tta={tta!r} needs image input; this ensemble was fitted on tabular data")
-        normalize = self._normalize()
-        device = self._predict_device()
+        normalize = _image_normalization(self)
+        device = training_devices(self.device)[0]
         memory_format = model_memory_format(models[0]) if models else torch.contiguous_format
         out = [[] for _ in models]
         image = self.input_spec_.kind == "image"
@@ -548,7 +574,7 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
 
         ``tta``: ``"default"`` uses the estimator's ``tta_``; else as in :meth:`predict_proba`.
         """
-        X = self._prepare_predict_data(X)
+        X = prepare_predict_data(self, X)
         return self._member_probas_prepared(self.estimators_, X, self._resolve_tta(tta))
 
     def _combined(self, X, tta, method: str) -> np.ndarray:

@@ -26,11 +26,12 @@ bisects on ``log T`` (so ``T`` stays positive) for the zero of that slope, insid
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 import numpy as np
 import torch
+
+from conventions import check_number
 
 from .metrics import NLL_FLOOR, check_labels, check_proba
 
@@ -79,14 +80,6 @@ def ensemble_logits(proba) -> np.ndarray | torch.Tensor:
     return _like(p.clamp(min=NLL_FLOOR).log(), proba)
 
 
-def _check_temperature(temperature: float) -> float:
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        raise TypeError(f"temperature must be a positive number; got {temperature!r}")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be finite and > 0; got {temperature!r}")
-    return float(temperature)
-
-
 def apply_temperature(logits, temperature: float) -> np.ndarray | torch.Tensor:
     """Calibrated probabilities ``softmax(logits / temperature)``.
 
@@ -99,7 +92,7 @@ def apply_temperature(logits, temperature: float) -> np.ndarray | torch.Tensor:
     -------
     ``N x K`` probabilities in ``logits``' kind and float dtype, with the argmax of ``logits``.
     """
-    temperature = _check_temperature(temperature)
+    temperature = check_number(temperature, "temperature", minimum=0, exclusive_minimum=True)
     z = _check_logits(logits)
     return _like(torch.softmax(z / temperature, dim=1), logits)
 

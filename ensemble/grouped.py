@@ -33,8 +33,9 @@ from torch import nn
 from torch.nn import functional as F
 
 import nets
-from nets.batchnorm import _BatchNorm, batch_norm_training, track_batch_statistics
-from nets.models import _ShortcutA
+from conventions import check_int
+from nets.batchnorm import BatchNorm, batch_norm_training, track_batch_statistics
+from nets.models import ShortcutA
 
 __all__ = ["pack_model", "packed_tensors", "pack_input", "unpack_output", "check_packing"]
 
@@ -87,7 +88,7 @@ class PackedBatchNorm(nn.Module):
     advances with its own statistics, exactly as under vmap.
     """
 
-    def __init__(self, bn: _BatchNorm, k: int) -> None:
+    def __init__(self, bn: BatchNorm, k: int) -> None:
         super().__init__()
         self.k, self.c = k, bn.num_features
         self.eps, self.stats, self.momentum = bn.eps, bn.stats, bn.momentum
@@ -137,7 +138,7 @@ class PackedDropout(nn.Module):
 class PackedShortcutA(nn.Module):
     """Option-A shortcut per member: subsample, then zero-pad each member's own channels."""
 
-    def __init__(self, shortcut: _ShortcutA, k: int) -> None:
+    def __init__(self, shortcut: ShortcutA, k: int) -> None:
         super().__init__()
         self.k, self.stride, self.extra = k, shortcut.stride, shortcut.extra
 
@@ -154,11 +155,11 @@ def _packed(module: nn.Module, k: int, path: str) -> nn.Module | None:
         return PackedConv2d(module, k)
     if isinstance(module, nn.Linear):
         return PackedLinear(module, k)
-    if isinstance(module, _BatchNorm):
+    if isinstance(module, BatchNorm):
         return PackedBatchNorm(module, k)
     if isinstance(module, nets.Dropout):
         return PackedDropout(module, k)
-    if isinstance(module, _ShortcutA):
+    if isinstance(module, ShortcutA):
         return PackedShortcutA(module, k)
     if isinstance(module, nn.Flatten):
         if module.start_dim != 1 or module.end_dim != -1:
@@ -181,8 +182,7 @@ def pack_model(model: nn.Module, k: int) -> nn.Module:
     through ``torch.func.functional_call`` with :func:`packed_tensors` of the stacked state.
     Raises ValueError naming the first module it cannot pack.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    check_int(k, "k", minimum=1)
     packed = copy.deepcopy(model).to("meta")
     replacement = _packed(packed, k, "")
     if replacement is not None:

@@ -19,6 +19,8 @@ from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 
+from conventions import normalize
+
 __all__ = ["InputSpec", "as_image_array", "is_image_input", "prepare_fit_data", "prepare_predict_data", "standardise"]
 
 
@@ -136,8 +138,10 @@ def prepare_fit_data(estimator, X, y) -> tuple[np.ndarray, np.ndarray]:
 
 
 def standardise(estimator, X: np.ndarray) -> np.ndarray:
-    """Tabular rows standardised with the training statistics, float32."""
-    return ((X - estimator.input_mean_) / estimator.input_scale_).astype(np.float32)
+    """Tabular rows ``N x D`` standardised per feature with ``estimator``'s training statistics
+    (``input_mean_``, ``input_scale_``); computed in float64, returned as float32 ``N x D``."""
+    rows = torch.from_numpy(np.asarray(X, dtype=np.float64))
+    return normalize(rows, estimator.input_mean_, estimator.input_scale_).numpy().astype(np.float32)
 
 
 def prepare_predict_data(estimator, X) -> np.ndarray:

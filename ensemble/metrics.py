@@ -8,12 +8,13 @@ class of a row is its argmax; ties go to the lowest class index (``torch.argmax`
 """
 from __future__ import annotations
 
-import numbers
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from conventions import check_int
 
 __all__ = ["NLL_FLOOR", "SUM_TOLERANCE", "ReliabilityBins", "brier", "check_labels", "check_proba", "disagreement",
            "ece", "nll", "reliability_bins", "reliability_diagram", "summary"]
@@ -103,14 +104,6 @@ def _checked(proba, y) -> tuple[torch.Tensor, torch.Tensor]:
     return p, check_labels(y, *p.shape)
 
 
-def _check_n_bins(n_bins: int) -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral):
-        raise TypeError(f"n_bins must be an int >= 1; got {n_bins!r}")
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1; got {n_bins!r}")
-    return int(n_bins)
-
-
 def nll(proba, y) -> float:
     """Negative log-likelihood (log loss, nats): ``-mean_n log max(p[n, y_n], NLL_FLOOR)``.
 
@@ -182,7 +175,7 @@ def reliability_bins(proba, y, n_bins: int = 15) -> ReliabilityBins:
     -------
     ReliabilityBins
     """
-    n_bins = _check_n_bins(n_bins)
+    n_bins = check_int(n_bins, "n_bins", minimum=1)
     p, labels = _checked(proba, y)
     confidence, predicted = p.max(1).values, p.argmax(1)
     correct = (predicted == labels).to(torch.float64)

@@ -48,7 +48,7 @@ _SEPARATE = ("member", "augment")
 
 
 def _plain_params(cls) -> list[str]:
-    return [name for name in cls._get_param_names() if name not in _SEPARATE]
+    return [name for name in cls().get_params(deep=False) if name not in _SEPARATE]
 
 
 def _qualified_name(factory) -> str:

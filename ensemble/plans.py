@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MemberPlan", "draw_plans"]
+__all__ = ["MemberPlan", "draw_entropy", "draw_plans"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,25 @@ class MemberPlan:
     val_indices: np.ndarray
 
 
+def draw_entropy(random_state: int | np.random.RandomState | None) -> int:
+    """The run's seed, drawn from an estimator's ``random_state`` as scikit-learn's bagging draws it.
+
+    Parameters
+    ----------
+    random_state : int, numpy.random.RandomState or None
+        As :func:`sklearn.utils.check_random_state` reads it (None: numpy's global RandomState).
+
+    Returns
+    -------
+    int
+        In [0, 2**31 - 1): the ``entropy`` of :func:`draw_plans`.
+    """
+    # Imported here: training workers import this module for MemberPlan and start faster without scikit-learn.
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
 def draw_plans(n: int, n_members: int, entropy: int, *, bootstrap: bool, n_bag: int, validation_fraction: float,
                hold_out: bool) -> list[MemberPlan]:
     """Plans of ``n_members`` members over ``n`` rows.
@@ -34,7 +53,7 @@ def draw_plans(n: int, n_members: int, entropy: int, *, bootstrap: bool, n_bag: 
     n, n_members : int
         Training rows and members.
     entropy : int
-        The run's seed (drawn from the estimator's ``random_state``).
+        The run's seed (:func:`draw_entropy`).
     bootstrap : bool
         True: ``n_bag`` rows drawn with replacement, validation = the out-of-bag rows.
         False: every row but a held-out ``validation_fraction`` (when ``hold_out``: for early

@@ -15,7 +15,7 @@ import augkit
 import nets
 from nets.precision import bfloat16_supported
 
-from .bagging import BaggedNetClassifier
+from .bagging import BaggedNetClassifier, train_config
 from .budget import probe_speed
 from .members import TrainSetup, threads_per_worker
 
@@ -48,8 +48,8 @@ def choose_widths(seconds_per_member: float, settings: dict, batch_size: int,
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, (3 * batch_size, 3, 32, 32), dtype=np.uint8)
     y = rng.integers(0, 10, 3 * batch_size)
-    config = BaggedNetClassifier(**{k: v for k, v in settings.items() if k != "member"})._train_config(
-        normalize=((0.5,) * 3, (0.25,) * 3))
+    config = train_config(BaggedNetClassifier(**{k: v for k, v in settings.items() if k != "member"}),
+                          normalize=((0.5,) * 3, (0.25,) * 3))
     for widths in WIDTHS[:-1]:
         setup = TrainSetup(factory=_member(widths, batch_norm), input_shape=(3, 32, 32), n_classes=10, config=config,
                            early_stopping=False, patience=1)
@@ -146,7 +146,7 @@ def cifar10(time_budget: float, n_members: int = 1, device: str = "cpu", random_
         random_state=random_state,
         verbose=1,
     )
-    unknown = sorted(set(overrides) - set(BaggedNetClassifier._get_param_names()))
+    unknown = sorted(set(overrides) - set(BaggedNetClassifier().get_params(deep=False)))
     if unknown:
         raise TypeError(f"cifar10() got unknown BaggedNetClassifier parameters {unknown}")
     settings.update(overrides)

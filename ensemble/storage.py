@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from augkit._atomic import write_atomic
+from conventions import write_atomic
 
 __all__ = ["MemberRecord", "save_member", "load_member", "finished_members", "open_checkpoint", "write_json_atomic",
            "read_json", "checked_file", "UnsafeFileError"]

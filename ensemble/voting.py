@@ -5,6 +5,8 @@ from collections.abc import Sequence
 
 import torch
 
+from conventions import check_choice
+
 __all__ = ["vote"]
 
 
@@ -28,6 +30,7 @@ def vote(
         prediction; with hard voting a tie between classes goes to the lowest class index
         (``torch.argmax`` returns the first maximum), so the result is deterministic.
     """
+    check_choice(method, "method", ("soft", "hard"))
     if not isinstance(probas, torch.Tensor):
         probas = torch.as_tensor(probas)
     if probas.ndim != 3:
@@ -38,10 +41,8 @@ def vote(
     w = _member_weights(weights, n_members, probas)
     if method == "soft":
         return torch.einsum("m,mnk->nk", w, probas.to(w.dtype))
-    if method == "hard":
-        ballots = torch.nn.functional.one_hot(probas.argmax(-1), probas.shape[-1]).to(w.dtype)
-        return torch.einsum("m,mnk->nk", w, ballots)
-    raise ValueError(f"method must be 'soft' or 'hard'; got {method!r}")
+    ballots = torch.nn.functional.one_hot(probas.argmax(-1), probas.shape[-1]).to(w.dtype)
+    return torch.einsum("m,mnk->nk", w, ballots)
 
 
 def _member_weights(weights, n_members: int, probas: torch.Tensor) -> torch.Tensor:

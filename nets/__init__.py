@@ -7,6 +7,7 @@ behind :func:`fit` and the ensemble engines.
 """
 from nets.batches import to_float_batch
 from nets.batchnorm import (
+                            BatchNorm,
                             BatchNorm1d,
                             BatchNorm2d,
                             batch_norm,
@@ -24,7 +25,7 @@ from nets.precision import bfloat16_supported
 from nets.train import evaluate, fit, predict_logits
 
 __all__ = [
-    "BatchNorm1d", "BatchNorm2d", "batch_norm", "recompute_population_statistics", "restart_population_statistics",
+    "BatchNorm", "BatchNorm1d", "BatchNorm2d", "batch_norm", "recompute_population_statistics", "restart_population_statistics",
     "Dropout", "convert_dropout", "hash_uniform", "mc_dropout_predict", "set_dropout_seed",
     "EarlyStopping",
     "activation_stats", "fan_in_and_out", "init_weights",

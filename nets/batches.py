@@ -15,8 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
+import conventions
+
 Augment = Callable[..., torch.Tensor]
-Normalize = tuple[Any, Any] | None
+Normalize = tuple[Any, Any] | None  # (mean, std), see conventions.check_normalization
 
 POPULATION_BATCHES = 32  # batches for BatchNorm's population statistics after training
 
@@ -34,21 +36,14 @@ def inference_batch_size(device: torch.device | str) -> int:
     return 256 if torch.device(device).type == "cpu" else 4096
 
 
-def _scale_and_shift(normalize: tuple[Any, Any], x: torch.Tensor, divisor: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(1 / (divisor std), -mean / std), shaped to broadcast over ``x``'s channels (dim 1)."""
-    shape = (1, -1) + (1,) * (x.dim() - 2)
-    mean, std = (torch.as_tensor(v, dtype=torch.float32, device=x.device).reshape(shape) for v in normalize)
-    return 1.0 / (divisor * std), -mean / std
-
-
 def normalize_batch(x: torch.Tensor, normalize: Normalize = None,
                     memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
     """Per-channel (x - mean) / std of a float batch (channel = dim 1), in ``memory_format``
     when ``x`` is 4-d. ``normalize`` is (mean, std) of scalars or length-C sequences, or None."""
+    fmt = memory_format if x.dim() == 4 else None
     if normalize is not None:
-        scale, shift = _scale_and_shift(normalize, x, 1.0)
-        x = torch.addcmul(shift, x, scale)  # (x - mean) / std in one pass
-    return x.contiguous(memory_format=memory_format) if x.dim() == 4 else x
+        return conventions.normalize(x, *normalize, memory_format=fmt)
+    return x if fmt is None else x.contiguous(memory_format=fmt)
 
 
 def to_float_batch(x: torch.Tensor, augment: Augment | None = None, generator: Any = None,
@@ -66,8 +61,7 @@ def to_float_batch(x: torch.Tensor, augment: Augment | None = None, generator: A
     if x.dtype != torch.uint8:
         x = x.float()
     elif augment is None and normalize is not None:  # (x / 255 - mean) / std in the conversion's one pass
-        scale, shift = _scale_and_shift(normalize, x, 255.0)
-        return torch.addcmul(shift, x.to(dtype=torch.float32, memory_format=fmt), scale).contiguous(memory_format=fmt)
+        return conventions.normalize_uint8(x, *normalize, memory_format=fmt)
     else:
         x = x.to(dtype=torch.float32, memory_format=fmt) / 255.0
     if augment is not None:

@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from conventions import check_choice, check_int
+
 
 def batch_norm(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, gamma: torch.Tensor,
                beta: torch.Tensor, eps: float) -> torch.Tensor:
@@ -46,18 +48,31 @@ def batch_norm(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, gamma: to
     return gamma.reshape(shape) * x_hat + beta.reshape(shape)
 
 
-class _BatchNorm(nn.Module):
-    """Shared body of BatchNorm1d/2d; subclasses fix the expected input rank."""
+class BatchNorm(nn.Module):
+    """Batch normalisation over dim 1, the shared body of :class:`BatchNorm1d` and
+    :class:`BatchNorm2d`; subclasses fix the expected input rank.
+
+    ``isinstance(module, BatchNorm)`` finds both, e.g. to pack or recompute them.
+
+    Parameters
+    ----------
+    num_features : int
+        C, the channels (features) normalised.
+    eps : float
+        Added to the variance before the square root (> 0).
+    stats : {"ema", "exact"}
+        How training tracks the population statistics (see the module docstring).
+    momentum : float
+        In (0, 1]: the moving average's weight of each batch (``stats="ema"``).
+    """
 
     _input_dims: tuple[int, ...] = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, stats: str = "ema",
                  momentum: float = 0.1) -> None:
         super().__init__()
-        if not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"num_features must be a positive int, got {num_features!r}")
-        if stats not in ("exact", "ema"):
-            raise ValueError(f"stats must be 'exact' or 'ema', got {stats!r}")
+        check_int(num_features, "num_features", minimum=1)
+        check_choice(stats, "stats", ("exact", "ema"))
         if not 0.0 < momentum <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
         if not eps > 0:
@@ -130,7 +145,7 @@ def track_batch_statistics(mean: torch.Tensor, var: torch.Tensor, m: int, runnin
 
 def _cumulative(module: nn.Module) -> bool:
     """A BatchNorm whose running estimates are the exact average since its last restart."""
-    if isinstance(module, _BatchNorm):
+    if isinstance(module, BatchNorm):
         return module.stats == "exact"
     return isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats \
         and module.momentum is None
@@ -160,12 +175,12 @@ def restart_population_statistics(model: nn.Module) -> nn.Module:
 def normalisation_parameters(model: nn.Module) -> list[nn.Parameter]:
     """The trainable parameters of ``model``'s BatchNorms (ours: gamma, beta; torch's: weight,
     bias), which the trainer may step at their own learning rate (``norm_lr_scale``)."""
-    layers = [m for m in model.modules() if isinstance(m, (_BatchNorm, nn.modules.batchnorm._BatchNorm))]
+    layers = [m for m in model.modules() if isinstance(m, (BatchNorm, nn.modules.batchnorm._BatchNorm))]
     return [p for layer in layers for p in layer.parameters(recurse=False)]
 
 
 def _population_layers(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if isinstance(m, _BatchNorm)
+    return [m for m in model.modules() if isinstance(m, BatchNorm)
             or (isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats)]
 
 
@@ -187,12 +202,12 @@ def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Te
     if not layers:
         return model
     flags = {m: m.training for m in model.modules()}
-    modes = [(m.stats if isinstance(m, _BatchNorm) else m.momentum) for m in layers]
+    modes = [(m.stats if isinstance(m, BatchNorm) else m.momentum) for m in layers]
     model.eval()
     try:
         for module in layers:
             module.train()
-            if isinstance(module, _BatchNorm):
+            if isinstance(module, BatchNorm):
                 module.stats = "exact"
             else:
                 module.momentum = None  # torch's exact average: factor 1 / num_batches_tracked
@@ -201,7 +216,7 @@ def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Te
             model(x)
     finally:
         for module, mode in zip(layers, modes):
-            if isinstance(module, _BatchNorm):
+            if isinstance(module, BatchNorm):
                 module.stats = mode
             else:
                 module.momentum = mode
@@ -210,7 +225,7 @@ def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Te
     return model
 
 
-class BatchNorm1d(_BatchNorm):
+class BatchNorm1d(BatchNorm):
     """Batch normalisation over N x C or N x C x L float inputs (statistics per channel C).
 
     Parameters
@@ -233,7 +248,7 @@ class BatchNorm1d(_BatchNorm):
     _input_dims = (2, 3)
 
 
-class BatchNorm2d(_BatchNorm):
+class BatchNorm2d(BatchNorm):
     """Batch normalisation over N x C x H x W float inputs (statistics per channel C).
 
     Same parameters, buffers and options as :class:`BatchNorm1d`.

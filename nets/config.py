@@ -6,62 +6,22 @@ and both ensemble engines read it; no option is defaulted or checked anywhere el
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from conventions import check_choice, check_flag, check_int, check_normalization, check_number
 from nets.precision import check_precision
 
 LR_SCHEDULES = ("constant", "onecycle", "cosine", "triangular")
 OPTIMIZERS = ("sgd", "adam")
 
 Augment = Callable[..., Any]
-Normalize = tuple[Any, Any] | None
+Normalize = tuple[Any, Any] | None  # (mean, std), see conventions.check_normalization
 
 __all__ = ["TrainConfig", "LR_SCHEDULES", "OPTIMIZERS"]
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _non_negative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, numbers.Integral)) or value not in (0, 1):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
-
-
-def _normalize(value: Any) -> Normalize:
-    if value is None:
-        return None
-    try:
-        mean, std = value
-        mean = tuple(float(v) for v in torch.as_tensor(mean, dtype=torch.float64).flatten())
-        std = tuple(float(v) for v in torch.as_tensor(std, dtype=torch.float64).flatten())
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"normalize must be None or (mean, std) of numbers or per-channel sequences, "
-                         f"got {value!r}") from None
-    if not all(math.isfinite(v) for v in mean) or not all(math.isfinite(s) and s > 0 for s in std):
-        raise ValueError(f"normalize needs finite means and finite stds > 0, got {value!r}")
-    return mean, std
 
 
 @dataclass(frozen=True)
@@ -152,41 +112,33 @@ class TrainConfig:
     verbose: int = 1
 
     def __post_init__(self) -> None:
-        epochs = self.epochs
-        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Real) or not (math.isfinite(epochs) and epochs > 0):
-            raise ValueError(f"epochs must be a number > 0, got {epochs!r}")
+        epochs = check_number(self.epochs, "epochs", minimum=0, exclusive_minimum=True)
         checked = {
-            "epochs": int(epochs) if float(epochs).is_integer() else float(epochs),
-            "lookahead": _flag("lookahead", self.lookahead),
-            "batch_size": _positive_int("batch_size", self.batch_size),
-            "nesterov": _flag("nesterov", self.nesterov),
-            "decoupled_weight_decay": _flag("decoupled_weight_decay", self.decoupled_weight_decay),
-            "channels_last": _flag("channels_last", self.channels_last),
-            "optimizer": _choice("optimizer", self.optimizer, OPTIMIZERS),
-            "lr_schedule": _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES),
+            "epochs": int(epochs) if epochs.is_integer() else epochs,
+            "lookahead": check_flag(self.lookahead, "lookahead"),
+            "batch_size": check_int(self.batch_size, "batch_size", minimum=1),
+            "nesterov": check_flag(self.nesterov, "nesterov"),
+            "decoupled_weight_decay": check_flag(self.decoupled_weight_decay, "decoupled_weight_decay"),
+            "channels_last": check_flag(self.channels_last, "channels_last"),
+            "optimizer": check_choice(self.optimizer, "optimizer", OPTIMIZERS),
+            "lr_schedule": check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES),
             "precision": check_precision(self.precision),
-            "normalize": _normalize(self.normalize),
+            "normalize": check_normalization(self.normalize),
+            "norm_lr_scale": check_number(self.norm_lr_scale, "norm_lr_scale", minimum=0, exclusive_minimum=True),
+            "label_smoothing": check_number(self.label_smoothing, "label_smoothing", minimum=0, maximum=1,
+                                            exclusive_maximum=True),
         }
         for name in ("lr", "momentum", "weight_decay", "l1"):
-            checked[name] = _non_negative(name, getattr(self, name))
-        if not _non_negative("norm_lr_scale", self.norm_lr_scale) > 0:
-            raise ValueError(f"norm_lr_scale must be > 0, got {self.norm_lr_scale!r}")
-        checked["norm_lr_scale"] = float(self.norm_lr_scale)
-        smoothing = self.label_smoothing
-        if isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real) or not 0.0 <= smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be a number in [0, 1), got {smoothing!r}")
-        checked["label_smoothing"] = float(smoothing)
-        budget = self.time_budget
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not budget > 0):
-            raise ValueError(f"time_budget must be None or > 0 seconds, got {budget!r}")
+            checked[name] = check_number(getattr(self, name), name, minimum=0)
+        if self.time_budget is not None:
+            check_number(self.time_budget, "time_budget", minimum=0, exclusive_minimum=True)
         if self.augment is not None and not callable(self.augment):
             raise TypeError(f"augment must be a callable or None, got {self.augment!r}")
         try:
             checked["device"] = torch.device(self.device)
         except (RuntimeError, TypeError):
             raise ValueError(f"device must name a torch device, got {self.device!r}") from None
-        if isinstance(self.verbose, bool) or not isinstance(self.verbose, numbers.Integral) or self.verbose < 0:
-            raise ValueError(f"verbose must be an int >= 0, got {self.verbose!r}")
+        check_int(self.verbose, "verbose", minimum=0)
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from conventions import check_choice, check_int
+
 MODES = ("inverted", "standard")
 _MASK32 = 0xFFFFFFFF
 
@@ -57,8 +59,7 @@ class Dropout(nn.Module):
         super().__init__()
         if not 0.0 < p_keep <= 1.0:
             raise ValueError(f"p_keep must be in (0, 1], got {p_keep!r}")
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        check_choice(mode, "mode", MODES)
         self.p_keep = float(p_keep)
         self.mode = mode
         self.register_buffer("seed", None)
@@ -94,8 +95,7 @@ def set_dropout_seed(model: nn.Module, seed: int) -> nn.Module:
     Dropout number k gets seed buffer mix(seed + mix(k)) and a counter buffer 0 (both int64
     scalars on the model's device). Returns ``model``.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {seed!r}")
+    check_int(seed, "seed")
     device = next(model.parameters(), torch.empty(0)).device
     for k, module in enumerate(dropout_modules(model)):
         mixed = _mix32((torch.tensor(seed, dtype=torch.int64) + _mix32(torch.tensor(k))) & _MASK32)
@@ -124,8 +124,7 @@ def convert_dropout(model: nn.Module, mode: str) -> nn.Module:
     first Linear/Conv registered after the Dropout, as in :class:`nets.MLP`, :class:`nets.SmallCNN`
     and :class:`nets.ResNet20`. Returns ``model``.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_choice(mode, "mode", MODES)
     for dropout in dropout_modules(model):
         if dropout.mode == mode:
             continue
@@ -144,8 +143,7 @@ def mc_dropout_predict(model: nn.Module, x: torch.Tensor, T: int = 20) -> torch.
     BatchNorm (and everything else) runs in eval mode; only Dropout modules sample masks.
     The model's train/eval flags are restored afterwards.
     """
-    if not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive int, got {T!r}")
+    check_int(T, "T", minimum=1)
     flags = {m: m.training for m in model.modules()}
     model.eval()
     for dropout in dropout_modules(model):

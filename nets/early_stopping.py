@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from conventions import check_choice, check_int
+
 _MONITORS = {"val_loss": "min", "val_acc": "max"}
 
 
@@ -16,14 +18,13 @@ class EarlyStopping:
     ``fit`` calls :meth:`reset`, then :meth:`step` after every epoch and :meth:`restore` at the
     end. The snapshot is a deep copy of ``model.state_dict()``: weights AND buffers
     (BatchNorm running statistics, dropout counters). Learned state: ``best_`` (float),
-    ``best_epoch_`` (int, 0-based), ``wait_`` (epochs since the last improvement).
+    ``best_epoch_`` (int, 0-based), ``wait_`` (epochs since the last improvement), ``best_state_``
+    (the snapshot: a state dict of tensors, None until an epoch improves).
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0) -> None:
-        if monitor not in _MONITORS:
-            raise ValueError(f"monitor must be one of {tuple(_MONITORS)}, got {monitor!r}")
-        if not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be an int >= 1, got {patience!r}")
+        check_choice(monitor, "monitor", tuple(_MONITORS))
+        check_int(patience, "patience", minimum=1)
         if not min_delta >= 0:
             raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
         self.monitor = monitor
@@ -36,7 +37,7 @@ class EarlyStopping:
         self.best_ = math.inf if _MONITORS[self.monitor] == "min" else -math.inf
         self.best_epoch_: int | None = None
         self.wait_ = 0
-        self._snapshot: dict[str, torch.Tensor] | None = None
+        self.best_state_: dict[str, torch.Tensor] | None = None
 
     def _improved(self, value: float) -> bool:
         if _MONITORS[self.monitor] == "min":
@@ -47,13 +48,13 @@ class EarlyStopping:
         """Record epoch ``epoch``'s metric ``value``; snapshot on improvement. Returns True to stop."""
         if self._improved(value):
             self.best_, self.best_epoch_, self.wait_ = value, epoch, 0
-            self._snapshot = copy.deepcopy(model.state_dict())
+            self.best_state_ = copy.deepcopy(model.state_dict())
             return False
         self.wait_ += 1
         return self.wait_ >= self.patience
 
     def restore(self, model: nn.Module) -> nn.Module:
         """Load the best snapshot (if any epoch improved) into ``model``; returns ``model``."""
-        if self._snapshot is not None:
-            model.load_state_dict(self._snapshot)
+        if self.best_state_ is not None:
+            model.load_state_dict(self.best_state_)
         return model

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from conventions import check_choice, check_int
+
 InitSpec = str | tuple[str, dict[str, Any]] | None
 
 SCHEMES = ("zero", "constant", "normal", "xavier", "he")
@@ -75,8 +77,7 @@ def _init_weight(weight: torch.Tensor, scheme: str, kw: dict[str, Any],
 
 
 def _check_scheme(scheme: str, kw: dict[str, Any]) -> None:
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    check_choice(scheme, "scheme", SCHEMES)
     unknown = set(kw) - _ALLOWED_KWARGS[scheme]
     if unknown:
         raise TypeError(f"init scheme {scheme!r} got unexpected keyword(s) {sorted(unknown)}; "
@@ -141,11 +142,9 @@ def activation_stats(depth: int = 10, width: int = 500, activation: str = "tanh"
       as a single spike: (-1, 1) for tanh and (0, largest activation) for ReLU unless given;
     - ``"saturated"``: fraction of activations with |a| > 0.99 (tanh saturation).
     """
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
+    check_choice(activation, "activation", tuple(_ACTIVATIONS))
     for name, value in (("depth", depth), ("width", width), ("n", n), ("bins", bins)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int(value, name, minimum=1)
     generator = torch.Generator().manual_seed(seed)
     layers = nn.Sequential(*[nn.Linear(width, width, bias=False) for _ in range(depth)])
     apply_init(layers, init, generator=generator)

@@ -143,12 +143,13 @@ class MemberResult:
 
 
 @contextlib.contextmanager
-def _global_rng(generators: Sequence[torch.Generator | None], device: torch.device):
-    """With explicit generators, torch's global RNG (drawn by torch-RNG dropout masks) runs
+def _global_rng(generators: Sequence[torch.Generator], device: torch.device):
+    """With generators of their own, torch's global RNG (drawn by torch-RNG dropout masks) runs
     from a seed drawn from member 0's generator, and is restored afterwards; every member's
     generator spends its first draw alike, so member m's permutations do not depend on k.
-    With ``None`` (torch's global generator) nothing is forked: the run advances it."""
-    if generators[0] is None:
+    With torch's global generator itself (``generator=None``) nothing is forked: the run
+    advances it."""
+    if generators[0] is torch.default_generator:
         yield
         return
     seeds = [int(torch.randint(2**62, (1,), generator=g)) for g in generators]
@@ -158,7 +159,7 @@ def _global_rng(generators: Sequence[torch.Generator | None], device: torch.devi
 
 
 def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: TrainConfig, *,
-                  generators: Sequence[torch.Generator | None], n_classes: int,
+                  generators: Sequence[torch.Generator], n_classes: int,
                   train_rows: torch.Tensor | None = None, augment_generator: Any = None,
                   validate: Validate | None = None, stoppers: Sequence[EarlyStopping | None] | None = None,
                   on_epoch_end: Callable[[int, list[History]], None] | None = None) -> list[MemberResult]:
@@ -173,8 +174,9 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
         ``config.device``.
     config : TrainConfig
         The options.
-    generators : sequence of k torch.Generator or None
-        Member m's minibatch order; None: torch's global generator (only with k = 1).
+    generators : sequence of k torch.Generator
+        Member m's minibatch order; ``torch.default_generator`` (torch's global one, what
+        :func:`conventions.as_generator` makes of None) only with k = 1.
     n_classes : int
         K, the width of the logits.
     train_rows : torch.Tensor, optional

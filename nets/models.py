@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from conventions import check_choice, check_int
 from nets.batchnorm import BatchNorm1d, BatchNorm2d
 from nets.dropout import Dropout
 from nets.init import InitSpec, apply_init
@@ -38,8 +39,7 @@ def _check_common(input_shape: Sequence[int], n_classes: int, p_keep: float | No
     shape = tuple(input_shape)
     if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
         raise ValueError(f"input_shape must be a tuple of positive ints, got {input_shape!r}")
-    if not isinstance(n_classes, int) or n_classes < 2:
-        raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+    check_int(n_classes, "n_classes", minimum=2)
     if p_keep is not None and not 0.0 < p_keep <= 1.0:
         raise ValueError(f"p_keep must be None or in (0, 1], got {p_keep!r}")
     return shape
@@ -80,8 +80,7 @@ class MLP(nn.Module):
         super().__init__()
         _refuse_unknown(type(self).__name__, removed)
         shape = _check_common(input_shape, n_classes, p_keep)
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {tuple(_ACTIVATIONS)}, got {activation!r}")
+        check_choice(activation, "activation", tuple(_ACTIVATIONS))
         layers: list[nn.Module] = [nn.Flatten()]
         fan_in = math.prod(shape)
         for width in widths:
@@ -148,8 +147,7 @@ class SmallCNN(nn.Module):
         _check_image_shape(shape)
         if not widths:
             raise ValueError(f"widths must name at least one block, got {widths!r}")
-        if bn_position not in BN_POSITIONS:
-            raise ValueError(f"bn_position must be one of {BN_POSITIONS}, got {bn_position!r}")
+        check_choice(bn_position, "bn_position", BN_POSITIONS)
         layers: list[nn.Module] = []
         c_in = shape[0]
         for k, width in enumerate(widths):
@@ -168,8 +166,12 @@ class SmallCNN(nn.Module):
         return self.layers(x)
 
 
-class _ShortcutA(nn.Module):
-    """He et al.'s option A: subsample by ``stride`` and zero-pad the new channels (no parameters)."""
+class ShortcutA(nn.Module):
+    """He et al.'s option A: subsample by ``stride`` and zero-pad the new channels (no parameters).
+
+    Maps N x ``c_in`` x H x W to N x ``c_out`` x ceil(H / stride) x ceil(W / stride), same dtype;
+    the ``c_out - c_in`` new channels (split evenly before and after) are zeros.
+    """
 
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
@@ -193,7 +195,7 @@ class BasicBlock(nn.Module):
         if stride == 1 and c_in == c_out:
             self.shortcut: nn.Module = nn.Identity()
         elif shortcut == "A":
-            self.shortcut = _ShortcutA(c_in, c_out, stride)
+            self.shortcut = ShortcutA(c_in, c_out, stride)
         else:  # "B": 1x1 projection
             self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=not batch_norm),
                                           norm(c_out))
@@ -235,8 +237,7 @@ class ResNet20(nn.Module):
         _refuse_unknown(type(self).__name__, removed)
         shape = _check_common(input_shape, n_classes, p_keep)
         _check_image_shape(shape)
-        if not isinstance(width, int) or width < 1:
-            raise ValueError(f"width must be a positive int, got {width!r}")
+        check_int(width, "width", minimum=1)
         if shortcut not in ("A", "B"):
             raise ValueError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
         self.stem = nn.Sequential(*_conv_block(shape[0], width, batch_norm))
@@ -311,8 +312,7 @@ class FastCNN(nn.Module):
         _check_image_shape(shape)
         if not widths or not all(isinstance(w, int) and w > 0 for w in widths):
             raise ValueError(f"widths must be positive ints, at least one, got {widths!r}")
-        if not isinstance(stem, int) or stem < 1:
-            raise ValueError(f"stem must be a positive int, got {stem!r}")
+        check_int(stem, "stem", minimum=1)
         if whiten and stem != 2 * shape[0] * 4:
             raise ValueError(f"a whitened 2x2 stem has 2 C 4 = {2 * shape[0] * 4} channels, got stem={stem}")
         side = min(shape[1:]) - 1

@@ -16,6 +16,8 @@ import warnings
 
 import torch
 
+from conventions import check_choice
+
 PRECISIONS = ("float32", "bfloat16")
 
 __all__ = ["PRECISIONS", "check_precision", "bfloat16_supported", "training_precision", "autocast"]
@@ -25,9 +27,7 @@ _warned: set[str] = set()  # device types already warned about
 
 def check_precision(precision: str) -> str:
     """``precision`` must name one of :data:`PRECISIONS`; returns it."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return precision
+    return check_choice(precision, "precision", PRECISIONS)
 
 
 def bfloat16_supported(device: torch.device) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from conventions import check_choice
 from nets.average import Lookahead
 from nets.batches import normalize_batch, to_float_batch
 from nets.config import LR_SCHEDULES, TrainConfig
@@ -39,8 +40,7 @@ __all__ = ["TrainStep", "lr_factor", "ONECYCLE_WARMUP"]
 
 def lr_factor(schedule: str, step: int, total_steps: int) -> float:
     """Multiplier of the peak lr at ``step`` (0-based) of ``total_steps`` for ``schedule``."""
-    if schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
+    check_choice(schedule, "lr_schedule", LR_SCHEDULES)
     t = step / total_steps
     if schedule == "onecycle":  # linear warmup 0 -> 1, then linear decay 1 -> 0
         return t / ONECYCLE_WARMUP if t < ONECYCLE_WARMUP else (1 - t) / (1 - ONECYCLE_WARMUP)

@@ -4,12 +4,13 @@
 :class:`nets.TrainConfig`, the step is :class:`nets.step.TrainStep`, exactly as the ensemble's
 vectorised engine trains k members at once.
 
-Generators, one convention for ``nets`` and ``augkit``: ``generator=None`` means torch's global
-default generator (as everywhere in torch): shuffling, augmentation and torch-RNG dropout masks
-draw from it and advance it, so ``torch.manual_seed(s)`` before ``fit`` makes a CPU run
-reproducible. An int seeds a fresh ``torch.Generator``; a ``torch.Generator`` is used as given,
-and then torch's global RNG is forked for the run (seeded from that generator) so that the
-generator alone fixes the run and the caller's global stream is left untouched.
+Generators follow the toolkit's one convention (:func:`conventions.as_generator`):
+``generator=None`` means torch's global default generator (as everywhere in torch): shuffling,
+augmentation and torch-RNG dropout masks draw from it and advance it, so ``torch.manual_seed(s)``
+before ``fit`` makes a CPU run reproducible. An int seeds a fresh ``torch.Generator``; a
+``torch.Generator`` of one's own is used as given, and then torch's global RNG is forked for the
+run (seeded from that generator) so that the generator alone fixes the run and the caller's
+global stream is left untouched.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from conventions import as_generator, check_int
 from nets.batches import (
     Normalize,
     inference_batch_size,
@@ -55,14 +57,6 @@ def _as_tensor_data(X: ArrayLike, y: ArrayLike, name: str, device: torch.device)
     elif X.dtype != torch.uint8:
         raise ValueError(f"{name}: X must be uint8 images or float data, got dtype {X.dtype}")
     return X.to(device), y.to(device=device, dtype=torch.long)
-
-
-def _as_generator(generator: torch.Generator | int | None) -> torch.Generator | None:
-    if generator is None or isinstance(generator, torch.Generator):
-        return generator
-    if isinstance(generator, int) and not isinstance(generator, bool):
-        return torch.Generator().manual_seed(generator)
-    raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {generator!r}")
 
 
 def _config(config: TrainConfig | None, options: dict[str, Any]) -> TrainConfig:
@@ -145,7 +139,7 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
     device = config.device
     X, y = _as_tensor_data(*data, "data", device)
     val_data = _as_tensor_data(*val, "val", device) if val is not None else None
-    g = _as_generator(generator)
+    g = as_generator(generator)
     model.to(device)
     memory_format = set_memory_format(model, config.channels_last)
     initialise_from_data(model, X, config.normalize, memory_format)
@@ -176,8 +170,7 @@ def predict_logits(model: nn.Module, X: ArrayLike, batch_size: int | None = None
     """
     if batch_size is None:
         batch_size = inference_batch_size(device)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int(batch_size, "batch_size", minimum=1)
     X = torch.as_tensor(X)
     if X.dim() == 0 or X.shape[0] == 0:
         raise ValueError(f"X is empty: shape {tuple(X.shape)}")

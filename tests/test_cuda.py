@@ -2,6 +2,10 @@
 
 These run on a GPU machine through ``benchmarks/gpu_lease.sh`` (which carries pytest there);
 on the CPU-only CI they skip with the reason below.
+
+Why one file at the top of ``tests/`` and not one per package: a GPU is lent for minutes at a
+time, and the lease script runs exactly this file, so every CUDA path of augkit, nets and
+ensemble is checked in one short run; split by package, a lease would have to name each piece.
 """
 import functools
 
@@ -12,6 +16,7 @@ import torch
 import augkit as A
 import nets
 from ensemble import BaggedNetClassifier
+from ensemble.bagging import resolve_engine, training_devices
 from ensemble.members import TrainSetup
 from ensemble.plans import MemberPlan
 from ensemble.vectorized import train_vectorized
@@ -75,7 +80,7 @@ def test_estimator_on_cuda_fits_predicts_with_tta_and_round_trips(digits_images,
     clf = BaggedNetClassifier(member=cnn, n_members=3, epochs=6, lr=0.1, device="cuda", random_state=0, verbose=0,
                               augment=A.Translate(x=1, y=1, unit="pixels"),
                               tta="flip_shift", precision="bfloat16", vectorize="grouped")
-    assert clf._engine() == "vectorized"
+    assert resolve_engine(clf.engine, training_devices(clf.device)) == "vectorized"
     clf.fit(images[:800], y[:800])
     proba = clf.predict_proba(images[800:1000])  # 10 flip + shift views, made on the GPU
     assert proba.shape == (200, 10) and np.allclose(proba.sum(1), 1, atol=1e-5)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import PIL
 
-from .._atomic import write_atomic
+from conventions.files import write_atomic
+
 from .folder import _FileEntry
 
 # Bumped whenever the cached array could differ for the same files (decoding rules, layout).
