@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._checks import as_generator
+from conventions import as_generator
+
 from .data import to_batch
 
 __all__ = ["AuditReport", "audit"]

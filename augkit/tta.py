@@ -15,8 +15,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from conventions import check_choice
+
 from . import functional as F
-from ._checks import check_batch, check_choice, check_size
+from .validation import check_batch, check_size
 
 
 def _five_crops(x: torch.Tensor, h: int, w: int) -> list[torch.Tensor]:

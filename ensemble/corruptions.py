@@ -44,7 +44,8 @@ import numpy as np
 import torch
 
 from augkit import functional as F
-from augkit._checks import check_batch, check_choice
+from augkit.validation import check_batch
+from conventions import check_choice
 
 __all__ = ["CORRUPTIONS", "SEVERITIES", "Corruption", "brightness", "check_corruption", "check_severity", "contrast",
            "corrupt", "gaussian_blur", "gaussian_noise", "jpeg", "rotation"]

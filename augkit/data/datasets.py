@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import check_int
+from conventions import check_int
+
 from .decoding import PathLike
 from .loading import load_image_folder
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .._checks import check_size
+from ..validation import check_size
 
 __all__ = ["BadImageError", "PathLike", "decode_image"]
 

@@ -17,7 +17,9 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .._checks import check_choice, check_int, check_size
+from conventions import check_choice, check_int
+
+from ..validation import check_size
 from .cache import _cache_key, _default_cache_dir, _read_cache, _write_cache
 from .decoding import BadImageError, PathLike, _decode, _quiet_bomb_warnings
 from .folder import ON_ERROR_CHOICES, OnError, _FileEntry, _report_bad, _report_empty_classes, _scan_folder

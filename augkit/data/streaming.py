@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._checks import as_generator, check_choice, check_crop_fits_scale, check_int
+from conventions import as_generator, check_choice, check_int
+
 from ..transforms import RandomScaleCrop
+from ..validation import check_crop_fits_scale
 from .decoding import (
     _RESAMPLE,
     BadImageError,

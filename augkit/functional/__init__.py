@@ -20,6 +20,8 @@ Every public kernel is importable from here (``augkit.functional.hflip``). The f
 ``from augkit.functional.crop import fold_indices`` still reads the module.
 """
 
+from conventions.normalization import normalize  # the one normaliser, shared with nets and ensemble
+
 from . import geometry
 from .augment import box_weights, cutmix, erase, mix_targets, mixup
 from .color import (
@@ -45,7 +47,7 @@ from .color import (
 )
 from .crop import PADDING_MODES, crop, fold_indices, shifted_crop
 from .filter import adjust_sharpness, gaussian_blur, gaussian_weights
-from .misc import from_working, gaussian_noise, jpeg, normalize, shares_memory, to_working
+from .misc import from_working, gaussian_noise, jpeg, shares_memory, to_working
 from .policy import (
     COLOR_OPS,
     RAND_AUGMENT,

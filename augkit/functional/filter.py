@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_choice
+from conventions import check_choice
+
 from .color import blend
 from .crop import fold_indices
 

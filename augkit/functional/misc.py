@@ -8,7 +8,6 @@ pipeline call, so uint8 images are converted to float once, not once per transfo
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -98,25 +97,6 @@ def gaussian_noise(x: torch.Tensor, sigma: torch.Tensor, seed: torch.Tensor) -> 
     # x + sigma z in one fused pass, written over z (elementwise aliasing is allowed).
     return torch.addcmul(x, z, sigma.to(x.dtype)[:, None, None, None], out=z).clamp_(0, 1)
 
-
-def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``(x - mean_c) / std_c`` per channel; the result is no longer on [0, 1].
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        Working batch, float N x C x H x W.
-    mean, std : sequence of float
-        One value per channel (or one for all); ``std > 0``.
-
-    Returns
-    -------
-    torch.Tensor
-        A new batch of ``x``'s shape and dtype.
-    """
-    mean_t = torch.as_tensor(mean, dtype=x.dtype, device=x.device)[None, :, None, None]
-    std_t = torch.as_tensor(std, dtype=x.dtype, device=x.device)[None, :, None, None]
-    return (x - mean_t) / std_t
 
 
 def jpeg(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:

@@ -30,8 +30,9 @@ from typing import Any, ClassVar
 
 import torch
 
+from conventions import check_probability, check_range
+
 from .. import functional as F
-from .._checks import check_probability, check_range
 from ..params import Params, Shape
 from ..sampling import area_aspect_tries, beta_draws, first_valid, uniform_offset
 from .base import Transform

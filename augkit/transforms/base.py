@@ -38,11 +38,13 @@ from typing import Any, ClassVar
 
 import torch
 
+from conventions import as_generator
+
 from .. import functional as F
-from .._checks import as_batch, as_generator, as_soft_targets
 from ..params import Params, Shape, check_params_batch, index_params, params_to
 from ..registry import jsonable, register, transform_from_config
 from ..sampling import Uniform, coin, uniform_where
+from ..validation import as_batch, as_soft_targets
 
 
 def apply_where(x: torch.Tensor, where: torch.Tensor, kernel: Callable[..., torch.Tensor],

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from conventions import check_probability, check_range
+
 from .. import functional as F
-from .._checks import check_probability, check_range
 from ..params import Params, Shape
 from ..sampling import Uniform
 from .base import Transform, apply_where

@@ -11,8 +11,9 @@ from typing import Any
 
 import torch
 
+from conventions import check_probability
+
 from .. import fusion
-from .._checks import check_probability
 from ..params import Params, Shape, index_params
 from ..registry import transform_from_config
 from ..sampling import coin

@@ -22,11 +22,13 @@ from typing import Any, ClassVar
 
 import torch
 
+from conventions import check_choice, check_probability, check_range
+
 from .. import functional as F
-from .._checks import check_choice, check_probability, check_range, check_size
 from ..functional import geometry as G
 from ..params import Params, Shape
 from ..sampling import area_aspect_tries, first_valid, uniform, uniform_offset
+from ..validation import check_size
 from .base import Transform
 from .geometry import _Geometric
 

@@ -6,10 +6,12 @@ from typing import Any
 
 import torch
 
+from conventions import check_probability, check_range
+
 from .. import functional as F
-from .._checks import check_probability, check_range, check_size
 from ..params import Params
 from ..sampling import Uniform
+from ..validation import check_size
 from .base import Transform
 
 

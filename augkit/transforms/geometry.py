@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 
 import torch
 
+from conventions import check_choice, check_probability, check_range
+
 from .. import functional as F
-from .._checks import check_choice, check_probability, check_range
 from ..functional import geometry as G
 from ..params import Params, Shape
 from ..sampling import Uniform

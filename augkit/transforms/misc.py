@@ -9,8 +9,9 @@ from typing import Any
 
 import torch
 
+from conventions import check_normalization, check_probability, check_range
+
 from .. import functional as F
-from .._checks import check_probability, check_range
 from ..params import Params, Shape
 from ..sampling import Uniform
 from .base import Transform
@@ -49,21 +50,10 @@ class Normalize(Transform):
     """
 
     def __init__(self, mean: float | tuple[float, ...], std: float | tuple[float, ...]) -> None:
-        self.mean = self._per_channel(mean, "mean")
-        self.std = self._per_channel(std, "std")
-        if min(self.std) <= 0:
-            raise ValueError(f"std must be > 0, got {std!r}")
-
-    @staticmethod
-    def _per_channel(value: Any, name: str) -> tuple[float, ...]:
-        values = (value,) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-        try:
-            values = tuple(float(v) for v in values)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a number or a sequence of numbers, got {value!r}") from None
-        if len(values) not in (1, 3) or not all(abs(v) < float("inf") for v in values):
-            raise ValueError(f"{name} must hold 1 or 3 finite numbers, got {value!r}")
-        return values
+        self.mean, self.std = check_normalization((mean, std), "Normalize(mean, std)")
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) not in (1, 3):
+                raise ValueError(f"{name} must hold 1 or 3 numbers, got {values!r}")
 
     @property
     def keeps_range(self) -> bool:

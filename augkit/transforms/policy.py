@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 
 import torch
 
+from conventions import check_choice, check_int
+
 from .. import functional as F
-from .._checks import check_choice, check_int
 from ..params import Params, Shape
 from .base import Transform, apply_where
 

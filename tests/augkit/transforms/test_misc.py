@@ -25,7 +25,9 @@ def test_normalize_formula_and_float_output():
 @pytest.mark.parametrize("make, error, message", [
     (lambda: A.GaussianNoise(-0.1), ValueError, "sigma must be >= 0"),
     (lambda: A.GaussianNoise((0.2, 0.1)), ValueError, "reversed"),
-    (lambda: A.Normalize((0.5,), (0.0,)), ValueError, "std must be > 0"),
+    (lambda: A.Normalize((0.5,), (0.0,)), ValueError, "finite stds > 0"),
+    (lambda: A.Normalize((0.5, 0.5), 0.2), ValueError, "mean must hold 1 or 3 numbers"),
+    (lambda: A.Normalize("a", 0.2), ValueError, "of numbers or per-channel sequences"),
 ])
 def test_bad_arguments_are_refused(make, error, message):
     with pytest.raises(error, match=message):

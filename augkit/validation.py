@@ -1,17 +1,19 @@
-"""Validation at augkit's boundary: arguments, batches, single images and generators.
+"""Validation at augkit's boundary: image sizes, batches, single images and soft targets.
 
-Every public entry point funnels its inputs through these helpers, so the error messages
-(which name the argument and the bad value) are the same everywhere.
+Every public entry point funnels its inputs through these helpers (and the generic argument
+checks and seed convention of :mod:`conventions`), so the error messages, which name the
+argument and the bad value, are the same everywhere.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable
 
 import numpy as np
 import torch
+
+from conventions import check_int
 
 try:  # Pillow is a runtime dependency, but keep the import failure readable.
     from PIL import Image
@@ -22,57 +24,6 @@ Range = tuple[float, float]
 
 # PIL modes that convert to RGB without losing information the user would miss.
 _PIL_TO_RGB = {"P", "CMYK", "YCbCr", "1", "HSV", "LAB"}
-
-
-def check_probability(p: float, name: str = "p") -> float:
-    """Return ``p`` as a float after checking it is a number in [0, 1]."""
-    if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, 1], got {p!r}")
-    if not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {p!r}")
-    return float(p)
-
-
-def check_range(
-    value: float | tuple[float, float],
-    name: str,
-    *,
-    symmetric_about: float | None = 0.0,
-    minimum: float | None = None,
-    exclusive_minimum: bool = False,
-    maximum: float | None = None,
-) -> Range:
-    """Parse a scalar or a ``(lo, hi)`` pair into a validated closed range.
-
-    A scalar ``v`` means ``(c - v, c + v)`` with ``c = symmetric_about`` (then ``v >= 0`` is
-    required); when ``symmetric_about`` is None a scalar means the fixed range ``(v, v)``.
-    ``lo > hi``, non-finite bounds and bounds outside ``[minimum, maximum]`` raise ValueError.
-    """
-    if isinstance(value, (bool, str)) or value is None:
-        raise TypeError(f"{name} must be a number or a (lo, hi) pair, got {value!r}")
-    if isinstance(value, numbers.Real):
-        v = float(value)
-        if symmetric_about is None:
-            lo, hi = v, v
-        else:
-            if v < 0:
-                raise ValueError(f"{name} must be >= 0 when given as one number, got {value!r}")
-            lo, hi = symmetric_about - v, symmetric_about + v
-    else:
-        try:
-            lo, hi = (float(b) for b in value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a number or a (lo, hi) pair, got {value!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if lo > hi:
-        raise ValueError(f"{name} range is reversed (lo > hi): {value!r}")
-    if minimum is not None and (lo < minimum or (exclusive_minimum and lo == minimum)):
-        bound = ">" if exclusive_minimum else ">="
-        raise ValueError(f"{name} must be {bound} {minimum}, got {value!r}")
-    if maximum is not None and hi > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
-    return (lo, hi)
 
 
 def check_size(size: int | tuple[int, int], name: str = "size") -> tuple[int, int]:
@@ -90,17 +41,6 @@ def check_size(size: int | tuple[int, int], name: str = "size") -> tuple[int, in
     return (int(size[0]), int(size[1]))
 
 
-def check_int(value: int, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """Return ``value`` as an int after checking it is an integer (not a bool) in ``[minimum, maximum]``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if maximum is not None and (value > maximum or (minimum is not None and value < minimum)):
-        raise ValueError(f"{name} must be an int in [{minimum}, {maximum}], got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def check_crop_fits_scale(size: tuple[int, int], scale: tuple[int, int]) -> None:
     """Check that an ``(h, w)`` crop fits every image rescaled to shorter side ``scale[0]``.
 
@@ -110,13 +50,6 @@ def check_crop_fits_scale(size: tuple[int, int], scale: tuple[int, int]) -> None
     if scale[0] < max(size):
         raise ValueError(f"crop size {tuple(size)} is larger than an image rescaled to shorter side "
                          f"scale[0]={scale[0]}: pass scale=(lo, hi) with lo >= {max(size)}")
-
-
-def check_choice(value: str, name: str, choices: tuple[str, ...]) -> str:
-    """Return ``value`` after checking it is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
 
 
 def check_batch(batch: object, *, channels: tuple[int, ...] = (1, 3)) -> torch.Tensor:
@@ -187,18 +120,6 @@ def as_batch(image: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], obje
         return batch, restore
     raise TypeError("expected a torch.Tensor batch, a PIL image or a numpy uint8 image, "
                     f"got {type(image).__name__}")
-
-
-def as_generator(generator: torch.Generator | int | None) -> torch.Generator:
-    """Return a torch.Generator: itself, a new CPU one seeded with an int, or for None torch's
-    global default generator (``torch.default_generator``, the one ``torch.manual_seed`` sets)."""
-    if generator is None:
-        return torch.default_generator
-    if isinstance(generator, torch.Generator):
-        return generator
-    if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
-        return torch.Generator().manual_seed(int(generator))
-    raise TypeError(f"generator must be a torch.Generator, an int seed or None, got {generator!r}")
 
 
 def as_soft_targets(labels: object, n: int, num_classes: int | None, device: torch.device) -> torch.Tensor:
