@@ -16,7 +16,7 @@ each op reads the levels the previous op wrote. Every kernel here takes uint8 le
 returns uint8 levels quantised as torchvision's uint8 kernel does (the colour ops truncate, a
 resampling rounds), so that a chain of ops on uint8 reads what the definition reads; each also
 takes a float working batch on [0, 1] and then stays float (see
-:class:`augkit.transforms.RandAugment` for what that changes).
+:mod:`augkit.transforms.policy` for what that changes, measured).
 
 A batch is processed per op, not per sample: the samples of one colour op go through its kernel
 together (:data:`COLOR_OPS`); all shears and rotations are resampled by one
