@@ -47,7 +47,7 @@ from .color import (
 )
 from .crop import PADDING_MODES, crop, fold_indices, shifted_crop
 from .filter import adjust_sharpness, gaussian_blur, gaussian_weights
-from .misc import from_working, gaussian_noise, jpeg, shares_memory, to_working
+from .misc import back_to, from_working, gaussian_noise, jpeg, on_scale, shares_memory, to_working
 from .policy import (
     COLOR_OPS,
     RAND_AUGMENT,
@@ -79,7 +79,7 @@ __all__ = [
     # crop
     "PADDING_MODES", "crop", "fold_indices", "shifted_crop",
     # misc
-    "to_working", "from_working", "shares_memory", "gaussian_noise", "normalize", "jpeg",
+    "to_working", "from_working", "on_scale", "back_to", "shares_memory", "gaussian_noise", "normalize", "jpeg",
     # augment
     "box_weights", "erase", "mixup", "cutmix", "mix_targets",
     # policy

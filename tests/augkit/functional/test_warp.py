@@ -123,3 +123,23 @@ def test_rotate_turns_each_sample_by_its_own_angle():
     out = F.rotate(x, torch.tensor([90.0, -90.0]))
     torch.testing.assert_close(out[0], x[0].rot90(1, dims=(-2, -1)), atol=1e-9, rtol=0)  # counter-clockwise
     torch.testing.assert_close(out[1], x[1].rot90(-1, dims=(-2, -1)), atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("size", [(8, 16), (4, 8)])
+def test_nearest_zero_fill_equals_zero_padded_grid_sample_on_the_frame_edge(size):
+    # Half-pixel moves put every sample point on a pixel edge, the frame's edges included:
+    # grid_sample's nearest rounds those ties to the even index, and a point whose pixel falls
+    # outside reads the zero fill. The warp (border-padded sampling times coverage) must agree.
+    # Sizes are powers of two, so that the normalised coordinates of the ties are exact.
+    h, w = size
+    x = torch.rand(4, 2, h, w, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    move = torch.tensor([[0.5, 0.5], [-1.5, 2.5], [3.5, -0.5], [-0.5, -3.5]], dtype=torch.float64)
+    m = G.translation_matrix(move[:, 0], move[:, 1])
+    out = F.warp(x, [G.Step(m, size, "zeros")], size, "nearest")
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) - h / 2 + 0.5,
+                            torch.arange(w, dtype=torch.float64) - w / 2 + 0.5, indexing="ij")
+    points = torch.stack([xs, ys, torch.ones_like(xs)], -1).view(-1, 3)
+    source = (points @ m.transpose(1, 2))[..., :2] / torch.tensor([w / 2, h / 2], dtype=torch.float64)
+    want = torch.nn.functional.grid_sample(x, source.view(4, h, w, 2), mode="nearest", padding_mode="zeros",
+                                           align_corners=False)
+    assert torch.equal(out, want)
