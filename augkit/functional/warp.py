@@ -178,19 +178,18 @@ def _crop_to_footprint(x: torch.Tensor, steps: list[G.Step], out_size: tuple[int
     return windows, shift
 
 
-def _reach(start: int, out: int, size: int, scaled: int) -> tuple[int, int]:
+def _reach(start: int, out: int, size: int, ratio: float) -> tuple[int, int]:
     """Input pixels an axis needs, and the output length to compute, for a window anchored at 0.
 
-    Output pixels ``[0, start + out)`` of an axis of ``size`` pixels resized to ``scaled`` read
-    the input from 0 up to the last centre ``(start + out) size / scaled`` plus the kernel's
-    support ``max(size / scaled, 1)``, plus one for rounding. interpolate treats an axis whose
-    input and output lengths agree as unscaled, whatever the scale factor, so the two are kept
-    apart (one unused input pixel more, or one unused output pixel more).
+    Output pixels ``[0, start + out)`` of an axis of ``size`` input pixels, ``ratio`` input
+    pixels per output pixel, read the input from 0 up to the last centre ``(start + out) ratio``
+    plus the kernel's support ``max(ratio, 1)``, plus one for rounding. interpolate treats an
+    axis whose input and output lengths agree as unscaled, whatever the scale factor, so the two
+    are kept apart (one unused input pixel more, or one unused output pixel more).
     """
-    ratio = size / scaled
     length = min(size, math.ceil((start + out) * ratio + max(ratio, 1)) + 1)
     computed = start + out
-    if length == computed and scaled != size:
+    if length == computed and ratio != 1:
         length, computed = (length + 1, computed) if length < size else (length, computed + 1)
     return length, computed
 
@@ -221,6 +220,68 @@ def _kernel_input(image: torch.Tensor, rows: int, cols: int, mirror: tuple[bool,
     dims = [d for d, m in zip((-2, -1), mirror) if m]
     region = region.flip(dims) if dims else region
     return region.contiguous(memory_format=torch.channels_last)
+
+
+def scale_crop_window(image: torch.Tensor, ratio: tuple[float, float], start: tuple[int, int],
+                      size: tuple[int, int], flip: tuple[bool, bool] = (False, False),
+                      scaled_size: tuple[int, int] | None = None) -> torch.Tensor:
+    """One image's scale-crop window: the antialiased-bilinear kernel of :func:`scale_crop_antialias`
+    at an explicit scale.
+
+    Output pixel ``(i, j)`` of the window is output pixel ``(start[0] + i, start[1] + j)`` of
+    the image resized by ``1 / ratio``: centred at input position ``ratio (start + i + 1/2)``,
+    a triangle filter widened by ``ratio`` when shrinking, taps clamped at the image edges.
+
+    Parameters
+    ----------
+    image : torch.Tensor
+        1 x C x H x W, uint8 (C = 1 or 3: interpolate's SIMD uint8 kernel on CPU) or float on [0, 1].
+    ratio : (float, float)
+        Input pixels per output pixel, ``(H / scaled_h, W / scaled_w)`` for a resize to
+        ``(scaled_h, scaled_w)``; a reduced-scale decode passes the source's ratio divided by
+        its reduction, so the window samples the source's positions.
+    start : (int, int)
+        The window's corner ``(top, left)`` in output pixels.
+    size : (int, int)
+        ``(h, w)`` of the window.
+    flip : (bool, bool)
+        Mirror the window top-bottom, left-right.
+    scaled_size : (int, int), optional
+        The resized size when ``ratio`` is exactly ``(H / scaled_h, W / scaled_w)``: the window
+        may then be computed from the nearest image corner (the resize is symmetric). Without
+        it the kernel starts at the top-left corner.
+
+    Returns
+    -------
+    torch.Tensor
+        C x h x w: uint8 from the SIMD kernel (within one level of the float kernel), a view
+        into a channels-last buffer; float32 for float input.
+    """
+    (c, h, w), (oh, ow), (t, lc) = image.shape[1:], size, start
+    simd = image.dtype == torch.uint8 and image.device.type == "cpu" and c in (1, 3)
+    if image.dtype == torch.uint8 and not simd:
+        image = to_working(image)
+    mirror = (False, False)
+    if simd and scaled_size is not None:
+        # Mirror an axis whose window is nearer the far edge: always when the image is copied
+        # anyway (channels-first), else when it repays the copy (_MIRROR_MIN_GAIN).
+        (sh, sw), copied = scaled_size, c == 3 and image.stride(1) != 1
+        mirror_x = lc - (sw - ow - lc) > (0 if copied else _MIRROR_MIN_GAIN * ow)
+        mirror = ((copied or mirror_x) and sh - oh - t < t, mirror_x)
+        t, lc = (sh - oh - t if mirror[0] else t), (sw - ow - lc if mirror[1] else lc)
+    rows, out_rows = _reach(t, oh, h, ratio[0])
+    cols, out_cols = _reach(lc, ow, w, ratio[1])
+    if simd:
+        image = _kernel_input(image, rows, cols, mirror)
+        # Whole rows of a view read up to w: keep the sizes apart as _reach does.
+        if image.shape[-1] == w and out_cols == w and ratio[1] != 1:
+            out_cols += 1
+    else:
+        image = image[:, :, :rows, :cols]
+    y = torch.ops.aten._upsample_bilinear2d_aa(image, [out_rows, out_cols], False, 1 / ratio[0], 1 / ratio[1])
+    window = y[0, :c, t:t + oh, lc:lc + ow]
+    undo = [d for d, m, f in zip((-2, -1), mirror, flip) if bool(m) != bool(f)]
+    return window.flip(undo) if undo else window
 
 
 def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.Tensor,
@@ -271,35 +332,15 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
     """
     (n, c, h, w), (oh, ow) = x.shape, size
     simd = x.dtype == torch.uint8 and x.device.type == "cpu" and c in (1, 3)
-    if x.dtype == torch.uint8 and not simd:
-        x = to_working(x)
     # The SIMD kernel writes channels-last: so does the batch, which then needs no transpose.
     layout = torch.channels_last if simd else torch.contiguous_format
-    out = torch.empty((n, c, oh, ow), dtype=x.dtype, device=x.device, memory_format=layout)
+    dtype = torch.float32 if x.dtype == torch.uint8 and not simd else x.dtype
+    out = torch.empty((n, c, oh, ow), dtype=dtype, device=x.device, memory_format=layout)
     columns = [scaled_size[:, 0], scaled_size[:, 1], top, left]
     if flips is not None:
         columns += [flips[:, 0].long(), flips[:, 1].long()]
     for i, (sh, sw, t, lc, *flip) in enumerate(torch.stack(columns, 1).tolist()):
-        # Mirror (uint8 SIMD path only) an axis whose window is nearer the far edge: always when the
-        # image is copied anyway (channels-first), else when it repays the copy (_MIRROR_MIN_GAIN).
-        # t, lc become the window's offsets from the chosen corner.
-        copied = simd and c == 3 and x.stride(1) != 1
-        mirror_x = simd and lc - (sw - ow - lc) > (0 if copied else _MIRROR_MIN_GAIN * ow)
-        mirror = (simd and (copied or mirror_x) and sh - oh - t < t, mirror_x)
-        t, lc = (sh - oh - t if mirror[0] else t), (sw - ow - lc if mirror[1] else lc)
-        rows, out_rows = _reach(t, oh, h, sh)
-        cols, out_cols = _reach(lc, ow, w, sw)
-        if simd:
-            image = _kernel_input(x[i:i + 1], rows, cols, mirror)
-            # Whole rows of a view read up to w: keep the sizes apart as _reach does.
-            if image.shape[-1] == w and out_cols == w and sw != w:
-                out_cols += 1
-        else:
-            image = x[i:i + 1, :, :rows, :cols]
-        y = torch.ops.aten._upsample_bilinear2d_aa(image, [out_rows, out_cols], False, sh / h, sw / w)
-        window = y[0, :c, t:t + oh, lc:lc + ow]
-        undo = [d for d, m, f in zip((-2, -1), mirror, flip or (0, 0)) if bool(m) != bool(f)]
-        out[i] = window.flip(undo) if undo else window
+        out[i] = scale_crop_window(x[i:i + 1], (h / sh, w / sw), (t, lc), size, flip or (False, False), (sh, sw))
     return out
 
 
