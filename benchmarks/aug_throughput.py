@@ -75,6 +75,14 @@ FOOTNOTES = {
 }
 
 
+def publish(text: str, out: Path | None) -> None:
+    """Print a results table and, when ``out`` is given, write it there as markdown."""
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+
+
 def median_seconds(fns: dict, repeats: int, sync=lambda: None) -> dict:
     """name -> median seconds of ``fns[name]()``, after one warm-up each.
 
@@ -274,11 +282,11 @@ def main(argv: list[str] | None = None) -> list[tuple]:
         if case_d_runners is not None:
             for n in ((64,) if args.quick else (256,)):
                 measure("d", case_d_runners(images), n)
-    text = "\n".join([*header, "", *table(rows)])
-    print("\n".join(table(rows)))
+    print()
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        args.out.write_text("\n".join([*header, "", *table(rows)]) + "\n")
+    print("\n".join(table(rows)))
     return rows
 
 

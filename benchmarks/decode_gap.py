@@ -26,7 +26,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from aug_throughput import machine
+from aug_throughput import machine, publish
 
 import augkit.data as D
 from augkit.data import streaming
@@ -88,10 +88,7 @@ def main(argv: list[str] | None = None) -> str:
                      f"{total_abs / count:.3f} | {worst_mean:.2f} | {psnr(total_sq / count):.1f} | {worst_psnr:.1f} |")
     streaming._WINDOW_GAP = 2
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    publish(text, args.out)
     return text
 
 

@@ -45,7 +45,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from aug_throughput import machine
+from aug_throughput import machine, publish
 
 try:
     import simplejpeg
@@ -194,10 +194,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     lines += ["", "Distances: against simplejpeg's accurate full decode, resized with antialiased bilinear to the "
               "decoded size for the DCT-scaled rows; the crop row has none (it decodes a part)."]
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    publish(text, args.out)
     return results
 
 
