@@ -61,12 +61,23 @@ from .policy import (
     warped_op_matrices,
 )
 from .tone import autocontrast, equalize, levels, posterize, solarize
-from .warp import FILLS, INTERPOLATIONS, hflip, resize_shorter, resized_crop_antialias, rotate, scale_crop_antialias, vflip, warp
+from .warp import (
+    FILLS,
+    INTERPOLATIONS,
+    hflip,
+    resize_shorter,
+    resized_crop_antialias,
+    rotate,
+    scale_crop_antialias,
+    scale_crop_window,
+    vflip,
+    warp,
+)
 
 __all__ = [
     "geometry",
     # warp
-    "FILLS", "INTERPOLATIONS", "warp", "scale_crop_antialias", "resized_crop_antialias", "resize_shorter",
+    "FILLS", "INTERPOLATIONS", "warp", "scale_crop_antialias", "scale_crop_window", "resized_crop_antialias", "resize_shorter",
     "hflip", "vflip", "rotate",
     # color
     "LUMA", "per_sample", "luma", "grayscale", "blend", "adjust_brightness", "adjust_contrast", "adjust_saturation",

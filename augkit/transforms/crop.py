@@ -77,11 +77,13 @@ class RandomScaleCrop(_Geometric):
         self.scale = (int(lo), int(hi))
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        h, w = self._scaled(size, torch.tensor([self.scale[0]]))
-        if int(h) < self.size[0] or int(w) < self.size[1]:
+        # _scaled's rule in Python floats (the same float64 division and round-half-to-even):
+        # called several times per pipeline call, where torch's per-op cost would dominate.
+        h, w = (round(side * self.scale[0] / min(size)) for side in size)
+        if h < self.size[0] or w < self.size[1]:
             raise ValueError(f"crop size {self.size} is larger than the image {tuple(size)} "
                              f"rescaled to shorter side scale[0]={self.scale[0]} "
-                             f"({int(h)} x {int(w)})")
+                             f"({h} x {w})")
         return self.size
 
     @staticmethod
