@@ -179,7 +179,7 @@ def write_report(out: Path, name: str, markdown: str, data: Any, *, title: str |
     data : object
         What the ``.json`` holds; paths, numpy values, tensors and argparse Namespaces are converted.
     title : str, optional
-        The page's title; default: the first line of the running script's docstring, else ``name``.
+        The page's title; default: the first line of the calling script's docstring, else ``name``.
     command : str, optional
         The command shown; default: :func:`command_line` of this process.
     precision : str, optional
@@ -193,7 +193,7 @@ def write_report(out: Path, name: str, markdown: str, data: Any, *, title: str |
     out.mkdir(parents=True, exist_ok=True)
     md, js = out / f"{name}.md", out / f"{name}.json"
     precision = precision if precision is not None else _recorded_precision(data)
-    header = report_header(title or _script_title() or name, command=command, precision=precision)
+    header = report_header(title or _script_title(sys._getframe(1).f_globals) or name, command=command, precision=precision)
     figures = [_figure_link(path, alt) for path, alt in _FIGURES.get(out.resolve(), [])]
     page = "\n\n".join([header, markdown.strip("\n"), *figures]) + "\n"
     md.write_text(page)
@@ -321,13 +321,15 @@ def machine_summary(precision: str | None = None) -> str:
     return ", ".join(parts)
 
 
-def _script_title() -> str | None:
-    main = sys.modules.get("__main__")
-    path = Path(getattr(main, "__file__", None) or ".").resolve()
+def _script_title(caller: dict) -> str | None:
+    """The first line of the calling script's docstring (``caller``: its globals), when it is an
+    example or a benchmark; run as a script or imported by a test, the title is the same."""
+    path = Path(caller.get("__file__") or ".").resolve()
     inside = _inside_repo(path)
-    if inside is None or inside.parts[0] not in ("examples", "benchmarks") or not getattr(main, "__doc__", None):
+    doc = caller.get("__doc__")
+    if inside is None or inside.parts[0] not in ("examples", "benchmarks") or not doc:
         return None
-    return main.__doc__.strip().splitlines()[0].rstrip(".")
+    return doc.strip().splitlines()[0].rstrip(".")
 
 
 def _recorded_precision(data: Any) -> str | None:

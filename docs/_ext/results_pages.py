@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_tools"))
 
-import results_index  # noqa: E402  (docs/_tools is not a package)
+import results_index  # docs/_tools is not a package: on the path above
 
 _PAGES: dict[str, results_index.ResultsPage] = {}
 

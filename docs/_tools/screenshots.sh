@@ -19,4 +19,5 @@ shot() {  # shot NAME PATH: one page at 1280 x 1600
 shot index index.html
 shot api api/generated/augkit.Compose.html
 shot results results/lecture/init_symmetry/init_symmetry.html
+shot results_index results/index.html
 shot guide guide/pipelines.html
