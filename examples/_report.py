@@ -179,7 +179,8 @@ def write_report(out: Path, name: str, markdown: str, data: Any, *, title: str |
     data : object
         What the ``.json`` holds; paths, numpy values, tensors and argparse Namespaces are converted.
     title : str, optional
-        The page's title; default: the first line of the calling script's docstring, else ``name``.
+        The page's title; default: the first line of the calling script's docstring up to a colon,
+        else ``name``. A script that writes two pages names the second.
     command : str, optional
         The command shown; default: :func:`command_line` of this process.
     precision : str, optional
@@ -322,14 +323,14 @@ def machine_summary(precision: str | None = None) -> str:
 
 
 def _script_title(caller: dict) -> str | None:
-    """The first line of the calling script's docstring (``caller``: its globals), when it is an
-    example or a benchmark; run as a script or imported by a test, the title is the same."""
+    """The first line of the calling script's docstring up to a colon (``caller``: its globals),
+    when it is an example or a benchmark; run as a script or imported by a test, the title is the same."""
     path = Path(caller.get("__file__") or ".").resolve()
     inside = _inside_repo(path)
     doc = caller.get("__doc__")
     if inside is None or inside.parts[0] not in ("examples", "benchmarks") or not doc:
         return None
-    return doc.strip().splitlines()[0].rstrip(".")
+    return doc.strip().splitlines()[0].split(": ")[0].rstrip(".")
 
 
 def _recorded_precision(data: Any) -> str | None:
