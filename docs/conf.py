@@ -157,6 +157,7 @@ nitpick_ignore_regex = [
 # --- pages ---------------------------------------------------------------------------------
 myst_enable_extensions = ["colon_fence", "deflist", "dollarmath"]
 myst_heading_anchors = 3
+smartquotes = False  # commands in prose keep their "--options" and quotes as typed
 
 html_theme = "pydata_sphinx_theme"
 html_title = "augkit"

@@ -101,7 +101,8 @@ def rerun_command(script: Path, page: Path) -> str:
             else f"python {relative.as_posix()}")
     args = recorded_options(page)
     read_cifar10 = args.get("cifar10") not in (None, "None") if args else "add_cifar10_argument" in script.read_text()
-    return f"{head}{' --cifar10 PATH' if read_cifar10 else ''} --out {page.parent.relative_to(ROOT).as_posix()}"
+    out = page.parent.relative_to(ROOT) if page.parent.is_relative_to(ROOT) else page.parent
+    return f"{head}{' --cifar10 PATH' if read_cifar10 else ''} --out {out.as_posix()}"
 
 
 def recorded_options(page: Path) -> dict | None:
@@ -125,11 +126,11 @@ def last_changed(path: Path) -> str | None:
 
 
 def legacy_note(page: ResultsPage) -> str:
-    """The title and note shown above a page measured before the header existed."""
+    """The note shown above a page measured before the header existed: when, and how to refresh it."""
     when = f"before {page.date}" if page.date else "at an unrecorded date"
     options = f" with the other options recorded in `{page.path.stem}.json`" if recorded_options(page.path) else ""
     rerun = f"re-run `{page.command}`{options} to refresh it" if page.command else "its producing script is not known"
-    return (f"# {page.title}\n\n:::{{note}}\nMeasured {when}, header missing (no command, machine or date were "
+    return (f":::{{note}}\nMeasured {when}, header missing (no command, machine or date were "
             f"recorded with it): {rerun}.\n:::\n")
 
 

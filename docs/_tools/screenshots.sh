@@ -21,3 +21,6 @@ shot api api/generated/augkit.Compose.html
 shot results results/lecture/init_symmetry/init_symmetry.html
 shot results_index results/index.html
 shot guide guide/pipelines.html
+shot api_namespace api/generated/augkit.tta.html
+shot comparison comparison.html
+shot layout layout.html
