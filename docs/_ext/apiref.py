@@ -90,12 +90,12 @@ class Page:
 
 
 @cache
-def catalogue() -> tuple[dict[str, Page], dict[tuple, str], dict[str, list[tuple[str, str]]]]:
+def catalogue() -> tuple[dict[str, Page], dict[tuple, str], dict[str, list[str]]]:
     """Every namespace's :class:`Page`, each object's documented name by identity, and the
-    documented names by their last component (with their role)."""
+    documented names by their last component."""
     home: dict[tuple, str] = {}
     pages: dict[str, Page] = {}
-    by_short_name: dict[str, list[tuple[str, str]]] = {}
+    by_short_name: dict[str, list[str]] = {}
     for namespace in NAMESPACES:
         module = importlib.import_module(namespace)
         page, own = Page(), {kind: [] for kind, _ in SECTIONS}
@@ -110,7 +110,7 @@ def catalogue() -> tuple[dict[str, Page], dict[tuple, str], dict[str, list[tuple
                 page.elsewhere.append((name, home[key], ROLES[kind]))
                 continue
             home[key] = f"{namespace}.{name}"
-            by_short_name.setdefault(name, []).append((home[key], ROLES[kind]))
+            by_short_name.setdefault(name, []).append(home[key])
             own[kind].append(name)
         page.sections = [(title, own[kind]) for kind, title in SECTIONS if own[kind] and kind != "data"]
         page.constants = [(name, _short_value(getattr(module, name))) for name in own["data"]]
@@ -158,7 +158,7 @@ def documented_name(target: str, context_module: str | None = None) -> str | Non
                 return ".".join([home[_key(value, parts[cut - 1])], *parts[cut:]])
     first, *rest = target.split(".")
     matches = by_short_name.get(first, [])
-    return ".".join([matches[0][0], *rest]) if len(matches) == 1 else None
+    return ".".join([matches[0], *rest]) if len(matches) == 1 else None
 
 
 def resolve_reference(app, env, node, contnode):
