@@ -19,7 +19,7 @@ subset of the CIFAR-10 training images in ``--cifar10 PATH``, default ``$AUGKIT_
 images = last 100 per class, ``nets.SmallCNN`` with dropout before its head; slow on a CPU: shrink ``--ts``).
 Writes ``dropout_as_ensemble.md``, ``.json`` and ``.png`` (accuracy and NLL vs T) to ``--out``.
 
-    python examples/dropout_as_ensemble.py --out docs/dropout_as_ensemble
+    python examples/dropout_as_ensemble.py --out docs/results/dropout_as_ensemble
     python examples/dropout_as_ensemble.py --data cifar --ts 2,4,8 --epochs 4
 """
 from __future__ import annotations

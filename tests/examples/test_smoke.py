@@ -121,7 +121,8 @@ def test_invariance_audit_digits_only(tmp_path, monkeypatch):
     results = load_script("examples/invariance_audit.py").main(
         ["--out", str(tmp_path), "--cifar-subset", "0", "--digits-epochs", "1"])
     assert results["CIFAR-10"] is None and results["digits"] is not None
-    assert (tmp_path / "invariance_audit.md").read_text().startswith("### digits (flagged: ")
+    page = (tmp_path / "invariance_audit.md").read_text()
+    assert page.startswith("# Class-invariance audit") and "- **Date:** " in page and "\n### digits (flagged: " in page
 
 
 def test_streaming_photos(tmp_path):
