@@ -47,7 +47,7 @@ class ColorJitter(Transform):
     as torchvision's uint8 kernel does (truncating), and the next reads them. A float batch
     stays float. Measured against torchvision 0.29.1's ``ColorJitter`` on the CPU with the same
     factors and order (1024 images, 32 x 32 photo crops and noise, at ranges (0.4, 0.4, 0.4,
-    0.1), (0.9, 0.9, 0.9, 0.5) and the fixed factors 0.7 / 0.7 / 0.7 / -0.05): max |difference|
+    0.1), (0.9, 0.9, 0.9, 0.5) and the fixed factors 0.7 / 0.7 / 0.7 / -0.05): max absolute difference
     0 levels on uint8 and 0 on float32 (share of values more than one level apart: 0%).
     Command: ``python benchmarks/torchvision_fidelity.py``; the test
     ``tests/augkit/transforms/test_color.py`` asserts equality on uint8 and 1e-6 on float.

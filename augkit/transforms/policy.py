@@ -15,7 +15,7 @@ Equalize read the level ``round(255 x)`` of each value, where torchvision's floa
 ``2^bits x``, compare ``x`` itself and truncate ``255.999 x``.
 
 Measured against torchvision 0.29.1 on the CPU (1024 images, 32 x 32 photo crops and noise;
-each sample's ops and magnitudes replayed into torchvision's op kernels), max |difference| in
+each sample's ops and magnitudes replayed into torchvision's op kernels), max absolute difference in
 levels and share of values more than one level apart:
 
 * uint8, nearest (the default): 0 levels, 0% for TrivialAugmentWide, TrivialAugmentWide twice,
