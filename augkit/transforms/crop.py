@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from conventions import check_choice, check_probability, check_range
@@ -47,10 +48,11 @@ class RandomScaleCrop(_Geometric):
     widened by the scale factor when shrinking, plain bilinear when enlarging, taps clamped at
     the image edges (the window lies inside the image, so ``fill`` is unused). Only the window is
     computed (:func:`augkit.functional.scale_crop_antialias`); uint8 batches on the CPU stay
-    uint8 through the SIMD kernel of ``interpolate`` (fixed point: within one level of the float
-    result). This holds alone and in a Compose whose other members of the run are flips and
-    per-image colour maps. Fused with a rotation, shear, stretch, translation or lens map into
-    one resampling, the scale-crop becomes part of one sampling grid: bilinear taps (clamped),
+    uint8, with the pixels of ``interpolate``'s uint8 kernel (fixed point: within one level of
+    the float result), computed for the window only when numba is installed. This holds alone
+    and in a Compose whose other members of the run are flips and per-image colour maps. Fused
+    with a rotation, shear, stretch, translation or lens map into one resampling, the scale-crop
+    becomes part of one sampling grid: bilinear taps (clamped),
     antialiased by each sample's own box supersampling when the window is larger than the
     output (see :func:`augkit.functional.warp`); on smooth images that box filter stays within
     about 0.02 (mean absolute, [0, 1] scale) of the triangle filter, and where the window is not
@@ -105,6 +107,38 @@ class RandomScaleCrop(_Geometric):
         top = torch.where(apply, top, room_y // 2)
         left = torch.where(apply, left, room_x // 2)
         return {"length": length, "top": top, "left": left}
+
+    def draw_one(self, size: tuple[int, int], generator: torch.Generator) -> tuple[int, int, int, tuple[int, int]]:
+        """:meth:`make_params` for a batch of one image of ``size`` = (H, W), as Python numbers.
+
+        The same draws from ``generator`` in the same order (the ``p`` coin, L, the two offsets)
+        and the same arithmetic in float64, so the numbers equal ``make_params((1, C, H, W),
+        generator)``'s for the same generator state; without the tensor ops around each draw,
+        which dominate for one image (a DataLoader worker's item).
+
+        Parameters
+        ----------
+        size : (int, int)
+            The image's ``(H, W)``.
+        generator : torch.Generator
+            Drawn from, as :meth:`make_params` draws.
+
+        Returns
+        -------
+        (L, top, left, (scaled_h, scaled_w)) : (int, int, int, (int, int))
+        """
+        device = generator.device
+        # The coin compares a float32 draw with p in float32, as a float32 tensor compares with a scalar.
+        applied = self.p is None or float(torch.rand(1, generator=generator, device=device)) < float(np.float32(self.p))
+        lo, hi = self.scale
+        length = int(torch.randint(lo, hi + 1, (1,), generator=generator, device=device))
+        length = length if applied else lo
+        h, w = (round(side * length / min(size)) for side in size)
+        room_y, room_x = h - self.size[0], w - self.size[1]
+        u_top, u_left = (float(torch.rand(1, generator=generator, dtype=torch.float64, device=device)) for _ in "yx")
+        if not applied:
+            return length, room_y // 2, room_x // 2, (h, w)
+        return length, min(int(u_top * (room_y + 1)), room_y), min(int(u_left * (room_x + 1)), room_x), (h, w)
 
     def forward_then_flip(self, x: torch.Tensor, params: Params, flips: torch.Tensor | None) -> torch.Tensor:
         """The exact resize-then-crop, then the per-sample flips ``flips`` (bool N x 2: vertical,
