@@ -250,7 +250,7 @@ def _uses_window_kernel(x: torch.Tensor) -> bool:
 
 def _as_numpy_images(x: torch.Tensor):
     """``x`` (N x C x H x W uint8, CPU) as the N x H x W x C numpy view the window kernel reads (no copy)."""
-    return x.detach().resolve_conj().resolve_neg().permute(0, 2, 3, 1).numpy()
+    return x.permute(0, 2, 3, 1).numpy()  # uint8: never requires grad
 
 
 def scale_crop_window(image: torch.Tensor, ratio: tuple[float, float], start: tuple[int, int],
@@ -380,11 +380,15 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
     """
     (n, c, h, w), (oh, ow) = x.shape, size
     if _uses_window_kernel(x):
-        ratios = torch.stack([h / scaled_size[:, 0].double(), w / scaled_size[:, 1].double()], 1)
-        no_flips = torch.zeros(n, 2, dtype=torch.bool)
+        # One small tensor op for all the parameters (a single image's call is mostly such ops).
+        columns = [scaled_size[:, 0], scaled_size[:, 1], top, left]
+        if flips is not None:
+            columns += [flips[:, 0].long(), flips[:, 1].long()]
+        table = torch.stack(columns, 1).cpu().numpy()
+        flip_table = table[:, 4:] != 0 if flips is not None else np.zeros((n, 2), dtype=bool)
         out = np.empty((n, c, oh, ow), dtype=np.uint8)
-        _window_kernel()(_as_numpy_images(x), ratios.cpu().numpy(), torch.stack([top, left], 1).cpu().numpy(),
-                         (no_flips if flips is None else flips).cpu().numpy(), out)
+        _window_kernel()(_as_numpy_images(x), np.stack([h / table[:, 0], w / table[:, 1]], 1),
+                         np.ascontiguousarray(table[:, 2:4]), np.ascontiguousarray(flip_table), out)
         return torch.from_numpy(out)
     simd = x.dtype == torch.uint8 and x.device.type == "cpu" and c in (1, 3)
     # The SIMD kernel writes channels-last: so does the batch, which then needs no transpose.

@@ -164,32 +164,39 @@ def _vertical(tmp, r0, first, size, weights, precision, out):
 def _horizontal_lanes_source() -> str:
     """Source of the float32 horizontal pass, its 16 lanes unrolled for 1 and for 3 channels.
 
-    One scalar accumulator per (channel, lane): SSA values that LLVM's SLP vectoriser packs into
-    one 16-lane register per channel (a loop over a small array stays in memory and ran ~5x
-    slower).
+    One scalar accumulator per (row, channel, lane): SSA values that LLVM's SLP vectoriser packs
+    into one 16-lane register per row and channel (a loop over a small array stays in memory and
+    ran ~5x slower). Two rows at a time share each load of the weights (1.4-1.6x faster than
+    one; four rows gained nothing more); an odd last row is computed twice. Indices are unsigned
+    so that numba checks no negative index.
     """
-    lanes = range(_LANES)
+    lanes, pair = range(_LANES), range(2)
     body = [
         "def _horizontal_lanes(image, r0, rows, start, table, precision, tmp):",
         "    half = np.float32(1 << (precision - 1))",
         "    scale = np.float32(2.0 ** -precision)",
         "    zero, top = np.float32(0), np.float32(255)",
         "    channels = image.shape[2]",
-        "    for r in range(rows):",
+        "    for ra in range(0, rows, 2):",
+        "        rb = min(ra + 1, rows - 1)",
+        "        row0, row1 = image[r0 + ra], image[r0 + rb]",
         "        for b in range(start.shape[0]):",
-        "            x0 = start[b]",
+        "            x0 = np.uint64(start[b])",
     ]
     for channels in (1, 3):
-        acc = [[f"a{c}_{lane}" for lane in lanes] for c in range(channels)]
+        acc = [[[f"a{k}{c}_{lane}" for lane in lanes] for c in range(channels)] for k in pair]
         body += [
             f"            if channels == {channels}:",
-            *(f"                {', '.join(names)} = {', '.join(['half'] * _LANES)}" for names in acc),
+            *(f"                {', '.join(names)} = {', '.join(['half'] * _LANES)}" for k in pair for names in acc[k]),
             "                for s in range(table.shape[1]):",
             "                    w = table[b, s]",
-            *(f"                    p{c} = np.float32(image[r0 + r, x0 + s, {c}])" for c in range(channels)),
-            *(f"                    {acc[c][lane]} += w[{lane}] * p{c}" for lane in lanes for c in range(channels)),
-            *(f"                tmp[{c}, r, b * {_LANES} + {lane}] = min(max(np.floor({acc[c][lane]} * scale), zero), top)"
-              for c in range(channels) for lane in lanes),
+            "                    x = x0 + np.uint64(s)",
+            *(f"                    p{k}{c} = np.float32(row{k}[x, {c}])" for k in pair for c in range(channels)),
+            *(f"                    {acc[k][c][lane]} += w[{lane}] * p{k}{c}"
+              for lane in lanes for k in pair for c in range(channels)),
+            *(f"                tmp[{c}, {('ra', 'rb')[k]}, b * {_LANES} + {lane}] = "
+              f"min(max(np.floor({acc[k][c][lane]} * scale), zero), top)"
+              for k in pair for c in range(channels) for lane in lanes),
         ]
     return "\n".join(body)
 

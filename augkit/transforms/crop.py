@@ -27,7 +27,7 @@ from conventions import check_choice, check_probability, check_range
 
 from .. import functional as F
 from ..functional import geometry as G
-from ..params import Params, Shape
+from ..params import Params, Shape, params_to
 from ..sampling import area_aspect_tries, first_valid, uniform, uniform_offset
 from ..validation import check_size
 from .base import Transform
@@ -95,6 +95,13 @@ class RandomScaleCrop(_Geometric):
         length = length.double()
         return torch.round(h * length / short).long(), torch.round(w * length / short).long()
 
+    @staticmethod
+    def _scaled_sizes(size: tuple[int, int], length: torch.Tensor) -> torch.Tensor:
+        """:meth:`_scaled` as one int64 N x 2 tensor, in fewer tensor ops (a single image's call
+        is mostly such ops): the same float64 products, quotient and round-half-to-even."""
+        sides = torch.tensor(size, dtype=torch.float64, device=length.device)
+        return (length.double()[:, None] * sides).div_(min(size)).round_().long()
+
     def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
         n, size = batch_shape[0], tuple(batch_shape[2:])
         lo, hi = self.scale
@@ -107,6 +114,17 @@ class RandomScaleCrop(_Geometric):
         top = torch.where(apply, top, room_y // 2)
         left = torch.where(apply, left, room_x // 2)
         return {"length": length, "top": top, "left": left}
+
+    def make_params(self, batch_shape: Shape, generator: torch.Generator,
+                    device: torch.device | str = "cpu") -> Params:
+        # One image: the batched draws' values without their tensor ops (see draw_one).
+        if batch_shape[0] != 1:
+            return super().make_params(batch_shape, generator, device)
+        applied, length, top, left, _ = self._draw_one(tuple(batch_shape[2:]), generator)
+        params = {"length": torch.tensor([length]), "top": torch.tensor([top]), "left": torch.tensor([left])}
+        if self.p is not None:
+            params = {"apply": torch.tensor([applied]), **params}
+        return params_to(params, device)
 
     def draw_one(self, size: tuple[int, int], generator: torch.Generator) -> tuple[int, int, int, tuple[int, int]]:
         """:meth:`make_params` for a batch of one image of ``size`` = (H, W), as Python numbers.
@@ -127,6 +145,11 @@ class RandomScaleCrop(_Geometric):
         -------
         (L, top, left, (scaled_h, scaled_w)) : (int, int, int, (int, int))
         """
+        return self._draw_one(size, generator)[1:]
+
+    def _draw_one(self, size: tuple[int, int], generator: torch.Generator
+                  ) -> tuple[bool, int, int, int, tuple[int, int]]:
+        """:meth:`draw_one`, with whether the sample was drawn (the ``p`` coin) first."""
         device = generator.device
         # The coin compares a float32 draw with p in float32, as a float32 tensor compares with a scalar.
         applied = self.p is None or float(torch.rand(1, generator=generator, device=device)) < float(np.float32(self.p))
@@ -137,15 +160,14 @@ class RandomScaleCrop(_Geometric):
         room_y, room_x = h - self.size[0], w - self.size[1]
         u_top, u_left = (float(torch.rand(1, generator=generator, dtype=torch.float64, device=device)) for _ in "yx")
         if not applied:
-            return length, room_y // 2, room_x // 2, (h, w)
-        return length, min(int(u_top * (room_y + 1)), room_y), min(int(u_left * (room_x + 1)), room_x), (h, w)
+            return False, length, room_y // 2, room_x // 2, (h, w)
+        return True, length, min(int(u_top * (room_y + 1)), room_y), min(int(u_left * (room_x + 1)), room_x), (h, w)
 
     def forward_then_flip(self, x: torch.Tensor, params: Params, flips: torch.Tensor | None) -> torch.Tensor:
         """The exact resize-then-crop, then the per-sample flips ``flips`` (bool N x 2: vertical,
         horizontal) of the flip transforms that follow it, done while the crop is copied out."""
-        h, w = self._scaled(tuple(x.shape[-2:]), params["length"])
-        return F.scale_crop_antialias(x, torch.stack([h, w], 1), params["top"], params["left"],
-                                      self.size, flips)
+        return F.scale_crop_antialias(x, self._scaled_sizes(tuple(x.shape[-2:]), params["length"]), params["top"],
+                                      params["left"], self.size, flips)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
         h, w = self._scaled(in_size, params["length"])

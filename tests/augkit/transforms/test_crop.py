@@ -342,3 +342,26 @@ def test_draw_one_equals_make_params_for_one_image(seed, h, w, size, extra, p):
     assert (length, top, left, scaled) == (int(params["length"][0]), int(params["top"][0]), int(params["left"][0]),
                                            (int(want_h[0]), int(want_w[0])))
     assert torch.equal(g1.get_state(), g2.get_state())
+
+
+def test_one_image_make_params_equals_the_batched_draws():
+    # make_params for one image takes a path without tensor ops around the draws: same values,
+    # dtypes and generator state as the batched path (Transform.make_params).
+    from augkit.transforms.base import Transform
+
+    for p in (1.0, 0.5, 0.1):
+        crop = A.RandomScaleCrop(24, (30, 60), p=p)
+        for seed in range(40):
+            g1, g2 = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+            fast, batched = crop.make_params((1, 3, 37, 50), g1), Transform.make_params(crop, (1, 3, 37, 50), g2)
+            assert fast.keys() == batched.keys()
+            for key in fast:
+                assert fast[key].dtype == batched[key].dtype and torch.equal(fast[key], batched[key])
+            assert torch.equal(g1.get_state(), g2.get_state())
+
+
+def test_scaled_sizes_equal_the_scaled_rule():
+    length = torch.arange(1, 2000)
+    for size in [(427, 640), (640, 427), (3, 1001), (37, 37), (999, 1000)]:
+        h, w = A.RandomScaleCrop._scaled(size, length)
+        assert torch.equal(A.RandomScaleCrop._scaled_sizes(size, length), torch.stack([h, w], 1))
