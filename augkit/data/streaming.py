@@ -163,7 +163,10 @@ class ScaleCropLoader:
     """Picklable loader for :class:`ImageFolderStream`: one :func:`decode_scale_crop` per call.
 
     ``loader(path, generator)`` -> uint8 numpy h x w x 3, the draw of ``loader.crop`` (the
-    :class:`augkit.RandomScaleCrop` it reproduces) on that file.
+    :class:`augkit.RandomScaleCrop` it reproduces) on that file (a view of a channels-first
+    buffer, which :class:`ImageFolderStream` turns into a contiguous 3 x h x w tensor without a
+    copy). Building a loader readies the window kernel in this process (compiled, or loaded from
+    numba's cache, when numba is installed), so DataLoader workers forked afterwards inherit it.
 
     Parameters
     ----------
