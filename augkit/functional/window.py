@@ -19,22 +19,23 @@ columns between the corner and the window. Here only the window is computed, wha
 position, in any input layout (a channels-last view, a contiguous channels-first batch, a single
 H x W x C array), with no conversion copy. Measured on the 427 x 640 scikit-learn photos (64
 random draws of a crop 224 of a shorter side L in [256, 480], one thread, CPU time per image,
-``python benchmarks/window_kernel.py``, shared cores): about 190 us from channels-last and 155 us
-from channels-first input, against 225-250 us for torch's kernel on the corner-anchored region
-the same windows need (channels-last input; channels-first input also needs an interleaving
-copy there). Per output pixel torch's hand-written SIMD is still faster: a window at the image
-corner, its best case, costs it about 118 us. Importing this module compiles it once (about
-10 s) or loads numba's on-disk cache (about 1 s per process; DataLoader workers forked after the
-first use inherit it).
+``python benchmarks/window_kernel.py``, shared cores, two runs): 141-155 us from channels-last
+and 129-146 us from channels-first input, against 205-280 us for torch's kernel on the
+corner-anchored region the same windows need (channels-last input; channels-first input needs
+an interleaving copy there too). Per output pixel torch's hand-written SIMD is still faster: a
+window at the image corner, its best case, costs it 103-130 us. Importing this module compiles
+it once (10-15 s) or loads numba's on-disk cache (about 1 s per process; DataLoader workers
+forked after the first use inherit it).
 
 How it is fast (numba, compiled once per process and cached on disk next to this file):
 
 * horizontal pass: outputs in blocks of 16 consecutive columns; each input column of a block's
   span is broadcast and multiplied with the 16 lanes' weights (zero where a lane's filter does
   not reach it), float32 multiply-adds that LLVM's SLP vectoriser packs into one 16-lane
-  register per channel. The sums are integers below 2**24 (checked per image), so float32 holds
-  them exactly and the floor of ``sum / 2**precision`` is torch's shift; an image whose sums could
-  exceed 2**24 (a shrink by more than about 3x) takes the same pass in int32, unvectorised;
+  register per row and channel, two rows per load of the weights. The sums are integers below
+  2**24 (checked per image), so float32 holds them exactly and the floor of
+  ``sum / 2**precision`` is torch's shift; an image whose sums could exceed 2**24 (a shrink by
+  more than about 3x) takes the same pass in int32, unvectorised;
 * vertical pass: whole rows of the horizontal result, int32, vectorised by LLVM's loop vectoriser.
 """
 
