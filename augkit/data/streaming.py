@@ -166,7 +166,7 @@ class ScaleCropLoader:
     :class:`augkit.RandomScaleCrop` it reproduces) on that file (a view of a channels-first
     buffer, which :class:`ImageFolderStream` turns into a contiguous 3 x h x w tensor without a
     copy). Building a loader readies the window kernel in this process (compiled, or loaded from
-    numba's cache, when numba is installed), so DataLoader workers forked afterwards inherit it.
+    numba's cache), so DataLoader workers forked afterwards inherit it.
 
     Parameters
     ----------

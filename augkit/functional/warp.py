@@ -224,7 +224,7 @@ def _kernel_input(image: torch.Tensor, rows: int, cols: int, mirror: tuple[bool,
 
 
 def _window_kernel():
-    """``augkit.functional.window.resample_windows`` when numba is installed, else None.
+    """``augkit.functional.window.resample_windows`` when numba can be imported, else None.
 
     Imported on first use: compiling it (or loading numba's on-disk cache of it) takes seconds
     (or about a second), which a program that never resamples a uint8 window should not pay.

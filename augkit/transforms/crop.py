@@ -49,7 +49,7 @@ class RandomScaleCrop(_Geometric):
     the image edges (the window lies inside the image, so ``fill`` is unused). Only the window is
     computed (:func:`augkit.functional.scale_crop_antialias`); uint8 batches on the CPU stay
     uint8, with the pixels of ``interpolate``'s uint8 kernel (fixed point: within one level of
-    the float result), computed for the window only when numba is installed. This holds alone
+    the float result), computed for the window only (by numba, a dependency). This holds alone
     and in a Compose whose other members of the run are flips and per-image colour maps. Fused
     with a rotation, shear, stretch, translation or lens map into one resampling, the scale-crop
     becomes part of one sampling grid: bilinear taps (clamped),
@@ -127,7 +127,7 @@ class RandomScaleCrop(_Geometric):
         return params_to(params, device)
 
     def draw_one(self, size: tuple[int, int], generator: torch.Generator) -> tuple[int, int, int, tuple[int, int]]:
-        """:meth:`make_params` for a batch of one image of ``size`` = (H, W), as Python numbers.
+        """``make_params`` for a batch of one image of ``size`` = (H, W), as Python numbers.
 
         The same draws from ``generator`` in the same order (the ``p`` coin, L, the two offsets)
         and the same arithmetic in float64, so the numbers equal ``make_params((1, C, H, W),
@@ -139,7 +139,7 @@ class RandomScaleCrop(_Geometric):
         size : (int, int)
             The image's ``(H, W)``.
         generator : torch.Generator
-            Drawn from, as :meth:`make_params` draws.
+            Drawn from, as ``make_params`` draws.
 
         Returns
         -------
