@@ -366,8 +366,8 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
     -------
     torch.Tensor
         N x C x h x w. For uint8 on CPU (C = 1 or 3): the pixels of interpolate's uint8 kernel,
-        which works in fixed point and rounds (within one level of the float kernel). With numba
-        installed they come from ``augkit.functional.window.resample_windows``, bit-identical and
+        which works in fixed point and rounds (within one level of the float kernel). Where numba
+        can be imported they come from ``augkit.functional.window.resample_windows``, bit-identical and
         computed for the windows only, in one call for the batch, contiguous channels-first;
         without it from interpolate itself, one call per sample, channels-last in memory.
         Otherwise the float working batch (float32 for uint8).
@@ -379,12 +379,13 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
     resample the union of all windows at every scale.
     """
     (n, c, h, w), (oh, ow) = x.shape, size
+    # Every sample's parameters in one small tensor op (a single image's call is mostly such ops).
+    columns = [scaled_size[:, 0], scaled_size[:, 1], top, left]
+    if flips is not None:
+        columns += [flips[:, 0].long(), flips[:, 1].long()]
+    table = torch.stack(columns, 1).cpu()
     if _uses_window_kernel(x):
-        # One small tensor op for all the parameters (a single image's call is mostly such ops).
-        columns = [scaled_size[:, 0], scaled_size[:, 1], top, left]
-        if flips is not None:
-            columns += [flips[:, 0].long(), flips[:, 1].long()]
-        table = torch.stack(columns, 1).cpu().numpy()
+        table = table.numpy()
         flip_table = table[:, 4:] != 0 if flips is not None else np.zeros((n, 2), dtype=bool)
         out = np.empty((n, c, oh, ow), dtype=np.uint8)
         _window_kernel()(_as_numpy_images(x), np.stack([h / table[:, 0], w / table[:, 1]], 1),
@@ -395,10 +396,7 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
     layout = torch.channels_last if simd else torch.contiguous_format
     dtype = torch.float32 if x.dtype == torch.uint8 and not simd else x.dtype
     out = torch.empty((n, c, oh, ow), dtype=dtype, device=x.device, memory_format=layout)
-    columns = [scaled_size[:, 0], scaled_size[:, 1], top, left]
-    if flips is not None:
-        columns += [flips[:, 0].long(), flips[:, 1].long()]
-    for i, (sh, sw, t, lc, *flip) in enumerate(torch.stack(columns, 1).tolist()):
+    for i, (sh, sw, t, lc, *flip) in enumerate(table.tolist()):
         out[i] = _torch_window(x[i:i + 1], (h / sh, w / sw), (t, lc), size, flip or (False, False), (sh, sw))
     return out
 

@@ -79,9 +79,7 @@ class RandomScaleCrop(_Geometric):
         self.scale = (int(lo), int(hi))
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        # _scaled's rule in Python floats (the same float64 division and round-half-to-even):
-        # called several times per pipeline call, where torch's per-op cost would dominate.
-        h, w = (round(side * self.scale[0] / min(size)) for side in size)
+        h, w = self._scaled_one(size, self.scale[0])
         if h < self.size[0] or w < self.size[1]:
             raise ValueError(f"crop size {self.size} is larger than the image {tuple(size)} "
                              f"rescaled to shorter side scale[0]={self.scale[0]} "
@@ -89,18 +87,22 @@ class RandomScaleCrop(_Geometric):
         return self.size
 
     @staticmethod
-    def _scaled(size: tuple[int, int], length: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h, w = size
-        short = min(h, w)
-        length = length.double()
-        return torch.round(h * length / short).long(), torch.round(w * length / short).long()
-
-    @staticmethod
     def _scaled_sizes(size: tuple[int, int], length: torch.Tensor) -> torch.Tensor:
-        """:meth:`_scaled` as one int64 N x 2 tensor, in fewer tensor ops (a single image's call
-        is mostly such ops): the same float64 products, quotient and round-half-to-even."""
+        """The rescaled ``(h, w)`` of an image of ``size`` for each shorter side ``length`` (int64
+        N), as int64 N x 2: ``round(side * L / shorter)``, float64, round half to even."""
         sides = torch.tensor(size, dtype=torch.float64, device=length.device)
         return (length.double()[:, None] * sides).div_(min(size)).round_().long()
+
+    @staticmethod
+    def _scaled(size: tuple[int, int], length: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_scaled_sizes` as two int64 N tensors, ``(h, w)``."""
+        return RandomScaleCrop._scaled_sizes(size, length).unbind(1)
+
+    @staticmethod
+    def _scaled_one(size: tuple[int, int], length: int) -> tuple[int, int]:
+        """:meth:`_scaled_sizes`' rule for one length in Python floats (the same float64 product,
+        quotient and round half to even), where torch's per-op cost would dominate."""
+        return round(size[0] * length / min(size)), round(size[1] * length / min(size))
 
     def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
         n, size = batch_shape[0], tuple(batch_shape[2:])
@@ -156,7 +158,7 @@ class RandomScaleCrop(_Geometric):
         lo, hi = self.scale
         length = int(torch.randint(lo, hi + 1, (1,), generator=generator, device=device))
         length = length if applied else lo
-        h, w = (round(side * length / min(size)) for side in size)
+        h, w = self._scaled_one(size, length)
         room_y, room_x = h - self.size[0], w - self.size[1]
         u_top, u_left = (float(torch.rand(1, generator=generator, dtype=torch.float64, device=device)) for _ in "yx")
         if not applied:

@@ -360,8 +360,11 @@ def test_one_image_make_params_equals_the_batched_draws():
             assert torch.equal(g1.get_state(), g2.get_state())
 
 
-def test_scaled_sizes_equal_the_scaled_rule():
+def test_scaled_sizes_follow_the_rule_in_tensors_and_in_python():
+    # round(side * L / shorter) in float64, half to even: the tensor form and the one-image form.
     length = torch.arange(1, 2000)
     for size in [(427, 640), (640, 427), (3, 1001), (37, 37), (999, 1000)]:
-        h, w = A.RandomScaleCrop._scaled(size, length)
-        assert torch.equal(A.RandomScaleCrop._scaled_sizes(size, length), torch.stack([h, w], 1))
+        short = min(size)
+        want = torch.stack([torch.round(side * length.double() / short).long() for side in size], 1)
+        assert torch.equal(A.RandomScaleCrop._scaled_sizes(size, length), want)
+        assert [A.RandomScaleCrop._scaled_one(size, int(n)) for n in length] == [tuple(r) for r in want.tolist()]
