@@ -25,7 +25,7 @@ as markdown.
 
     python benchmarks/aug_throughput.py --cifar10 ../shared/data/cifar10/train
         --flowers ../shared/data/flowers/train [--repeats 7] [--cases a,b,c,d] [--quick]
-        [--device cpu|cuda] [--out docs/results/aug_throughput.md]
+        [--device cpu|cuda] [--cpu-time] [--out docs/results/aug_throughput.md]
 """
 
 from __future__ import annotations
@@ -100,6 +100,26 @@ def median_seconds(fns: dict, repeats: int, sync=lambda: None) -> dict:
             sync()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def cpu_time_table(runners: dict, n: int, repeats: int) -> str:
+    """Case (b) as this thread's CPU microseconds per image (``time.thread_time``): the minimum and
+    the median of ``repeats`` runs per row, rows interleaved, and each augkit row's speed-up over
+    albumentations (its median over ours)."""
+    times = {name: [] for name in runners}
+    for _, fn in runners.values():
+        fn(n)
+    for _ in range(repeats):
+        for name, (_, fn) in runners.items():
+            start = time.thread_time()
+            fn(n)
+            times[name].append((time.thread_time() - start) / n * 1e6)
+    peer = statistics.median(times["albumentations"]) if "albumentations" in times else None
+    lines = ["", "| (b) CPU time | min us per image | median us per image | albumentations / this |", "|---|---:|---:|---:|"]
+    for name, t in times.items():
+        ratio = f"{peer / statistics.median(t):.2f}x" if peer else ""
+        lines.append(f"| {name} | {min(t):.0f} | {statistics.median(t):.0f} | {ratio} |")
+    return "\n".join(lines)
 
 
 def cifar_images(n: int, root: str | None) -> tuple[np.ndarray, str]:
@@ -239,6 +259,9 @@ def main(argv: list[str] | None = None) -> list[tuple]:
                         help="a folder of real photos for case (c) (default $AUGKIT_FLOWERS; skipped without it)")
     parser.add_argument("--quick", action="store_true", help="small batches and folders (smoke test)")
     parser.add_argument("--out", type=Path, help="also write the table (markdown) to this file")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="also print case (b) as CPU microseconds per image of this thread (less moved by "
+                             "other processes on shared cores than images/s)")
     args = parser.parse_args(argv)
     cases = set(args.cases.split(","))
     torch.set_num_threads(1)
@@ -261,6 +284,8 @@ def main(argv: list[str] | None = None) -> list[tuple]:
             measure("a", runners, n, sync)
     if "b" in cases:
         measure("b", case_b_runners(), 8 if args.quick else 32)
+        if args.cpu_time:
+            print(cpu_time_table(case_b_runners(), 8 if args.quick else 32, args.repeats))
     if "c" in cases:
         from aug_e2e_case import case_c_runners
         from photo_folder import write_photo_folder

@@ -58,18 +58,22 @@ def _checked_crop(size: int | tuple[int, int], scale: tuple[int, int]) -> Random
 def _decode_window(
     path: PathLike, crop: RandomScaleCrop, generator: torch.Generator, max_pixels: int | None
 ) -> tuple[np.ndarray, dict]:
-    """One draw of ``crop`` on the file at ``path``, resampling only the crop window."""
+    """One draw of ``crop`` on the file at ``path``, resampling only the crop window.
+
+    The item path of a DataLoader worker, kept lean: the draws are :meth:`RandomScaleCrop.draw_one`
+    (Python numbers, no tensor ops), and the window is written channels-first into its own buffer,
+    returned as an h x w x 3 view of it (what ``torch.from_numpy(...).permute(2, 0, 1)`` turns back
+    into a contiguous 3 x h x w tensor without a copy).
+    """
     with _quiet_bomb_warnings():
         encoded = _read_checked(path, max_pixels)
         try:
             height, width = encoded.size
-            params = crop.make_params((1, 3, height, width), generator)
-            scaled_h, scaled_w = (int(side[0]) for side in crop._scaled((height, width), params["length"]))
+            length, top, left, (scaled_h, scaled_w) = crop.draw_one((height, width), generator)
             k = dct_reduction(encoded.size, (_WINDOW_GAP * scaled_h, _WINDOW_GAP * scaled_w))
             rgb, k = _decode_reduced(encoded, k)
         finally:
             encoded.close()
-    top, left = int(params["top"][0]), int(params["left"][0])
     image = torch.from_numpy(rgb).view(1, *rgb.shape).permute(0, 3, 1, 2)  # a channels-last view
     # Decoded pixel y covers source pixels [k y, k (y + 1)): the ratio of source to scaled size,
     # over k, samples the source's positions. At full size this is the in-memory transform's
@@ -77,15 +81,14 @@ def _decode_window(
     ratio = (height / scaled_h / k, width / scaled_w / k)
     exact = (scaled_h, scaled_w) if k == 1 else None
     window = scale_crop_window(image, ratio, (top, left), crop.size, scaled_size=exact)
-    out = np.ascontiguousarray(window.permute(1, 2, 0).numpy())
     params = {
-        "L": int(params["length"][0]),
+        "L": length,
         "scaled_size": (scaled_h, scaled_w),
         "top": top,
         "left": left,
         "decoded_size": tuple(rgb.shape[:2]),
     }
-    return out, params
+    return window.permute(1, 2, 0).numpy(), params
 
 
 def decode_scale_crop(
@@ -160,7 +163,10 @@ class ScaleCropLoader:
     """Picklable loader for :class:`ImageFolderStream`: one :func:`decode_scale_crop` per call.
 
     ``loader(path, generator)`` -> uint8 numpy h x w x 3, the draw of ``loader.crop`` (the
-    :class:`augkit.RandomScaleCrop` it reproduces) on that file.
+    :class:`augkit.RandomScaleCrop` it reproduces) on that file (a view of a channels-first
+    buffer, which :class:`ImageFolderStream` turns into a contiguous 3 x h x w tensor without a
+    copy). Building a loader readies the window kernel in this process (compiled, or loaded from
+    numba's cache), so DataLoader workers forked afterwards inherit it.
 
     Parameters
     ----------
@@ -175,6 +181,9 @@ class ScaleCropLoader:
     def __init__(self, size: int | tuple[int, int], scale: tuple[int, int], max_pixels: int | None = None) -> None:
         self.crop = _checked_crop(size, scale)
         self.max_pixels = None if max_pixels is None else check_int(max_pixels, "max_pixels", minimum=1)
+        # Resample one tiny window now: the window kernel is compiled (or loaded from numba's
+        # cache) in this process, and DataLoader workers forked from it inherit it ready.
+        scale_crop_window(torch.zeros((1, 3, 2, 2), dtype=torch.uint8), (1.0, 1.0), (0, 0), (1, 1))
 
     def __repr__(self) -> str:
         return f"ScaleCropLoader(size={self.crop.size}, scale={self.crop.scale}, max_pixels={self.max_pixels})"
@@ -270,8 +279,9 @@ class ImageFolderStream(torch.utils.data.Dataset):
                     raise
                 warnings.warn(f"skipping bad image file {err.path!r}: {err.reason}", stacklevel=2)
                 continue
-            # A C x H x W view of the H x W x C array: collation copies it into the batch anyway.
-            tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+            # A C x H x W view of the H x W x C array (contiguous when the loader wrote it
+            # channels-first, as ScaleCropLoader does: collation is then one plain copy).
+            tensor = torch.from_numpy(image if min(image.strides) >= 0 else image.copy()).permute(2, 0, 1)
             if self.transform is not None:
                 tensor = self.transform(tensor)
             return tensor, label

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -222,6 +223,36 @@ def _kernel_input(image: torch.Tensor, rows: int, cols: int, mirror: tuple[bool,
     return region.contiguous(memory_format=torch.channels_last)
 
 
+def _window_kernel():
+    """``augkit.functional.window.resample_windows`` when numba can be imported, else None.
+
+    Imported on first use: compiling it (or loading numba's on-disk cache of it) takes seconds
+    (or about a second), which a program that never resamples a uint8 window should not pay.
+    """
+    global _windows_or_none
+    if _windows_or_none is _UNSET:
+        try:
+            from .window import resample_windows
+        except ImportError:  # numba missing or unusable: torch's kernel does the work
+            resample_windows = None
+        _windows_or_none = resample_windows
+    return _windows_or_none
+
+
+_UNSET = object()
+_windows_or_none = _UNSET
+
+
+def _uses_window_kernel(x: torch.Tensor) -> bool:
+    """Whether the numba window kernel takes ``x`` (N x C x H x W): uint8 on the CPU, C = 1 or 3."""
+    return x.dtype == torch.uint8 and x.device.type == "cpu" and x.shape[1] in (1, 3) and _window_kernel() is not None
+
+
+def _as_numpy_images(x: torch.Tensor):
+    """``x`` (N x C x H x W uint8, CPU) as the N x H x W x C numpy view the window kernel reads (no copy)."""
+    return x.permute(0, 2, 3, 1).numpy()  # uint8: never requires grad
+
+
 def scale_crop_window(image: torch.Tensor, ratio: tuple[float, float], start: tuple[int, int],
                       size: tuple[int, int], flip: tuple[bool, bool] = (False, False),
                       scaled_size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -235,7 +266,7 @@ def scale_crop_window(image: torch.Tensor, ratio: tuple[float, float], start: tu
     Parameters
     ----------
     image : torch.Tensor
-        1 x C x H x W, uint8 (C = 1 or 3: interpolate's SIMD uint8 kernel on CPU) or float on [0, 1].
+        1 x C x H x W, uint8 or float on [0, 1].
     ratio : (float, float)
         Input pixels per output pixel, ``(H / scaled_h, W / scaled_w)`` for a resize to
         ``(scaled_h, scaled_w)``; a reduced-scale decode passes the source's ratio divided by
@@ -247,16 +278,30 @@ def scale_crop_window(image: torch.Tensor, ratio: tuple[float, float], start: tu
     flip : (bool, bool)
         Mirror the window top-bottom, left-right.
     scaled_size : (int, int), optional
-        The resized size when ``ratio`` is exactly ``(H / scaled_h, W / scaled_w)``: the window
-        may then be computed from the nearest image corner (the resize is symmetric). Without
-        it the kernel starts at the top-left corner.
+        The resized size when ``ratio`` is exactly ``(H / scaled_h, W / scaled_w)``: torch's
+        kernel (the path without numba) may then compute the window from the nearest image
+        corner (the resize is symmetric). Without it that kernel starts at the top-left corner.
 
     Returns
     -------
     torch.Tensor
-        C x h x w: uint8 from the SIMD kernel (within one level of the float kernel), a view
-        into a channels-last buffer; float32 for float input.
+        C x h x w. uint8 on the CPU with C = 1 or 3: torch's uint8 kernel's pixels (within one
+        level of the float kernel), computed for the window only by
+        ``augkit.functional.window.resample_windows`` (numba), channels-first; without numba, by
+        torch's kernel, a view into a channels-last buffer. Float input: float32.
     """
+    if _uses_window_kernel(image):
+        out = np.empty((1, image.shape[1], *size), dtype=np.uint8)
+        _window_kernel()(_as_numpy_images(image), np.array([ratio], dtype=np.float64),
+                         np.array([start], dtype=np.int64), np.array([flip], dtype=bool), out)
+        return torch.from_numpy(out[0])
+    return _torch_window(image, ratio, start, size, flip, scaled_size)
+
+
+def _torch_window(image: torch.Tensor, ratio: tuple[float, float], start: tuple[int, int],
+                  size: tuple[int, int], flip: tuple[bool, bool], scaled_size: tuple[int, int] | None
+                  ) -> torch.Tensor:
+    """:func:`scale_crop_window` by torch's kernel (CUDA, float, other channel counts, no numba)."""
     (c, h, w), (oh, ow), (t, lc) = image.shape[1:], size, start
     simd = image.dtype == torch.uint8 and image.device.type == "cpu" and c in (1, 3)
     if image.dtype == torch.uint8 and not simd:
@@ -320,27 +365,39 @@ def scale_crop_antialias(x: torch.Tensor, scaled_size: torch.Tensor, top: torch.
     Returns
     -------
     torch.Tensor
-        N x C x h x w. For uint8 on CPU (C = 1 or 3): the uint8 output of interpolate's SIMD
-        uint8 kernel, which works in fixed point and rounds (within one level of the float
-        kernel), channels-last in memory; otherwise the float working batch (float32 for uint8).
+        N x C x h x w. For uint8 on CPU (C = 1 or 3): the pixels of interpolate's uint8 kernel,
+        which works in fixed point and rounds (within one level of the float kernel). Where numba
+        can be imported they come from ``augkit.functional.window.resample_windows``, bit-identical and
+        computed for the windows only, in one call for the batch, contiguous channels-first;
+        without it from interpolate itself, one call per sample, channels-last in memory.
+        Otherwise the float working batch (float32 for uint8).
 
     Notes
     -----
-    One interpolate call per sample (a loop of N Python steps): every sample has its own scale
-    and window, and the kernel's cost is the pixels it touches, so batching would resample the
-    union of all windows at every scale.
+    Without numba: one interpolate call per sample (a loop of N Python steps): every sample has
+    its own scale and window, and the kernel's cost is the pixels it touches, so batching would
+    resample the union of all windows at every scale.
     """
     (n, c, h, w), (oh, ow) = x.shape, size
+    # Every sample's parameters in one small tensor op (a single image's call is mostly such ops).
+    columns = [scaled_size[:, 0], scaled_size[:, 1], top, left]
+    if flips is not None:
+        columns += [flips[:, 0].long(), flips[:, 1].long()]
+    table = torch.stack(columns, 1).cpu()
+    if _uses_window_kernel(x):
+        table = table.numpy()
+        flip_table = table[:, 4:] != 0 if flips is not None else np.zeros((n, 2), dtype=bool)
+        out = np.empty((n, c, oh, ow), dtype=np.uint8)
+        _window_kernel()(_as_numpy_images(x), np.stack([h / table[:, 0], w / table[:, 1]], 1),
+                         np.ascontiguousarray(table[:, 2:4]), np.ascontiguousarray(flip_table), out)
+        return torch.from_numpy(out)
     simd = x.dtype == torch.uint8 and x.device.type == "cpu" and c in (1, 3)
     # The SIMD kernel writes channels-last: so does the batch, which then needs no transpose.
     layout = torch.channels_last if simd else torch.contiguous_format
     dtype = torch.float32 if x.dtype == torch.uint8 and not simd else x.dtype
     out = torch.empty((n, c, oh, ow), dtype=dtype, device=x.device, memory_format=layout)
-    columns = [scaled_size[:, 0], scaled_size[:, 1], top, left]
-    if flips is not None:
-        columns += [flips[:, 0].long(), flips[:, 1].long()]
-    for i, (sh, sw, t, lc, *flip) in enumerate(torch.stack(columns, 1).tolist()):
-        out[i] = scale_crop_window(x[i:i + 1], (h / sh, w / sw), (t, lc), size, flip or (False, False), (sh, sw))
+    for i, (sh, sw, t, lc, *flip) in enumerate(table.tolist()):
+        out[i] = _torch_window(x[i:i + 1], (h / sh, w / sw), (t, lc), size, flip or (False, False), (sh, sw))
     return out
 
 

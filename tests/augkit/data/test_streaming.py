@@ -200,3 +200,5 @@ def test_loader_and_stream_return_the_draw_of_their_crop(one_png: Path) -> None:
     np.testing.assert_array_equal(out, expected)
     image, label = D.ImageFolderStream(one_png.parent.parent, loader=loader, seed=3)[0]
     assert image.shape == (3, 16, 12) and image.dtype == torch.uint8 and label == 0
+    # The window is written channels-first: the item is a contiguous tensor, collated by one copy.
+    assert image.is_contiguous()
