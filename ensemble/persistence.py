@@ -2,7 +2,7 @@
 
 The folder holds ``ensemble.json`` (settings, classes, input statistics, the member factory,
 the augmentation pipeline as augkit JSON, the list of member files) and one
-``member_NNN.safetensors`` / ``member_NNN.json`` pair per member (:mod:`ensemble.storage`).
+``member_NNN.safetensors`` / ``member_NNN.json`` pair per member (:mod:`ensemble.engine.storage`).
 Loading parses JSON and safetensors only; member files are named, never given as paths, and
 must lie in the folder, so a saved file cannot make the loader run code.
 
@@ -23,8 +23,8 @@ from sklearn.utils.validation import check_is_fitted
 import augkit
 import nets
 
-from .inputs import InputSpec
-from .storage import (
+from .bagging import set_members
+from .engine.storage import (
     MemberRecord,
     UnsafeFileError,
     checked_file,
@@ -34,6 +34,7 @@ from .storage import (
     save_member,
     write_json_atomic,
 )
+from .inputs import InputSpec
 
 __all__ = ["save_ensemble", "load_ensemble"]
 
@@ -187,5 +188,5 @@ def load_ensemble(cls, folder: Path, member=None, device: str | None = None):
     if not isinstance(names, list) or not names:
         raise UnsafeFileError(f"{folder / _CONFIG} lists no member files")
     records = [load_member(folder, name) for name in names]
-    estimator._set_members(records)
+    set_members(estimator, records)
     return estimator

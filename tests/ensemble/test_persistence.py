@@ -10,7 +10,7 @@ import torch
 import augkit as A
 import nets
 from ensemble import BaggedNetClassifier
-from ensemble.storage import UnsafeFileError
+from ensemble.engine.storage import UnsafeFileError
 from tests.ensemble.small_ensembles import small_ensemble
 
 

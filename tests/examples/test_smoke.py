@@ -170,7 +170,7 @@ def test_ensemble_train_vectorized_row(tmp_path, cifar10_root, monkeypatch):
     monkeypatch.setenv("AUGKIT_CIFAR10", str(cifar10_root))
     rows = load_script("benchmarks/ensemble_train.py").main(
         ["--out", str(tmp_path), "--images", "64", "--members", "2", "--epochs", "1", "--rows", "vectorized"])
-    assert [r["row"] for r in rows] == ["ours engine=vectorized (CPU)"]
+    assert [r["row"] for r in rows] == ["ours engine=vmap (CPU)"]
     assert rows[0]["member_images_per_s"] == pytest.approx(2 * 64 / rows[0]["seconds"])
     assert rows[0]["vs_torchensemble"] is None and rows[0]["vs_n_jobs_1"] is None
 

@@ -17,7 +17,7 @@ import torch
 
 import nets
 
-from .failures import MemberFailedError
+from ..failures import MemberFailedError
 from .plans import MemberPlan
 from .storage import MemberRecord, save_member
 
@@ -33,7 +33,7 @@ class TrainSetup:
     (its ``device`` is the worker's); members early-stop on their validation rows with
     ``patience`` when ``early_stopping``; ``threads`` torch threads per worker; finished
     members are saved to ``checkpoint_dir``; workers note their pid in ``markers_dir``;
-    ``vectorize`` picks the vectorised engine's strategy.
+    ``strategy`` is how a stacked engine runs its members (``"vmap"`` or ``"grouped"``).
     """
 
     factory: Callable[..., torch.nn.Module]
@@ -45,7 +45,7 @@ class TrainSetup:
     threads: int = 1
     checkpoint_dir: str | None = None
     markers_dir: str | None = None
-    vectorize: str = "vmap"
+    strategy: str = "vmap"
 
 
 @dataclass

@@ -1,10 +1,11 @@
 """Running the members' training: in this process, or in joblib (loky, dask) worker processes.
 
-:func:`train_all` takes the members still to train and returns their outcomes by index. It
-picks the work units (one member per task for the joblib engine; one task per device, each
-training its share of members at once, for the vectorised engine), ships them, and turns
-every way a run can end badly into one typed error that names the members and says how to
-resume:
+:func:`train` takes the members still to train, their batch source and a :class:`Run` (the
+engine, devices, workers), and returns their outcomes by index. It picks the work units
+(one member per task for ``engine="joblib"``; one task per device, each training its share of
+members at once, for the stacked engines ``"vmap"`` and ``"grouped"``; every member in this
+process for ``"loop"``), ships them, and turns every way a run can end badly into one typed
+error that names the members and says how to resume:
 
 - a member that raised: the worker's :class:`~ensemble.failures.MemberFailedError`, which
   carries the member indices across the process boundary;
@@ -23,36 +24,77 @@ import shutil
 import tempfile
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
-import numpy as np
 from tqdm.auto import tqdm
 
 from nets.precision import training_precision
 
-from .failures import FitInterrupted, MemberFailedError
+from ..failures import FitInterrupted, MemberFailedError
 from .members import MemberOutcome, TrainSetup, threads_per_worker, torch_threads, train_member, write_marker
 from .plans import MemberPlan
+from .sources import ArraySource
 from .vectorized import train_vectorized
 
-__all__ = ["train_all", "train_unit"]
+__all__ = ["ENGINES", "STACKED", "Run", "train", "train_unit"]
+
+#: The engines that stack every member into one model (the estimator's ``engine`` values).
+STACKED = ("vmap", "grouped")
+#: Every engine: members one after another in this process, one per joblib task, or stacked.
+ENGINES = ("loop", "joblib", *STACKED)
 
 # How joblib's loky backend, concurrent.futures and dask report a worker process that died.
 _WORKER_DIED = ("TerminatedWorkerError", "BrokenProcessPool", "KilledWorker", "WorkerLostError")
 
 
-def train_unit(plans: list[MemberPlan], X: np.ndarray, y: np.ndarray, setup: TrainSetup, vectorized: bool,
+@dataclass(frozen=True)
+class Run:
+    """How one ``fit`` runs its members.
+
+    Parameters
+    ----------
+    engine : {"loop", "joblib", "vmap", "grouped"}
+        Members one after another in this process; one member per joblib task; or all members
+        of a device stacked into one model (:mod:`ensemble.engine.vectorized`).
+    devices : tuple of str
+        Training devices: joblib spreads members over them; a stacked engine runs one worker
+        per device (in this process when there is one device).
+    n_jobs, backend : joblib's worker count and backend, for ``engine="joblib"``.
+    members_per_chunk : int or None
+        A stacked engine's chunk size.
+    checkpoint_dir : str or None
+        Where finished members are saved (named in resume hints).
+    n_members : int
+        The ensemble's size (members already done count towards the progress bar).
+    verbose : int
+        > 0: a progress bar over members.
+    """
+
+    engine: str
+    devices: tuple[str, ...]
+    n_jobs: int | None = None
+    backend: str | None = None
+    members_per_chunk: int | None = None
+    checkpoint_dir: str | None = None
+    n_members: int = 1
+    verbose: int = 0
+
+
+def train_unit(plans: list[MemberPlan], source: ArraySource, setup: TrainSetup, engine: str,
                members_per_chunk: int | None = None) -> list[tuple[int, MemberOutcome]]:
-    """A worker's task: ``plans`` one after another, or all at once with the vectorised engine
-    (one worker per device). Returns ``(member index, outcome)`` pairs."""
-    if not vectorized:
+    """A worker's task: ``plans`` one after another, or all at once with a stacked engine (one
+    worker per device). Returns ``(member index, outcome)`` pairs."""
+    X, y = source.X, source.y
+    if engine not in STACKED:
         return [(plan.index, train_member(plan, X, y, setup)) for plan in plans]
     for plan in plans:
         write_marker(setup.markers_dir, plan.index)
     try:
         with torch_threads(setup.threads):
-            outcomes = train_vectorized(plans, X, y, setup, members_per_chunk=members_per_chunk)
+            outcomes = train_vectorized(plans, X, y, dataclasses.replace(setup, strategy=engine),
+                                        members_per_chunk=members_per_chunk)
     except Exception as e:
         others = ", ".join(str(p.index) for p in plans[1:])
         raise MemberFailedError(f"member {plans[0].index} failed (trained together with members {others or 'none'}): "
@@ -68,70 +110,53 @@ def _on_device(setup: TrainSetup, device: str) -> TrainSetup:
     return dataclasses.replace(setup, config=config)
 
 
-def train_all(todo: list[MemberPlan], X: np.ndarray, y: np.ndarray, setup: TrainSetup, *, devices: list[str],
-              vectorized: bool, n_jobs: int | None, backend: str | None, members_per_chunk: int | None,
-              checkpoint_dir: str | os.PathLike | None, n_members: int, verbose: int) -> dict[int, MemberOutcome]:
-    """Train the members of ``todo`` (``n_members - len(todo)`` others are already done).
+def train(todo: list[MemberPlan], source: ArraySource, setup: TrainSetup, run: Run) -> dict[int, MemberOutcome]:
+    """Train the members of ``todo`` from ``source`` (``run.n_members - len(todo)`` others are
+    already done); returns their outcomes by member index.
 
-    Parameters
-    ----------
-    todo : list of MemberPlan
-        The members to train.
-    X, y : np.ndarray
-        Prepared rows N x ... and encoded labels N (int64).
-    setup : TrainSetup
-        Shared by all members; its device and threads are set per worker here.
-    devices : list of str
-        Training devices: joblib spreads members over them; the vectorised engine runs one
-        worker per device (in this process when there is one device).
-    vectorized : bool
-        The vectorised engine instead of one member per task.
-    n_jobs, backend : joblib's worker count and backend for the joblib engine.
-    members_per_chunk : int or None
-        The vectorised engine's chunk size.
-    checkpoint_dir : path or None
-        Where finished members are saved (named in resume hints).
-    n_members, verbose : the ensemble's size, and whether to show a progress bar over members.
+    ``setup`` is shared by all members; its device and threads are set per worker here.
     """
     if not todo:
         return {}
-    bar = tqdm(total=n_members, initial=n_members - len(todo), desc="members", unit="member",
-               disable=True if not verbose else None)
+    devices = list(run.devices)
+    bar = tqdm(total=run.n_members, initial=run.n_members - len(todo), desc="members", unit="member",
+               disable=True if not run.verbose else None)
     try:
-        if vectorized and len(devices) == 1:
-            local = dataclasses.replace(_on_device(setup, devices[0]), threads=threads_per_worker(1))
+        if run.engine in STACKED and len(devices) == 1:
+            local = dataclasses.replace(_on_device(setup, devices[0]), threads=threads_per_worker(1),
+                                        strategy=run.engine)
             with torch_threads(local.threads):
-                return train_vectorized(todo, X, y, local, members_per_chunk=members_per_chunk,
+                return train_vectorized(todo, source.X, source.y, local, members_per_chunk=run.members_per_chunk,
                                         on_member_done=lambda _: bar.update())
-        if vectorized:  # one worker process per device, each training its share of members at once
+        backend = run.backend
+        if run.engine in STACKED:  # one worker process per device, each training its share of members at once
             units = [(todo[i::len(devices)], devices[i]) for i in range(len(devices))]
             units = [(plans, device) for plans, device in units if plans]
             n_workers = len(units)
         else:  # one member per task, spread over the devices
             units = [([plan], devices[i % len(devices)]) for i, plan in enumerate(todo)]
-            n_workers = min(joblib.effective_n_jobs(n_jobs), len(todo))
-        hint = lambda outcomes: _resume_hint(todo, outcomes, checkpoint_dir, n_members)
-        return _train_parallel(units, setup, vectorized, n_workers, backend, members_per_chunk, X, y,
-                               checkpoint_dir, bar, hint)
+            n_workers = 1 if run.engine == "loop" else min(joblib.effective_n_jobs(run.n_jobs), len(todo))
+            backend = "sequential" if run.engine == "loop" else backend
+        hint = lambda outcomes: _resume_hint(todo, outcomes, run.checkpoint_dir, run.n_members)
+        return _train_parallel(units, source, setup, run, n_workers, backend, bar, hint)
     finally:
         bar.close()
 
 
-def _train_parallel(units, setup: TrainSetup, vectorized: bool, n_workers: int, backend: str | None,
-                    members_per_chunk: int | None, X, y, checkpoint_dir, bar,
-                    hint: Callable[[dict[int, MemberOutcome]], str]) -> dict[int, MemberOutcome]:
+def _train_parallel(units, source: ArraySource, setup: TrainSetup, run: Run, n_workers: int, backend: str | None,
+                    bar, hint: Callable[[dict[int, MemberOutcome]], str]) -> dict[int, MemberOutcome]:
     """Run work units (plans, device) in joblib workers; name the members of any that fail."""
     todo = [plan for plans, _ in units for plan in plans]
     # Inside checkpoint_dir when there is one (visible to tools), else a temporary folder.
-    if checkpoint_dir is not None:
-        markers_dir = str(Path(checkpoint_dir, ".running"))
+    if run.checkpoint_dir is not None:
+        markers_dir = str(Path(run.checkpoint_dir, ".running"))
         os.makedirs(markers_dir, exist_ok=True)
     else:
         markers_dir = tempfile.mkdtemp(prefix="augkit-members-")
     setup = dataclasses.replace(setup, markers_dir=markers_dir, threads=threads_per_worker(n_workers))
     outcomes: dict[int, MemberOutcome] = {}
     parallel = joblib.Parallel(n_jobs=n_workers, backend=backend, return_as="generator_unordered")
-    jobs = (joblib.delayed(train_unit)(plans, X, y, _on_device(setup, device), vectorized, members_per_chunk)
+    jobs = (joblib.delayed(train_unit)(plans, source, _on_device(setup, device), run.engine, run.members_per_chunk)
             for plans, device in units)
     try:
         epochs_done = 0

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import metrics
-from .calibration import MIN_ROWS
+from .. import metrics
+from ..calibration import MIN_ROWS
+from .prediction import Inference, member_probas
 
 __all__ = ["AUTO_TTA", "HeldOut", "choose_tta", "check_heldout_rows"]
 
@@ -27,22 +28,35 @@ AUTO_TTA = (None, "flip", "flip_shift", "ten_crop")
 
 
 class HeldOut:
-    """Held-out decisions of a fitted estimator on its prepared training rows ``X``, per TTA
-    mode, computed once each."""
+    """Held-out decisions of fitted members on their training rows, per TTA mode, computed once each.
 
-    def __init__(self, estimator, X: np.ndarray) -> None:
-        self.estimator, self.X = estimator, X
+    Parameters
+    ----------
+    models : sequence of nn.Module
+        The members, in eval mode.
+    heldout_rows : sequence of np.ndarray
+        Per member, the rows it held out (its ``oob_indices_``).
+    X : np.ndarray
+        The prepared training rows.
+    inference : Inference
+        How the members read rows.
+    n_classes : int
+        K.
+    """
+
+    def __init__(self, models, heldout_rows, X: np.ndarray, inference: Inference, n_classes: int) -> None:
+        self.models, self.rows, self.X, self.inference = list(models), list(heldout_rows), X, inference
+        self.n_classes = n_classes
         self._cache: dict = {}
 
     def decision(self, tta) -> tuple[np.ndarray, np.ndarray]:
         """``(decision N x K, seen bool N)``: rows no member held out are NaN and not seen."""
         if tta not in self._cache:
-            est = self.estimator
-            n, k = len(self.X), len(est.classes_)
-            total, counts = np.zeros((n, k)), np.zeros(n)
-            for model, rows in zip(est.estimators_, est.oob_indices_):
+            n = len(self.X)
+            total, counts = np.zeros((n, self.n_classes)), np.zeros(n)
+            for model, rows in zip(self.models, self.rows):
                 if len(rows):
-                    total[rows] += est._member_probas_prepared([model], self.X[rows], tta)[0].numpy()
+                    total[rows] += member_probas([model], self.X[rows], tta, self.inference)[0].numpy()
                     counts[rows] += 1
             with np.errstate(invalid="ignore", divide="ignore"):
                 self._cache[tta] = (total / counts[:, None], counts > 0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +26,8 @@ from safetensors.torch import load_file, save
 
 from conventions import write_atomic
 
-__all__ = ["MemberRecord", "save_member", "load_member", "finished_members", "open_checkpoint", "write_json_atomic",
-           "read_json", "checked_file", "UnsafeFileError"]
+__all__ = ["MemberRecord", "save_member", "load_member", "finished_members", "run_fingerprint", "open_checkpoint",
+           "write_json_atomic", "read_json", "checked_file", "UnsafeFileError"]
 
 _MEMBER_FILE = re.compile(r"^member_(\d{3,})\.json$")
 
@@ -149,6 +150,16 @@ def finished_members(folder: Path) -> dict[int, MemberRecord]:
             continue
         found[record.index] = record
     return found
+
+
+def run_fingerprint(data: Iterable[bytes], settings: dict) -> str:
+    """SHA-256 (hex) identifying a run for safe resuming: its data, as byte strings, and every
+    setting that changes a member (values compared by ``repr``)."""
+    h = hashlib.sha256()
+    for part in data:
+        h.update(part)
+    h.update(repr(sorted((k, repr(v)) for k, v in settings.items())).encode())
+    return h.hexdigest()
 
 
 def open_checkpoint(folder: Path, fingerprint: str, resume: bool, n_members: int) -> dict[int, MemberRecord]:

@@ -1,0 +1,78 @@
+"""The members' class probabilities over test-time views.
+
+Every member sees all views of a chunk of images in one forward pass (about
+:func:`nets.batches.inference_batch_size` inputs), in its own memory format, and its
+probabilities are averaged over each image's views (:func:`augkit.average_views`).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+import augkit
+import nets
+from augkit.tta import views
+from conventions import Normalization
+from nets.batches import inference_batch_size, model_memory_format
+
+__all__ = ["Inference", "member_probas", "view_count"]
+
+
+@dataclass(frozen=True)
+class Inference:
+    """How a fitted ensemble's members read their input: the per-channel ``normalize`` of
+    images (None for tabular rows, standardised before), the ``device`` they run on, and
+    whether rows are ``images`` (test-time views apply)."""
+
+    normalize: Normalization | None
+    device: str
+    images: bool
+
+    def check_tta(self, tta) -> None:
+        """Refuse test-time views of tabular rows."""
+        if tta is not None and not self.images:
+            raise ValueError(f"tta={tta!r} needs image input; this ensemble was fitted on tabular data")
+
+
+def view_count(X: np.ndarray, tta, images: bool) -> int:
+    """V, the views ``tta`` makes of each row of ``X`` (1 for tabular rows)."""
+    return views(torch.as_tensor(X[:1]), tta).shape[1] if images else 1
+
+
+def forward_views(models: Sequence[torch.nn.Module], batch_views: torch.Tensor,
+                  inference: Inference) -> list[torch.Tensor]:
+    """Per model, its probabilities n x K (float32, CPU) of a chunk of views ``n x V x ...``
+    (uint8 or float, on the device), averaged over each row's V views."""
+    n, v = batch_views.shape[:2]
+    memory_format = model_memory_format(models[0])
+    inputs = nets.to_float_batch(batch_views.flatten(0, 1), normalize=inference.normalize, memory_format=memory_format)
+    return [augkit.average_views(model(inputs).reshape(n, v, -1), average="proba").float().cpu() for model in models]
+
+
+@torch.no_grad()
+def member_probas(models: Sequence[torch.nn.Module], X: np.ndarray, tta, inference: Inference) -> torch.Tensor:
+    """``M x N x K`` probabilities of ``models`` on prepared rows ``X``, views averaged per row.
+
+    Parameters
+    ----------
+    models : sequence of nn.Module
+        Members in eval mode on ``inference.device``.
+    X : np.ndarray
+        Prepared rows (images N x C x H x W uint8 or float; tabular N x D float32).
+    tta : str, callable or None
+        A mode of :func:`augkit.tta.views` (images only).
+    inference : Inference
+    """
+    inference.check_tta(tta)
+    n_views = view_count(X, tta, inference.images)
+    chunk = max(1, inference_batch_size(inference.device) // n_views)
+    out: list[list[torch.Tensor]] = [[] for _ in models]
+    for start in range(0, len(X), chunk):
+        batch = torch.as_tensor(X[start:start + chunk]).to(inference.device)
+        batch_views = views(batch, tta) if inference.images else batch[:, None]
+        for slot, proba in zip(out, forward_views(models, batch_views, inference)):
+            slot.append(proba)
+    return torch.stack([torch.cat(s) for s in out])
