@@ -30,18 +30,27 @@ __all__ = ["InputSpec", "as_image_array", "is_image_input", "prepare_fit_data", 
 class InputSpec:
     """What a fitted ensemble expects: ``kind`` is ``"tabular"`` or ``"image"``; ``shape`` is
     the per-sample shape the members see (``(D,)`` or ``(C, H, W)``); ``layout`` is how image
-    arrays arrived (``"NHWC"`` or ``"NCHW"``)."""
+    arrays arrived (``"NHWC"`` or ``"NCHW"``); ``resize`` is S, the shorter side photos are
+    resized to before their centre crop, for an ensemble fitted on photos (None otherwise)."""
 
     kind: str
     shape: tuple[int, ...]
     layout: str | None = None
+    resize: int | None = None
+
+    @property
+    def photos(self) -> bool:
+        """Whether the ensemble was fitted on photos (a folder, files or a Dataset)."""
+        return self.resize is not None
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "shape": list(self.shape), "layout": self.layout}
+        return {"kind": self.kind, "shape": list(self.shape), "layout": self.layout, "resize": self.resize}
 
     @classmethod
     def from_dict(cls, d: dict) -> InputSpec:
-        return cls(kind=str(d["kind"]), shape=tuple(int(s) for s in d["shape"]), layout=d.get("layout"))
+        resize = d.get("resize")
+        return cls(kind=str(d["kind"]), shape=tuple(int(s) for s in d["shape"]), layout=d.get("layout"),
+                   resize=None if resize is None else int(resize))
 
 
 def is_image_input(X) -> bool:
