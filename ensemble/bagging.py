@@ -9,17 +9,19 @@ training it learns from the held-out rows (:mod:`ensemble.engine.heldout`) and p
 """
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import accuracy_score
 
 import nets
 from augkit.tta import TTA_MODES
@@ -31,11 +33,13 @@ from .engine.budget import budgeted_epochs
 from .engine.heldout import AUTO_TTA, HeldOut, check_heldout_rows, choose_tta
 from .engine.members import TrainSetup, build_member
 from .engine.orchestration import ENGINES, STACKED, Run, train
-from .engine.plans import MemberPlan, draw_entropy, draw_plans
-from .engine.prediction import Inference, member_probas, view_count
+from .engine.plans import MemberPlan, draw_entropy, draw_plans, draw_poisson_plans
+from .engine.prediction import Inference, member_probas, stream_member_probas, view_count
+from .engine.sources import ArraySource, StreamSource
 from .engine.storage import MemberRecord, open_checkpoint, run_fingerprint
 from .failures import check_divergence
 from .inputs import prepare_fit_data, prepare_predict_data
+from .photo_inputs import is_photo_input, prepare_photo_fit, prepare_photo_predict
 from .voting import vote
 
 __all__ = ["BaggedNetClassifier", "training_devices", "resolve_engine", "train_config", "set_members"]
@@ -45,7 +49,7 @@ _CALIBRATIONS = (None, "temperature")
 _DEFAULTS = nets.TrainConfig  # the training options' defaults are written once, there
 # Settings that never change what a member learns (beyond float rounding): left out of a run's fingerprint.
 _RUN_ONLY = ("n_jobs", "backend", "verbose", "engine", "members_per_chunk", "device", "tta", "voting", "weights",
-             "on_diverge")
+             "on_diverge", "num_workers")
 # Estimator parameters that are nets.TrainConfig fields of the same name and meaning.
 _TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "optimizer", "weight_decay",
                      "decoupled_weight_decay", "l1", "lr_schedule", "norm_lr_scale", "lookahead", "label_smoothing",
@@ -179,6 +183,14 @@ def estimator_setup(estimator: BaggedNetClassifier, checkpoint_dir: str | os.Pat
 class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
     """A bagged ensemble of torch networks, following the scikit-learn estimator contract.
 
+    It trains on in-memory arrays (tabular rows or equal-size images) and on photos of any size
+    streamed from disk: a folder in the ImageFolder layout (``clf.fit("photos/train")``), a list
+    of image files with ``y``, or any map-style Dataset of ``(image, label)`` pairs (see
+    :mod:`ensemble.photo_inputs`). Photos are decoded and scale-cropped on DataLoader workers
+    once per epoch for all members, which each decoded batch trains in turn, bagged by the
+    Poisson bootstrap of online bagging (:mod:`ensemble.engine.streamed`); evaluation decodes
+    each photo once for every view and member (:mod:`ensemble.engine.photos`).
+
     Each of ``n_members`` members draws its own bootstrap sample of the training rows (or, with
     ``bootstrap=False``, trains on all rows from its own random initialisation: the "deep
     ensembles" recipe), trains with its own seeded random stream (initial weights, minibatch
@@ -261,14 +273,32 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     validation_fraction : float
         Rows each member holds out when ``bootstrap=False``, for early stopping, ``tta="auto"``
         and ``calibration``.
+    image_size : int or None
+        Photos only: the side of the square crops the members see, when ``augment`` does not
+        start with a ``RandomScaleCrop`` or ``RandomResizedCrop`` (whose size is then the one
+        used; stating both, differently, is a ValueError). ``None``: the crop's size, else
+        112, trained from shorter sides L ~ U[128, 240] (ResNet's 224 crop from [256, 480],
+        halved) and evaluated at S = 128 (see :mod:`ensemble.engine.photos`).
+    on_bad_image : {"raise", "skip"}
+        Photos only: a file that is empty, not an image or cut short fails ``fit`` before
+        training with an error naming it, and so does one that fails to decode during
+        training; ``"skip"`` leaves such files out with a warning and records them in
+        ``skipped_files_``. Prediction always names a bad file.
+    num_workers : int or None
+        Photos only: DataLoader worker processes decoding and cropping images (0: in this
+        process). ``None``: up to 4 of this process's cores.
     engine : {"auto", "loop", "joblib", "vmap", "grouped"}
-        How members train. ``"loop"``: one after another in this process, each on every core.
-        ``"joblib"``: one member per joblib task, ``n_jobs`` worker processes. ``"vmap"`` and
+        How members train. ``"loop"``: one after another in this process, each on every core
+        (photos: each decoded batch trains every member in turn). ``"joblib"``: one member per
+        joblib task, ``n_jobs`` worker processes (photos: the members split into ``n_jobs``
+        groups, each worker decoding every image for its group, on a shared filesystem for a
+        cluster). ``"vmap"`` and
         ``"grouped"``: all members of a device stacked into one model, run by
         ``torch.func.vmap`` over the stacked weights, or with the members' activations packed
         along channels and grouped convolutions (:mod:`ensemble.engine.grouped`); the same
         members up to float rounding, and ``benchmarks/gpu.py`` measures which is faster on a
-        device. ``"auto"``: ``"vmap"`` on CUDA, ``"joblib"`` elsewhere. (``"vectorized"`` and
+        device; in-memory arrays only. ``"auto"``: ``"loop"`` for photos, else ``"vmap"`` on
+        CUDA and ``"joblib"`` elsewhere. (``"vectorized"`` and
         the ``vectorize`` parameter were merged into these values.)
     members_per_chunk : int or None
         With a stacked engine, train at most this many members at once. ``None``: all at
@@ -317,6 +347,8 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         Per member, its torch seed and its index.
     n_features_in_ : int
         Number of features (tabular) or values per image.
+    skipped_files_ : list of str
+        Photos only: the files (or Dataset items) left out as unreadable (``on_bad_image="skip"``).
     """
 
     def __init__(
@@ -350,6 +382,9 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         early_stopping: bool = True,
         patience: int = 5,
         validation_fraction: float = 0.1,
+        image_size: int | None = None,
+        on_bad_image: str = "raise",
+        num_workers: int | None = None,
         engine: str = "auto",
         members_per_chunk: int | None = None,
         on_diverge: str = "raise",
@@ -387,6 +422,9 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         self.early_stopping = early_stopping
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.image_size = image_size
+        self.on_bad_image = on_bad_image
+        self.num_workers = num_workers
         self.engine = engine
         self.members_per_chunk = members_per_chunk
         self.on_diverge = on_diverge
@@ -414,6 +452,22 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             raise ValueError(f"weights has {len(self.weights)} entries but n_members={self.n_members}")
         if self.members_per_chunk is not None:
             check_int(self.members_per_chunk, "members_per_chunk", minimum=1)
+        if self.image_size is not None:
+            check_int(self.image_size, "image_size", minimum=1)
+        check_choice(self.on_bad_image, "on_bad_image", ("raise", "skip"))
+        if self.num_workers is not None:
+            check_int(self.num_workers, "num_workers", minimum=0)
+
+    def _check_source(self, photos: bool) -> None:
+        """The settings that apply to one kind of input only."""
+        if photos and self.time_budget is not None:
+            raise ValueError("time_budget sizes epochs for in-memory arrays; with photos set epochs instead")
+        if photos and self.engine in STACKED:
+            raise ValueError(f"engine={self.engine!r} stacks members over in-memory arrays; photos train their "
+                             "members in one process, each decoded batch training every member (engine='loop', "
+                             "faster than stacking on a CPU), or split them over workers (engine='joblib')")
+        if not photos and self.image_size is not None:
+            raise ValueError("image_size applies to photos (a folder, files or a Dataset); arrays keep their size")
 
     def _n_bag(self, n: int) -> int:
         m = self.max_samples
@@ -426,9 +480,11 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         return max(1, round(m * n))
 
     # ------------------------------------------------------------------ bags and seeds
-    def _plans(self, n: int) -> list[MemberPlan]:
+    def _plans(self, n: int, entropy: int, stream: bool) -> list[MemberPlan]:
+        if stream and self.bootstrap:  # online bagging: the Poisson bootstrap, rate = the bag's share of N
+            return draw_poisson_plans(n, self.n_members, entropy, rate=self._n_bag(n) / n)
         hold_out = bool(self.early_stopping) or bool(self._learns_from_heldout())
-        return draw_plans(n, self.n_members, draw_entropy(self.random_state), bootstrap=self.bootstrap, n_bag=self._n_bag(n),
+        return draw_plans(n, self.n_members, entropy, bootstrap=self.bootstrap, n_bag=self._n_bag(n),
                           validation_fraction=self.validation_fraction, hold_out=hold_out)
 
     def _learns_from_heldout(self) -> list[str]:
@@ -443,9 +499,10 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             settings["augment"] = self.augment.to_json()
         return run_fingerprint(source.fingerprint_parts(), settings)
 
-    def _run(self, checkpoint_dir) -> Run:
+    def _run(self, checkpoint_dir, photos: bool) -> Run:
         devices = training_devices(self.device)
-        return Run(engine=resolve_engine(self.engine, devices), devices=tuple(devices), n_jobs=self.n_jobs,
+        engine = "loop" if photos and self.engine == "auto" else resolve_engine(self.engine, devices)
+        return Run(engine=engine, devices=tuple(devices), n_jobs=self.n_jobs,
                    backend=self.backend, members_per_chunk=self.members_per_chunk,
                    checkpoint_dir=str(checkpoint_dir) if checkpoint_dir is not None else None,
                    n_members=self.n_members, verbose=self.verbose)
@@ -456,14 +513,16 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
 
         Parameters
         ----------
-        X : array-like
+        X : array-like, path, list of paths or Dataset
             ``N x D`` numbers, or images ``N x H x W x C`` / ``N x C x H x W`` (uint8 or float
-            in [0, 1]).
-        y : array-like
-            ``N`` class labels.
+            in [0, 1]); or photos of any size: a folder (one sub-folder per class), a list of
+            image files, or a map-style Dataset of ``(image, label)`` pairs.
+        y : array-like, optional
+            ``N`` class labels; omitted for a folder or a Dataset.
         checkpoint_dir : path, optional
             Folder where each member is written (atomically) the moment it finishes; with
-            ``resume=True`` members already there are loaded, not retrained.
+            ``resume=True`` members already there are loaded, not retrained. Photos also save
+            the members' whole training state after every epoch, and resume from it.
         resume : bool
             Reuse the finished members in ``checkpoint_dir`` (the folder must come from a run
             with the same data and settings).
@@ -480,10 +539,13 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             raise ValueError("resume=True cannot be combined with time_budget: the epochs are sized by timing "
                              "this run, so a resumed run could train different members")
         train_config(self)  # training options checked before the data is touched
-        source = prepare_fit_data(self, X, y)
-        plans = self._plans(len(source))
+        photos = is_photo_input(X)
+        self._check_source(photos)
+        source = prepare_photo_fit(self, X, y) if photos else prepare_fit_data(self, X, y)
+        entropy = draw_entropy(self.random_state)
+        plans = self._plans(len(source), entropy, photos)
         check_heldout_rows(plans, self._learns_from_heldout())
-        run = self._run(checkpoint_dir)
+        run = self._run(checkpoint_dir, photos)
         self.epochs_ = self.epochs
         if self.time_budget is not None:
             self.budget_plan_ = self._budget_plan(source, plans, run, time.perf_counter() - start)
@@ -492,11 +554,18 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         if checkpoint_dir is not None:
             done = open_checkpoint(Path(checkpoint_dir), self._fingerprint(source), resume, self.n_members)
         todo = [p for p in plans if p.index not in done]
-        outcomes = train(todo, source, estimator_setup(self, checkpoint_dir, self.epochs_), run)
+        setup = estimator_setup(self, checkpoint_dir, self.epochs_)
+        if photos:  # the per-image crop runs on the DataLoader workers, the rest of augment on batches
+            setup = dataclasses.replace(setup, config=dataclasses.replace(setup.config, augment=source.geometry.batched),
+                                        stream_seed=entropy)
+        outcomes = train(todo, source, setup, run)
         check_divergence({i: o.message for i, o in outcomes.items() if o.record is None}, self.on_diverge,
                          self.n_members)
         records = {**done, **{i: o.record for i, o in outcomes.items() if o.record is not None}}
         set_members(self, [records[i] for i in sorted(records)])
+        if photos:
+            source.skipped.update(i for o in outcomes.values() for i in o.skipped)
+            self.skipped_files_ = [source.items.name(i) for i in sorted(source.skipped)]
         self._learn_from_heldout(source)
         return self
 
@@ -519,7 +588,8 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     def _learn_from_heldout(self, source) -> None:
         """After training: the TTA of ``"auto"``, the out-of-bag scores, the temperature."""
         y = source.y
-        heldout = HeldOut(self.estimators_, self.oob_indices_, source.X, self._inference(), len(self.classes_))
+        modes = AUTO_TTA if self.tta == "auto" else (self.tta,)
+        heldout = HeldOut(self.estimators_, self.oob_indices_, source, self._inference(), len(self.classes_), modes)
         self.tta_ = self.tta
         if self.tta == "auto":
             self.tta_, self.tta_scores_ = choose_tta(heldout, y)
@@ -547,17 +617,35 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             return getattr(self, "tta_", None if self.tta == "auto" else self.tta)
         return tta
 
+    def _prediction_source(self, X, y=None) -> ArraySource | StreamSource:
+        if is_photo_input(X):
+            return prepare_photo_predict(self, X, y)
+        return ArraySource(prepare_predict_data(self, X))
+
+    def _member_chunks(self, source: ArraySource | StreamSource, tta) -> Iterator[torch.Tensor]:
+        """The members' probabilities ``M x n x K`` of a prediction source, in row order: one
+        chunk for arrays, a chunk of photos at a time for photos."""
+        tta = self._resolve_tta(tta)
+        if isinstance(source, ArraySource):
+            yield member_probas(self.estimators_, source.X, tta, self._inference())
+            return
+        for _, (probas,) in stream_member_probas(self.estimators_, source, np.arange(len(source)), [tta],
+                                                 self._inference()):
+            yield probas
+
     def member_probas(self, X, tta="default") -> torch.Tensor:
         """Each member's class probabilities: float tensor ``M x N x K`` (for diagnostics),
         uncalibrated.
 
-        ``tta``: ``"default"`` uses the estimator's ``tta_``; else as in :meth:`predict_proba`.
+        ``X``: as in :meth:`predict_proba`. ``tta``: ``"default"`` uses the estimator's
+        ``tta_``; else as in :meth:`predict_proba`.
         """
-        X = prepare_predict_data(self, X)
-        return member_probas(self.estimators_, X, self._resolve_tta(tta), self._inference())
+        return torch.cat(list(self._member_chunks(self._prediction_source(X), tta)), dim=1)
 
-    def _combined(self, X, tta, method: str) -> np.ndarray:
-        return vote(self.member_probas(X, tta), method=method, weights=self._voting_weights()).numpy()
+    def _combined(self, source: ArraySource | StreamSource, tta, method: str) -> np.ndarray:
+        weights = self._voting_weights()
+        return np.concatenate([vote(p, method=method, weights=weights).numpy()
+                               for p in self._member_chunks(source, tta)])
 
     def _voting_weights(self):
         if self.weights is None:
@@ -569,12 +657,16 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         then the (weighted) mean over members; with ``calibration``, then ``temperature_``
         applied to their logits (:func:`ensemble.calibration.apply_temperature`).
 
-        ``tta``: ``None``, ``"flip"``, ``"shift"``, ``"flip_shift"``, ``"ten_crop"``,
-        ``"multi_scale"`` or a callable mapping a uint8 batch ``N x C x H x W`` to views
-        ``N x V x C x H x W``; ``"default"`` (or ``"auto"``) = the estimator's ``tta_``. Each
-        member sees all views of a batch in one forward pass.
+        ``X``: arrays as in :meth:`fit`, or, for an ensemble fitted on photos, photos as in
+        :meth:`fit` (a folder's files in its sorted order). ``tta``: ``None``, ``"flip"``,
+        ``"shift"``, ``"flip_shift"``, ``"ten_crop"``, ``"multi_scale"`` or a callable mapping
+        a uint8 batch ``N x C x H x W`` to views ``N x V x C x H x W`` (for photos: of the
+        centre views; ``"ten_crop"`` and ``"multi_scale"`` crop the resized photo itself, see
+        :mod:`ensemble.engine.photos`); ``"default"`` (or ``"auto"``) = the estimator's
+        ``tta_``. Each member sees all views of a batch in one forward pass; a photo is
+        decoded once for all its views and all members.
         """
-        proba = self._combined(X, tta, "soft")
+        proba = self._combined(self._prediction_source(X), tta, "soft")
         temperature = getattr(self, "temperature_", None)
         if temperature is None:
             return proba
@@ -583,8 +675,21 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     def predict(self, X, tta="default") -> np.ndarray:
         """Predicted class labels ``N``, combined by the estimator's ``voting`` rule
         (hard-vote ties go to the lowest class index); the temperature never changes them."""
-        combined = self._combined(X, tta, self.voting)
+        combined = self._combined(self._prediction_source(X), tta, self.voting)
         return self.classes_[combined.argmax(1)]
+
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """Mean accuracy of :meth:`predict` on ``X`` against ``y``; for photos, ``y`` defaults to
+        a folder's (or a Dataset's) own labels."""
+        if not is_photo_input(X):
+            return super().score(X, y, sample_weight=sample_weight)
+        source = prepare_photo_predict(self, X, y)
+        if source.y is not None:
+            y = self.classes_[source.y]
+        elif y is None:
+            raise ValueError("y is required to score a list of image files")
+        predicted = self.classes_[self._combined(source, "default", self.voting).argmax(1)]
+        return float(accuracy_score(y, predicted, sample_weight=sample_weight))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:

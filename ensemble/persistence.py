@@ -30,6 +30,7 @@ from .engine.storage import (
     checked_file,
     load_member,
     member_stem,
+    qualified_name,
     read_json,
     save_member,
     write_json_atomic,
@@ -52,15 +53,6 @@ def _plain_params(cls) -> list[str]:
     return [name for name in cls().get_params(deep=False) if name not in _SEPARATE]
 
 
-def _qualified_name(factory) -> str:
-    """``module.qualname`` of a factory (of its class for a callable object), partials spelled out."""
-    if isinstance(factory, functools.partial):
-        args = [repr(a) for a in factory.args] + [f"{k}={v!r}" for k, v in factory.keywords.items()]
-        return f"functools.partial({_qualified_name(factory.func)}, {', '.join(args)})"
-    target = factory if hasattr(factory, "__qualname__") else type(factory)
-    return f"{getattr(target, '__module__', None) or '?'}.{target.__qualname__}"
-
-
 def _factory_spec(member) -> dict | None:
     """How the member factory is saved: a nets model by name and JSON keyword arguments
     (loadable), anything else by its qualified name (information only)."""
@@ -76,7 +68,7 @@ def _factory_spec(member) -> dict | None:
             return {"name": name, "kwargs": kwargs}
         except TypeError:  # arguments that are not JSON values: not rebuildable from the file
             pass
-    return {"name": None, "qualified_name": _qualified_name(member)}
+    return {"name": None, "qualified_name": qualified_name(member)}
 
 
 def _factory_from_spec(spec: dict | None):

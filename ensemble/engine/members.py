@@ -33,7 +33,8 @@ class TrainSetup:
     (its ``device`` is the worker's); members early-stop on their validation rows with
     ``patience`` when ``early_stopping``; ``threads`` torch threads per worker; finished
     members are saved to ``checkpoint_dir``; workers note their pid in ``markers_dir``;
-    ``strategy`` is how a stacked engine runs its members (``"vmap"`` or ``"grouped"``).
+    ``strategy`` is how a stacked engine runs its members (``"vmap"`` or ``"grouped"``);
+    ``stream_seed`` draws a stream's epoch orders and crops (the same for every member).
     """
 
     factory: Callable[..., torch.nn.Module]
@@ -46,14 +47,17 @@ class TrainSetup:
     checkpoint_dir: str | None = None
     markers_dir: str | None = None
     strategy: str = "vmap"
+    stream_seed: int = 0
 
 
 @dataclass
 class MemberOutcome:
-    """What a worker sends back: the member's record, or None and the message of its divergence."""
+    """What a worker sends back: the member's record, or None and the message of its divergence;
+    for a stream, the rows it skipped as unreadable."""
 
     record: MemberRecord | None
     message: str = ""
+    skipped: tuple[int, ...] = ()
 
 
 def threads_per_worker(n_workers: int) -> int:

@@ -1,11 +1,21 @@
 """Running the members' training: in this process, or in joblib (loky, dask) worker processes.
 
 :func:`train` takes the members still to train, their batch source and a :class:`Run` (the
-engine, devices, workers), and returns their outcomes by index. It picks the work units
-(one member per task for ``engine="joblib"``; one task per device, each training its share of
-members at once, for the stacked engines ``"vmap"`` and ``"grouped"``; every member in this
-process for ``"loop"``), ships them, and turns every way a run can end badly into one typed
-error that names the members and says how to resume:
+engine, devices, workers), and returns their outcomes by index. It picks the work units and
+ships them:
+
+- in-memory rows (:class:`~ensemble.engine.sources.ArraySource`): one member per task for
+  ``engine="joblib"``; one task per device, each training its share of members at once, for
+  the stacked engines ``"vmap"`` and ``"grouped"``; every member in this process for ``"loop"``;
+- a stream (:class:`~ensemble.engine.sources.StreamSource`): every member in this process,
+  each decoded batch training all of them, for ``"loop"``; for ``"joblib"`` the members are
+  split into ``n_jobs`` groups, and each worker process reads the whole stream for its group
+  (on a cluster the folder must be on a filesystem every worker sees): ``n_jobs`` decodes of
+  every image per epoch instead of one, which pays only where decoding is cheap beside the
+  members' steps.
+
+It turns every way a run can end badly into one typed error that names the members and says
+how to resume:
 
 - a member that raised: the worker's :class:`~ensemble.failures.MemberFailedError`, which
   carries the member indices across the process boundary;
@@ -35,7 +45,8 @@ from nets.precision import training_precision
 from ..failures import FitInterrupted, MemberFailedError
 from .members import MemberOutcome, TrainSetup, threads_per_worker, torch_threads, train_member, write_marker
 from .plans import MemberPlan
-from .sources import ArraySource
+from .sources import ArraySource, StreamSource
+from .streamed import train_stream
 from .vectorized import train_vectorized
 
 __all__ = ["ENGINES", "STACKED", "Run", "train", "train_unit"]
@@ -82,10 +93,13 @@ class Run:
     verbose: int = 0
 
 
-def train_unit(plans: list[MemberPlan], source: ArraySource, setup: TrainSetup, engine: str,
+def train_unit(plans: list[MemberPlan], source: ArraySource | StreamSource, setup: TrainSetup, engine: str,
                members_per_chunk: int | None = None) -> list[tuple[int, MemberOutcome]]:
-    """A worker's task: ``plans`` one after another, or all at once with a stacked engine (one
-    worker per device). Returns ``(member index, outcome)`` pairs."""
+    """A worker's task: ``plans`` one after another, all at once with a stacked engine (one
+    worker per device), or together on one pass over a stream. Returns ``(member index,
+    outcome)`` pairs."""
+    if isinstance(source, StreamSource):
+        return sorted(train_stream(plans, source, setup).items())
     X, y = source.X, source.y
     if engine not in STACKED:
         return [(plan.index, train_member(plan, X, y, setup)) for plan in plans]
@@ -110,7 +124,8 @@ def _on_device(setup: TrainSetup, device: str) -> TrainSetup:
     return dataclasses.replace(setup, config=config)
 
 
-def train(todo: list[MemberPlan], source: ArraySource, setup: TrainSetup, run: Run) -> dict[int, MemberOutcome]:
+def train(todo: list[MemberPlan], source: ArraySource | StreamSource, setup: TrainSetup,
+          run: Run) -> dict[int, MemberOutcome]:
     """Train the members of ``todo`` from ``source`` (``run.n_members - len(todo)`` others are
     already done); returns their outcomes by member index.
 
@@ -128,23 +143,24 @@ def train(todo: list[MemberPlan], source: ArraySource, setup: TrainSetup, run: R
             with torch_threads(local.threads):
                 return train_vectorized(todo, source.X, source.y, local, members_per_chunk=run.members_per_chunk,
                                         on_member_done=lambda _: bar.update())
-        backend = run.backend
-        if run.engine in STACKED:  # one worker process per device, each training its share of members at once
+        backend = "sequential" if run.engine == "loop" else run.backend
+        n_workers = 1 if run.engine == "loop" else min(joblib.effective_n_jobs(run.n_jobs), len(todo))
+        if isinstance(source, StreamSource):  # groups of members, each reading the whole stream
+            units = [(todo[i::n_workers], devices[i % len(devices)]) for i in range(n_workers)]
+        elif run.engine in STACKED:  # one worker process per device, each training its share of members at once
             units = [(todo[i::len(devices)], devices[i]) for i in range(len(devices))]
             units = [(plans, device) for plans, device in units if plans]
             n_workers = len(units)
         else:  # one member per task, spread over the devices
             units = [([plan], devices[i % len(devices)]) for i, plan in enumerate(todo)]
-            n_workers = 1 if run.engine == "loop" else min(joblib.effective_n_jobs(run.n_jobs), len(todo))
-            backend = "sequential" if run.engine == "loop" else backend
-        hint = lambda outcomes: _resume_hint(todo, outcomes, run.checkpoint_dir, run.n_members)
+        hint = lambda outcomes: _resume_hint(todo, outcomes, run, isinstance(source, StreamSource))
         return _train_parallel(units, source, setup, run, n_workers, backend, bar, hint)
     finally:
         bar.close()
 
 
-def _train_parallel(units, source: ArraySource, setup: TrainSetup, run: Run, n_workers: int, backend: str | None,
-                    bar, hint: Callable[[dict[int, MemberOutcome]], str]) -> dict[int, MemberOutcome]:
+def _train_parallel(units, source: ArraySource | StreamSource, setup: TrainSetup, run: Run, n_workers: int,
+                    backend: str | None, bar, hint: Callable[[dict[int, MemberOutcome]], str]) -> dict[int, MemberOutcome]:
     """Run work units (plans, device) in joblib workers; name the members of any that fail."""
     todo = [plan for plans, _ in units for plan in plans]
     # Inside checkpoint_dir when there is one (visible to tools), else a temporary folder.
@@ -202,13 +218,14 @@ def _dead_members(markers_dir: str, todo: list[MemberPlan], outcomes: dict[int, 
     return dead
 
 
-def _resume_hint(todo: list[MemberPlan], outcomes: dict[int, MemberOutcome], checkpoint_dir, n_members: int) -> str:
-    finished = n_members - len(todo) + sum(o.record is not None for o in outcomes.values())
-    if checkpoint_dir is None:
-        return (f"{finished} of {n_members} members had finished but were not saved: pass "
+def _resume_hint(todo: list[MemberPlan], outcomes: dict[int, MemberOutcome], run: Run, stream: bool) -> str:
+    finished = run.n_members - len(todo) + sum(o.record is not None for o in outcomes.values())
+    if run.checkpoint_dir is None:
+        return (f"{finished} of {run.n_members} members had finished but were not saved: pass "
                 "checkpoint_dir=... to keep finished members on disk and resume=True to reuse them.")
-    return (f"{finished} of {n_members} members are saved in {checkpoint_dir}; run "
-            f"fit(X, y, checkpoint_dir={str(checkpoint_dir)!r}, resume=True) to train only the missing ones.")
+    rest = ("to continue from the last epoch saved there" if stream else "to train only the missing ones")
+    return (f"{finished} of {run.n_members} members are saved in {run.checkpoint_dir}; run "
+            f"fit(X, y, checkpoint_dir={str(run.checkpoint_dir)!r}, resume=True) {rest}.")
 
 
 def _first_line(e: BaseException) -> str:

@@ -3,10 +3,15 @@
 Every member sees all views of a chunk of images in one forward pass (about
 :func:`nets.batches.inference_batch_size` inputs), in its own memory format, and its
 probabilities are averaged over each image's views (:func:`augkit.average_views`).
+
+In-memory rows (:func:`member_probas`) come as one array; a stream's photos
+(:func:`stream_member_probas`) come a chunk of images at a time, each image decoded once for
+all its views of every requested mode and for every member, so a caller can reduce each
+chunk (vote, accumulate held-out decisions) and keep O(N x K) numbers, whatever N.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +23,10 @@ from augkit.tta import views
 from conventions import Normalization
 from nets.batches import inference_batch_size, model_memory_format
 
-__all__ = ["Inference", "member_probas", "view_count"]
+from .photos import photo_views
+from .sources import StreamSource
+
+__all__ = ["Inference", "member_probas", "stream_member_probas", "view_count"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +84,55 @@ def member_probas(models: Sequence[torch.nn.Module], X: np.ndarray, tta, inferen
         for slot, proba in zip(out, forward_views(models, batch_views, inference)):
             slot.append(proba)
     return torch.stack([torch.cat(s) for s in out])
+
+
+@torch.no_grad()
+def stream_member_probas(models: Sequence[torch.nn.Module], source: StreamSource, rows: np.ndarray, modes: Sequence,
+                         inference: Inference, masks: np.ndarray | None = None,
+                         desc: str = "predicting") -> Iterator[tuple[np.ndarray, list[torch.Tensor]]]:
+    """The probabilities of ``models`` on a stream's ``rows``, a chunk of images at a time.
+
+    Parameters
+    ----------
+    models : sequence of nn.Module
+        M members in eval mode on ``inference.device``.
+    source : StreamSource
+        The photos.
+    rows : np.ndarray
+        The rows to predict (the source's skipped rows are left out).
+    modes : sequence
+        Test-time modes (:mod:`ensemble.engine.photos`), all made from one decode per image.
+    inference : Inference
+    masks : np.ndarray, optional
+        bool M x N: member m computes only the rows where ``masks[m]`` is True (e.g. its
+        out-of-bag rows); the other entries are NaN.
+    desc : str
+        The progress bar's label.
+
+    Yields
+    ------
+    (np.ndarray, list of torch.Tensor)
+        The chunk's rows (int64 n), and per mode the probabilities M x n x K (float32, CPU),
+        averaged over each image's views.
+    """
+    probe = torch.zeros(1, 3, *source.geometry.size, dtype=torch.uint8)
+    n_views = sum(v.shape[0] for v in photo_views(probe, source.geometry, modes))
+    chunk = max(1, inference_batch_size(inference.device) // n_views)
+    for views_by_mode, chunk_rows in source.view_chunks(rows, modes, chunk, desc=desc):
+        chunk_rows = chunk_rows.numpy()
+        out = []
+        for batch_views in views_by_mode:
+            batch_views = batch_views.to(inference.device)
+            if masks is None:
+                out.append(torch.stack(forward_views(models, batch_views, inference)))
+                continue
+            probas = None
+            for m, model in enumerate(models):
+                mine = torch.as_tensor(masks[m, chunk_rows])
+                if bool(mine.any()):
+                    proba = forward_views([model], batch_views[mine.to(batch_views.device)], inference)[0]
+                    if probas is None:
+                        probas = torch.full((len(models), len(chunk_rows), proba.shape[1]), float("nan"))
+                    probas[m, mine] = proba
+            out.append(probas)
+        yield chunk_rows, out

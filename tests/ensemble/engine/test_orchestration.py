@@ -75,7 +75,9 @@ def test_worker_killed_mid_training_names_the_member_and_resume_completes(digits
 
     killer = threading.Thread(target=kill_member_1)
     killer.start()
-    with pytest.raises(MemberFailedError, match=r"member 1 did not finish: its worker process died") as info:
+    # loky shuts the whole pool down when a worker dies, so members training beside member 1 are named too
+    with pytest.raises(MemberFailedError, match=r"^(member \d, )*member 1(, member \d)* did not finish: its worker "
+                       r"process died") as info:
         small_ensemble(**kw).fit(X, y, checkpoint_dir=tmp_path / "ckpt")
     killer.join()
     assert 1 in info.value.members
