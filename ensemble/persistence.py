@@ -156,6 +156,10 @@ def load_ensemble(cls, folder: Path, member=None, device: str | None = None):
         raise UnsafeFileError(f"{folder / _CONFIG} is not an augkit ensemble (format {config.get('format')!r}, "
                               f"version {config.get('version')!r})")
     params = config.get("params")
+    if isinstance(params, dict) and "vectorize" in params:  # saved before engine= took vectorize='s values
+        strategy = params.pop("vectorize")
+        if params.get("engine") == "vectorized":
+            params["engine"] = strategy
     unexpected = sorted(set(params) - set(_plain_params(cls))) if isinstance(params, dict) else ["(not an object)"]
     if unexpected:
         raise UnsafeFileError(f"{folder / _CONFIG} has unexpected settings: {unexpected}")

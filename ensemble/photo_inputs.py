@@ -46,9 +46,12 @@ def _is_path(x) -> bool:
 
 
 def is_photo_input(X) -> bool:
-    """True for a folder path, a non-empty list or tuple of paths, or a map-style torch Dataset."""
+    """True for a folder path, a non-empty list, tuple or 1-d numpy array of paths, or a map-style
+    torch Dataset."""
     if _is_path(X):
         return True
+    if isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "UO":
+        X = X.tolist()
     if isinstance(X, (list, tuple)) and X and all(_is_path(x) for x in X):
         return True
     return isinstance(X, torch.utils.data.Dataset) and not isinstance(X, torch.utils.data.IterableDataset)
@@ -85,6 +88,8 @@ def _items(X, y, num_workers: int) -> tuple[FileItems | DatasetItems, np.ndarray
             raise ValueError("X is a folder: its classes are its sub-folders, so y must be omitted")
         classes, paths, labels = scan_image_folder(X)
         return FileItems(paths), labels, classes
+    if isinstance(X, np.ndarray):  # a 1-d array of paths
+        X = X.tolist()
     if isinstance(X, (list, tuple)):
         missing = [str(p) for p in X if not os.path.isfile(p)]
         if missing:

@@ -26,14 +26,16 @@ __all__ = ["to_float_batch", "reads_uint8", "normalize_batch", "model_memory_for
            "inference_batch_size"]
 
 
-def inference_batch_size(device: torch.device | str) -> int:
+def inference_batch_size(device: torch.device | str, pixels: int | None = None) -> int:
     """Rows per forward pass in evaluation and prediction on ``device``.
 
-    A CPU runs a small CNN 2-3x faster on batches of a few hundred rows than on thousands:
-    the activations of a batch then stay in cache between layers. Accelerators want large
-    batches to fill their cores.
+    A CPU runs a small CNN 2-3x faster on batches of a few hundred 32 x 32 rows than on
+    thousands: the activations of a batch then stay in cache between layers. Larger images
+    (``pixels`` per row and channel) get proportionally fewer rows, so a batch's activations
+    stay that size. Accelerators want large batches to fill their cores.
     """
-    return 256 if torch.device(device).type == "cpu" else 4096
+    rows = 256 if torch.device(device).type == "cpu" else 4096
+    return rows if pixels is None else max(1, min(rows, rows * 32 * 32 // pixels))
 
 
 def normalize_batch(x: torch.Tensor, normalize: Normalize = None,

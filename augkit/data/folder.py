@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .decoding import BadImageError, PathLike
 
-__all__ = ["scan_image_folder", "check_image_file", "check_image_files"]
+__all__ = ["scan_image_folder", "every_kth_per_class", "check_image_file", "check_image_files"]
 
 OnError = Literal["warn", "raise"]
 ON_ERROR_CHOICES = ("warn", "raise")
@@ -135,6 +135,30 @@ def scan_image_folder(root: PathLike) -> tuple[list[str], list[str], np.ndarray]
                          + (f" (nor do {len(empty) - 1} more)" if len(empty) > 1 else "")
                          + ": every class needs images; remove the folder or add images")
     return classes, [str(root / f.relpath) for f in files], labels
+
+
+def every_kth_per_class(labels: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic validation split of a scanned folder: every file whose index within its
+    class (in the folder's sorted order) is a multiple of ``k``.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        int N class indices, class by class as :func:`scan_image_folder` returns them.
+    k : int
+        One file in ``k`` of each class is held out (its first, (k+1)-th, ...).
+
+    Returns
+    -------
+    train, validation : numpy.ndarray
+        int64 row indices, ascending.
+    """
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    within = np.empty(len(labels), dtype=np.int64)
+    within[order] = np.concatenate([np.arange(c) for c in np.bincount(labels)]) if len(labels) else []
+    held = within % k == 0
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 # A JPEG marker in the data: FF then a byte that is not stuffing (00), fill (FF) or a restart (D0-D7).

@@ -11,6 +11,7 @@ chunk (vote, accumulate held-out decisions) and keep O(N x K) numbers, whatever 
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -76,7 +77,8 @@ def member_probas(models: Sequence[torch.nn.Module], X: np.ndarray, tta, inferen
     """
     inference.check_tta(tta)
     n_views = view_count(X, tta, inference.images)
-    chunk = max(1, inference_batch_size(inference.device) // n_views)
+    chunk = max(1, inference_batch_size(inference.device, math.prod(X.shape[2:]) if inference.images else None)
+                // n_views)
     out: list[list[torch.Tensor]] = [[] for _ in models]
     for start in range(0, len(X), chunk):
         batch = torch.as_tensor(X[start:start + chunk]).to(inference.device)
@@ -117,7 +119,7 @@ def stream_member_probas(models: Sequence[torch.nn.Module], source: StreamSource
     """
     probe = torch.zeros(1, 3, *source.geometry.size, dtype=torch.uint8)
     n_views = sum(v.shape[0] for v in photo_views(probe, source.geometry, modes))
-    chunk = max(1, inference_batch_size(inference.device) // n_views)
+    chunk = max(1, inference_batch_size(inference.device, math.prod(source.geometry.size)) // n_views)
     for views_by_mode, chunk_rows in source.view_chunks(rows, modes, chunk, desc=desc):
         chunk_rows = chunk_rows.numpy()
         out = []

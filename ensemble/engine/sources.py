@@ -20,7 +20,9 @@ decides, so the error that reaches the caller is typed and names the file.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -160,8 +162,12 @@ class StreamSource:
     def _read(self, dataset: torch.utils.data.Dataset, batch_size: int, order: Sequence[int], desc: str) -> Iterator:
         """Collated batches of ``dataset`` items in ``order``, read on the workers, bad rows
         handled here (see :meth:`_handle_bad`), with a progress bar over images."""
+        # The platform's own start method, named: inside a joblib (loky) worker the default is loky's.
+        context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn") \
+            if self.num_workers else None
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=list(order),
-                                             num_workers=self.num_workers, collate_fn=_collate)
+                                             num_workers=self.num_workers, collate_fn=_collate,
+                                             multiprocessing_context=context)
         bar = tqdm(total=len(order), desc=desc, unit="img", leave=False, disable=not self.progress or None)
         try:
             for images, rows, bad in loader:
@@ -177,7 +183,7 @@ class StreamSource:
         for item in bad:
             name = self.items.name(item.index)
             if self.on_bad_image == "raise":
-                raise BadImageError(name, item.reason + " (pass on_bad_image='skip' to leave such files out)")
+                raise BadImageError(name, item.reason + " (on_bad_image='skip' leaves such files out of training)")
             if item.index not in self.skipped:
                 warnings.warn(f"skipping {name!r}: {item.reason}", UserWarning, stacklevel=4)
                 self.skipped.add(item.index)

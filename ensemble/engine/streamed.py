@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 import nets
 from augkit.data import BadImageError
@@ -187,7 +188,8 @@ class _StreamMembers:
         loss, correct, count = np.zeros(k), np.zeros(k), np.zeros(k)
         for model in self.models:
             model.eval()
-        for images, chunk_rows in _centre_views(self.source, rows, inference_batch_size(self.device), "validating"):
+        chunk = inference_batch_size(self.device, math.prod(self.source.geometry.size))
+        for images, chunk_rows in _centre_views(self.source, rows, chunk, "validating"):
             inputs = to_float_batch(images.to(self.device), normalize=self.config.normalize,
                                     memory_format=self.memory_format)
             labels = torch.as_tensor(self.source.y)[chunk_rows].to(self.device)
@@ -314,6 +316,8 @@ def train_stream(plans: list[MemberPlan], source: StreamSource, setup: TrainSetu
                 epoch, tensors, meta = saved
                 members.restore(tensors, meta)
                 start = epoch + 1
+            bar = tqdm(total=members.n_epochs, initial=start, desc="epochs", unit="epoch",
+                       disable=not source.progress or None)
             for epoch in range(start, members.n_epochs):
                 if not any(members.active):
                     break
@@ -324,6 +328,10 @@ def train_stream(plans: list[MemberPlan], source: StreamSource, setup: TrainSetu
                     on_epoch_end(epoch, members.models)
                 if checkpoint is not None:
                     checkpoint.save(epoch, *members.state())
+                losses = [h.loss[-1] for h, a in zip(members.histories, members.active) if a and h.loss]
+                bar.set_postfix_str(f"mean loss {np.mean(losses):.4f}" if losses else "", refresh=False)
+                bar.update()
+            bar.close()
             outcomes = members.finish()
     except BadImageError:
         raise  # names the file already

@@ -62,6 +62,14 @@ def test_a_folder_trains_with_its_folder_names_as_classes(fitted, folder):
     assert fitted.score(folder) == pytest.approx((fitted.predict(folder) == np.repeat(CLASSES, 10)).mean())
 
 
+def test_an_ensemble_fitted_on_photos_saves_loads_and_predicts_photos(fitted, folder, tmp_path):
+    fitted.save(tmp_path / "model")
+    again = BaggedNetClassifier.load(tmp_path / "model", member=tiny_cnn)
+    assert again.input_spec_ == fitted.input_spec_
+    np.testing.assert_allclose(again.predict_proba(folder, tta="ten_crop"), fitted.predict_proba(folder, tta="ten_crop"),
+                               atol=1e-6)
+
+
 def test_a_list_of_files_with_y_trains_the_same_members_as_their_folder(fitted, folder):
     _, paths, labels = scan_image_folder(folder)
     from_files = quick().fit(paths, np.asarray(CLASSES)[labels])
@@ -193,7 +201,7 @@ def test_skip_leaves_out_bad_files_found_before_and_during_training(bad_folder):
     at = broken.find(b"IDAT")
     broken[at + 40:at + 60] = bytes(20)
     png.write_bytes(bytes(broken))
-    with pytest.raises(BadImageError, match=rf"{png.name}'.*broken data stream.*on_bad_image='skip'"):
+    with pytest.raises(BadImageError, match=rf"{png.name}'.*broken data stream.*on_bad_image='skip' leaves"):
         quick(epochs=1).fit(bad_folder)
     cut = bad_folder / "china" / "cut.jpg"
     cut.write_bytes(next(bad_folder.rglob("*.jpg")).read_bytes()[:400])
