@@ -51,7 +51,6 @@ import contextlib
 import io
 import json
 import os
-import platform
 import resource
 import shlex
 import subprocess
@@ -62,6 +61,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from ensemble_train import cpu_name  # this folder is on sys.path when a script here runs
 
 import augkit as A
 import nets
@@ -257,21 +257,13 @@ def in_fresh_process(cfg: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- the table
-def cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[1:]))
     parser.add_argument("--data", type=Path, help="ImageFolder tree of photos (e.g. ../shared/data/flowers/train)")
     parser.add_argument("--member", choices=tuple(MEMBERS), default="small", help="network (default: %(default)s)")
-    parser.add_argument("--size", type=int, default=112, help="crop side s (default: %(default)s)")
+    parser.add_argument("--size", type=int, default=64, help="crop side s, the example's (default: %(default)s)")
     parser.add_argument("--members", type=int, default=4, help="ensemble members (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (default: %(default)s)")

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "instead of scikit-learn's digits")
     parser.add_argument("--limit", type=int, default=None,
                         help="with --data: train on at most this many images (a random subset)")
-    parser.add_argument("--size", type=int, default=112,
+    parser.add_argument("--size", type=int, default=64,
                         help="with --data: the side s of the square crops the networks see; photos keep their "
                              "aspect (shorter side scaled to L in [256 s / 224, 480 s / 224], then cropped)")
     parser.add_argument("--members", type=int, default=5, help="members of the bagged ensemble")

@@ -23,7 +23,6 @@ from sklearn.utils.validation import check_is_fitted
 import augkit
 import nets
 
-from .bagging import set_members
 from .engine.storage import (
     MemberRecord,
     UnsafeFileError,
@@ -36,6 +35,7 @@ from .engine.storage import (
     write_json_atomic,
 )
 from .inputs import InputSpec
+from .settings import set_members
 
 __all__ = ["save_ensemble", "load_ensemble"]
 

@@ -15,9 +15,10 @@ import augkit
 import nets
 from nets.precision import bfloat16_supported
 
-from .bagging import BaggedNetClassifier, train_config
+from .bagging import BaggedNetClassifier
 from .engine.budget import probe_speed
 from .engine.members import TrainSetup, threads_per_worker
+from .settings import train_config
 
 __all__ = ["cifar10", "CIFAR10_MEASURED", "WIDTHS", "IMAGES_PER_MEMBER"]
 

@@ -16,10 +16,10 @@ import torch
 import augkit as A
 import nets
 from ensemble import BaggedNetClassifier
-from ensemble.bagging import resolve_engine, training_devices
 from ensemble.engine.members import TrainSetup
 from ensemble.engine.plans import MemberPlan
 from ensemble.engine.vectorized import train_vectorized
+from ensemble.settings import resolve_engine, training_devices
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

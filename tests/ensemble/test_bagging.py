@@ -12,9 +12,9 @@ import nets
 import nets.batches
 import nets.precision
 from ensemble import BaggedNetClassifier
-from ensemble.bagging import resolve_engine, training_devices
 from ensemble.engine import prediction
 from ensemble.inputs import standardise
+from ensemble.settings import resolve_engine, training_devices
 
 tiny_mlp = functools.partial(nets.MLP, widths=(32,))
 

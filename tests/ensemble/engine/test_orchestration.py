@@ -19,10 +19,10 @@ import nets
 import nets.batches
 import nets.precision
 from ensemble import BaggedNetClassifier, MemberFailedError
-from ensemble.bagging import training_devices
 from ensemble.engine.members import TrainSetup
 from ensemble.engine.sources import ArraySource
 from ensemble.engine.storage import finished_members
+from ensemble.settings import training_devices
 from tests.ensemble.small_ensembles import member_plans, small_ensemble
 
 ROOT = Path(__file__).resolve().parents[3]
