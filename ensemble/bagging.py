@@ -126,9 +126,12 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         prediction and TTA: about 1.4-2x faster convolutions on CPU and GPU, the same members
         within float rounding. ``False`` keeps the contiguous layout. MLPs are unaffected.
     augment : callable or None
-        An augkit pipeline applied to each training minibatch (images only); one that mixes
-        labels (MixUp, CutMix: ``mixes_labels = True``) trains on its soft targets. Never
-        applied to validation, out-of-bag scoring or BatchNorm recomputation.
+        An augkit pipeline applied to each training minibatch (images only), on uint8 batches
+        as far as each op allows; one that mixes labels (MixUp, CutMix: ``mixes_labels =
+        True``) trains on its soft targets. Never applied to validation, out-of-bag scoring
+        or BatchNorm recomputation. For photos, a leading ``RandomScaleCrop`` or
+        ``RandomResizedCrop`` runs per image on the DataLoader workers (it sets the input
+        size, see ``image_size``) and the rest on each collated batch, per member.
     tta : str, callable or None
         Default test-time views for prediction (images only): ``None``; ``"flip"`` (identity +
         mirror); ``"shift"`` (identity + 4 shifts by ``max(1, side // 16)`` pixels, for
