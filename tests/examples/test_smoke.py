@@ -24,7 +24,8 @@ CIFAR10_EXAMPLES = {  # script: the arguments that make it read CIFAR-10
                                     "benchmarks/ensemble_train.py", "benchmarks/gpu.py", *LECTURE,
                                     "examples/activation_stats.py", "examples/bn_population_statistics.py",
                                     "examples/cifar10_ablation.py", "examples/cifar10_bagging.py",
-                                    "examples/invariance_audit.py", "examples/streaming_photos.py"])
+                                    "examples/invariance_audit.py", "examples/streaming_photos.py",
+                                    "examples/photo_folder_ensemble.py", "benchmarks/ensemble_photo_folder.py"])
 def test_help_documents_out(script, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # argparse wraps at hyphens: "augkit-" / "out/" on narrow terminals
     with pytest.raises(SystemExit) as exit_info:
