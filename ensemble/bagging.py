@@ -170,7 +170,8 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         ``skipped_files_``. Prediction always names a bad file.
     num_workers : int or None
         Photos only: DataLoader worker processes decoding and cropping images (0: in this
-        process). ``None``: up to 4 of this process's cores.
+        process); training and prediction leave them their cores (``torch.set_num_threads``
+        sets the budget). ``None``: a quarter of this process's cores, at least 1.
     engine : {"auto", "loop", "joblib", "vmap", "grouped"}
         How members train. ``"loop"``: one after another in this process, each on every core
         (photos: each decoded batch trains every member in turn). ``"joblib"``: one member per

@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from augkit.data import BadImageError
 from augkit.data.folder import check_image_files, scan_image_folder
 
+from .engine.members import available_cores
 from .engine.photos import DatasetItems, FileItems, PhotoGeometry, photo_geometry
 from .engine.sources import StreamSource
 from .inputs import InputSpec
@@ -138,14 +139,11 @@ def _channel_statistics(source: StreamSource) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _workers(estimator) -> int:
-    """DataLoader workers: ``num_workers``, or up to 4 of this process's cores when None."""
+    """DataLoader workers: ``num_workers``, or, when None, a quarter of this process's cores (at
+    least 1): decoding a photo costs a fraction of the members' steps on it."""
     if estimator.num_workers is not None:
         return int(estimator.num_workers)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return min(4, cores)
+    return max(1, available_cores() // 4)
 
 
 def prepare_photo_fit(estimator, X, y) -> StreamSource:

@@ -169,7 +169,9 @@ def _train_parallel(units, source: ArraySource | StreamSource, setup: TrainSetup
         os.makedirs(markers_dir, exist_ok=True)
     else:
         markers_dir = tempfile.mkdtemp(prefix="augkit-members-")
-    setup = dataclasses.replace(setup, markers_dir=markers_dir, threads=threads_per_worker(n_workers))
+    # A stream's DataLoader workers (per training worker) keep their cores.
+    reserved = source.num_workers * n_workers if isinstance(source, StreamSource) else 0
+    setup = dataclasses.replace(setup, markers_dir=markers_dir, threads=threads_per_worker(n_workers, reserved))
     outcomes: dict[int, MemberOutcome] = {}
     parallel = joblib.Parallel(n_jobs=n_workers, backend=backend, return_as="generator_unordered")
     jobs = (joblib.delayed(train_unit)(plans, source, _on_device(setup, device), run.engine, run.members_per_chunk)

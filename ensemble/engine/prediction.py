@@ -24,6 +24,7 @@ from augkit.tta import views
 from conventions import Normalization
 from nets.batches import inference_batch_size, model_memory_format
 
+from .members import threads_per_worker, torch_threads
 from .photos import photo_views
 from .sources import StreamSource
 
@@ -120,6 +121,12 @@ def stream_member_probas(models: Sequence[torch.nn.Module], source: StreamSource
     probe = torch.zeros(1, 3, *source.geometry.size, dtype=torch.uint8)
     n_views = sum(v.shape[0] for v in photo_views(probe, source.geometry, modes))
     chunk = max(1, inference_batch_size(inference.device, math.prod(source.geometry.size)) // n_views)
+    with torch_threads(threads_per_worker(1, reserved=source.num_workers)):  # the loader's workers keep their cores
+        yield from _stream_chunks(models, source, rows, modes, inference, masks, chunk, desc)
+
+
+def _stream_chunks(models, source: StreamSource, rows: np.ndarray, modes: Sequence, inference: Inference,
+                   masks: np.ndarray | None, chunk: int, desc: str) -> Iterator[tuple[np.ndarray, list[torch.Tensor]]]:
     for views_by_mode, chunk_rows in source.view_chunks(rows, modes, chunk, desc=desc):
         chunk_rows = chunk_rows.numpy()
         out = []
