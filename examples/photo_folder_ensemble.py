@@ -55,19 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="SmallCNN block widths (default: %(default)s)")
     parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default="auto",
                         help="auto: bfloat16 where the CPU runs it natively (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers decoding photos (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="DataLoader workers decoding photos (default: a quarter of the cores, at least 1)")
     parser.add_argument("--limit", type=int, default=None, help="train on a random subset of this many photos")
     parser.add_argument("--seed", type=int, default=0, help="random_state of everything (default: %(default)s)")
     _report.add_out_argument(parser, "photo_folder_ensemble")
     return parser
 
 
-def pipeline(data: Path, train: np.ndarray, size: int, workers: int, seed: int) -> A.Compose:
+def pipeline(data: Path, train: np.ndarray, size: int, workers: int | None, seed: int) -> A.Compose:
     """ResNet's scale-and-crop, a flip, and PCA lighting fitted on 256 training crops."""
     crop = A.RandomScaleCrop(size, (round(256 * size / 224), round(480 * size / 224)))
     stream = ImageFolderStream(data, loader=ScaleCropLoader(crop.size, crop.scale), seed=seed)
     sample = torch.utils.data.Subset(stream, train[np.linspace(0, len(train) - 1, min(256, len(train))).astype(int)])
-    batches = torch.utils.data.DataLoader(sample, batch_size=64, num_workers=workers)
+    batches = torch.utils.data.DataLoader(sample, batch_size=64, num_workers=1 if workers is None else workers)
     lighting = A.PCALighting.fit((images for images, _ in itertools.islice(batches, 4)), sigma=0.1)
     return A.Compose([crop, A.HorizontalFlip(p=0.5), lighting])
 
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
     for name in ("members", "epochs", "size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
-    if args.workers < 0:
+    if args.workers is not None and args.workers < 0:
         parser.error(f"--workers must be at least 0 (0: decode in the main process), got {args.workers}")
     classes, paths, labels = scan_image_folder(args.data)
     train, val = every_kth_per_class(labels, 5)
@@ -148,7 +149,8 @@ def main(argv: list[str] | None = None) -> dict:
     setting = (f"{args.data}: {len(train)} training / {len(val)} validation photos, {len(classes)} classes; SmallCNN "
                f"{'/'.join(map(str, args.widths))}, {args.size} px crops from shorter sides "
                f"{augment[0].scale[0]}..{augment[0].scale[1]}, flip, PCA lighting; {args.epochs} epochs one-cycle SGD "
-               f"(lr 0.1, batch 64), {precision}, {torch.get_num_threads()} torch threads, {args.workers} loader workers")
+               f"(lr 0.1, batch 64), {precision}, {torch.get_num_threads()} torch threads in all, "
+               f"{'the default number of' if args.workers is None else args.workers} loader workers")
     figure = plot(args.out, curves[ensemble_name], rows["one member"], setting)
     markdown = "\n".join(["# Bagged ensemble from a photo folder", "", setting, "", table, "",
                           "Accuracy against the number of members (the ensemble's first k):", "", curve_table, "",
