@@ -14,6 +14,8 @@ from ensemble import BaggedNetClassifier
 from ensemble.engine.photos import as_rgb, photo_geometry
 from tests.ensemble.photo_folders import CLASSES, make_photo_folder, photo_images, tiny_cnn
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*rows were in every member's bag:UserWarning")  # tiny folders
+
 
 def quick(**kw):
     params = dict(member=tiny_cnn, n_members=2, epochs=2, batch_size=8, image_size=24, num_workers=0,

@@ -9,6 +9,8 @@ import pytest
 from tests.ensemble.photo_folders import make_photo_folder
 from tests.script_loader import load_script
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*rows were in every member's bag:UserWarning")  # tiny folders
+
 FLOWERS = Path(os.environ.get("AUGKIT_FLOWERS", Path(__file__).resolve().parents[3] / "shared/data/flowers/train"))
 
 

@@ -99,6 +99,8 @@ torch.set_num_threads(1)
 import nets
 from ensemble import BaggedNetClassifier
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*rows were in every member's bag:UserWarning")  # tiny folders
+
 class HeldCNN(nets.SmallCNN):
     # While the file `hold` exists and an epoch has been saved, training waits here (to be killed).
     def forward(self, x):
