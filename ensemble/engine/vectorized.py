@@ -21,8 +21,9 @@ so with augmentation members differ from their solo runs in which augmentations 
 (a label-mixing augmentation is called once per member, mixing a member's images only with
 its own).
 
-Two strategies run the forward pass over the same stacked tensors (``TrainSetup.vectorize``):
-``"vmap"`` (``vmap(functional_call(...))``) and ``"grouped"`` (:mod:`ensemble.grouped`: the
+Two strategies, the estimator's ``engine="vmap"`` and ``engine="grouped"``
+(``TrainSetup.strategy``), run the forward pass over the same stacked tensors:
+``"vmap"`` (``vmap(functional_call(...))``) and ``"grouped"`` (:mod:`ensemble.engine.grouped`: the
 members' activations packed along channels, convolutions grouped, no vmap). Both train the
 same members up to float rounding (tested); which is faster depends on the device
 (``benchmarks/gpu.py`` measures both). With ``channels_last`` the stacked convolution
@@ -233,7 +234,7 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
         rows = torch.as_tensor(plan.train_indices, device=X.device)
         initialise_from_data(model, X[rows], config.normalize, memory_format)  # as nets.fit does
     probe = to_float_batch(X[:min(4, len(X))], normalize=config.normalize, memory_format=memory_format)
-    members = StackedMembers(models, setup.vectorize, memory_format, probe)
+    members = StackedMembers(models, setup.strategy, memory_format, probe)
     use_val = [setup.early_stopping and len(p.val_indices) > 0 for p in plans]
     stoppers = [nets.EarlyStopping(monitor="val_loss", patience=setup.patience) if u else None for u in use_val]
     validate = None

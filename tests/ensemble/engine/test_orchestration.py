@@ -1,4 +1,4 @@
-"""ensemble.orchestration: members trained in worker processes (joblib, dask, one per device); a worker
+"""ensemble.engine.orchestration: members trained in worker processes (joblib, dask, one per device); a worker
 killed for real, Ctrl-C, a member that raises in a worker; workers import no scikit-learn."""
 import functools
 import os
@@ -19,49 +19,72 @@ import nets
 import nets.batches
 import nets.precision
 from ensemble import BaggedNetClassifier, MemberFailedError
-from ensemble.bagging import training_devices
-from ensemble.members import TrainSetup
-from ensemble.storage import finished_members
+from ensemble.engine.members import TrainSetup
+from ensemble.engine.sources import ArraySource
+from ensemble.engine.storage import finished_members
+from ensemble.settings import training_devices
 from tests.ensemble.small_ensembles import member_plans, small_ensemble
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
-class _SlowMLP(nets.MLP):
-    """An MLP whose forward pass sleeps, so that a member is surely mid-training when it is killed."""
+class _HeldMLP(nets.MLP):
+    """An MLP that, while training as the member built from seed ``held_seed`` and while the
+    file ``hold`` exists, notes its process id in ``started`` and then waits for ``hold`` to go:
+    that member is surely mid-training when the test kills its process."""
+
+    def __init__(self, input_shape, n_classes, hold, started, held_seed):
+        super().__init__(input_shape=input_shape, n_classes=n_classes, widths=(32,))
+        self.hold, self.started = Path(hold), Path(started)
+        self.held = torch.initial_seed() == held_seed  # build_member seeds torch with the member's seed
 
     def forward(self, x):
-        time.sleep(0.005)
+        if self.training and self.held and self.hold.exists():
+            self.started.write_text(str(os.getpid()))
+            while self.hold.exists():  # released (or killed) by the test
+                time.sleep(0.01)
         return super().forward(x)
+
+
+def _wait_for(folder: Path, pattern: str, process: subprocess.Popen | None = None, limit: float = 300) -> None:
+    """Wait until a file matching ``pattern`` exists in ``folder`` (observed progress), failing
+    if ``process`` ends first."""
+    deadline = time.monotonic() + limit
+    while not list(folder.glob(pattern)):
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"the process ended (status {process.returncode}) before {pattern} appeared: "
+                        f"{process.stderr.read() if process.stderr else ''}")
+        assert time.monotonic() < deadline, f"no {pattern} appeared in {folder}"
+        time.sleep(0.01)
 
 
 def test_worker_killed_mid_training_names_the_member_and_resume_completes(digits_tabular, tmp_path):
     X, y = digits_tabular
     X, y = X[:640], y[:640]
-    slow = dict(member=functools.partial(_SlowMLP, widths=(32,)), epochs=8, batch_size=64, n_jobs=2,
-                early_stopping=False)  # >= 8 epochs x 10 steps x 5 ms = 0.4 s per member
-    running = tmp_path / "ckpt" / ".running"
+    hold, started = tmp_path / "hold", tmp_path / "started"
+    member = functools.partial(_HeldMLP, hold=hold, started=started, held_seed=member_plans(640, 4)[1].seed)
+    kw = dict(member=member, epochs=3, batch_size=64, n_jobs=2, early_stopping=False)
+    hold.write_text("")
     killed = {}
 
     def kill_member_1():
-        marker = running / "member_001.pid"
-        deadline = time.time() + 120
-        while time.time() < deadline and not marker.exists():
-            time.sleep(0.01)
-        time.sleep(0.1)  # inside its training
-        killed["pid"] = int(marker.read_text())
+        _wait_for(tmp_path, started.name)  # member 1 is inside its training
+        killed["pid"] = int(started.read_text())
         os.kill(killed["pid"], signal.SIGKILL)
+        hold.unlink()
 
     killer = threading.Thread(target=kill_member_1)
     killer.start()
-    with pytest.raises(MemberFailedError, match=r"member 1 did not finish: its worker process died") as info:
-        small_ensemble(**slow).fit(X, y, checkpoint_dir=tmp_path / "ckpt")
+    # loky shuts the whole pool down when a worker dies, so members training beside member 1 are named too
+    with pytest.raises(MemberFailedError, match=r"^(member \d, )*member 1(, member \d)* did not finish: its worker "
+                       r"process died") as info:
+        small_ensemble(**kw).fit(X, y, checkpoint_dir=tmp_path / "ckpt")
     killer.join()
     assert 1 in info.value.members
     assert "resume=True" in str(info.value)
     assert 1 not in finished_members(tmp_path / "ckpt")
-    resumed = small_ensemble(**slow).fit(X, y, checkpoint_dir=tmp_path / "ckpt", resume=True)
-    reference = small_ensemble(**slow).fit(X, y)
+    resumed = small_ensemble(**kw).fit(X, y, checkpoint_dir=tmp_path / "ckpt", resume=True)
+    reference = small_ensemble(**kw).fit(X, y)
     assert np.array_equal(resumed.predict(X), reference.predict(X))
     assert np.allclose(resumed.predict_proba(X), reference.predict_proba(X), atol=1e-6)
 
@@ -70,36 +93,39 @@ def test_ctrl_c_keeps_finished_members_and_shuts_workers_down(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(f"""
         import functools, sys, time
+        from pathlib import Path
         sys.path.insert(0, {str(ROOT)!r})
         import nets
         from sklearn.datasets import load_digits
         from ensemble import BaggedNetClassifier
 
-        class SlowMLP(nets.MLP):
+        class HeldMLP(nets.MLP):
+            # Once a member has finished, every member still training waits here for Ctrl-C.
             def forward(self, x):
-                time.sleep(0.01)
+                while self.training and list(Path(sys.argv[1]).glob("member_*.json")):
+                    time.sleep(0.01)
                 return super().forward(x)
 
         if __name__ == "__main__":
             X, y = load_digits(return_X_y=True)
-            clf = BaggedNetClassifier(member=functools.partial(SlowMLP, widths=(32,)), n_members=6, epochs=4,
+            clf = BaggedNetClassifier(member=functools.partial(HeldMLP, widths=(32,)), n_members=6, epochs=2,
                                       early_stopping=False, n_jobs=2, random_state=0, verbose=0)
             clf.fit(X, y, checkpoint_dir=sys.argv[1])
     """))
     ckpt = tmp_path / "ckpt"
     proc = subprocess.Popen([sys.executable, str(script), str(ckpt)], stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 180
-    while time.time() < deadline and not list(ckpt.glob("member_*.json")):
-        time.sleep(0.05)
+    _wait_for(ckpt, "member_*.json", proc)
     worker_pids = [int(p.read_text()) for p in (ckpt / ".running").glob("*.pid")]
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode != 0
     assert "fit was interrupted" in stderr and "resume=True" in stderr
     assert 1 <= len(finished_members(ckpt)) < 6
-    time.sleep(1.0)
-    for pid in worker_pids:  # loky workers are gone, not left training
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+    deadline = time.monotonic() + 60
+    for pid in worker_pids:  # loky shuts its workers down: wait for each to be gone (or a zombie)
+        while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower():
+            assert time.monotonic() < deadline, f"worker process {pid} is still running"
+            time.sleep(0.05)
 
 
 def _failing_member(input_shape, n_classes, failing_seed):
@@ -119,7 +145,7 @@ def test_a_member_that_raises_in_a_worker_is_named_by_the_typed_error(digits_tab
 
 
 def test_a_vectorised_worker_names_all_the_members_it_trained_together(digits_tabular):
-    from ensemble.orchestration import train_unit
+    from ensemble.engine.orchestration import train_unit
 
     X, y = digits_tabular
     plans = member_plans(100, 3)
@@ -127,7 +153,7 @@ def test_a_vectorised_worker_names_all_the_members_it_trained_together(digits_ta
                        n_classes=10, config=nets.TrainConfig(epochs=1, verbose=0), early_stopping=True, patience=5)
     with pytest.raises(MemberFailedError, match=r"member 0 failed \(trained together with members 1, 2\): ValueError"
                        ) as info:
-        train_unit(plans, X[:100], y[:100].astype(np.int64), setup, vectorized=True)
+        train_unit(plans, ArraySource(X[:100], y[:100].astype(np.int64)), setup, engine="vmap")
     assert info.value.members == [0, 1, 2]
 
 
@@ -136,7 +162,7 @@ cnn = functools.partial(nets.SmallCNN, widths=(4, 8), p_keep=0.7)  # BatchNorm a
 
 def test_one_worker_process_per_device_trains_the_same_members(digits_images):
     images, y = digits_images
-    kw = dict(member=cnn, n_members=3, epochs=1, random_state=0, verbose=0, engine="vectorized")
+    kw = dict(member=cnn, n_members=3, epochs=1, random_state=0, verbose=0, engine="vmap")
     one_device = BaggedNetClassifier(device="cpu", **kw).fit(images[:200], y[:200])
     two_devices = BaggedNetClassifier(device=["cpu", "cpu"], **kw).fit(images[:200], y[:200])
     assert training_devices(two_devices.device) == ["cpu", "cpu"]
@@ -168,8 +194,8 @@ def test_fit_through_a_local_cluster_of_two_worker_processes(digits_tabular, tmp
 
 
 def test_worker_side_import_leaves_out_scikit_learn():
-    """A joblib worker unpickling ensemble.orchestration.train_unit must not pay for importing sklearn."""
-    code = ("import sys, ensemble.orchestration; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
+    """A joblib worker unpickling ensemble.engine.orchestration.train_unit must not pay for importing sklearn."""
+    code = ("import sys, ensemble.engine.orchestration; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
             "from ensemble import BaggedNetClassifier, vote; assert 'sklearn' in sys.modules; "
             "import ensemble; assert sorted(ensemble.__all__) == sorted(n for n in ensemble.__all__ if hasattr(ensemble, n))")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -12,9 +12,11 @@ cut short by a killed process is never mistaken for a finished member.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +27,8 @@ from safetensors.torch import load_file, save
 
 from conventions import write_atomic
 
-__all__ = ["MemberRecord", "save_member", "load_member", "finished_members", "open_checkpoint", "write_json_atomic",
-           "read_json", "checked_file", "UnsafeFileError"]
+__all__ = ["MemberRecord", "save_member", "load_member", "finished_members", "qualified_name", "run_fingerprint", "file_sha256",
+           "open_checkpoint", "write_json_atomic", "read_json", "checked_file", "UnsafeFileError"]
 
 _MEMBER_FILE = re.compile(r"^member_(\d{3,})\.json$")
 
@@ -76,7 +78,8 @@ def checked_file(folder: Path, name: str) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 (hex) of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -100,7 +103,7 @@ def save_member(folder: Path, record: MemberRecord) -> None:
     data = save(tensors)
     write_atomic(weights, lambda f: f.write(data))
     meta = {"index": record.index, "seed": int(record.seed), "history": record.history,
-            "weights": weights.name, "sha256": _sha256(weights)}
+            "weights": weights.name, "sha256": file_sha256(weights)}
     write_json_atomic(folder / f"{stem}.json", meta)
 
 
@@ -114,7 +117,7 @@ def load_member(folder: Path, meta_name: str) -> MemberRecord:
     weights = checked_file(folder, meta["weights"])
     if not weights.is_file():
         raise UnsafeFileError(f"{weights} is missing")
-    if _sha256(weights) != meta["sha256"]:
+    if file_sha256(weights) != meta["sha256"]:
         raise UnsafeFileError(f"{weights} does not match the SHA-256 recorded in {meta_name}: "
                               "it was changed or cut short after the member was saved")
     try:
@@ -149,6 +152,27 @@ def finished_members(folder: Path) -> dict[int, MemberRecord]:
             continue
         found[record.index] = record
     return found
+
+
+def qualified_name(factory) -> str:
+    """``module.qualname`` of a callable (of its class for a callable object), partials spelled out."""
+    if isinstance(factory, functools.partial):
+        args = [repr(a) for a in factory.args] + [f"{k}={v!r}" for k, v in factory.keywords.items()]
+        return f"functools.partial({qualified_name(factory.func)}, {', '.join(args)})"
+    target = factory if hasattr(factory, "__qualname__") else type(factory)
+    return f"{getattr(target, '__module__', None) or '?'}.{target.__qualname__}"
+
+
+def run_fingerprint(data: Iterable[bytes], settings: dict) -> str:
+    """SHA-256 (hex) identifying a run for safe resuming: its data, as byte strings, and every
+    setting that changes a member (values compared by ``repr``; functions by their qualified
+    name, which, unlike their ``repr``, is the same in every process)."""
+    h = hashlib.sha256()
+    for part in data:
+        h.update(part)
+    stable = lambda v: qualified_name(v) if callable(v) and not isinstance(v, type) else repr(v)
+    h.update(repr(sorted((k, stable(v)) for k, v in settings.items())).encode())
+    return h.hexdigest()
 
 
 def open_checkpoint(folder: Path, fingerprint: str, resume: bool, n_members: int) -> dict[int, MemberRecord]:

@@ -171,7 +171,7 @@ def _packed(module: nn.Module, k: int, path: str) -> nn.Module | None:
     own = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
     if not has_children or own:
         raise ValueError(f"grouped packing does not know how to pack {type(module).__name__} at {path or 'the root'!r}; "
-                         f"use vectorize='vmap' for this model")
+                         f"use engine='vmap' for this model")
     return None
 
 
@@ -245,4 +245,4 @@ def check_packing(model: nn.Module, packed: nn.Module, params: dict, buffers: di
     if got.shape != reference.shape or not torch.allclose(got, reference, atol=1e-4 * float(scale), rtol=1e-4):
         raise ValueError(f"grouped packing of {type(model).__name__} does not reproduce the members' outputs "
                          "(its forward mixes channels outside the layers grouped packing knows); "
-                         "use vectorize='vmap' for this model")
+                         "use engine='vmap' for this model")

@@ -7,7 +7,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 import nets
-from ensemble.grouped import check_packing, pack_input, pack_model, packed_tensors, unpack_output
+from ensemble.engine.grouped import check_packing, pack_input, pack_model, packed_tensors, unpack_output
 
 K = 3
 
@@ -103,7 +103,7 @@ class _Scale(nn.Module):
 
 
 def test_unknown_layer_is_named():
-    with pytest.raises(ValueError, match=r"_Scale at '2'.*vectorize='vmap'"):
+    with pytest.raises(ValueError, match=r"_Scale at '2'.*engine='vmap'"):
         pack_model(nn.Sequential(nn.Flatten(), nn.Linear(4, 3), _Scale()), K)
     with pytest.raises(ValueError, match=r"Softmax at '1'"):  # unknown leaf: may act across channels
         pack_model(nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=1)), K)
@@ -113,5 +113,5 @@ def test_forward_that_mixes_channels_is_caught_by_the_probe():
     models = _members(lambda: nn.Sequential(_ChannelMixer(), nn.Flatten(), nn.Linear(36, 3)))
     params, buffers = stack_module_state(models)
     net = pack_model(models[0], K)
-    with pytest.raises(ValueError, match=r"does not reproduce the members' outputs.*vectorize='vmap'"):
+    with pytest.raises(ValueError, match=r"does not reproduce the members' outputs.*engine='vmap'"):
         check_packing(models[0], net, params, buffers, torch.randn(4, 2, 5, 5))

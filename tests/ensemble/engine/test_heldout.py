@@ -4,7 +4,7 @@ import pytest
 
 import nets
 from ensemble import BaggedNetClassifier
-from ensemble.heldout import AUTO_TTA
+from ensemble.engine.heldout import AUTO_TTA
 
 
 def tiny_cnn(input_shape, n_classes):

@@ -1,4 +1,4 @@
-"""ensemble.budget: the timing probe and the epochs that fit a time budget."""
+"""ensemble.engine.budget: the timing probe and the epochs that fit a time budget."""
 import math
 
 import numpy as np
@@ -7,9 +7,9 @@ import torch
 
 import nets
 from ensemble import BaggedNetClassifier
-from ensemble import budget as B
+from ensemble.engine import budget as B
+from ensemble.engine.members import TrainSetup
 from ensemble.inputs import as_image_array
-from ensemble.members import TrainSetup
 
 
 def tiny_cnn(input_shape, n_classes):
@@ -40,7 +40,7 @@ def test_time_budget_sizes_the_members_epochs(digits_images, monkeypatch):
         seen["threads"], seen["batch_size"] = threads, setup.config.batch_size
         return probe
 
-    monkeypatch.setattr("ensemble.bagging.probe_speed", fake_probe)
+    monkeypatch.setattr("ensemble.engine.budget.probe_speed", fake_probe)
     clf = BaggedNetClassifier(member=tiny_cnn, n_members=2, epochs=50, batch_size=64, bootstrap=False,
                               early_stopping=False, time_budget=1.0, random_state=0, verbose=0, n_jobs=1)
     clf.fit(images[:640], y[:640])

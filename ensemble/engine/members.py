@@ -17,12 +17,12 @@ import torch
 
 import nets
 
-from .failures import MemberFailedError
+from ..failures import MemberFailedError
 from .plans import MemberPlan
 from .storage import MemberRecord, save_member
 
-__all__ = ["TrainSetup", "MemberOutcome", "build_member", "train_member", "threads_per_worker", "torch_threads",
-           "write_marker"]
+__all__ = ["TrainSetup", "MemberOutcome", "build_member", "train_member", "available_cores", "threads_per_worker",
+           "torch_threads", "write_marker"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class TrainSetup:
     (its ``device`` is the worker's); members early-stop on their validation rows with
     ``patience`` when ``early_stopping``; ``threads`` torch threads per worker; finished
     members are saved to ``checkpoint_dir``; workers note their pid in ``markers_dir``;
-    ``vectorize`` picks the vectorised engine's strategy.
+    ``strategy`` is how a stacked engine runs its members (``"vmap"`` or ``"grouped"``);
+    ``stream_seed`` draws a stream's epoch orders and crops (the same for every member).
     """
 
     factory: Callable[..., torch.nn.Module]
@@ -45,28 +46,38 @@ class TrainSetup:
     threads: int = 1
     checkpoint_dir: str | None = None
     markers_dir: str | None = None
-    vectorize: str = "vmap"
+    strategy: str = "vmap"
+    stream_seed: int = 0
 
 
 @dataclass
 class MemberOutcome:
-    """What a worker sends back: the member's record, or None and the message of its divergence."""
+    """What a worker sends back: the member's record, or None and the message of its divergence;
+    for a stream, the rows it skipped as unreadable."""
 
     record: MemberRecord | None
     message: str = ""
+    skipped: tuple[int, ...] = ()
 
 
-def threads_per_worker(n_workers: int) -> int:
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(n_workers: int, reserved: int = 0) -> int:
     """Torch threads per worker so that ``n_workers`` workers never oversubscribe the cores.
 
     The budget is this process's torch thread count (all cores by default), so a caller who
-    called ``torch.set_num_threads(k)`` keeps members to ``k`` threads in all.
+    called ``torch.set_num_threads(k)`` keeps members to ``k`` threads in all; ``reserved``
+    cores are left to other processes (a stream's DataLoader workers, which decode photos
+    while the members train: an OpenMP thread that shares its core waits at every barrier).
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, torch.get_num_threads()) // max(1, n_workers))
+    budget = min(available_cores(), torch.get_num_threads()) - reserved
+    return max(1, budget // max(1, n_workers))
 
 
 @contextlib.contextmanager

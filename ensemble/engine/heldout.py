@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import metrics
-from .calibration import MIN_ROWS
+from .. import metrics
+from ..calibration import MIN_ROWS
+from .prediction import Inference, member_probas, stream_member_probas
+from .sources import ArraySource, StreamSource
 
 __all__ = ["AUTO_TTA", "HeldOut", "choose_tta", "check_heldout_rows"]
 
@@ -27,26 +29,68 @@ AUTO_TTA = (None, "flip", "flip_shift", "ten_crop")
 
 
 class HeldOut:
-    """Held-out decisions of a fitted estimator on its prepared training rows ``X``, per TTA
-    mode, computed once each."""
+    """Held-out decisions of fitted members on their training rows, per TTA mode, computed once each.
 
-    def __init__(self, estimator, X: np.ndarray) -> None:
-        self.estimator, self.X = estimator, X
+    Parameters
+    ----------
+    models : sequence of nn.Module
+        The members, in eval mode.
+    heldout_rows : sequence of np.ndarray
+        Per member, the rows it held out (its ``oob_indices_``).
+    source : ArraySource or StreamSource
+        The training rows.
+    inference : Inference
+        How the members read rows.
+    n_classes : int
+        K.
+    modes : sequence
+        The TTA modes the decisions will be asked for: a stream computes them all in one pass
+        (one decode of each held-out photo for every mode and member).
+    """
+
+    def __init__(self, models, heldout_rows, source: ArraySource | StreamSource, inference: Inference,
+                 n_classes: int, modes=(None,)) -> None:
+        self.models, self.rows, self.source, self.inference = list(models), list(heldout_rows), source, inference
+        self.n_classes, self.modes = n_classes, list(modes)
         self._cache: dict = {}
 
     def decision(self, tta) -> tuple[np.ndarray, np.ndarray]:
         """``(decision N x K, seen bool N)``: rows no member held out are NaN and not seen."""
         if tta not in self._cache:
-            est = self.estimator
-            n, k = len(self.X), len(est.classes_)
-            total, counts = np.zeros((n, k)), np.zeros(n)
-            for model, rows in zip(est.estimators_, est.oob_indices_):
-                if len(rows):
-                    total[rows] += est._member_probas_prepared([model], self.X[rows], tta)[0].numpy()
-                    counts[rows] += 1
-            with np.errstate(invalid="ignore", divide="ignore"):
-                self._cache[tta] = (total / counts[:, None], counts > 0)
+            if isinstance(self.source, StreamSource):
+                self._cache.update(self._stream_decisions([tta] + [m for m in self.modes if m != tta]))
+            else:
+                self._cache[tta] = self._array_decision(tta)
         return self._cache[tta]
+
+    def _array_decision(self, tta) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.source)
+        total, counts = np.zeros((n, self.n_classes)), np.zeros(n)
+        for model, rows in zip(self.models, self.rows):
+            if len(rows):
+                total[rows] += member_probas([model], self.source.X[rows], tta, self.inference)[0].numpy()
+                counts[rows] += 1
+        return _mean_decision(total, counts)
+
+    def _stream_decisions(self, modes: list) -> dict:
+        n = len(self.source)
+        masks = np.zeros((len(self.models), n), dtype=bool)
+        for m, rows in enumerate(self.rows):
+            masks[m, rows] = True
+        totals = [np.zeros((n, self.n_classes)) for _ in modes]
+        counts = np.zeros(n)
+        for chunk_rows, probas in stream_member_probas(self.models, self.source, np.flatnonzero(masks.any(0)), modes,
+                                                       self.inference, masks=masks, desc="held-out rows"):
+            mine = masks[:, chunk_rows]  # M x n
+            counts[chunk_rows] += mine.sum(0)
+            for total, proba in zip(totals, probas):
+                total[chunk_rows] += np.where(mine[..., None], proba.double().numpy(), 0.0).sum(0)
+        return {mode: _mean_decision(total, counts) for mode, total in zip(modes, totals)}
+
+
+def _mean_decision(total: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / counts[:, None], counts > 0
 
 
 def choose_tta(heldout: HeldOut, y: np.ndarray, candidates=AUTO_TTA) -> tuple[object, dict]:

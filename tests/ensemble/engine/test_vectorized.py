@@ -1,4 +1,4 @@
-"""ensemble.vectorized: the vectorised engine trains each member exactly as it would train alone."""
+"""ensemble.engine.vectorized: the vectorised engine trains each member exactly as it would train alone."""
 import dataclasses
 import functools
 
@@ -10,19 +10,19 @@ import nets
 import nets.batches
 import nets.precision
 from ensemble import BaggedNetClassifier
-from ensemble.members import TrainSetup, build_member
-from ensemble.plans import MemberPlan
-from ensemble.vectorized import train_vectorized
+from ensemble.engine.members import TrainSetup, build_member
+from ensemble.engine.plans import MemberPlan
+from ensemble.engine.vectorized import train_vectorized
 
 cnn = functools.partial(nets.SmallCNN, widths=(4, 8), p_keep=0.7)  # BatchNorm and Dropout both inside
 
 
-def _setup(early_stopping, vectorize="vmap", **options):
+def _setup(early_stopping, strategy="vmap", **options):
     config = nets.TrainConfig(**{**dict(epochs=3, batch_size=32, lr=0.05, momentum=0.9, optimizer="sgd",
                                         weight_decay=5e-4, lr_schedule="onecycle", normalize=((0.3,), (0.4,)),
                                         verbose=0), **options})
     return TrainSetup(factory=cnn, input_shape=(1, 8, 8), n_classes=10, early_stopping=early_stopping, patience=2,
-                      vectorize=vectorize, config=config)
+                      strategy=strategy, config=config)
 
 
 def _plans(n, k, bag):
@@ -127,7 +127,7 @@ def test_channels_last_and_contiguous_stacked_training_give_the_same_members(dig
 
 
 def test_stacked_convolution_weights_are_channels_last_per_member_and_packed():
-    from ensemble.vectorized import StackedMembers
+    from ensemble.engine.vectorized import StackedMembers
 
     models = [nets.SmallCNN((3, 8, 8), 4, widths=(4, 8)) for _ in range(3)]
     for model in models:
@@ -160,7 +160,7 @@ def test_estimator_engines_agree(digits_images, options):
     kw = dict(member=cnn, n_members=3, epochs=2, random_state=0, verbose=0, **options)
     joblib_clf = BaggedNetClassifier(engine="joblib", **kw).fit(images[:300], y[:300])
     for vectorize in ("vmap", "grouped"):
-        vector_clf = BaggedNetClassifier(engine="vectorized", members_per_chunk=2, vectorize=vectorize,
+        vector_clf = BaggedNetClassifier(engine=vectorize, members_per_chunk=2,
                                          **kw).fit(images[:300], y[:300])
         assert np.allclose(joblib_clf.predict_proba(images[300:400]), vector_clf.predict_proba(images[300:400]),
                            atol=1e-4), vectorize
@@ -172,7 +172,7 @@ def test_bfloat16_training_in_the_vectorised_engine(digits_images, vectorize, mo
     monkeypatch.setattr(nets.precision, "bfloat16_supported", lambda device: True)  # bf16 path, emulated if need be
     images, y = digits_images
     kw = dict(member=functools.partial(nets.SmallCNN, widths=(16, 32)), n_members=2, epochs=5, lr=0.1,
-              early_stopping=False, random_state=0, verbose=0, engine="vectorized", vectorize=vectorize)
+              early_stopping=False, random_state=0, verbose=0, engine=vectorize)
     f32 = BaggedNetClassifier(**kw).fit(images[:600], y[:600])
     bf16 = BaggedNetClassifier(precision="bfloat16", **kw).fit(images[:600], y[:600])
     p32, p16 = f32.predict_proba(images[600:900]), bf16.predict_proba(images[600:900])
@@ -182,7 +182,7 @@ def test_bfloat16_training_in_the_vectorised_engine(digits_images, vectorize, mo
 
 
 def test_chunk_that_runs_out_of_memory_is_retried_in_halves(digits_images, monkeypatch):
-    import ensemble.vectorized as engine
+    import ensemble.engine.vectorized as engine
 
     images, y = digits_images
     X = np.ascontiguousarray(images[:120].transpose(0, 3, 1, 2))

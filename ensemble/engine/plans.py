@@ -2,7 +2,10 @@
 
 As scikit-learn's bagging draws its seeds: one entropy value from ``random_state``, spawned
 into one independent ``SeedSequence`` per member, so member i's plan depends on i and the
-seed only, never on how many members run in parallel or which train first.
+seed only, never on how many members run in parallel or which train first. In-memory rows
+are bagged by the multinomial bootstrap (:func:`draw_plans`); a stream's rows by the Poisson
+bootstrap of online bagging (:func:`draw_poisson_plans`, :mod:`ensemble.engine.poisson`),
+whose bags are the same multisets of rows, counted per row.
 """
 from __future__ import annotations
 
@@ -10,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MemberPlan", "draw_entropy", "draw_plans"]
+from .poisson import poisson_weights
+
+__all__ = ["MemberPlan", "draw_entropy", "draw_plans", "draw_poisson_plans", "row_weights"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,12 @@ def draw_entropy(random_state: int | np.random.RandomState | None) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+def _member_seeds(n_members: int, entropy: int) -> list[tuple[int, np.random.SeedSequence]]:
+    """Each member's torch seed and its own SeedSequence, spawned from the run's ``entropy``."""
+    children = np.random.SeedSequence(entropy).spawn(n_members)
+    return [(int(child.generate_state(1, dtype=np.uint32)[0]), child) for child in children]
+
+
 def draw_plans(n: int, n_members: int, entropy: int, *, bootstrap: bool, n_bag: int, validation_fraction: float,
                hold_out: bool) -> list[MemberPlan]:
     """Plans of ``n_members`` members over ``n`` rows.
@@ -60,9 +71,8 @@ def draw_plans(n: int, n_members: int, entropy: int, *, bootstrap: bool, n_bag: 
         stopping, or to learn the TTA or the temperature; at least one row is kept for training).
     """
     plans = []
-    for i, child in enumerate(np.random.SeedSequence(entropy).spawn(n_members)):
+    for i, (seed, child) in enumerate(_member_seeds(n_members, entropy)):
         rng = np.random.default_rng(child)
-        seed = int(child.generate_state(1, dtype=np.uint32)[0])
         if bootstrap:
             train = np.sort(rng.integers(0, n, size=n_bag))
             val = np.setdiff1d(np.arange(n), train)
@@ -72,3 +82,22 @@ def draw_plans(n: int, n_members: int, entropy: int, *, bootstrap: bool, n_bag: 
             train, val = np.sort(order[n_val:]), np.sort(order[:n_val])
         plans.append(MemberPlan(index=i, seed=seed, train_indices=train, val_indices=val))
     return plans
+
+
+def draw_poisson_plans(n: int, n_members: int, entropy: int, rate: float = 1.0) -> list[MemberPlan]:
+    """Plans of ``n_members`` members over ``n`` streamed rows, bagged by the Poisson bootstrap.
+
+    Member m's seed is :func:`draw_plans`'s; its bag holds row i ``w(m, i)`` times
+    (:func:`ensemble.engine.poisson.poisson_weights` of ``entropy``, rate ``rate``) and its
+    out-of-bag rows are those with ``w(m, i) = 0``.
+    """
+    weights = poisson_weights(entropy, n_members, n, rate)
+    rows = np.arange(n)
+    return [MemberPlan(index=i, seed=seed, train_indices=np.repeat(rows, weights[i]),
+                       val_indices=np.flatnonzero(weights[i] == 0))
+            for i, (seed, _) in enumerate(_member_seeds(n_members, entropy))]
+
+
+def row_weights(plans: list[MemberPlan], n: int) -> np.ndarray:
+    """float32 M x N: how many times each member's bag holds each row (0 for its held-out rows)."""
+    return np.stack([np.bincount(p.train_indices, minlength=n) for p in plans]).astype(np.float32)

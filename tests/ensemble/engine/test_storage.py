@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import nets
-from ensemble.storage import finished_members
+from ensemble.engine.storage import finished_members
 from tests.ensemble.small_ensembles import small_ensemble
 
 

@@ -24,9 +24,10 @@ from nets.loop import SingleModel
 from nets.precision import training_precision
 from nets.step import TrainStep
 
-from .members import TrainSetup, build_member, torch_threads
+from .members import TrainSetup, build_member, threads_per_worker, torch_threads
+from .plans import MemberPlan
 
-__all__ = ["Probe", "probe_speed", "size_epochs", "SAFETY"]
+__all__ = ["Probe", "probe_speed", "size_epochs", "budgeted_epochs", "SAFETY"]
 
 SAFETY = 0.9  # share of the remaining budget planned for; the rest absorbs timing noise
 
@@ -122,3 +123,45 @@ def size_epochs(seconds: float, probe: Probe, *, train_rows: int, batch_size: in
                          "give more time, fewer members or fewer rows")
     return {"epochs": min(float(max_epochs), round(epochs, 2)), "seconds_left": seconds, "waves": waves,
             "fixed_seconds": fixed, "epoch_seconds": epoch, **dataclasses.asdict(probe)}
+
+
+def budgeted_epochs(budget: float, spent: float, setup: TrainSetup, X: np.ndarray, y: np.ndarray,
+                    plans: list[MemberPlan], *, workers: int, heldout_views: int, max_epochs: float,
+                    verbose: int = 0) -> dict:
+    """The plan of :func:`size_epochs` for what is left of ``budget`` seconds after ``spent``
+    seconds and a timing probe of ``setup`` on ``(X, y)``.
+
+    Parameters
+    ----------
+    budget, spent : float
+        The estimator's ``time_budget``, and the seconds ``fit`` has spent before this call.
+    setup : TrainSetup
+        The members' setup (its config's batch size, augmentation, precision).
+    X, y : np.ndarray
+        Prepared rows and encoded labels.
+    plans : list of MemberPlan
+        The members' bags.
+    workers : int
+        How many members train side by side.
+    heldout_views : int
+        Inference inputs per held-out row after training (TTA views scored there; 0 when the
+        held-out rows are not scored).
+    max_epochs : float
+        The cap.
+    verbose : int
+        > 0: print the plan.
+    """
+    start = time.perf_counter()
+    probe = probe_speed(setup, X, y, threads=threads_per_worker(workers))
+    heldout = max(len(p.val_indices) for p in plans)
+    left = budget - spent - (time.perf_counter() - start)
+    plan = size_epochs(left, probe, train_rows=max(len(p.train_indices) for p in plans),
+                       batch_size=setup.config.batch_size, members=len(plans), workers=workers,
+                       validation_rows=heldout if setup.early_stopping else 0,
+                       heldout_views=heldout * heldout_views, max_epochs=max_epochs)
+    if verbose:
+        print(f"time_budget {budget:g} s: {spent + time.perf_counter() - start:.1f} s spent on data and "
+              f"the probe ({plan['step_seconds']:.3f} s per step of {setup.config.batch_size}); per member "
+              f"{plan['epoch_seconds']:.1f} s per epoch and {plan['fixed_seconds']:.1f} s of fixed costs: "
+              f"{plan['epochs']:g} epochs", flush=True)
+    return plan
