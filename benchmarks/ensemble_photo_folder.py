@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"peak RSS, {label} ({rss[-1]['files']:,} files): {rss[-1]['peak_rss_mib']:,.0f} MiB", flush=True)
     engines = engine_steps(MEMBERS[args.member], args.size, args.members) if args.engines else []
     bf16 = "yes" if nets.bfloat16_supported("cpu") else "no (bf16 rows train in float32)"
-    header = [f"command: {shlex.join([sys.executable, *sys.argv])}",
+    header = [f"command: {shlex.join(['python', *sys.argv])}",
               f"machine: {cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__} ({base['threads']} threads), "
               f"native bf16: {bf16}",
               f"setting: {args.members} x SmallCNN {'/'.join(map(str, MEMBERS[args.member]))} at {args.size} px "

@@ -19,18 +19,20 @@ def folder(tmp_path_factory):
     return make_photo_folder(tmp_path_factory.mktemp("photos") / "train", per_class=10)
 
 
-def test_example_reports_both_models_both_views_and_the_members_curve(folder, tmp_path):
+def test_example_reports_its_three_models_both_views_and_the_members_curve(folder, tmp_path):
     data = load_script("examples/photo_folder_ensemble.py").main(
         ["--data", str(folder), "--epochs", "1", "--members", "2", "--size", "24", "--widths", "4", "8",
          "--workers", "0", "--precision", "float32", "--out", str(tmp_path)])
-    assert set(data["rows"]) == {"one member", "2-member bagged ensemble"}
+    assert set(data["rows"]) == {"one member", "2-member bagged ensemble", "2 members, every photo"}
     for row in data["rows"].values():
         assert set(row) >= {"centre crop", "ten-crop", "train_seconds"}
         assert all(0 <= row[view]["accuracy"] <= 1 and row[view]["nll"] > 0 for view in ("centre crop", "ten-crop"))
     assert [len(c) for c in data["curves"].values()] == [2, 2]
     for name in ("photo_folder_ensemble.md", "photo_folder_ensemble.json", "photo_folder_ensemble.png"):
         assert (tmp_path / name).stat().st_size > 0, name
-    assert "24 px crops from shorter sides 27..51" in (tmp_path / "photo_folder_ensemble.md").read_text()
+    page = (tmp_path / "photo_folder_ensemble.md").read_text()
+    assert "24 px crops from shorter sides 27..51" in page
+    assert page.count("# ") == 1 and page.count("](photo_folder_ensemble.png)") == 1  # one title, one figure
 
 
 def test_example_needs_a_folder(tmp_path, capsys):
