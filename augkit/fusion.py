@@ -12,8 +12,8 @@ semantics:
 * any other run: one sampling grid per sample and one :func:`augkit.functional.warp` call;
 * a label-mixing transform (MixUp, CutMix) mixes the images and the soft targets.
 
-A uint8 batch stays uint8 as long as the transforms read it (geometric ones do) and is converted
-to the float working batch once, where the first transform needs it. ``owned`` tracks whether the
+A uint8 batch stays uint8 as long as the transforms read it (geometric ones, ColorJitter and the
+policies do) and is converted to the float working batch once, where the first transform needs it. ``owned`` tracks whether the
 current batch is the pipeline's own intermediate, which the next transform may overwrite.
 """
 

@@ -108,7 +108,9 @@ def as_batch(image: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], obje
         image = np.ascontiguousarray(image)
         if not image.flags.writeable:  # torch.from_numpy warns on read-only arrays (e.g. from PIL)
             image = image.copy()
-        batch = check_batch(torch.from_numpy(image).permute(2, 0, 1)[None])
+        # 1 x C x H x W, channels-last in memory, with the batch stride of a real channels-last batch
+        # (numpy's image[None] gives 0 there, which makes torch's kernels read it as channels-first).
+        batch = check_batch(torch.from_numpy(image).view(1, *image.shape).permute(0, 3, 1, 2))
 
         def restore(out: torch.Tensor) -> np.ndarray:
             if out.dtype != torch.uint8:

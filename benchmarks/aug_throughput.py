@@ -8,18 +8,24 @@ Cases, one table from one run:
 (b) large photos with default settings: RandomScaleCrop(224, (256, 480)) + HorizontalFlip on the
     two scikit-learn photos (427 x 640), as a batch from numpy (channels-last in memory), as a
     channels-first batch, and one image at a time (numpy H x W x 3). Goal: >= 2x albumentations.
-(c) end to end from JPEG files through a DataLoader with 2 workers (benchmarks/aug_e2e_case.py).
-    Goal: >= 1.5x the faster of torchvision.v2 and albumentations.
+(c) end to end from JPEG files through a DataLoader with 2 workers (benchmarks/aug_e2e_case.py):
+    decode + scale-crop + flip + collate, on two folders of real photos: the 300-800 px folder
+    benchmarks/photo_folder.py writes (crop 224, L in [256, 480]; row "c synthetic") and, with
+    ``--flowers DIR``, the flower photos (crop 112, L in [128, 240]; row "c flowers").
+    Goal: >= 1.5x the faster of torchvision.v2 and albumentations (+ cv2 decode), on each folder.
 (d) TrivialAugmentWide + RandomErasing + MixUp on 32 px batches (benchmarks/aug_policy_case.py,
     when present). Goals: >= 5x torchvision.v2, >= 2x kornia.
 
 Cases (a), (b), (d) run on one thread (torch.set_num_threads(1), cv2.setNumThreads(0)); each
 figure is the median of ``--repeats`` timed runs after a warm-up, the libraries' runs interleaved
 round by round (so load on shared cores hits all alike). Peer rows appear when the library is
-importable (run it in the comparison venv, ../shared/tools/comparison-venv.sh).
+importable (run it in the comparison venv). The table, with the command and the machine (CPU
+model, core count, AVX2 / AVX-512 / AVX512-BF16 flags), is printed and, with ``--out``, written
+as markdown.
 
-    python benchmarks/aug_throughput.py --cifar10 ../shared/data/cifar10/train [--repeats 7]
-        [--cases a,b,c,d] [--quick] [--device cpu|cuda]
+    python benchmarks/aug_throughput.py --cifar10 ../shared/data/cifar10/train
+        --flowers ../shared/data/flowers/train [--repeats 7] [--cases a,b,c,d] [--quick]
+        [--device cpu|cuda] [--cpu-time] [--out docs/results/aug_throughput.md]
 """
 
 from __future__ import annotations
@@ -48,7 +54,11 @@ except ImportError:
     cv2 = None
 
 GOALS = {"a": {"torchvision.v2": 10.0, "kornia": 3.0}, "b": {"albumentations": 2.0},
-         "c": {"faster peer": 1.5}, "d": {"torchvision.v2": 5.0, "kornia": 2.0}}
+         "d": {"torchvision.v2": 5.0, "kornia": 2.0}}
+C_GOAL = 1.5  # augkit / the faster of torchvision.v2 and albumentations, per folder of case (c)
+# Case (c) folders: (row label, crop size, range of L).
+C_SYNTHETIC = ("c synthetic", 224, (256, 480))
+C_FLOWERS = ("c flowers", 112, (128, 240))
 FOOTNOTES = {
     "torchvision.v2": "torchvision.transforms.v2 per sample on uint8 tensors. (a): RandomShortestSize(32..40) + "
                       "RandomCrop(32) + RandomHorizontalFlip + PCA lighting as a Lambda (the same formula) + "
@@ -63,6 +73,14 @@ FOOTNOTES = {
               "uniform crop position; kornia has no shorter-side scale op) + RandomHorizontalFlip + PCA lighting as "
               "one tensor op (kornia has none) + RandomRotation(15) + RandomGaussianNoise(0.03).",
 }
+
+
+def publish(text: str, out: Path | None) -> None:
+    """Print a results table and, when ``out`` is given, write it there as markdown."""
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
 
 
 def median_seconds(fns: dict, repeats: int, sync=lambda: None) -> dict:
@@ -82,6 +100,26 @@ def median_seconds(fns: dict, repeats: int, sync=lambda: None) -> dict:
             sync()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def cpu_time_table(runners: dict, n: int, repeats: int) -> str:
+    """Case (b) as this thread's CPU microseconds per image (``time.thread_time``): the minimum and
+    the median of ``repeats`` runs per row, rows interleaved, and each augkit row's speed-up over
+    albumentations (its median over ours)."""
+    times = {name: [] for name in runners}
+    for _, fn in runners.values():
+        fn(n)
+    for _ in range(repeats):
+        for name, (_, fn) in runners.items():
+            start = time.thread_time()
+            fn(n)
+            times[name].append((time.thread_time() - start) / n * 1e6)
+    peer = statistics.median(times["albumentations"]) if "albumentations" in times else None
+    lines = ["", "| (b) CPU time | min us per image | median us per image | albumentations / this |", "|---|---:|---:|---:|"]
+    for name, t in times.items():
+        ratio = f"{peer / statistics.median(t):.2f}x" if peer else ""
+        lines.append(f"| {name} | {min(t):.0f} | {statistics.median(t):.0f} | {ratio} |")
+    return "\n".join(lines)
 
 
 def cifar_images(n: int, root: str | None) -> tuple[np.ndarray, str]:
@@ -167,7 +205,7 @@ def case_b_runners():
     from_numpy = torch.from_numpy(photos[index]).permute(0, 3, 1, 2)  # channels-last memory, as numpy gives
     channels_first = from_numpy.contiguous()
     runners = {
-        "augkit": ("batch from numpy", lambda n: ours(from_numpy[:n], generator=generator)),
+        "augkit": ("channels-last view of a numpy batch", lambda n: ours(from_numpy[:n], generator=generator)),
         "augkit, channels-first batch": ("batched", lambda n: ours(channels_first[:n], generator=generator)),
         "augkit, one image at a time": ("per sample", lambda n: [ours(photos[i % 2], generator=generator)
                                                                  for i in range(n)]),
@@ -192,13 +230,22 @@ def case_b_runners():
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
+    """CPU model, cores, SIMD flags (from /proc/cpuinfo), Python, torch and the decoders' versions."""
+    cpu, flags = platform.processor() or "unknown CPU", set()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+        flags = set(next(line.split(":", 1)[1].split() for line in lines if line.startswith("flags")))
     except (OSError, StopIteration):
         pass
-    return f"{os.cpu_count()} x {cpu}, Python {platform.python_version()}, torch {torch.__version__}"
+    simd = ", ".join(f for f in ("avx2", "avx512f", "avx512_bf16") if f in flags) or "no AVX2"
+    versions = [f"Python {platform.python_version()}", f"torch {torch.__version__}"]
+    for module in ("simplejpeg", "PIL", "cv2"):
+        try:
+            versions.append(f"{module} {__import__(module).__version__}")
+        except ImportError:
+            pass
+    return f"{os.cpu_count()} x {cpu} ({simd}); " + ", ".join(versions)
 
 
 def main(argv: list[str] | None = None) -> list[tuple]:
@@ -208,7 +255,13 @@ def main(argv: list[str] | None = None) -> list[tuple]:
                         help="CIFAR-10 ImageFolder for case (a) (default $AUGKIT_CIFAR10; random images without it)")
     parser.add_argument("--cases", default="a,b,c,d", help="comma-separated cases to run (default: all)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--flowers", default=os.environ.get("AUGKIT_FLOWERS"),
+                        help="a folder of real photos for case (c) (default $AUGKIT_FLOWERS; skipped without it)")
     parser.add_argument("--quick", action="store_true", help="small batches and folders (smoke test)")
+    parser.add_argument("--out", type=Path, help="also write the table (markdown) to this file")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="also print case (b) as CPU microseconds per image of this thread (less moved by "
+                             "other processes on shared cores than images/s)")
     args = parser.parse_args(argv)
     cases = set(args.cases.split(","))
     torch.set_num_threads(1)
@@ -220,7 +273,10 @@ def main(argv: list[str] | None = None) -> list[tuple]:
         rows.extend((case, name, style, n, n / seconds[name]) for name, (style, _) in runners.items())
 
     images, source = cifar_images(256 if args.quick else 2048, args.cifar10)
-    print(f"{machine()}; threads {torch.get_num_threads()}; data (a): {source}")
+    command = "python benchmarks/aug_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    header = [f"`{command}`", "", f"Machine: {machine()}; torch threads {torch.get_num_threads()}", "",
+              f"Data (a): {source}. Median of {args.repeats} timed runs per row, rows of a case interleaved."]
+    print("\n".join(header))
     if "a" in cases:
         runners = case_a_runners(images, args.device)
         sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
@@ -228,15 +284,21 @@ def main(argv: list[str] | None = None) -> list[tuple]:
             measure("a", runners, n, sync)
     if "b" in cases:
         measure("b", case_b_runners(), 8 if args.quick else 32)
+        if args.cpu_time:
+            print(cpu_time_table(case_b_runners(), 8 if args.quick else 32, args.repeats))
     if "c" in cases:
         from aug_e2e_case import case_c_runners
         from photo_folder import write_photo_folder
 
         torch.set_num_threads(1)
+        workers = 0 if args.quick else 2
         with tempfile.TemporaryDirectory() as tmp:
-            root = write_photo_folder(Path(tmp) / "photos", 64 if args.quick else 512, 0)
-            runners, n = case_c_runners(root, num_workers=0 if args.quick else 2)
-            measure("c", runners, n)
+            folders = [(C_SYNTHETIC, write_photo_folder(Path(tmp) / "photos", 64 if args.quick else 512, 0))]
+            if args.flowers:
+                folders.append((C_FLOWERS, Path(args.flowers)))
+            for (label, size, scale), root in folders:
+                runners, n = case_c_runners(root, num_workers=workers, size=size, scale=scale)
+                measure(label, runners, n)
     if "d" in cases:
         try:
             from aug_policy_case import case_d_runners
@@ -245,27 +307,42 @@ def main(argv: list[str] | None = None) -> list[tuple]:
         if case_d_runners is not None:
             for n in ((64,) if args.quick else (256,)):
                 measure("d", case_d_runners(images), n)
-    print_table(rows)
+    print()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("\n".join([*header, "", *table(rows)]) + "\n")
+    print("\n".join(table(rows)))
     return rows
 
 
-def print_table(rows: list[tuple]) -> None:
-    """One markdown table: each row's rate and augkit's ratio to it, with the goals."""
+def table(rows: list[tuple]) -> list[str]:
+    """One markdown table: each row's rate and the ratio of augkit's row(s) to it, with the goals.
+
+    In case (b) every augkit layout (channels-last view, channels-first batch, one image at a
+    time) is compared with the peers; elsewhere the ratio column is the "augkit" row's."""
+    lines = ["| case | library | style | batch | images/s | augkit / this | goal |", "|---|---|---|---:|---:|---:|---|"]
     ours = {(case, n): rate for case, name, _, n, rate in rows if name == "augkit"}
-    print("\n| case | library | style | batch | images/s | augkit / this | goal |")
-    print("|---|---|---|---:|---:|---:|---|")
     for case, name, style, n, rate in rows:
         ratio = ours[(case, n)] / rate
         goal = GOALS.get(case, {}).get(name)
         verdict = "" if goal is None else f">= {goal:g}x: {'met' if ratio >= goal else 'NOT met'}"
-        print(f"| ({case}) | {name} | {style} | {n} | {rate:,.0f} | {ratio:.2f}x | {verdict} |")
-    peers_c = [rate for case, name, _, _, rate in rows if case == "c" and name != "augkit"]
-    if peers_c:
-        ratio = ours[next((c, n) for c, _, _, n, _ in rows if c == "c")] / max(peers_c)
-        print(f"\n(c) augkit / the faster peer: {ratio:.2f}x (goal >= 1.5x: {'met' if ratio >= 1.5 else 'NOT met'})")
-    print()
-    for name in sorted({r[1] for r in rows} & set(FOOTNOTES)):
-        print(f"* {name}: {FOOTNOTES[name]}")
+        if case == "b" and goal is not None:  # each augkit layout against this peer
+            layouts = [(other, r) for c, other, _, m, r in rows if c == "b" and m == n and other.startswith("augkit")]
+            ratio_text = ", ".join(f"{r / rate:.2f}x" for _, r in layouts)
+            verdict = f">= {goal:g}x for each augkit row: " + ("met" if min(r for _, r in layouts) / rate >= goal
+                                                               else "NOT met")
+            lines.append(f"| ({case}) | {name} | {style} | {n} | {rate:,.0f} | {ratio_text} | {verdict} |")
+            continue
+        lines.append(f"| ({case}) | {name} | {style} | {n} | {rate:,.0f} | {ratio:.2f}x | {verdict} |")
+    for label in dict.fromkeys(case for case, *_ in rows if case.startswith("c")):
+        peers = [rate for case, name, _, _, rate in rows if case == label and name != "augkit"]
+        if peers:
+            ratio = next(r for c, name, _, _, r in rows if c == label and name == "augkit") / max(peers)
+            lines.append(f"\n({label}) augkit / the faster peer: {ratio:.2f}x (goal >= {C_GOAL:g}x: "
+                         f"{'met' if ratio >= C_GOAL else 'NOT met'})")
+    lines.append("")
+    lines += [f"* {name}: {FOOTNOTES[name]}" for name in sorted({r[1] for r in rows} & set(FOOTNOTES))]
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """ensemble: bootstrap-bagged torch networks, trained in parallel, voting with test-time augmentation.
 
 The public names load on first use (PEP 562), so that a joblib/dask worker unpickling a task
-from :mod:`ensemble.orchestration` imports torch and :mod:`nets` only, not scikit-learn and
+from :mod:`ensemble.engine.orchestration` imports torch and :mod:`nets` only, not scikit-learn and
 the estimator: every worker process starts seconds sooner.
 """
 from __future__ import annotations

@@ -1,150 +1,87 @@
-"""BaggedNetClassifier: the scikit-learn contract of a bagged ensemble of torch networks, and prediction.
+"""BaggedNetClassifier: the scikit-learn contract of a bagged ensemble of torch networks.
 
-Training is delegated: member plans (:mod:`ensemble.plans`), the training options
-(:class:`nets.TrainConfig`, built from the estimator's parameters), running the members in
-this process or in workers (:mod:`ensemble.orchestration`), typed failures and the
-divergence policy (:mod:`ensemble.failures`), checkpoints (:mod:`ensemble.storage`).
+A thin shell over the training engine (:mod:`ensemble.engine`): the estimator checks its
+parameters, turns ``X`` into a batch source (:mod:`ensemble.inputs`,
+:mod:`ensemble.photo_inputs`), draws the members' plans, builds their setup from its
+parameters (:mod:`ensemble.settings`) and hands them to
+:func:`ensemble.engine.orchestration.train`, its one seam to training. After training it
+learns from the held-out rows (:mod:`ensemble.engine.heldout`) and predicts through
+:mod:`ensemble.engine.prediction`. (The file's length is the class docstring: every parameter,
+with its meaning, in one place.)
 """
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import numbers
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import joblib
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import accuracy_score
 
-import augkit
 import nets
-from augkit.tta import TTA_MODES, views
-from conventions import Normalization, check_choice, check_int, check_normalization, check_number
-from nets.batches import inference_batch_size, model_memory_format, set_memory_format
+from augkit.tta import TTA_MODES
+from conventions import check_choice, check_int, check_number
 
-from .budget import probe_speed, size_epochs
 from .calibration import apply_temperature, ensemble_logits, fit_temperature
+from .engine.budget import budgeted_epochs
+from .engine.heldout import AUTO_TTA, HeldOut, check_heldout_rows, choose_tta
+from .engine.orchestration import STACKED, Run, train
+from .engine.plans import MemberPlan, draw_entropy, draw_plans, draw_poisson_plans
+from .engine.prediction import Inference, member_probas, stream_member_probas, view_count
+from .engine.sources import ArraySource, StreamSource
+from .engine.storage import MemberRecord, open_checkpoint, run_fingerprint
 from .failures import check_divergence
-from .heldout import AUTO_TTA, HeldOut, check_heldout_rows, choose_tta
 from .inputs import prepare_fit_data, prepare_predict_data
-from .members import TrainSetup, build_member, threads_per_worker
-from .orchestration import train_all
-from .plans import MemberPlan, draw_entropy, draw_plans
-from .storage import MemberRecord, open_checkpoint
+from .photo_inputs import is_photo_input, prepare_photo_fit, prepare_photo_predict
+from .settings import (
+    check_engine,
+    estimator_setup,
+    image_normalization,
+    resolve_engine,
+    set_members,
+    train_config,
+    training_devices,
+)
 from .voting import vote
 
-__all__ = ["BaggedNetClassifier", "training_devices", "resolve_engine", "train_config"]
+__all__ = ["BaggedNetClassifier"]
 
 _TTA = (*TTA_MODES, "auto")
 _CALIBRATIONS = (None, "temperature")
 _DEFAULTS = nets.TrainConfig  # the training options' defaults are written once, there
-# Estimator parameters that are nets.TrainConfig fields of the same name and meaning.
-_TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "optimizer", "weight_decay",
-                     "decoupled_weight_decay", "l1", "lr_schedule", "norm_lr_scale", "lookahead", "label_smoothing",
-                     "precision", "channels_last", "augment")
-
-
-def _default_member(input_shape, n_classes):
-    if len(input_shape) == 3:
-        return nets.SmallCNN(input_shape=input_shape, n_classes=n_classes)
-    return nets.MLP(input_shape=input_shape, n_classes=n_classes, widths=(128,))
-
-
-def training_devices(device: str | list[str] | tuple[str, ...]) -> list[str]:
-    """The devices members train on, for :class:`BaggedNetClassifier`'s ``device`` parameter.
-
-    Parameters
-    ----------
-    device : str or sequence of str
-        One device, or a list: one worker process per device. Plain ``"cuda"`` on a machine
-        with several GPUs means all of them.
-
-    Returns
-    -------
-    list of str
-        At least one device name; prediction runs on the first.
-    """
-    if isinstance(device, (list, tuple)):
-        if not device:
-            raise ValueError("device is an empty list; name at least one device")
-        return [str(d) for d in device]
-    if str(device) == "cuda" and torch.cuda.is_available() and torch.cuda.device_count() > 1:
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return [str(device)]
-
-
-def resolve_engine(engine: str, devices: list[str]) -> str:
-    """The training engine that ``engine`` means on ``devices``.
-
-    Parameters
-    ----------
-    engine : {"auto", "joblib", "vectorized"}
-        :class:`BaggedNetClassifier`'s ``engine`` parameter. ``"auto"`` is ``"vectorized"`` on
-        CUDA, where one stacked model of all members keeps the GPU busy, and ``"joblib"``
-        elsewhere, where worker processes use the CPU's cores.
-    devices : list of str
-        As :func:`training_devices` returns them.
-
-    Returns
-    -------
-    {"joblib", "vectorized"}
-    """
-    if engine != "auto":
-        return engine
-    return "vectorized" if devices[0].startswith("cuda") else "joblib"
-
-
-def train_config(estimator: BaggedNetClassifier, normalize: Normalization | None = None,
-                 epochs: float | None = None) -> nets.TrainConfig:
-    """The members' :class:`nets.TrainConfig`, built from ``estimator``'s parameters.
-
-    Parameters
-    ----------
-    estimator : BaggedNetClassifier
-        Read for its training options, ``device`` (the first training device) and ``verbose``
-        (one level less: the members' per-epoch bars show from ``verbose=2``).
-    normalize : (mean, std), optional
-        The members' per-channel input normalisation.
-    epochs : float, optional
-        Overrides the ``epochs`` parameter (the time budget's sizing).
-
-    Raises
-    ------
-    ValueError, TypeError
-        From :class:`nets.TrainConfig`'s checks, which name the parameter at fault.
-    """
-    options = {name: getattr(estimator, name) for name in _TRAINING_OPTIONS}
-    if epochs is not None:
-        options["epochs"] = epochs
-    return nets.TrainConfig(**options, normalize=normalize, device=training_devices(estimator.device)[0],
-                            verbose=max(0, estimator.verbose - 1))
-
-
-def _image_normalization(estimator: BaggedNetClassifier) -> Normalization | None:
-    """Per-channel (mean, std) of a fitted estimator's image input; None for tabular input,
-    which :func:`ensemble.inputs.standardise` standardises before the members see it."""
-    if estimator.input_spec_.kind != "image":
-        return None
-    return check_normalization((estimator.input_mean_, estimator.input_scale_))
+# Settings that never change what a member learns (beyond float rounding): left out of a run's fingerprint.
+_RUN_ONLY = ("n_jobs", "backend", "verbose", "engine", "members_per_chunk", "device", "tta", "voting", "weights",
+             "on_diverge", "num_workers")
 
 
 class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
     """A bagged ensemble of torch networks, following the scikit-learn estimator contract.
 
+    It trains on in-memory arrays (tabular rows or equal-size images) and on photos of any size
+    streamed from disk: a folder in the ImageFolder layout (``clf.fit("photos/train")``), a list
+    of image files with ``y``, or any map-style Dataset of ``(image, label)`` pairs (see
+    :mod:`ensemble.photo_inputs`). Photos are decoded and scale-cropped on DataLoader workers
+    once per epoch for all members, which each decoded batch trains in turn, bagged by the
+    Poisson bootstrap of online bagging (:mod:`ensemble.engine.streamed`); evaluation decodes
+    each photo once for every view and member (:mod:`ensemble.engine.photos`).
+
     Each of ``n_members`` members draws its own bootstrap sample of the training rows (or, with
     ``bootstrap=False``, trains on all rows from its own random initialisation: the "deep
     ensembles" recipe), trains with its own seeded random stream (initial weights, minibatch
     order, augmentation, dropout masks), early-stops on its own out-of-bag rows, and the members
-    vote at prediction time. Members train in parallel worker processes through joblib (loky by
-    default; ``joblib.parallel_config(backend="dask")`` sends them to a dask.distributed
-    cluster unchanged) or, with ``engine="vectorized"``, all at once in one stacked model.
-    Both engines train with the same loop and step (:mod:`nets.loop`, :mod:`nets.step`) from
-    one :class:`nets.TrainConfig` built from the parameters, so every training option below
-    works in both.
+    vote at prediction time. Members train one after another in this process, in parallel
+    worker processes through joblib (loky by default; ``joblib.parallel_config(backend="dask")``
+    sends them to a dask.distributed cluster unchanged) or, with ``engine="vmap"`` or
+    ``"grouped"``, all at once in one stacked model. Every engine trains with the same loop and
+    step (:mod:`nets.loop`, :mod:`nets.step`) from one :class:`nets.TrainConfig` built from the
+    parameters, so every training option below works in each.
 
     Parameters
     ----------
@@ -173,7 +110,7 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         label smoothing eps (composed with a label-mixing augmentation's soft targets).
     time_budget : float or None
         Seconds of wall time for the whole ``fit`` on this machine. A timing probe on the data
-        (:mod:`ensemble.budget`) sizes each member's epochs (``epochs_``, a fraction allowed, at
+        (:mod:`ensemble.engine.budget`) sizes each member's epochs (``epochs_``, a fraction allowed, at
         most ``epochs``) so that training, the probe and the work after training fit; members
         share the budget. ``None``: train ``epochs`` epochs.
     precision : {"float32", "bfloat16"}
@@ -189,9 +126,12 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         prediction and TTA: about 1.4-2x faster convolutions on CPU and GPU, the same members
         within float rounding. ``False`` keeps the contiguous layout. MLPs are unaffected.
     augment : callable or None
-        An augkit pipeline applied to each training minibatch (images only); one that mixes
-        labels (MixUp, CutMix: ``mixes_labels = True``) trains on its soft targets. Never
-        applied to validation, out-of-bag scoring or BatchNorm recomputation.
+        An augkit pipeline applied to each training minibatch (images only), on uint8 batches
+        as far as each op allows; one that mixes labels (MixUp, CutMix: ``mixes_labels =
+        True``) trains on its soft targets. Never applied to validation, out-of-bag scoring
+        or BatchNorm recomputation. For photos, a leading ``RandomScaleCrop`` or
+        ``RandomResizedCrop`` runs per image on the DataLoader workers (it sets the input
+        size, see ``image_size``) and the rest on each collated batch, per member.
     tta : str, callable or None
         Default test-time views for prediction (images only): ``None``; ``"flip"`` (identity +
         mirror); ``"shift"`` (identity + 4 shifts by ``max(1, side // 16)`` pixels, for
@@ -199,12 +139,12 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         ``"ten_crop"`` (shorter side resized to 1.125 x side, ten crops of side x side);
         ``"multi_scale"`` (ten crops at 5 scales 1 ... 1.25 x side: 50 views); ``"auto"``: the
         best of none, flip, flip_shift and ten_crop on the rows the members held out (accuracy,
-        then NLL; a TTA that hurts there is never chosen; see :mod:`ensemble.heldout`), learned
+        then NLL; a TTA that hurts there is never chosen; see :mod:`ensemble.engine.heldout`), learned
         as ``tta_``; or a callable ``uint8 N x C x H x W -> N x V x C x H x W``.
     calibration : {None, "temperature"}
         ``"temperature"``: at the end of ``fit`` one temperature is fitted (minimum NLL, in log
         space) to the held-out decision's logits, the out-of-bag rows when bagging, else each
-        member's held-out rows (:mod:`ensemble.calibration`, :mod:`ensemble.heldout`); stored as
+        member's held-out rows (:mod:`ensemble.calibration`, :mod:`ensemble.engine.heldout`); stored as
         ``temperature_`` and applied by ``predict_proba`` (TTA included). It changes the
         probabilities, never their argmax. It needs held-out rows: with ``bootstrap=False`` a
         ``validation_fraction > 0``; ``fit`` raises a ValueError when fewer than 20 rows are
@@ -217,28 +157,48 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     validation_fraction : float
         Rows each member holds out when ``bootstrap=False``, for early stopping, ``tta="auto"``
         and ``calibration``.
-    engine : {"auto", "joblib", "vectorized"}
-        One member per worker process, all members in one stacked model (for GPUs), or
-        vectorized on CUDA and joblib on CPU.
+    image_size : int or None
+        Photos only: the side of the square crops the members see, when ``augment`` does not
+        start with a ``RandomScaleCrop`` or ``RandomResizedCrop`` (whose size is then the one
+        used; stating both, differently, is a ValueError). ``None``: the crop's size, else
+        112, trained from shorter sides L ~ U[128, 240] (ResNet's 224 crop from [256, 480],
+        halved) and evaluated at S = 128 (see :mod:`ensemble.engine.photos`).
+    on_bad_image : {"raise", "skip"}
+        Photos only: a file that is empty, not an image or cut short fails ``fit`` before
+        training with an error naming it, and so does one that fails to decode during
+        training; ``"skip"`` leaves such files out with a warning and records them in
+        ``skipped_files_``. Prediction always names a bad file.
+    num_workers : int or None
+        Photos only: DataLoader worker processes decoding and cropping images (0: in this
+        process); training and prediction leave them their cores (``torch.set_num_threads``
+        sets the budget). ``None``: a quarter of this process's cores, at least 1.
+    engine : {"auto", "loop", "joblib", "vmap", "grouped"}
+        How members train. ``"loop"``: one after another in this process, each on every core
+        (photos: each decoded batch trains every member in turn). ``"joblib"``: one member per
+        joblib task, ``n_jobs`` worker processes (photos: the members split into ``n_jobs``
+        groups, each worker decoding every image for its group, on a shared filesystem for a
+        cluster). ``"vmap"`` and
+        ``"grouped"``: all members of a device stacked into one model, run by
+        ``torch.func.vmap`` over the stacked weights, or with the members' activations packed
+        along channels and grouped convolutions (:mod:`ensemble.engine.grouped`); the same
+        members up to float rounding, and ``benchmarks/gpu.py`` measures which is faster on a
+        device; in-memory arrays only. ``"auto"``: ``"loop"`` for photos, else ``"vmap"`` on
+        CUDA and ``"joblib"`` elsewhere. (``"vectorized"`` and
+        the ``vectorize`` parameter were merged into these values.)
     members_per_chunk : int or None
-        With the vectorized engine, train at most this many members at once. ``None``: all at
+        With a stacked engine, train at most this many members at once. ``None``: all at
         once, halving the chunk (with a warning) whenever it runs out of device memory.
-    vectorize : {"vmap", "grouped"}
-        How the vectorized engine runs all members in one pass: ``torch.func.vmap`` over the
-        stacked weights, or activations packed along channels with grouped convolutions
-        (:mod:`ensemble.grouped`). Same members up to float rounding; ``benchmarks/gpu.py``
-        measures which is faster on a device.
     on_diverge : {"raise", "drop"}
         A member whose loss becomes NaN/Inf fails ``fit`` with an error naming it (after the
         others finish), or is left out with a warning.
     n_jobs : int or None
-        Worker processes for the joblib engine (``None`` = 1, ``-1`` = all cores). Each
+        Worker processes for ``engine="joblib"`` (``None`` = 1, ``-1`` = all cores). Each
         worker uses ``cores // n_jobs`` torch threads.
     backend : str or None
         joblib backend name (``None`` = joblib's default or the active ``joblib.parallel_config``).
     device : str or list of str
         Torch device for training and prediction, or a list of devices: one worker process per
-        device (members spread over them; with the vectorised engine each device trains its
+        device (members spread over them; with a stacked engine each device trains its
         share of members at once). ``"cuda"`` on a machine with several GPUs means all of
         them. Prediction runs on the first.
     random_state : int, RandomState or None
@@ -265,13 +225,15 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     epochs_ : float
         The epochs each member trained for (sized by ``time_budget`` when it is set).
     budget_plan_ : dict
-        With ``time_budget``: the probe's measurements and the plan (:func:`ensemble.budget.size_epochs`).
+        With ``time_budget``: the probe's measurements and the plan (:func:`ensemble.engine.budget.size_epochs`).
     histories_ : list of dict
         Per member, its training history (:class:`nets.History` as a dict).
     member_seeds_, member_indices_ : list of int
         Per member, its torch seed and its index.
     n_features_in_ : int
         Number of features (tabular) or values per image.
+    skipped_files_ : list of str
+        Photos only: the files (or Dataset items) left out as unreadable (``on_bad_image="skip"``).
     """
 
     def __init__(
@@ -305,9 +267,11 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         early_stopping: bool = True,
         patience: int = 5,
         validation_fraction: float = 0.1,
+        image_size: int | None = None,
+        on_bad_image: str = "raise",
+        num_workers: int | None = None,
         engine: str = "auto",
         members_per_chunk: int | None = None,
-        vectorize: str = "vmap",
         on_diverge: str = "raise",
         n_jobs: int | None = None,
         backend: str | None = None,
@@ -343,9 +307,11 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         self.early_stopping = early_stopping
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.image_size = image_size
+        self.on_bad_image = on_bad_image
+        self.num_workers = num_workers
         self.engine = engine
         self.members_per_chunk = members_per_chunk
-        self.vectorize = vectorize
         self.on_diverge = on_diverge
         self.n_jobs = n_jobs
         self.backend = backend
@@ -359,7 +325,7 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         for name in ("n_members", "patience"):
             check_int(getattr(self, name), name, minimum=1)
         check_choice(self.voting, "voting", ("soft", "hard"))
-        check_choice(self.engine, "engine", ("auto", "joblib", "vectorized"))
+        check_engine(self.engine)
         check_choice(self.on_diverge, "on_diverge", ("raise", "drop"))
         if self.tta not in _TTA and not callable(self.tta):
             raise ValueError(f"tta must be one of {_TTA} or a callable; got {self.tta!r}")
@@ -369,9 +335,24 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         check_number(self.validation_fraction, "validation_fraction", minimum=0, maximum=1, exclusive_maximum=True)
         if self.weights is not None and len(self.weights) != self.n_members:
             raise ValueError(f"weights has {len(self.weights)} entries but n_members={self.n_members}")
-        check_choice(self.vectorize, "vectorize", ("vmap", "grouped"))
         if self.members_per_chunk is not None:
             check_int(self.members_per_chunk, "members_per_chunk", minimum=1)
+        if self.image_size is not None:
+            check_int(self.image_size, "image_size", minimum=1)
+        check_choice(self.on_bad_image, "on_bad_image", ("raise", "skip"))
+        if self.num_workers is not None:
+            check_int(self.num_workers, "num_workers", minimum=0)
+
+    def _check_source(self, photos: bool) -> None:
+        """The settings that apply to one kind of input only."""
+        if photos and self.time_budget is not None:
+            raise ValueError("time_budget sizes epochs for in-memory arrays; with photos set epochs instead")
+        if photos and self.engine in STACKED:
+            raise ValueError(f"engine={self.engine!r} stacks members over in-memory arrays; photos train their "
+                             "members in one process, each decoded batch training every member (engine='loop', "
+                             "faster than stacking on a CPU), or split them over workers (engine='joblib')")
+        if not photos and self.image_size is not None:
+            raise ValueError("image_size applies to photos (a folder, files or a Dataset); arrays keep their size")
 
     def _n_bag(self, n: int) -> int:
         m = self.max_samples
@@ -384,9 +365,11 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         return max(1, round(m * n))
 
     # ------------------------------------------------------------------ bags and seeds
-    def _plans(self, n: int) -> list[MemberPlan]:
+    def _plans(self, n: int, entropy: int, stream: bool) -> list[MemberPlan]:
+        if stream and self.bootstrap:  # online bagging: the Poisson bootstrap, rate = the bag's share of N
+            return draw_poisson_plans(n, self.n_members, entropy, rate=self._n_bag(n) / n)
         hold_out = bool(self.early_stopping) or bool(self._learns_from_heldout())
-        return draw_plans(n, self.n_members, draw_entropy(self.random_state), bootstrap=self.bootstrap, n_bag=self._n_bag(n),
+        return draw_plans(n, self.n_members, entropy, bootstrap=self.bootstrap, n_bag=self._n_bag(n),
                           validation_fraction=self.validation_fraction, hold_out=hold_out)
 
     def _learns_from_heldout(self) -> list[str]:
@@ -394,41 +377,37 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         return [name for name, on in (("tta='auto'", self.tta == "auto"),
                                       (f"calibration={self.calibration!r}", self.calibration is not None)) if on]
 
-    def _setup(self, checkpoint_dir=None, epochs=None) -> TrainSetup:
-        return TrainSetup(factory=self.member if self.member is not None else _default_member,
-                          input_shape=self.input_spec_.shape, n_classes=len(self.classes_),
-                          config=train_config(self, _image_normalization(self), epochs), early_stopping=bool(self.early_stopping),
-                          patience=int(self.patience), checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
-                          vectorize=self.vectorize)
-
-    def _fingerprint(self, X: np.ndarray, y: np.ndarray) -> str:
+    def _fingerprint(self, source) -> str:
         """Identifies a run (data and every setting that changes a member) for safe resuming."""
-        h = hashlib.sha256()
-        h.update(memoryview(np.ascontiguousarray(X)).cast("B"))
-        h.update(str(X.shape).encode() + str(X.dtype).encode())
-        h.update(y.tobytes())
-        params = {k: v for k, v in self.get_params().items()
-                  if k not in ("n_jobs", "backend", "verbose", "engine", "members_per_chunk", "vectorize", "device", "tta",
-                               "voting", "weights", "on_diverge")}
+        settings = {k: v for k, v in self.get_params().items() if k not in _RUN_ONLY}
         if hasattr(self.augment, "to_json"):
-            params["augment"] = self.augment.to_json()
-        h.update(repr(sorted((k, repr(v)) for k, v in params.items())).encode())
-        return h.hexdigest()
+            settings["augment"] = self.augment.to_json()
+        return run_fingerprint(source.fingerprint_parts(), settings)
+
+    def _run(self, checkpoint_dir, photos: bool) -> Run:
+        devices = training_devices(self.device)
+        engine = "loop" if photos and self.engine == "auto" else resolve_engine(self.engine, devices)
+        return Run(engine=engine, devices=tuple(devices), n_jobs=self.n_jobs,
+                   backend=self.backend, members_per_chunk=self.members_per_chunk,
+                   checkpoint_dir=str(checkpoint_dir) if checkpoint_dir is not None else None,
+                   n_members=self.n_members, verbose=self.verbose)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, *, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False):
+    def fit(self, X, y=None, *, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False):
         """Train the members.
 
         Parameters
         ----------
-        X : array-like
+        X : array-like, path, list of paths or Dataset
             ``N x D`` numbers, or images ``N x H x W x C`` / ``N x C x H x W`` (uint8 or float
-            in [0, 1]).
-        y : array-like
-            ``N`` class labels.
+            in [0, 1]); or photos of any size: a folder (one sub-folder per class), a list of
+            image files, or a map-style Dataset of ``(image, label)`` pairs.
+        y : array-like, optional
+            ``N`` class labels; omitted for a folder or a Dataset.
         checkpoint_dir : path, optional
             Folder where each member is written (atomically) the moment it finishes; with
-            ``resume=True`` members already there are loaded, not retrained.
+            ``resume=True`` members already there are loaded, not retrained. Photos also save
+            the members' whole training state after every epoch, and resume from it.
         resume : bool
             Reuse the finished members in ``checkpoint_dir`` (the folder must come from a run
             with the same data and settings).
@@ -445,69 +424,64 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             raise ValueError("resume=True cannot be combined with time_budget: the epochs are sized by timing "
                              "this run, so a resumed run could train different members")
         train_config(self)  # training options checked before the data is touched
-        X, y = prepare_fit_data(self, X, y)
-        plans = self._plans(len(X))
+        photos = is_photo_input(X)
+        self._check_source(photos)
+        source = prepare_photo_fit(self, X, y) if photos else prepare_fit_data(self, X, y)
+        entropy = draw_entropy(self.random_state)
+        plans = self._plans(len(source), entropy, photos)
         check_heldout_rows(plans, self._learns_from_heldout())
-        self.epochs_ = self._budgeted_epochs(X, y, plans, time.perf_counter() - start) \
-            if self.time_budget is not None else self.epochs
+        run = self._run(checkpoint_dir, photos)
+        self.epochs_ = self.epochs
+        if self.time_budget is not None:
+            self.budget_plan_ = self._budget_plan(source, plans, run, time.perf_counter() - start)
+            self.epochs_ = self.budget_plan_["epochs"]
         done: dict[int, MemberRecord] = {}
         if checkpoint_dir is not None:
-            done = open_checkpoint(Path(checkpoint_dir), self._fingerprint(X, y), resume, self.n_members)
+            done = open_checkpoint(Path(checkpoint_dir), self._fingerprint(source), resume, self.n_members)
         todo = [p for p in plans if p.index not in done]
-        devices = training_devices(self.device)
-        outcomes = train_all(todo, X, y, self._setup(checkpoint_dir, self.epochs_), devices=devices,
-                             vectorized=resolve_engine(self.engine, devices) == "vectorized", n_jobs=self.n_jobs,
-                             backend=self.backend, members_per_chunk=self.members_per_chunk,
-                             checkpoint_dir=checkpoint_dir, n_members=self.n_members, verbose=self.verbose)
+        setup = estimator_setup(self, checkpoint_dir, self.epochs_)
+        if photos:  # the per-image crop runs on the DataLoader workers, the rest of augment on batches
+            setup = dataclasses.replace(setup, config=dataclasses.replace(setup.config, augment=source.geometry.batched),
+                                        stream_seed=entropy)
+        outcomes = train(todo, source, setup, run)
         check_divergence({i: o.message for i, o in outcomes.items() if o.record is None}, self.on_diverge,
                          self.n_members)
         records = {**done, **{i: o.record for i, o in outcomes.items() if o.record is not None}}
-        self._set_members([records[i] for i in sorted(records)])
-        self._learn_from_heldout(X, y)
+        set_members(self, [records[i] for i in sorted(records)])
+        if photos:
+            source.skipped.update(i for o in outcomes.values() for i in o.skipped)
+            self.skipped_files_ = [source.items.name(i) for i in sorted(source.skipped)]
+        self._learn_from_heldout(source)
         return self
 
-    def _workers(self) -> int:
-        """How many members train side by side."""
-        devices = training_devices(self.device)
-        if resolve_engine(self.engine, devices) == "vectorized":
-            return self.n_members
-        return max(1, min(joblib.effective_n_jobs(self.n_jobs), self.n_members)) * len(devices)
-
-    def _budgeted_epochs(self, X: np.ndarray, y: np.ndarray, plans: list[MemberPlan], spent: float) -> float:
-        """Epochs per member that fit what is left of ``time_budget`` after ``spent`` seconds and
-        the timing probe (see :mod:`ensemble.budget`)."""
-        start = time.perf_counter()
-        workers = self._workers()
-        probe = probe_speed(self._setup(), X, y, threads=threads_per_worker(workers))
-        if self.tta == "auto":
-            views = sum(self._views(torch.as_tensor(X[:1]), t).shape[1] for t in AUTO_TTA)
+    def _budget_plan(self, source, plans: list[MemberPlan], run: Run, spent: float) -> dict:
+        """Epochs per member that fit what is left of ``time_budget`` (see :mod:`ensemble.engine.budget`)."""
+        if run.engine in STACKED:
+            workers = self.n_members
+        elif run.engine == "loop":
+            workers = 1
         else:
-            views = self._views(torch.as_tensor(X[:1]), self.tta).shape[1] if self.input_spec_.kind == "image" else 1
-        heldout = max(len(p.val_indices) for p in plans)
-        scored = heldout if (self.bootstrap or self._learns_from_heldout()) else 0
-        left = self.time_budget - spent - (time.perf_counter() - start)
-        self.budget_plan_ = size_epochs(left, probe, train_rows=max(len(p.train_indices) for p in plans),
-                                        batch_size=self.batch_size, members=self.n_members, workers=workers,
-                                        validation_rows=heldout if self.early_stopping else 0,
-                                        heldout_views=scored * views, max_epochs=self.epochs)
-        if self.verbose:
-            plan = self.budget_plan_
-            print(f"time_budget {self.time_budget:g} s: {spent + time.perf_counter() - start:.1f} s spent on data and "
-                  f"the probe ({plan['step_seconds']:.3f} s per step of {self.batch_size}); per member "
-                  f"{plan['epoch_seconds']:.1f} s per epoch and {plan['fixed_seconds']:.1f} s of fixed costs: "
-                  f"{plan['epochs']:g} epochs", flush=True)
-        return self.budget_plan_["epochs"]
+            workers = max(1, min(joblib.effective_n_jobs(self.n_jobs), self.n_members)) * len(run.devices)
+        images = self.input_spec_.kind == "image"
+        modes = AUTO_TTA if self.tta == "auto" else (self.tta,)
+        views = sum(view_count(source.X, t, images) for t in modes)
+        scored = self.bootstrap or bool(self._learns_from_heldout())
+        return budgeted_epochs(self.time_budget, spent, estimator_setup(self), source.X, source.y, plans,
+                               workers=workers, heldout_views=views if scored else 0, max_epochs=self.epochs,
+                               verbose=self.verbose)
 
-    def _learn_from_heldout(self, X: np.ndarray, y: np.ndarray) -> None:
+    def _learn_from_heldout(self, source) -> None:
         """After training: the TTA of ``"auto"``, the out-of-bag scores, the temperature."""
-        heldout = HeldOut(self, X)
+        y = source.y
+        modes = AUTO_TTA if self.tta == "auto" else (self.tta,)
+        heldout = HeldOut(self.estimators_, self.oob_indices_, source, self._inference(), len(self.classes_), modes)
         self.tta_ = self.tta
         if self.tta == "auto":
             self.tta_, self.tta_scores_ = choose_tta(heldout, y)
         if self.bootstrap:
             decision, seen = heldout.decision(self.tta_)
             if not seen.all():
-                warnings.warn(f"{int((~seen).sum())} of {len(X)} rows were in every member's bag and have no "
+                warnings.warn(f"{int((~seen).sum())} of {len(y)} rows were in every member's bag and have no "
                               "out-of-bag prediction; increase n_members for a reliable oob_score_", UserWarning,
                               stacklevel=3)
             self.oob_decision_function_ = decision
@@ -517,50 +491,10 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             self.temperature_ = fit_temperature(ensemble_logits(decision[seen] / decision[seen].sum(1, keepdims=True)),
                                                 y[seen])
 
-    def _set_members(self, records: list[MemberRecord]) -> None:
-        setup = self._setup()
-        self.estimators_ = []
-        for record in records:
-            model = build_member(setup, record.seed)
-            set_memory_format(model, self.channels_last)
-            model.load_state_dict(record.state)
-            self.estimators_.append(model.to(training_devices(self.device)[0]).eval())
-        self.member_indices_ = [r.index for r in records]
-        self.member_seeds_ = [r.seed for r in records]
-        self.bootstrap_indices_ = [np.asarray(r.train_indices) for r in records]
-        self.oob_indices_ = [np.asarray(r.val_indices) for r in records]
-        self.histories_ = [r.history for r in records]
-
     # ------------------------------------------------------------------ prediction
-    def _views(self, batch: torch.Tensor, tta) -> torch.Tensor:
-        """``N x V x C x H x W`` test views of an image batch (:func:`augkit.tta.views`)."""
-        return views(batch, tta)
-
-    @torch.no_grad()
-    def _member_probas_prepared(self, models, X: np.ndarray, tta) -> torch.Tensor:
-        """``M x N x K`` probabilities of ``models`` on prepared rows, views averaged per image.
-
-        Each forward pass takes all views of a chunk of images, about
-        :func:`nets.batches.inference_batch_size` inputs, in the members' memory format.
-        """
-        if tta is not None and self.input_spec_.kind != "image":
-            raise ValueError(f"tta={tta!r} needs image input; this ensemble was fitted on tabular data")
-        normalize = _image_normalization(self)
-        device = training_devices(self.device)[0]
-        memory_format = model_memory_format(models[0]) if models else torch.contiguous_format
-        out = [[] for _ in models]
-        image = self.input_spec_.kind == "image"
-        n_views = self._views(torch.as_tensor(X[:1]), tta).shape[1] if image else 1
-        chunk = max(1, inference_batch_size(device) // n_views)
-        for start in range(0, len(X), chunk):
-            batch = torch.as_tensor(X[start:start + chunk]).to(device)
-            views = self._views(batch, tta) if image else batch[:, None]
-            n, v = views.shape[:2]
-            inputs = nets.to_float_batch(views.flatten(0, 1), normalize=normalize, memory_format=memory_format)
-            for slot, model in zip(out, models):
-                logits = model(inputs).reshape(n, v, -1)
-                slot.append(augkit.average_views(logits, average="proba").float().cpu())
-        return torch.stack([torch.cat(s) for s in out])
+    def _inference(self) -> Inference:
+        return Inference(normalize=image_normalization(self), device=training_devices(self.device)[0],
+                         images=self.input_spec_.kind == "image")
 
     def _resolve_tta(self, tta):
         """The views a prediction uses: ``"default"`` and ``"auto"`` mean the learned ``tta_``."""
@@ -568,17 +502,35 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             return getattr(self, "tta_", None if self.tta == "auto" else self.tta)
         return tta
 
+    def _prediction_source(self, X, y=None) -> ArraySource | StreamSource:
+        if is_photo_input(X):
+            return prepare_photo_predict(self, X, y)
+        return ArraySource(prepare_predict_data(self, X))
+
+    def _member_chunks(self, source: ArraySource | StreamSource, tta) -> Iterator[torch.Tensor]:
+        """The members' probabilities ``M x n x K`` of a prediction source, in row order: one
+        chunk for arrays, a chunk of photos at a time for photos."""
+        tta = self._resolve_tta(tta)
+        if isinstance(source, ArraySource):
+            yield member_probas(self.estimators_, source.X, tta, self._inference())
+            return
+        for _, (probas,) in stream_member_probas(self.estimators_, source, np.arange(len(source)), [tta],
+                                                 self._inference()):
+            yield probas
+
     def member_probas(self, X, tta="default") -> torch.Tensor:
         """Each member's class probabilities: float tensor ``M x N x K`` (for diagnostics),
         uncalibrated.
 
-        ``tta``: ``"default"`` uses the estimator's ``tta_``; else as in :meth:`predict_proba`.
+        ``X``: as in :meth:`predict_proba`. ``tta``: ``"default"`` uses the estimator's
+        ``tta_``; else as in :meth:`predict_proba`.
         """
-        X = prepare_predict_data(self, X)
-        return self._member_probas_prepared(self.estimators_, X, self._resolve_tta(tta))
+        return torch.cat(list(self._member_chunks(self._prediction_source(X), tta)), dim=1)
 
-    def _combined(self, X, tta, method: str) -> np.ndarray:
-        return vote(self.member_probas(X, tta), method=method, weights=self._voting_weights()).numpy()
+    def _combined(self, source: ArraySource | StreamSource, tta, method: str) -> np.ndarray:
+        weights = self._voting_weights()
+        return np.concatenate([vote(p, method=method, weights=weights).numpy()
+                               for p in self._member_chunks(source, tta)])
 
     def _voting_weights(self):
         if self.weights is None:
@@ -590,12 +542,16 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         then the (weighted) mean over members; with ``calibration``, then ``temperature_``
         applied to their logits (:func:`ensemble.calibration.apply_temperature`).
 
-        ``tta``: ``None``, ``"flip"``, ``"shift"``, ``"flip_shift"``, ``"ten_crop"``,
-        ``"multi_scale"`` or a callable mapping a uint8 batch ``N x C x H x W`` to views
-        ``N x V x C x H x W``; ``"default"`` (or ``"auto"``) = the estimator's ``tta_``. Each
-        member sees all views of a batch in one forward pass.
+        ``X``: arrays as in :meth:`fit`, or, for an ensemble fitted on photos, photos as in
+        :meth:`fit` (a folder's files in its sorted order). ``tta``: ``None``, ``"flip"``,
+        ``"shift"``, ``"flip_shift"``, ``"ten_crop"``, ``"multi_scale"`` or a callable mapping
+        a uint8 batch ``N x C x H x W`` to views ``N x V x C x H x W`` (for photos: of the
+        centre views; ``"ten_crop"`` and ``"multi_scale"`` crop the resized photo itself, see
+        :mod:`ensemble.engine.photos`); ``"default"`` (or ``"auto"``) = the estimator's
+        ``tta_``. Each member sees all views of a batch in one forward pass; a photo is
+        decoded once for all its views and all members.
         """
-        proba = self._combined(X, tta, "soft")
+        proba = self._combined(self._prediction_source(X), tta, "soft")
         temperature = getattr(self, "temperature_", None)
         if temperature is None:
             return proba
@@ -604,8 +560,21 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     def predict(self, X, tta="default") -> np.ndarray:
         """Predicted class labels ``N``, combined by the estimator's ``voting`` rule
         (hard-vote ties go to the lowest class index); the temperature never changes them."""
-        combined = self._combined(X, tta, self.voting)
+        combined = self._combined(self._prediction_source(X), tta, self.voting)
         return self.classes_[combined.argmax(1)]
+
+    def score(self, X, y=None, sample_weight=None) -> float:
+        """Mean accuracy of :meth:`predict` on ``X`` against ``y``; for photos, ``y`` defaults to
+        a folder's (or a Dataset's) own labels."""
+        if not is_photo_input(X):
+            return super().score(X, y, sample_weight=sample_weight)
+        source = prepare_photo_predict(self, X, y)
+        if source.y is not None:
+            y = self.classes_[source.y]
+        elif y is None:
+            raise ValueError("y is required to score a list of image files")
+        predicted = self.classes_[self._combined(source, "default", self.voting).argmax(1)]
+        return float(accuracy_score(y, predicted, sample_weight=sample_weight))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:

@@ -2,28 +2,39 @@
 
 By default it runs on scikit-learn's digits (8 x 8 grayscale images, shipped with
 scikit-learn: nothing is downloaded) and finishes in about a minute on 2 CPU cores.
-``--data PATH`` points it at an ImageFolder tree (one sub-folder per class) instead.
+``--data PATH`` points it at an ImageFolder tree (one sub-folder per class) of photos of any
+size instead: the photos are streamed from disk, decoded and scale-cropped on DataLoader
+workers (ResNet's scale augmentation: shorter side L ~ U[round(256 s / 224),
+round(480 s / 224)], a random s x s crop, s = ``--size``), and evaluated on the centre crop
+after resizing the shorter side to the lower bound of L; the test set is every image whose
+sorted index within its class is a multiple of 5.
 
     python -m ensemble.demo                      # digits
-    python -m ensemble.demo --data ../shared/data/cifar10/train --limit 5000 --epochs 5
+    python -m ensemble.demo --data ../shared/data/flowers/train --epochs 4
     augkit-demo --members 8 --tta ten_crop --out my-run
 
 It prints a table (accuracy, NLL and ECE, accuracy with test-time augmentation, out-of-bag score,
-training seconds) and writes ``results.md``, ``results.json`` and plots to ``--out``.
+training seconds) and writes ``results.md``, ``results.json`` and plots to ``--out``. A mistake
+on the command line (an option's value, a missing folder, a folder without images) gets a
+one-line message and exit status 2.
 """
 from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import augkit as A
 import nets
-from augkit.data import load_digits_images, load_image_folder
+from augkit.data import ImageFolderStream, ScaleCropLoader, load_digits_images
+from augkit.data.folder import every_kth_per_class, scan_image_folder
 from augkit.tta import TTA_MODE_NAMES, mode_from_name
 
 from . import metrics
@@ -33,16 +44,25 @@ from .diagnostics import error_decomposition
 __all__ = ["main", "build_parser"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: ``augkit-demo: error: ...`` on stderr, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="augkit-demo", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", type=Path, default=None,
-                        help="ImageFolder tree (class = sub-folder) to use instead of scikit-learn's digits")
+                        help="ImageFolder tree of photos of any size (class = sub-folder), streamed from disk, "
+                             "instead of scikit-learn's digits")
     parser.add_argument("--limit", type=int, default=None,
                         help="with --data: train on at most this many images (a random subset)")
-    parser.add_argument("--size", type=int, default=None,
-                        help="with --data: resize every image to SIZE x SIZE (needed for mixed sizes)")
+    parser.add_argument("--size", type=int, default=64,
+                        help="with --data: the side s of the square crops the networks see; photos keep their "
+                             "aspect (shorter side scaled to L in [256 s / 224, 480 s / 224], then cropped)")
     parser.add_argument("--members", type=int, default=5, help="members of the bagged ensemble")
     parser.add_argument("--epochs", type=int, default=12, help="training epochs per member (early stopping may end sooner)")
     parser.add_argument("--tta", choices=TTA_MODE_NAMES, default=None,
@@ -51,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bootstrap", action=argparse.BooleanOptionalAction, default=True,
                         help="bootstrap-sample each member's rows (bagging); --no-bootstrap trains every "
                              "member on all rows (deep-ensemble style)")
-    parser.add_argument("--jobs", type=int, default=2, help="worker processes training members in parallel")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="worker processes training members in parallel (digits), or decoding photos (--data)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--seed", type=int, default=0, help="random_state of everything")
     parser.add_argument("--out", type=Path, default=Path("augkit-out"), help="folder for the table and plots")
@@ -59,29 +80,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args):
-    """(train images, train labels, test images, test labels, class names, augment pipeline, member)."""
-    rng = np.random.default_rng(args.seed)
-    if args.data is None:
-        images, labels = load_digits_images()
-        classes = [str(c) for c in range(10)]
-        # Digits keep their class under small shifts and rotations, never under flips.
-        augment = A.Compose([A.Translate(x=1, y=1, unit="pixels"), A.Rotate(degrees=10)])
-        member = functools.partial(nets.SmallCNN, widths=(16, 32), p_keep=0.8)
-    else:
-        size = (args.size, args.size) if args.size else None
-        images, labels, classes = load_image_folder(args.data, size=size, progress=not args.quiet)
-        side = min(images.shape[1:3])
-        augment = A.Compose([A.RandomScaleCrop(size=side, scale=(side, round(side * 1.25))),
-                             A.HorizontalFlip(p=0.5),
-                             A.PCALighting.fit(images[: min(len(images), 5000)], sigma=0.1)])
-        member = functools.partial(nets.SmallCNN, p_keep=0.8)
-    order = rng.permutation(len(images))
+def _digits(args):
+    """(train images, labels, test images, labels, class names, augment, member) of the digits."""
+    images, labels = load_digits_images()
+    classes = [str(c) for c in range(10)]
+    # Digits keep their class under small shifts and rotations, never under flips.
+    augment = A.Compose([A.Translate(x=1, y=1, unit="pixels"), A.Rotate(degrees=10)])
+    member = functools.partial(nets.SmallCNN, widths=(16, 32), p_keep=0.8)
+    order = np.random.default_rng(args.seed).permutation(len(images))
     n_test = max(len(classes), len(images) // 5)
     test, train = order[:n_test], order[n_test:]
     if args.limit is not None:
         train = train[: args.limit]
     return images[train], labels[train], images[test], labels[test], classes, augment, member
+
+
+def _photos(args):
+    """(train paths, labels, test paths, labels, class names, augment, member) of a photo folder:
+    the test set is every image whose sorted index within its class is a multiple of 5."""
+    classes, paths, labels = scan_image_folder(args.data)
+    paths = np.asarray(paths)
+    train, test = every_kth_per_class(labels, 5)
+    if args.limit is not None:
+        train = np.sort(np.random.default_rng(args.seed).permutation(train)[: args.limit])
+    crop = A.RandomScaleCrop(args.size, (round(256 * args.size / 224), round(480 * args.size / 224)))
+    # AlexNet's lighting, its eigenpairs from a few batches of training crops (decoded on the workers).
+    stream = ImageFolderStream(args.data, loader=ScaleCropLoader(crop.size, crop.scale), seed=args.seed)
+    sample = torch.utils.data.Subset(stream, train[np.linspace(0, len(train) - 1, min(256, len(train))).astype(int)])
+    batches = torch.utils.data.DataLoader(sample, batch_size=64, num_workers=args.jobs)
+    lighting = A.PCALighting.fit((images for images, _ in itertools.islice(batches, 4)), sigma=0.1)
+    augment = A.Compose([crop, A.HorizontalFlip(p=0.5), lighting])
+    member = functools.partial(nets.SmallCNN, widths=(16, 32, 64), p_keep=0.8)
+    return (list(paths[train]), labels[train], list(paths[test]), labels[test], classes, augment, member)
+
+
+def _check(parser: argparse.ArgumentParser, args) -> None:
+    """Values argparse's types do not check."""
+    for name in ("members", "epochs", "size", "jobs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit must be at least 1, got {args.limit}")
+    if args.data is not None and not args.data.is_dir():
+        parser.error(f"--data {str(args.data)!r} is not a folder (pass an ImageFolder tree: one sub-folder per class)")
 
 
 def _evaluate(clf, X, y, tta) -> dict:
@@ -100,14 +141,29 @@ def oob_shares(clf: BaggedNetClassifier, n: int) -> dict:
 
     A bag of m draws with replacement from n rows misses a given row with probability
     (1 - 1/n)^m; for m = n that is about 1/e = 36.8 % (the lecture's "~30 % not reused").
-    Returns {"rows": n, "draws": m, "expected": (1 - 1/n)^m, "members": [float share per member]}.
+    Photos are bagged by the Poisson bootstrap: a row weighs w ~ Poisson(1), and is out of bag
+    with probability P(w = 0) = e^-1, the limit of the same formula.
+    Returns {"rows": n, "draws": m, "expected": ..., "formula": ..., "members": [float share per member]}.
     """
     m = len(clf.bootstrap_indices_[0])
-    return {"rows": n, "draws": m, "expected": (1 - 1 / n) ** m,  # P(a row is never drawn) = (1 - 1/n)^m
+    if clf.input_spec_.photos:
+        expected, formula = math.exp(-1), "P(w = 0) = e^-1"
+    else:  # P(a row is never drawn) = (1 - 1/n)^m
+        expected, formula = (1 - 1 / n) ** m, "(1 - 1/n)^n"
+    return {"rows": n, "draws": m, "expected": expected, "formula": formula,
             "members": [len(oob) / n for oob in clf.oob_indices_]}
 
 
-def _plots(out: Path, decomposition, histories, augment, X_show) -> list[str]:
+def _shown(X, photos: bool) -> list[torch.Tensor]:
+    """Four test images as uint8 1 x C x H x W tensors (photos decoded at their own size)."""
+    if photos:
+        from augkit.data import decode_image
+
+        return [torch.from_numpy(decode_image(path)).permute(2, 0, 1)[None] for path in X[:4]]
+    return list(A.data.to_batch(X[:4]).split(1))
+
+
+def _plots(out: Path, decomposition, histories, augment, shown: list[torch.Tensor]) -> list[str]:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -136,14 +192,11 @@ def _plots(out: Path, decomposition, histories, augment, X_show) -> list[str]:
     fig.tight_layout()
     fig.savefig(out / "training.png")
     written.append("training.png")
-    import torch
-
-    batch = A.data.to_batch(X_show)
-    views = [augment(batch, generator=torch.Generator().manual_seed(s)) for s in range(6)]
-    fig, axes = plt.subplots(len(batch), 7, figsize=(7, len(batch)), dpi=80)
-    for row in range(len(batch)):
-        for col, img in enumerate([batch] + views):
-            axes[row, col].imshow(img[row].permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray")
+    fig, axes = plt.subplots(len(shown), 7, figsize=(7, len(shown)), dpi=80)
+    for row, image in enumerate(shown):
+        views = [augment(image, generator=torch.Generator().manual_seed(s)) for s in range(6)]
+        for col, img in enumerate([image] + views):
+            axes[row, col].imshow(img[0].permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray")
             axes[row, col].axis("off")
     axes[0, 0].set_title("clean", fontsize=8)
     fig.tight_layout()
@@ -155,20 +208,33 @@ def _plots(out: Path, decomposition, histories, augment, X_show) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the demo; returns the results dict that is also written to ``--out/results.json``."""
-    args = build_parser().parse_args(argv)
-    tta = args.tta or ("shift" if args.data is None else "flip")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as e:  # the data's fault (BadImageError is a ValueError): say so
+        parser.error(str(e).splitlines()[0])
+
+
+def _run(args) -> dict:
+    photos = args.data is not None
+    tta = args.tta or ("shift" if not photos else "flip")
     args.out.mkdir(parents=True, exist_ok=True)
-    X, y, X_test, y_test, classes, augment, member = _load(args)
-    print(f"{len(X)} training and {len(X_test)} test images of shape {X.shape[1:]}, {len(classes)} classes; "
-          f"TTA compared: {tta}")
+    X, y, X_test, y_test, classes, augment, member = _photos(args) if photos else _digits(args)
+    shape = f"photos of any size, cropped to {args.size} x {args.size}" if photos else f"images of shape {X.shape[1:]}"
+    print(f"{len(X)} training and {len(X_test)} test {shape}, {len(classes)} classes; TTA compared: {tta}")
     common = dict(member=member, epochs=args.epochs, augment=augment, lr=0.05, batch_size=64, patience=4,
                   device=args.device, random_state=args.seed, verbose=0 if args.quiet else 1)
+    if photos:  # one process trains every member from each decoded batch; --jobs processes decode
+        common["num_workers"] = args.jobs
     tta_mode = mode_from_name(tta)
     rows = {}
+    jobs = 1 if photos else args.jobs
     runs = {
         "single member": BaggedNetClassifier(n_members=1, bootstrap=False, n_jobs=1, **common),
         f"{args.members}-member {'bagged' if args.bootstrap else 'full-data'} ensemble":
-            BaggedNetClassifier(n_members=args.members, bootstrap=args.bootstrap, n_jobs=args.jobs, **common),
+            BaggedNetClassifier(n_members=args.members, bootstrap=args.bootstrap, n_jobs=jobs, **common),
     }
     for name, clf in runs.items():
         start = time.perf_counter()
@@ -187,14 +253,15 @@ def main(argv: list[str] | None = None) -> dict:
     if ensemble.bootstrap:
         oob_share = oob_shares(ensemble, len(X))
         lines += ["", f"Out-of-bag share per member: {', '.join(f'{s:.1%}' for s in oob_share['members'])} "
-                      f"(the bootstrap predicts (1 - 1/n)^n = {oob_share['expected']:.1%} for n = {oob_share['rows']})"]
+                      f"(the bootstrap predicts {oob_share['formula']} = {oob_share['expected']:.1%} "
+                      f"for n = {oob_share['rows']})"]
     table = "\n".join(lines)
     print("\n" + table + "\n")
     print(f"error decomposition of the ensemble (test set): v = {decomposition.variance:.4f}, "
           f"c = {decomposition.covariance:.4f}, predicted = {decomposition.predicted:.4f}, "
           f"measured = {decomposition.measured:.4f}")
-    plots = _plots(args.out, decomposition, ensemble.histories_, augment, X_test[:4])
-    results = {"data": str(args.data) if args.data else "sklearn digits", "tta": tta, "rows": rows,
+    plots = _plots(args.out, decomposition, ensemble.histories_, augment, _shown(X_test, photos))
+    results = {"data": str(args.data) if photos else "sklearn digits", "tta": tta, "rows": rows,
                "decomposition": decomposition.to_dict(), "plots": plots}
     if ensemble.bootstrap:
         results["oob_share"] = oob_share

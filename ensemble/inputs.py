@@ -21,6 +21,8 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 
 from conventions import normalize
 
+from .engine.sources import ArraySource
+
 __all__ = ["InputSpec", "as_image_array", "is_image_input", "prepare_fit_data", "prepare_predict_data", "standardise"]
 
 
@@ -28,18 +30,27 @@ __all__ = ["InputSpec", "as_image_array", "is_image_input", "prepare_fit_data", 
 class InputSpec:
     """What a fitted ensemble expects: ``kind`` is ``"tabular"`` or ``"image"``; ``shape`` is
     the per-sample shape the members see (``(D,)`` or ``(C, H, W)``); ``layout`` is how image
-    arrays arrived (``"NHWC"`` or ``"NCHW"``)."""
+    arrays arrived (``"NHWC"`` or ``"NCHW"``); ``resize`` is S, the shorter side photos are
+    resized to before their centre crop, for an ensemble fitted on photos (None otherwise)."""
 
     kind: str
     shape: tuple[int, ...]
     layout: str | None = None
+    resize: int | None = None
+
+    @property
+    def photos(self) -> bool:
+        """Whether the ensemble was fitted on photos (a folder, files or a Dataset)."""
+        return self.resize is not None
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "shape": list(self.shape), "layout": self.layout}
+        return {"kind": self.kind, "shape": list(self.shape), "layout": self.layout, "resize": self.resize}
 
     @classmethod
     def from_dict(cls, d: dict) -> InputSpec:
-        return cls(kind=str(d["kind"]), shape=tuple(int(s) for s in d["shape"]), layout=d.get("layout"))
+        resize = d.get("resize")
+        return cls(kind=str(d["kind"]), shape=tuple(int(s) for s in d["shape"]), layout=d.get("layout"),
+                   resize=None if resize is None else int(resize))
 
 
 def is_image_input(X) -> bool:
@@ -104,11 +115,12 @@ def as_image_array(X, layout: str | None = None, name: str = "X") -> tuple[np.nd
     return np.ascontiguousarray(X), layout
 
 
-def prepare_fit_data(estimator, X, y) -> tuple[np.ndarray, np.ndarray]:
+def prepare_fit_data(estimator, X, y) -> ArraySource:
     """Check the training rows and labels of ``estimator`` (a BaggedNetClassifier) and learn what
     prediction needs: ``input_spec_``, ``n_features_in_``, ``input_mean_``, ``input_scale_``,
-    ``classes_``. Returns the prepared rows (images N x C x H x W as they came, uint8 or float;
-    tabular rows standardised, float32) and the labels encoded 0..K-1 (int64)."""
+    ``classes_``. Returns the batch source: the prepared rows (images N x C x H x W as they
+    came, uint8 or float; tabular rows standardised, float32) and the labels encoded 0..K-1
+    (int64)."""
     if is_image_input(X):
         if y is None:
             raise ValueError("y is required: BaggedNetClassifier is a supervised estimator")
@@ -134,7 +146,7 @@ def prepare_fit_data(estimator, X, y) -> tuple[np.ndarray, np.ndarray]:
     estimator.classes_, encoded = np.unique(y, return_inverse=True)
     if len(estimator.classes_) < 2:
         raise ValueError(f"y holds 1 class ({estimator.classes_[0]!r}); a classifier needs at least 2 classes")
-    return prepared, encoded.astype(np.int64)
+    return ArraySource(prepared, encoded.astype(np.int64))
 
 
 def standardise(estimator, X: np.ndarray) -> np.ndarray:

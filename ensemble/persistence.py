@@ -2,7 +2,7 @@
 
 The folder holds ``ensemble.json`` (settings, classes, input statistics, the member factory,
 the augmentation pipeline as augkit JSON, the list of member files) and one
-``member_NNN.safetensors`` / ``member_NNN.json`` pair per member (:mod:`ensemble.storage`).
+``member_NNN.safetensors`` / ``member_NNN.json`` pair per member (:mod:`ensemble.engine.storage`).
 Loading parses JSON and safetensors only; member files are named, never given as paths, and
 must lie in the folder, so a saved file cannot make the loader run code.
 
@@ -23,17 +23,19 @@ from sklearn.utils.validation import check_is_fitted
 import augkit
 import nets
 
-from .inputs import InputSpec
-from .storage import (
+from .engine.storage import (
     MemberRecord,
     UnsafeFileError,
     checked_file,
     load_member,
     member_stem,
+    qualified_name,
     read_json,
     save_member,
     write_json_atomic,
 )
+from .inputs import InputSpec
+from .settings import set_members
 
 __all__ = ["save_ensemble", "load_ensemble"]
 
@@ -51,15 +53,6 @@ def _plain_params(cls) -> list[str]:
     return [name for name in cls().get_params(deep=False) if name not in _SEPARATE]
 
 
-def _qualified_name(factory) -> str:
-    """``module.qualname`` of a factory (of its class for a callable object), partials spelled out."""
-    if isinstance(factory, functools.partial):
-        args = [repr(a) for a in factory.args] + [f"{k}={v!r}" for k, v in factory.keywords.items()]
-        return f"functools.partial({_qualified_name(factory.func)}, {', '.join(args)})"
-    target = factory if hasattr(factory, "__qualname__") else type(factory)
-    return f"{getattr(target, '__module__', None) or '?'}.{target.__qualname__}"
-
-
 def _factory_spec(member) -> dict | None:
     """How the member factory is saved: a nets model by name and JSON keyword arguments
     (loadable), anything else by its qualified name (information only)."""
@@ -75,7 +68,7 @@ def _factory_spec(member) -> dict | None:
             return {"name": name, "kwargs": kwargs}
         except TypeError:  # arguments that are not JSON values: not rebuildable from the file
             pass
-    return {"name": None, "qualified_name": _qualified_name(member)}
+    return {"name": None, "qualified_name": qualified_name(member)}
 
 
 def _factory_from_spec(spec: dict | None):
@@ -163,6 +156,10 @@ def load_ensemble(cls, folder: Path, member=None, device: str | None = None):
         raise UnsafeFileError(f"{folder / _CONFIG} is not an augkit ensemble (format {config.get('format')!r}, "
                               f"version {config.get('version')!r})")
     params = config.get("params")
+    if isinstance(params, dict) and "vectorize" in params:  # saved before engine= took vectorize='s values
+        strategy = params.pop("vectorize")
+        if params.get("engine") == "vectorized":
+            params["engine"] = strategy
     unexpected = sorted(set(params) - set(_plain_params(cls))) if isinstance(params, dict) else ["(not an object)"]
     if unexpected:
         raise UnsafeFileError(f"{folder / _CONFIG} has unexpected settings: {unexpected}")
@@ -187,5 +184,5 @@ def load_ensemble(cls, folder: Path, member=None, device: str | None = None):
     if not isinstance(names, list) or not names:
         raise UnsafeFileError(f"{folder / _CONFIG} lists no member files")
     records = [load_member(folder, name) for name in names]
-    estimator._set_members(records)
+    set_members(estimator, records)
     return estimator

@@ -17,9 +17,10 @@ import augkit
 import nets
 from nets.precision import bfloat16_supported
 
-from .bagging import BaggedNetClassifier, train_config
-from .budget import probe_speed
-from .members import TrainSetup, threads_per_worker
+from .bagging import BaggedNetClassifier
+from .engine.budget import probe_speed
+from .engine.members import TrainSetup, threads_per_worker
+from .settings import train_config
 
 __all__ = ["cifar10", "cifar10_airbench", "mirror_translate_views", "CIFAR10_MEASURED", "WIDTHS", "IMAGES_PER_MEMBER"]
 
@@ -72,7 +73,7 @@ def cifar10(time_budget: float, n_members: int = 1, device: str = "cpu", random_
         Seconds of wall time for the whole ``fit``, the timing probe included. A probe of a few
         training steps on the data passed to ``fit`` measures this machine, and the epochs are
         sized so that all ``n_members`` members, one after another on the CPU, and the work
-        after training fit in the budget (:mod:`ensemble.budget`).
+        after training fit in the budget (:mod:`ensemble.engine.budget`).
     n_members : int
         Members sharing the budget. Each trains on all rows but 2% it holds out, from its own
         initialisation, order and augmentation (deep ensembles rather than bagging: a bootstrap

@@ -1,6 +1,7 @@
 """What every example shares: its ``--out`` and ``--cifar10`` options, the digits and CIFAR-10
 splits and per-channel statistics its networks are fed with, a fit that survives divergence,
-markdown tables, the ``.md`` + ``.json`` pair it writes, and matplotlib figures.
+markdown tables, the results page (``.md`` with its header, + ``.json``) it writes, and
+matplotlib figures linked from that page.
 
 The examples are scripts, not a package: ``python examples/NAME.py`` puts this folder on
 ``sys.path``, so they ``import _report``.
@@ -8,9 +9,13 @@ The examples are scripts, not a package: ``python examples/NAME.py`` puts this f
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import numbers
 import os
+import platform
+import shlex
+import sys
 import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -155,19 +160,187 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON: {value!r}")
 
 
-def write_report(out: Path, name: str, markdown: str, data: Any) -> list[Path]:
-    """Write ``out/<name>.md`` (the markdown) and ``out/<name>.json`` (``data``, indented) and print
-    the markdown. Paths, numpy values, tensors and argparse Namespaces in ``data`` become JSON.
+def write_report(out: Path, name: str, markdown: str, data: Any, *, title: str | None = None,
+                 command: str | None = None, precision: str | None = None) -> list[Path]:
+    """Write the results page ``out/<name>.md`` and its data ``out/<name>.json``, and print the page.
 
-    Returns the two paths.
+    The page is :func:`report_header` (title, command, machine, date) followed by ``markdown``
+    and a link to every figure :func:`save_figure` wrote into ``out`` in this process (a figure
+    saved after the page is appended to it). The documentation site shows the page as it is.
+
+    Parameters
+    ----------
+    out : Path
+        The folder (created if missing), e.g. ``docs/results/<study>``.
+    name : str
+        The file stem of both files.
+    markdown : str
+        The page's body: captions and tables (see :func:`markdown_table`), without a title.
+    data : object
+        What the ``.json`` holds; paths, numpy values, tensors and argparse Namespaces are converted.
+    title : str, optional
+        The page's title; default: the first line of the calling script's docstring up to a colon,
+        else ``name``. A script that writes two pages names the second.
+    command : str, optional
+        The command shown; default: :func:`command_line` of this process.
+    precision : str, optional
+        The training precision, when the study has one; default: ``data["args"].precision`` if present.
+
+    Returns
+    -------
+    list of Path
+        The ``.md`` and ``.json`` paths.
     """
     out.mkdir(parents=True, exist_ok=True)
     md, js = out / f"{name}.md", out / f"{name}.json"
-    md.write_text(markdown if markdown.endswith("\n") else markdown + "\n")
+    precision = precision if precision is not None else _recorded_precision(data)
+    header = report_header(title or _script_title(sys._getframe(1).f_globals) or name, command=command, precision=precision)
+    figures = [_figure_link(path, alt) for path, alt in _FIGURES.get(out.resolve(), [])]
+    page = "\n\n".join([header, markdown.strip("\n"), *figures]) + "\n"
+    md.write_text(page)
     js.write_text(json.dumps(data, indent=1, default=_jsonable))
-    print(markdown)
+    _PAGES[out.resolve()] = md
+    print(page)
     print(f"wrote {md} and {js.name}")
     return [md, js]
+
+
+# The pages and figures this process wrote, by folder: each figure is linked from its folder's page.
+_PAGES: dict[Path, Path] = {}
+_FIGURES: dict[Path, list[tuple[Path, str]]] = {}
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_PACKAGES = ("augkit", "nets", "ensemble", "conventions")
+
+
+def report_header(title: str, *, command: str | None = None, precision: str | None = None,
+                  date: str | None = None) -> str:
+    """The header of a results page: its title, the command that made it, the machine and the date.
+
+    Benchmarks share it: ``sys.path.insert(0, str(<repo>/"examples")); import _report`` and call
+    :func:`write_report` (or this, for a page written by hand-rolled code), so every results page
+    of the documentation carries the same header, which ``docs/_tools/results_index.py`` reads.
+
+    Parameters
+    ----------
+    title : str
+        The page's title (a markdown level-1 heading).
+    command : str, optional
+        Default: :func:`command_line` of this process.
+    precision : str, optional
+        The training precision ("float32", "bfloat16"); left out when None.
+    date : str, optional
+        ISO date; default: today.
+
+    Returns
+    -------
+    str
+        Markdown: the heading and three bullet lines (``**Command:**``, ``**Machine:**``, ``**Date:**``).
+    """
+    command = command_line() if command is None else command
+    tick = "``" if "`" in command else "`"
+    return "\n".join([f"# {title}", "",
+                      f"- **Command:** {tick}{command}{tick}",
+                      f"- **Machine:** {machine_summary(precision)}",
+                      f"- **Date:** {date or datetime.date.today().isoformat()}"])
+
+
+def command_line(argv: Sequence[str] | None = None, cwd: Path | None = None) -> str:
+    """``argv`` (default ``sys.argv``) as the command to type at the repository's root.
+
+    The script becomes ``python examples/x.py`` (``python -m ensemble.demo`` for a package module),
+    and arguments that name paths inside the repository become relative to its root, so the
+    command reads the same on every machine. Paths outside it (a data folder) stay as given.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    script = (cwd / argv[0]).resolve()
+    inside = _inside_repo(script)
+    if script.name == "__main__.py":  # python -m package
+        head = ["python", "-m", script.parent.name]
+    elif inside is not None and inside.parts[0] in _PACKAGES:
+        head = ["python", "-m", ".".join(inside.with_suffix("").parts)]
+    else:
+        head = ["python", inside.as_posix() if inside is not None else argv[0]]
+    return shlex.join(head + [_argument_from_root(arg, cwd) for arg in argv[1:]])
+
+
+def _inside_repo(path: Path) -> Path | None:
+    try:
+        return path.relative_to(REPO_ROOT)
+    except ValueError:
+        return None
+
+
+def _argument_from_root(arg: str, cwd: Path) -> str:
+    option, eq, value = arg.partition("=") if arg.startswith("--") and "=" in arg else ("", "", arg)
+    path = Path(value)
+    # A relative path names a file or folder from ``cwd`` (one about to be written: its parent exists).
+    relative_path = ("/" in value and (cwd / path).parent.exists()) or (cwd / path).exists()
+    if value and (path.is_absolute() or (cwd.resolve() != REPO_ROOT and relative_path)):
+        inside = _inside_repo((cwd / path).resolve())
+        if inside is not None:
+            value = inside.as_posix() or "."
+    return option + eq + value
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (Linux), else ``platform.processor()``."""
+    for line in _cpuinfo_lines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def instruction_set() -> str:
+    """The vector instructions torch's CPU kernels can use, from the CPU's flags: "AVX-512 with
+    AVX512-BF16" (native bf16), "AVX-512", "AVX2 only", or "no AVX2"; AMX is named when present."""
+    flags = set(next((line.split(":", 1)[1].split() for line in _cpuinfo_lines() if line.startswith("flags")), []))
+    if not flags:
+        return "instruction set unknown"
+    amx = " and AMX" if "amx_bf16" in flags else ""
+    if "avx512f" in flags:
+        return ("AVX-512 with AVX512-BF16" if "avx512_bf16" in flags else "AVX-512") + amx
+    return "AVX2 only" if "avx2" in flags else "no AVX2"
+
+
+def _cpuinfo_lines() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
+def machine_summary(precision: str | None = None) -> str:
+    """One line: CPU model, cores, instruction set, GPU (when CUDA sees one), torch, precision."""
+    parts = [cpu_model(), f"{os.cpu_count()} cores", instruction_set()]
+    if torch.cuda.is_available():
+        parts.append(f"GPU {torch.cuda.get_device_name(0)}")
+    parts.append(f"torch {torch.__version__}")
+    if precision:
+        parts.append(f"precision {precision}")
+    return ", ".join(parts)
+
+
+def _script_title(caller: dict) -> str | None:
+    """The first line of the calling script's docstring up to a colon (``caller``: its globals),
+    when it is an example or a benchmark; run as a script or imported by a test, the title is the same."""
+    path = Path(caller.get("__file__") or ".").resolve()
+    inside = _inside_repo(path)
+    doc = caller.get("__doc__")
+    if inside is None or inside.parts[0] not in ("examples", "benchmarks") or not doc:
+        return None
+    return doc.strip().splitlines()[0].split(": ")[0].rstrip(".")
+
+
+def _recorded_precision(data: Any) -> str | None:
+    args = data.get("args") if isinstance(data, dict) else None
+    args = vars(args) if isinstance(args, argparse.Namespace) else args
+    return args.get("precision") if isinstance(args, dict) else None
+
+
+def _figure_link(path: Path, alt: str) -> str:
+    return f"![{alt.replace(']', ')')}]({path.name})"
 
 
 def pyplot():
@@ -186,7 +359,12 @@ def pyplot():
 
 def save_figure(fig, path: Path, dpi: int = 80, title: str | None = None) -> Path:
     """Lay out ``fig`` under ``title`` (wrapped to the figure's width), write it to ``path`` (PNG
-    by its suffix) and close it; returns ``path``."""
+    by its suffix) and close it; returns ``path``.
+
+    The figure is linked from the results page of its folder (``title``, else the file name, as
+    its alt text): by :func:`write_report` when the page comes later, appended to the page now
+    when it was written earlier in this process.
+    """
     import matplotlib.pyplot as plt
 
     if title:
@@ -195,5 +373,12 @@ def save_figure(fig, path: Path, dpi: int = 80, title: str | None = None) -> Pat
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
+    alt = title or path.stem.replace("_", " ")
+    folder = path.parent.resolve()
+    _FIGURES.setdefault(folder, []).append((path, alt))
+    page = _PAGES.get(folder)
+    if page is not None:
+        with page.open("a") as f:
+            f.write("\n" + _figure_link(path, alt) + "\n")
     print(f"wrote {path}")
     return path

@@ -19,7 +19,7 @@ column's image), and the full training pipeline (scale-crop, flip, PCA lighting 
 noise 0.03). ``gallery.md`` / ``gallery.json`` list every row's transform (its JSON config) and
 every figure.
 
-    python examples/augment_gallery.py --out docs/gallery
+    python examples/augment_gallery.py --out docs/results/gallery
 """
 from __future__ import annotations
 

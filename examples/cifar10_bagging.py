@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--members", type=int, default=5, help="members of each ensemble")
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64], help="SmallCNN block widths")
     parser.add_argument("--jobs", type=int, default=2, help="joblib worker processes")
-    parser.add_argument("--engine", default="auto", choices=("auto", "joblib", "vectorized"))
+    parser.add_argument("--engine", default="auto", choices=("auto", "loop", "joblib", "vmap", "grouped"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads in all (split between --jobs workers); default: torch's")

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="score saved models DIR/single and DIR/ensemble instead of training")
     parser.add_argument("--save", type=Path, default=None, help="save the trained models to DIR/single, DIR/ensemble")
     parser.add_argument("--jobs", type=int, default=2, help="joblib worker processes")
-    parser.add_argument("--engine", default="auto", choices=("auto", "joblib", "vectorized"))
+    parser.add_argument("--engine", default="auto", choices=("auto", "loop", "joblib", "vmap", "grouped"))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads in all (split between --jobs workers); default: torch's")

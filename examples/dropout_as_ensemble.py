@@ -19,7 +19,7 @@ subset of the CIFAR-10 training images in ``--cifar10 PATH``, default ``$AUGKIT_
 images = last 100 per class, ``nets.SmallCNN`` with dropout before its head; slow on a CPU: shrink ``--ts``).
 Writes ``dropout_as_ensemble.md``, ``.json`` and ``.png`` (accuracy and NLL vs T) to ``--out``.
 
-    python examples/dropout_as_ensemble.py --out docs/dropout_as_ensemble
+    python examples/dropout_as_ensemble.py --out docs/results/dropout_as_ensemble
     python examples/dropout_as_ensemble.py --data cifar --ts 2,4,8 --epochs 4
 """
 from __future__ import annotations
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train-size", type=int, default=5000, help="CIFAR-10 training images (default: %(default)s)")
     parser.add_argument("--mc-repeats", type=int, default=5,
                         help="seeds of the MC-dropout evaluation, for its mean and std (default: %(default)s)")
-    parser.add_argument("--engine", choices=("vectorized", "joblib"), default="vectorized",
+    parser.add_argument("--engine", choices=("vmap", "grouped", "loop", "joblib"), default="vmap",
                         help="BaggedNetClassifier engine (default: %(default)s)")
     parser.add_argument("--n-jobs", type=int, default=1, help="worker processes for --engine joblib (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0,

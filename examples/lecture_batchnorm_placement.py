@@ -14,7 +14,7 @@ never trained on), or on scikit-learn's digits with ``--data digits``:
 Writes ``batchnorm_placement.png`` (validation accuracy per epoch; final validation accuracy
 against the learning rate), ``batchnorm_placement.md`` and ``.json``.
 
-    python examples/lecture_batchnorm_placement.py --out docs/lecture/batchnorm_placement   # needs $AUGKIT_CIFAR10
+    python examples/lecture_batchnorm_placement.py --out docs/results/lecture/batchnorm_placement   # needs $AUGKIT_CIFAR10
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ masks' average, compared by test accuracy.
 
 Writes ``dropout_keep_rates.png``, ``dropout_keep_rates.md`` and ``.json``.
 
-    python examples/lecture_dropout_keep_rates.py --out docs/lecture/dropout_keep_rates
+    python examples/lecture_dropout_keep_rates.py --out docs/results/lecture/dropout_keep_rates
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ stopping as a constraint like L2 decay (Goodfellow et al. 2016, section 7.8).
 Writes ``early_stopping.png`` (loss curves with the restored epoch marked; distance from the
 start against steps), ``early_stopping.md`` and ``.json``.
 
-    python examples/lecture_early_stopping.py --out docs/lecture/early_stopping
+    python examples/lecture_early_stopping.py --out docs/results/lecture/early_stopping
 """
 from __future__ import annotations
 

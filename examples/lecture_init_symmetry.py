@@ -12,7 +12,7 @@ no weight decay) from four initialisations of its Linear weights (biases start a
 
 Writes ``init_symmetry.png`` (training loss per epoch), ``init_symmetry.md`` and ``.json``.
 
-    python examples/lecture_init_symmetry.py --out docs/lecture/init_symmetry
+    python examples/lecture_init_symmetry.py --out docs/results/lecture/init_symmetry
 """
 from __future__ import annotations
 

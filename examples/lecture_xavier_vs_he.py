@@ -10,7 +10,7 @@ with it; 2/n keeps it. A run *converges* when its training loss falls below half
 
 Writes ``xavier_vs_he.png`` (training loss against steps), ``xavier_vs_he.md`` and ``.json``.
 
-    python examples/lecture_xavier_vs_he.py --out docs/lecture/xavier_vs_he
+    python examples/lecture_xavier_vs_he.py --out docs/results/lecture/xavier_vs_he
 """
 from __future__ import annotations
 

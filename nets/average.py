@@ -65,6 +65,14 @@ class Lookahead:
         torch._foreach_lerp_(self.average, self.tensors, 1 - rho)  # A <- rho A + (1 - rho) W
         torch._foreach_copy_(self.tensors, self.average)  # W <- A
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The average, keyed by the tensors' positions (empty before averaging starts)."""
+        return {str(i): a for i, a in enumerate(self.average or [])}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`state_dict`'s average."""
+        self.average = [state[str(i)].to(t).clone() for i, t in enumerate(self.tensors)] if state else None
+
     @torch.no_grad()
     def settle(self) -> None:
         """Make the weights the average (at the end of an epoch, and so of training)."""

@@ -22,18 +22,20 @@ Normalize = tuple[Any, Any] | None  # (mean, std), see conventions.check_normali
 
 POPULATION_BATCHES = 32  # batches for BatchNorm's population statistics after training
 
-__all__ = ["to_float_batch", "normalize_batch", "model_memory_format", "set_memory_format", "population_batches",
+__all__ = ["to_float_batch", "reads_uint8", "normalize_batch", "model_memory_format", "set_memory_format", "population_batches",
            "inference_batch_size"]
 
 
-def inference_batch_size(device: torch.device | str) -> int:
+def inference_batch_size(device: torch.device | str, pixels: int | None = None) -> int:
     """Rows per forward pass in evaluation and prediction on ``device``.
 
-    A CPU runs a small CNN 2-3x faster on batches of a few hundred rows than on thousands:
-    the activations of a batch then stay in cache between layers. Accelerators want large
-    batches to fill their cores.
+    A CPU runs a small CNN 2-3x faster on batches of a few hundred 32 x 32 rows than on
+    thousands: the activations of a batch then stay in cache between layers. Larger images
+    (``pixels`` per row and channel) get proportionally fewer rows, so a batch's activations
+    stay that size. Accelerators want large batches to fill their cores.
     """
-    return 256 if torch.device(device).type == "cpu" else 4096
+    rows = 256 if torch.device(device).type == "cpu" else 4096
+    return rows if pixels is None else max(1, min(rows, rows * 32 * 32 // pixels))
 
 
 def normalize_batch(x: torch.Tensor, normalize: Normalize = None,
@@ -46,18 +48,42 @@ def normalize_batch(x: torch.Tensor, normalize: Normalize = None,
     return x if fmt is None else x.contiguous(memory_format=fmt)
 
 
+def reads_uint8(augment: Augment | None) -> bool:
+    """Whether ``augment`` takes uint8 batches as they are.
+
+    augkit's transforms do: they take uint8 N x C x H x W [0, 255] and return uint8 (their
+    SIMD antialiased scale-crop, folded flips and exact crops then run on uint8), or float32
+    when the pipeline ends by normalising. They are recognised by the ``keeps_range``
+    property every augkit transform has. Any other callable gets float batches in [0, 1].
+    """
+    return augment is not None and isinstance(getattr(augment, "keeps_range", None), bool)
+
+
 def to_float_batch(x: torch.Tensor, augment: Augment | None = None, generator: Any = None,
                    normalize: Normalize = None,
                    memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
     """Turn a batch into the network's float32 input.
 
-    uint8 ``x`` (N x C x H x W, 0..255) becomes float32 x / 255 in [0, 1]; float input is only
-    cast to float32. Then ``augment(x, generator=generator)`` if given, then per-channel
-    (x - mean) / std if ``normalize=(mean, std)`` (scalars or length-C sequences; channel = dim 1).
+    A uint8 ``x`` (N x C x H x W, 0..255) goes through an augkit ``augment`` as it is (see
+    :func:`reads_uint8`: uint8 stays uint8 through the augmentation), and is then converted
+    and normalised in one pass, (x / 255 - mean) / std (:func:`conventions.normalize_uint8`).
+    With any other ``augment``, uint8 becomes float32 x / 255 in [0, 1] first; float input is
+    only cast to float32. Then ``augment(x, generator=generator)`` if given (and not applied
+    yet), then per-channel (x - mean) / std if ``normalize=(mean, std)`` (scalars or length-C
+    sequences; channel = dim 1).
+
+    On uint8 an augkit pipeline whose every pixel is a source pixel (flips, ``RandomCrop``,
+    whole-pixel translations) gives the same values as on float; one that resamples or adds
+    noise rounds its output to the nearest uint8 level (within 1/510 of the float result),
+    as augkit does for every uint8 batch.
+
     Returns float32 of ``x``'s shape (or the augment's output shape), on ``x``'s device, in
     ``memory_format`` when 4-d (``torch.channels_last`` for a channels-last model).
     """
     fmt = memory_format if x.dim() == 4 else torch.contiguous_format
+    if x.dtype == torch.uint8 and reads_uint8(augment):
+        x = augment(x, generator=generator)  # uint8 back, or float32 from a pipeline that normalises
+        augment = None
     if x.dtype != torch.uint8:
         x = x.float()
     elif augment is None and normalize is not None:  # (x / 255 - mean) / std in the conversion's one pass

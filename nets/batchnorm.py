@@ -28,7 +28,8 @@ stacked per-member buffers can be updated inside ``vmap(functional_call(...))``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -185,22 +186,17 @@ def _population_layers(model: nn.Module) -> list[nn.Module]:
 
 
 @torch.no_grad()
-def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
-    """Ioffe & Szegedy's Algorithm 2: with the trained weights fixed, set every BatchNorm's
-    E[x] and Var[x] to the exact averages of its batch statistics over ``batches``.
+@contextlib.contextmanager
+def population_statistics(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block, every forward of ``model`` adds to its BatchNorms' population
+    statistics, which start empty: Algorithm 2 of :func:`recompute_population_statistics`,
+    for callers that feed several models from one pass over the data.
 
-    Running estimates taken while training mix statistics of weights that kept changing (badly
-    so with a large constant learning rate); these come from the network that will run
-    inference. Applies to our BatchNorms in both ``stats`` modes and to torch's BatchNorm layers
-    that track running statistics; afterwards each keeps its own mode for further training.
-    ``batches`` is an iterable of float inputs the model accepts (un-augmented training
-    batches). The BatchNorms run in training mode (normalising with batch statistics, as in
-    training); everything else, Dropout included, in eval mode. Train/eval flags are restored.
-    Returns ``model``.
+    The BatchNorms run in training mode (normalising with batch statistics, as in training);
+    everything else, Dropout included, in eval mode. Train/eval flags and each BatchNorm's own
+    mode are restored on exit. Yields ``model``.
     """
     layers = _population_layers(model)
-    if not layers:
-        return model
     flags = {m: m.training for m in model.modules()}
     modes = [(m.stats if isinstance(m, BatchNorm) else m.momentum) for m in layers]
     model.eval()
@@ -212,8 +208,7 @@ def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Te
             else:
                 module.momentum = None  # torch's exact average: factor 1 / num_batches_tracked
             module.num_batches_tracked.zero_()
-        for x in batches:
-            model(x)
+        yield model
     finally:
         for module, mode in zip(layers, modes):
             if isinstance(module, BatchNorm):
@@ -222,6 +217,24 @@ def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Te
                 module.momentum = mode
         for module, flag in flags.items():
             module.train(flag)
+
+
+def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
+    """Ioffe & Szegedy's Algorithm 2: with the trained weights fixed, set every BatchNorm's
+    E[x] and Var[x] to the exact averages of its batch statistics over ``batches``.
+
+    Running estimates taken while training mix statistics of weights that kept changing (badly
+    so with a large constant learning rate); these come from the network that will run
+    inference. Applies to our BatchNorms in both ``stats`` modes and to torch's BatchNorm layers
+    that track running statistics; afterwards each keeps its own mode for further training.
+    ``batches`` is an iterable of float inputs the model accepts (un-augmented training
+    batches), run inside :func:`population_statistics`. Returns ``model``.
+    """
+    if not _population_layers(model):
+        return model
+    with population_statistics(model):
+        for x in batches:
+            model(x)
     return model
 
 

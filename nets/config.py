@@ -86,8 +86,10 @@ class TrainConfig:
         recomputation: oneDNN and cuDNN convolutions run about 1.4-2x faster in it. Results
         equal contiguous training within float rounding. Other models are left alone.
     augment : callable or None
-        Applied to each training minibatch of float images in [0, 1]: ``augment(x, generator=g)
-        -> x``, or, for an object with ``mixes_labels = True`` (MixUp, CutMix),
+        Applied to each training minibatch: ``augment(x, generator=g) -> x``, on uint8 batches
+        for an augkit pipeline (its uint8 fast paths, see :func:`nets.batches.to_float_batch`),
+        on float images in [0, 1] for any other callable; or, for an object with
+        ``mixes_labels = True`` (MixUp, CutMix), on float images,
         ``augment(x, y, generator=g, num_classes=K) -> (x, soft_targets N x K)``.
     normalize : (mean, std) or None
         Per-channel standardisation after augmentation, in training and evaluation.

@@ -37,6 +37,28 @@ class _Optimizer:
                         float(group[2]) if len(group) > 2 else 1.0) for group in groups]
         self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
 
+    def _tensors(self) -> list[torch.Tensor]:
+        return [t for tensors, _, _ in self.groups for t in tensors]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The per-tensor state (momentum buffers; Adam's moments and step counts as 0-d int64
+        tensors), keyed ``"<position>.<name>"`` by the tensor's position in the groups."""
+        out = {}
+        for i, t in enumerate(self._tensors()):
+            for name, value in self.state.get(t, {}).items():
+                out[f"{i}.{name}"] = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+        return out
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`state_dict`'s state onto the same tensors (a rebuilt model's, in order)."""
+        tensors = self._tensors()
+        self.state = {}
+        for key, value in state.items():
+            position, name = key.split(".", 1)
+            t = tensors[int(position)]
+            self.state.setdefault(t, {})[name] = int(value) if value.dim() == 0 and name == "t" else \
+                value.to(device=t.device, dtype=t.dtype).clone()
+
     def zero_grad(self) -> None:
         """Drop every gradient (set to None, as ``torch.optim``'s default)."""
         for tensors, _, _ in self.groups:

@@ -120,26 +120,35 @@ class TrainStep:
                              f"{tuple(target.shape)} {target.dtype}")
         return mixed, target.float()
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: Any = None,
+                 weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Train on one minibatch per member: ``x`` (k*B) x ... uint8 or float rows, member m's
         in rows m*B..(m+1)*B-1; ``y`` k x B int64 labels. ``generator`` drives augmentation.
+        ``weights`` (k x B, >= 0, each member's summing to > 0): member m's loss is
+        sum_i w_i l_i / sum_i w_i over its rows (the online bootstrap's), instead of the mean.
 
-        Returns per member the mean training loss (k,; penalties excluded; detached) and the
-        count of training predictions equal to the argmax of the targets (the label itself
-        unless an augmentation mixed labels) (k,).
+        Returns per member the (weighted) mean training loss (k,; penalties excluded; detached)
+        and the (weighted) count of training predictions equal to the argmax of the targets
+        (the label itself unless an augmentation mixed labels) (k,).
         """
         k = self.members
         inputs, target = self.inputs(x, y, generator)
         with autocast(inputs.device, self.precision):
             logits = self.forward(inputs)  # k x B x K
-        per_member = F.cross_entropy(logits.flatten(0, 1).float(), target, reduction="none",
-                                     label_smoothing=self.config.label_smoothing).view(k, -1).mean(1)
+        losses = F.cross_entropy(logits.flatten(0, 1).float(), target, reduction="none",
+                                 label_smoothing=self.config.label_smoothing).view(k, -1)
+        if weights is None:
+            per_member = losses.mean(1)
+        else:
+            weights = weights.to(losses)
+            per_member = (losses * weights).sum(1) / weights.sum(1)  # sum w l / sum w
         loss = per_member.sum()
         if self.config.l1 > 0:
             loss = loss + self.config.l1 * l1_norm(self.decayed)
         self.update(loss)
         labels = target.argmax(1) if target.dim() == 2 else target
-        correct = (logits.detach().argmax(-1) == labels.view(k, -1)).sum(1)
+        hits = logits.detach().argmax(-1) == labels.view(k, -1)
+        correct = hits.sum(1) if weights is None else (hits * weights).sum(1)
         return per_member.detach(), correct
 
     def update(self, loss: torch.Tensor) -> None:
@@ -156,6 +165,30 @@ class TrainStep:
         self.steps_done += 1
         if self.lookahead is not None:
             self.lookahead.step(self.steps_done)
+
+    def skip(self) -> None:
+        """Advance the schedule by one step without training: a step whose rows all weigh 0 for
+        this member (the schedule stays aligned with the other members')."""
+        self.steps_done += 1
+        if self.lookahead is not None:
+            self.lookahead.step(self.steps_done)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """What resumes training exactly: steps done, the optimiser's state, the look-ahead
+        average; tensors only (keys ``"steps_done"``, ``"optimizer.*"``, ``"lookahead.*"``)."""
+        state = {"steps_done": torch.tensor(self.steps_done)}
+        state.update({f"optimizer.{k}": v for k, v in self.optimizer.state_dict().items()})
+        if self.lookahead is not None:
+            state.update({f"lookahead.{k}": v for k, v in self.lookahead.state_dict().items()})
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore :meth:`state_dict`'s state (onto a step built over the same model's tensors)."""
+        self.steps_done = int(state["steps_done"])
+        self.optimizer.load_state_dict({k[len("optimizer."):]: v for k, v in state.items() if k.startswith("optimizer.")})
+        if self.lookahead is not None:
+            self.lookahead.load_state_dict({k[len("lookahead."):]: v for k, v in state.items()
+                                            if k.startswith("lookahead.")})
 
     def end_epoch(self) -> None:
         """At the end of every epoch: the weights become the look-ahead average, if any, so that

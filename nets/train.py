@@ -112,10 +112,11 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
         with native bf16 and within about a point of float32's accuracy; float32 with a
         warning on devices without), ``channels_last`` (True: a model with Conv2d layers and
         its batches use the channels-last layout, about 1.4-2x faster convolutions on CPU and
-        GPU, the same results within float rounding), ``augment`` (a callable on float
-        batches in [0, 1]; a label-mixing one with ``mixes_labels = True`` gives soft targets,
-        and training accuracy is then counted against their argmax), ``normalize`` ((mean,
-        std) per channel), ``time_budget`` (seconds), ``device`` ("cpu"), ``verbose`` (1).
+        GPU, the same results within float rounding), ``augment`` (an augkit pipeline, run
+        on uint8 batches, or any callable on float batches in [0, 1]; a label-mixing one with
+        ``mixes_labels = True`` gives soft targets, and training accuracy is then counted
+        against their argmax), ``normalize`` ((mean, std) per channel), ``time_budget``
+        (seconds), ``device`` ("cpu"), ``verbose`` (1).
 
     Returns
     -------

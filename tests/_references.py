@@ -15,6 +15,58 @@ def random_batch(n, c, h, w, dtype=torch.uint8, seed=0):
     return torch.rand(n, c, h, w, generator=g, dtype=dtype)
 
 
+def photo_patches(n, size=32, seed=0):
+    """Real texture: n random size x size crops of scikit-learn's two sample photos, uint8 n x 3 x size x size."""
+    from sklearn.datasets import load_sample_images
+
+    photos = torch.from_numpy(np.stack(load_sample_images().images)).permute(0, 3, 1, 2)
+    g = torch.Generator().manual_seed(seed)
+    which = torch.randint(0, len(photos), (n,), generator=g).tolist()
+    top = torch.randint(0, photos.shape[2] - size + 1, (n,), generator=g).tolist()
+    left = torch.randint(0, photos.shape[3] - size + 1, (n,), generator=g).tolist()
+    return torch.stack([photos[k, :, i:i + size, j:j + size] for k, i, j in zip(which, top, left)]).contiguous()
+
+
+def torchvision_policy(x, names, op, magnitude, interpolation="nearest"):
+    """Each sample through torchvision's own policy ops, in order: the reference for augkit's policies.
+
+    ``x``: N x C x H x W (uint8 or float); ``op`` and ``magnitude``: N or N x K parameters of
+    TrivialAugmentWide / RandAugment (indices into ``names`` and signed magnitudes), replayed
+    op by op into torchvision's ``_apply_image_or_video_transform`` (fill zeros).
+    """
+    from torchvision.transforms import v2
+
+    tv = v2.TrivialAugmentWide(interpolation=v2.InterpolationMode(interpolation))
+    out = []
+    for img, ops, magnitudes in zip(x, op.view(len(x), -1).tolist(), magnitude.view(len(x), -1).tolist()):
+        for o, m in zip(ops, magnitudes):
+            img = tv._apply_image_or_video_transform(img, names[o], m, interpolation=tv.interpolation, fill=tv._fill)
+        out.append(img)
+    return torch.stack(out)
+
+
+def torchvision_color_jitter(x, t, params):
+    """Each sample through torchvision's ColorJitter with augkit's drawn factors and order.
+
+    ``t``: an augkit ColorJitter; ``params``: its parameters for ``x`` (every sample applied).
+    The parts ``t`` leaves out (a range of one neutral value) torchvision leaves out too.
+    """
+    from torchvision.transforms import v2
+
+    tv = v2.ColorJitter(t.brightness, t.contrast, t.saturation, t.hue)
+    names = ("brightness", "contrast", "saturation", "hue")
+    return torch.stack([tv.transform(img, {"fn_idx": params["order"][i], **{
+        f"{k}_factor": None if getattr(tv, k) is None else float(params[k][i]) for k in names}})
+        for i, img in enumerate(x)])
+
+
+def levels_apart(ours, want):
+    """``(max |difference|, share of values more than one level apart)`` on the 0..255 scale."""
+    scale = 255 if ours.is_floating_point() else 1
+    diff = (ours.double() - want.double()).abs() * scale
+    return diff.max().item(), (diff > 1 + 1e-6).double().mean().item()
+
+
 def smooth_images(n, h, w, seed=0):
     """Photo-like float images: a few random low-frequency sinusoids per channel, on [0, 1]."""
     g = torch.Generator().manual_seed(seed)

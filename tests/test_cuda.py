@@ -16,10 +16,10 @@ import torch
 import augkit as A
 import nets
 from ensemble import BaggedNetClassifier
-from ensemble.bagging import resolve_engine, training_devices
-from ensemble.members import TrainSetup
-from ensemble.plans import MemberPlan
-from ensemble.vectorized import train_vectorized
+from ensemble.engine.members import TrainSetup
+from ensemble.engine.plans import MemberPlan
+from ensemble.engine.vectorized import train_vectorized
+from ensemble.settings import resolve_engine, training_devices
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -50,7 +50,7 @@ def test_vectorised_members_on_cuda_equal_those_on_cpu(digits_images, exact_floa
         config = nets.TrainConfig(epochs=2, batch_size=32, lr=0.05, momentum=0.9, optimizer="sgd", weight_decay=5e-4,
                                   lr_schedule="onecycle", normalize=((0.3,), (0.4,)), device=device, verbose=0)
         setup = TrainSetup(factory=cnn, input_shape=(1, 8, 8), n_classes=10, early_stopping=False, patience=2,
-                           vectorize=vectorize, config=config)
+                           strategy=vectorize, config=config)
         outcomes[device] = train_vectorized(plans, X, y, setup)
     for i in range(3):
         cpu, gpu = outcomes["cpu"][i].record.state, outcomes["cuda"][i].record.state
@@ -79,8 +79,8 @@ def test_estimator_on_cuda_fits_predicts_with_tta_and_round_trips(digits_images,
     images, y = digits_images
     clf = BaggedNetClassifier(member=cnn, n_members=3, epochs=6, lr=0.1, device="cuda", random_state=0, verbose=0,
                               augment=A.Translate(x=1, y=1, unit="pixels"),
-                              tta="flip_shift", precision="bfloat16", vectorize="grouped")
-    assert resolve_engine(clf.engine, training_devices(clf.device)) == "vectorized"
+                              tta="flip_shift", precision="bfloat16", engine="grouped")
+    assert resolve_engine(clf.engine, training_devices(clf.device)) == "grouped"
     clf.fit(images[:800], y[:800])
     proba = clf.predict_proba(images[800:1000])  # 10 flip + shift views, made on the GPU
     assert proba.shape == (200, 10) and np.allclose(proba.sum(1), 1, atol=1e-5)

@@ -1,7 +1,7 @@
 """The on-disk cache of decoded folders: a uint8 ``.npy`` array plus a JSON record.
 
 An entry is keyed by a hash of the relative file list, the files' sizes and mtimes, the decode
-settings and the Pillow version, so a changed file rebuilds it. The JSON holds the array's
+settings and the decoders' versions (Pillow, simplejpeg), so a changed file rebuilds it. The JSON holds the array's
 SHA-256 and is written last, so a truncated or corrupt entry is detected and rebuilt.
 """
 
@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import PIL
+import simplejpeg
 
 from conventions.files import write_atomic
 
 from .folder import _FileEntry
 
 # Bumped whenever the cached array could differ for the same files (decoding rules, layout).
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 
 
 def _default_cache_dir() -> Path:
@@ -34,6 +35,7 @@ def _cache_key(
     description = {
         "format": _CACHE_FORMAT,
         "pillow": PIL.__version__,
+        "simplejpeg": simplejpeg.__version__,
         "classes": classes,
         "files": [[f.relpath, f.nbytes, f.mtime_ns] for f in files],
         "size": size,

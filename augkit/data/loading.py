@@ -35,7 +35,7 @@ def _decode_folder(
     num_threads: int,
     on_error: str,
 ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
-    """Decode every file on a thread pool (Pillow releases the GIL while decoding).
+    """Decode every file on a thread pool (simplejpeg and Pillow release the GIL while decoding).
 
     Returns images N x H x W x 3 uint8, labels N int64 and the skipped files as [relpath, reason];
     with ``on_error="raise"`` the first bad file raises at once.

@@ -3,9 +3,10 @@
 For large photo folders that do not fit in memory. :class:`ImageFolderStream` is a torch
 Dataset over an ImageFolder tree; with a :class:`ScaleCropLoader` each item is one draw of
 :class:`augkit.RandomScaleCrop` (shorter side L ~ U{lo..hi}, random crop) computed without
-materialising the rescaled photo: :func:`decode_scale_crop` decodes a JPEG at a reduced scale
-(Pillow ``draft``) while it stays at least twice the L-scaled size, and resamples only the crop
-window.
+materialising the rescaled photo: :func:`decode_scale_crop` decodes a JPEG (libjpeg-turbo through
+simplejpeg, see :mod:`augkit.data.decoding`) at a reduced DCT scale while it stays at least
+twice the L-scaled size, and resamples only the crop window, with the kernel of the in-memory
+transform (:func:`augkit.functional.scale_crop_window`).
 """
 
 from __future__ import annotations
@@ -19,17 +20,16 @@ import torch
 
 from conventions import as_generator, check_choice, check_int
 
+from ..functional import scale_crop_window
 from ..transforms import RandomScaleCrop
 from ..validation import check_crop_fits_scale
 from .decoding import (
-    _RESAMPLE,
     BadImageError,
     PathLike,
-    _draft,
-    _open_checked,
-    _pixel_errors_as_bad,
+    _decode_reduced,
     _quiet_bomb_warnings,
-    _to_rgb,
+    _read_checked,
+    dct_reduction,
     decode_image,
 )
 from .folder import ON_ERROR_CHOICES, OnError, _report_empty_classes, _scan_folder
@@ -37,6 +37,15 @@ from .folder import ON_ERROR_CHOICES, OnError, _report_empty_classes, _scan_fold
 __all__ = ["ImageFolderStream", "ScaleCropLoader", "decode_scale_crop", "item_seed"]
 
 GeneratorLike = torch.Generator | int | None
+
+# A JPEG is decoded at 1/k scale only while the decoded image stays at least this many times the
+# L-scaled size on both sides (dct_reduction of gap x the scaled size), so the antialiased
+# resample of the window still does most of the reduction. Measured on the flower photos
+# (benchmarks/decode_gap.py, crop 24 of L in [28, 64], 300 windows): with 2, the worst window is
+# within mean 1.95 levels and PSNR 39.4 dB of the full decode; with 1 the DCT downscale does it
+# all and the worst window is 5.8 levels and 29 dB off (crop 112 of L in [128, 240]: 9.4 levels,
+# 27 dB), for a decode about 5-20% cheaper on the photos it reduces.
+_WINDOW_GAP = 2
 
 
 def _checked_crop(size: int | tuple[int, int], scale: tuple[int, int]) -> RandomScaleCrop:
@@ -49,35 +58,37 @@ def _checked_crop(size: int | tuple[int, int], scale: tuple[int, int]) -> Random
 def _decode_window(
     path: PathLike, crop: RandomScaleCrop, generator: torch.Generator, max_pixels: int | None
 ) -> tuple[np.ndarray, dict]:
-    """One draw of ``crop`` on the file at ``path``, resampling only the crop window."""
-    with _quiet_bomb_warnings(), _open_checked(path, max_pixels) as image:
-        width, height = image.size
-        params = crop.make_params((1, 3, height, width), generator)
-        scaled_h, scaled_w = (int(side[0]) for side in crop._scaled((height, width), params["length"]))
-        top, left = int(params["top"][0]), int(params["left"][0])
-        out_h, out_w = crop.size
-        with _pixel_errors_as_bad(path):
-            k = _draft(image, (scaled_h, scaled_w))
-            rgb = _to_rgb(image)
-            # Pillow's box resize places output pixel i at box[0] + (i + 0.5) * (box width / out
-            # width) with taps clamped to the whole image: the samples of resizing the whole
-            # (decoded) image to the scaled size and cropping (up to its float32 box), at the cost
-            # of the window. On these sizes it beats augkit.functional.scale_crop_antialias (torch's
-            # SIMD kernel) once the image -> tensor copy and its resampling from a corner are paid.
-            to_decoded = width / scaled_w / k, height / scaled_h / k
-            box = (left * to_decoded[0], top * to_decoded[1],
-                   (left + out_w) * to_decoded[0], (top + out_h) * to_decoded[1])
-            window = rgb.resize((out_w, out_h), _RESAMPLE, box=box)
-            decoded_size = (rgb.height, rgb.width)
-            out = np.asarray(window, dtype=np.uint8).copy()
+    """One draw of ``crop`` on the file at ``path``, resampling only the crop window.
+
+    The item path of a DataLoader worker, kept lean: the draws are :meth:`RandomScaleCrop.draw_one`
+    (Python numbers, no tensor ops), and the window is written channels-first into its own buffer,
+    returned as an h x w x 3 view of it (what ``torch.from_numpy(...).permute(2, 0, 1)`` turns back
+    into a contiguous 3 x h x w tensor without a copy).
+    """
+    with _quiet_bomb_warnings():
+        encoded = _read_checked(path, max_pixels)
+        try:
+            height, width = encoded.size
+            length, top, left, (scaled_h, scaled_w) = crop.draw_one((height, width), generator)
+            k = dct_reduction(encoded.size, (_WINDOW_GAP * scaled_h, _WINDOW_GAP * scaled_w))
+            rgb, k = _decode_reduced(encoded, k)
+        finally:
+            encoded.close()
+    image = torch.from_numpy(rgb).view(1, *rgb.shape).permute(0, 3, 1, 2)  # a channels-last view
+    # Decoded pixel y covers source pixels [k y, k (y + 1)): the ratio of source to scaled size,
+    # over k, samples the source's positions. At full size this is the in-memory transform's
+    # kernel call, so the window equals RandomScaleCrop on the decoded image.
+    ratio = (height / scaled_h / k, width / scaled_w / k)
+    exact = (scaled_h, scaled_w) if k == 1 else None
+    window = scale_crop_window(image, ratio, (top, left), crop.size, scaled_size=exact)
     params = {
-        "L": int(params["length"][0]),
+        "L": length,
         "scaled_size": (scaled_h, scaled_w),
         "top": top,
         "left": left,
-        "decoded_size": decoded_size,
+        "decoded_size": tuple(rgb.shape[:2]),
     }
-    return out, params
+    return window.permute(1, 2, 0).numpy(), params
 
 
 def decode_scale_crop(
@@ -95,22 +106,24 @@ def decode_scale_crop(
     side is resized to an integer L drawn uniformly from ``scale = (lo, hi)`` (inclusive), with
     antialiased bilinear, then a ``size`` crop is taken at a uniformly random offset (the draws
     are ``RandomScaleCrop(size, scale).make_params``'s). Instead of resizing the whole image it
-    reads the header, decodes a JPEG at 1/2, 1/4 or 1/8 scale (Pillow ``draft``, libjpeg's
-    DCT-domain downscale) while the decoded image stays at least twice the L-scaled size, and
-    resamples only the crop window (``Image.resize(box=...)``, antialiased bilinear: the same
-    sample positions and edge clamping as the full resize). Other formats, and JPEGs without
-    that much room, are decoded at full size.
+    reads the header, decodes a JPEG at the lowest DCT scale that keeps it at least twice the
+    L-scaled size on both sides (:func:`augkit.data.dct_reduction` of ``2 x scaled_size``: 1/2,
+    1/4 or 1/8 of each side, libjpeg-turbo's scaled IDCT), and resamples only the crop window
+    with the kernel of the in-memory transform (:func:`augkit.functional.scale_crop_window`:
+    antialiased bilinear, the same sample positions in source pixels and the same edge
+    clamping as the full resize). Other formats, and JPEGs without that much room, are decoded
+    at full size, always with the accurate IDCT.
 
     Bound against the definition computed on the full decode (resize with
     ``torch.nn.functional.interpolate(mode="bilinear", antialias=True)``, then crop; tested on
     real photos):
 
-    * decoded at full size (``decoded_size`` is the file's size): every pixel within 2 levels
-      (of 255), the difference between Pillow's and torch's fixed-point versions of the filter
-      (Pillow's box coordinates are float32);
-    * decoded at 1/k scale: mean absolute difference at most 1.5 levels and PSNR at least 40 dB
-      (the DCT downscale is not the triangle filter: single pixels at sharp edges differ by up
-      to about 12 levels).
+    * decoded at full size (``decoded_size`` is the file's size): every pixel within 1 level
+      (of 255): the window is the in-memory transform's output on the decoded image, whose
+      fixed-point kernel rounds within one level of the float filter;
+    * decoded at 1/k scale: per window, mean absolute difference at most 2.5 levels and PSNR
+      at least 38 dB (the DCT downscale is not the triangle filter: single pixels at sharp
+      edges differ by up to about 12 levels; pooled over many windows the mean is about 0.4).
 
     Parameters
     ----------
@@ -127,7 +140,7 @@ def decode_scale_crop(
         As in :func:`decode_image`.
     return_params : bool
         Also return ``{"L", "scaled_size": (h, w), "top", "left", "decoded_size": (h, w)}``;
-        ``decoded_size`` is the size Pillow actually decoded at.
+        ``decoded_size`` is the size the file was actually decoded at.
 
     Returns
     -------
@@ -150,7 +163,10 @@ class ScaleCropLoader:
     """Picklable loader for :class:`ImageFolderStream`: one :func:`decode_scale_crop` per call.
 
     ``loader(path, generator)`` -> uint8 numpy h x w x 3, the draw of ``loader.crop`` (the
-    :class:`augkit.RandomScaleCrop` it reproduces) on that file.
+    :class:`augkit.RandomScaleCrop` it reproduces) on that file (a view of a channels-first
+    buffer, which :class:`ImageFolderStream` turns into a contiguous 3 x h x w tensor without a
+    copy). Building a loader readies the window kernel in this process (compiled, or loaded from
+    numba's cache), so DataLoader workers forked afterwards inherit it.
 
     Parameters
     ----------
@@ -165,6 +181,9 @@ class ScaleCropLoader:
     def __init__(self, size: int | tuple[int, int], scale: tuple[int, int], max_pixels: int | None = None) -> None:
         self.crop = _checked_crop(size, scale)
         self.max_pixels = None if max_pixels is None else check_int(max_pixels, "max_pixels", minimum=1)
+        # Resample one tiny window now: the window kernel is compiled (or loaded from numba's
+        # cache) in this process, and DataLoader workers forked from it inherit it ready.
+        scale_crop_window(torch.zeros((1, 3, 2, 2), dtype=torch.uint8), (1.0, 1.0), (0, 0), (1, 1))
 
     def __repr__(self) -> str:
         return f"ScaleCropLoader(size={self.crop.size}, scale={self.crop.scale}, max_pixels={self.max_pixels})"
@@ -260,8 +279,9 @@ class ImageFolderStream(torch.utils.data.Dataset):
                     raise
                 warnings.warn(f"skipping bad image file {err.path!r}: {err.reason}", stacklevel=2)
                 continue
-            # A C x H x W view of the H x W x C array: collation copies it into the batch anyway.
-            tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+            # A C x H x W view of the H x W x C array (contiguous when the loader wrote it
+            # channels-first, as ScaleCropLoader does: collation is then one plain copy).
+            tensor = torch.from_numpy(image if min(image.strides) >= 0 else image.copy()).permute(2, 0, 1)
             if self.transform is not None:
                 tensor = self.transform(tensor)
             return tensor, label

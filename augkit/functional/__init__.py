@@ -47,7 +47,7 @@ from .color import (
 )
 from .crop import PADDING_MODES, crop, fold_indices, shifted_crop
 from .filter import adjust_sharpness, gaussian_blur, gaussian_weights
-from .misc import from_working, gaussian_noise, jpeg, shares_memory, to_working
+from .misc import back_to, from_working, gaussian_noise, jpeg, on_scale, shares_memory, to_working
 from .policy import (
     COLOR_OPS,
     RAND_AUGMENT,
@@ -61,12 +61,23 @@ from .policy import (
     warped_op_matrices,
 )
 from .tone import autocontrast, equalize, levels, posterize, solarize
-from .warp import FILLS, INTERPOLATIONS, hflip, resize_shorter, resized_crop_antialias, rotate, scale_crop_antialias, vflip, warp
+from .warp import (
+    FILLS,
+    INTERPOLATIONS,
+    hflip,
+    resize_shorter,
+    resized_crop_antialias,
+    rotate,
+    scale_crop_antialias,
+    scale_crop_window,
+    vflip,
+    warp,
+)
 
 __all__ = [
     "geometry",
     # warp
-    "FILLS", "INTERPOLATIONS", "warp", "scale_crop_antialias", "resized_crop_antialias", "resize_shorter",
+    "FILLS", "INTERPOLATIONS", "warp", "scale_crop_antialias", "scale_crop_window", "resized_crop_antialias", "resize_shorter",
     "hflip", "vflip", "rotate",
     # color
     "LUMA", "per_sample", "luma", "grayscale", "blend", "adjust_brightness", "adjust_contrast", "adjust_saturation",
@@ -79,7 +90,7 @@ __all__ = [
     # crop
     "PADDING_MODES", "crop", "fold_indices", "shifted_crop",
     # misc
-    "to_working", "from_working", "shares_memory", "gaussian_noise", "normalize", "jpeg",
+    "to_working", "from_working", "on_scale", "back_to", "shares_memory", "gaussian_noise", "normalize", "jpeg",
     # augment
     "box_weights", "erase", "mixup", "cutmix", "mix_targets",
     # policy

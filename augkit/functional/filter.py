@@ -1,9 +1,9 @@
 """Spatial filter kernels with per-sample parameters: Gaussian blur and sharpness.
 
-Both take a working batch (float N x C x H x W on [0, 1]) and per-sample parameters of shape
-N, return a new batch of the same shape and dtype, draw nothing random, and follow
-torchvision's definitions (the blur also takes the edge padding of ``scipy.ndimage``, which
-CIFAR-10-C's corruptions use).
+Both take a working batch (float N x C x H x W on [0, 1]; sharpness also uint8 levels, as
+torchvision's uint8 kernel) and per-sample parameters of shape N, return a new batch of the
+same shape and dtype, draw nothing random, and follow torchvision's definitions (the blur also
+takes the edge padding of ``scipy.ndimage``, which CIFAR-10-C's corruptions use).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import torch
 
 from conventions import check_choice
 
-from .color import blend
+from .color import per_sample
 from .crop import fold_indices
+from .misc import back_to, on_scale
 
 
 def gaussian_weights(kernel_size: int, sigma: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -93,23 +94,30 @@ def adjust_sharpness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     Parameters
     ----------
     x : torch.Tensor
-        Working batch, float N x C x H x W on [0, 1].
+        N x C x H x W: a working batch (float on [0, 1]) or uint8 levels (torchvision's uint8
+        kernel: the smoothed copy rounded to levels, the blend in float32, truncated; the same
+        levels exactly).
     factor : torch.Tensor
         Shape N, >= 0.
 
     Returns
     -------
     torch.Tensor
-        A new batch of ``x``'s shape and dtype, on [0, 1].
+        A new batch of ``x``'s shape and dtype, clamped to its range.
     """
     h, w = x.shape[-2:]
-    out = x.clone()
     if h <= 2 or w <= 2:
-        return out
+        return x.clone()
+    values, _ = on_scale(x)
+    out = values.clone() if values is x else values
     # The kernel is a 3 x 3 box plus 4 times the centre: separable sums of shifted views, about
     # twice as fast on CPU as a grouped conv2d on small images.
-    rows = x[:, :, :, :-2] + x[:, :, :, 1:-1] + x[:, :, :, 2:]
-    inner = x[:, :, 1:-1, 1:-1]
+    rows = values[:, :, :, :-2] + values[:, :, :, 1:-1] + values[:, :, :, 2:]
+    inner = out[:, :, 1:-1, 1:-1]
     smooth = (rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:]).add_(inner, alpha=4).div_(13)
-    out[:, :, 1:-1, 1:-1] = blend(inner, smooth, factor)
-    return out
+    if not x.is_floating_point():
+        # A sum of levels over 13 is never halfway between two levels: rounding is exact here.
+        smooth.round_()
+    # torchvision's inner + (1 - factor) (smooth - inner), one fused multiply-add.
+    inner.addcmul_(smooth.sub_(inner), per_sample(1 - factor.double(), values))
+    return back_to(out, x)

@@ -19,8 +19,10 @@ outside the crop it rotates is filled, while the taps of a scale-crop whose wind
 the image clamp at the image edge (a resize never fills). :func:`sampling_points` returns the
 source points for ``grid_sample(padding_mode="border")`` and, per zero-filled step, the coverage
 of each point: for bilinear sampling ``clamp(W/2 + 1/2 - |x|, 0, 1)`` per axis, which is exactly
-the weight that zero padding gives the in-image taps, so ``border sample x coverage`` equals
-zero-padded bilinear sampling in that frame.
+the weight that zero padding gives the in-image taps, and for nearest sampling whether the pixel
+the point rounds to (half to even, as ``grid_sample`` rounds) lies in the frame; so
+``border sample x coverage`` equals zero-padded sampling in that frame, points on its edge
+included.
 """
 
 from __future__ import annotations
@@ -203,13 +205,18 @@ def _fold(x: torch.Tensor, half: float, fill: str) -> torch.Tensor:
     return x.clamp(-half + 0.5, half - 0.5)
 
 
-def _coverage(x: torch.Tensor, y: torch.Tensor, size: Size, soft: bool) -> torch.Tensor:
-    """Coverage of points (x, y) by a frame of ``size``: with ``soft``, the weight that zero
-    padding gives a bilinear sample's in-frame taps (see the module docstring); else 1 inside the
-    frame and 0 outside (nearest sampling, and sub-samples, whose average is then the box filter
-    of the frame's edge)."""
+def _coverage(x: torch.Tensor, y: torch.Tensor, size: Size, kind: str) -> torch.Tensor:
+    """Coverage of points (x, y) by a frame of ``size``, as zero padding weighs them (see the module
+    docstring). ``kind``: "bilinear", the weight of a bilinear sample's in-frame taps; "nearest",
+    1 where the pixel the point rounds to lies in the frame; "box", 1 inside the closed frame and 0
+    outside (sub-samples, whose average is then the box filter of the frame's edge)."""
     h, w = size
-    if not soft:
+    if kind == "nearest":
+        # grid_sample's nearest pixel index, ties to even: a point on the frame's edge is inside
+        # exactly when zero-padded nearest sampling reads a pixel of the frame there.
+        col, row = torch.round(x + (w - 1) / 2), torch.round(y + (h - 1) / 2)
+        return ((col >= 0) & (col <= w - 1) & (row >= 0) & (row <= h - 1)).to(x.dtype)
+    if kind == "box":
         return ((x.abs() <= w / 2) & (y.abs() <= h / 2)).to(x.dtype)
     # In place on the caller's fresh point tensors: w/2 + 1/2 - |x|, clamped, per axis.
     cx = x.abs_().neg_().add_(w / 2 + 0.5).clamp_(0, 1)
@@ -245,6 +252,7 @@ def sampling_points(steps: Sequence[Step], n: int, out_size: Size, in_size: Size
          + sub_y.repeat_interleave(kx)[:, None])[None, :, :, None]
     pending = None  # product of the matrices met since the points were last materialised
     coverage: dict[int, torch.Tensor] = {}
+    kind = "box" if supersample != (1, 1) else interpolation
     for index in reversed(range(len(steps))):
         step = steps[index]
         if isinstance(step.map, torch.Tensor):
@@ -256,8 +264,7 @@ def sampling_points(steps: Sequence[Step], n: int, out_size: Size, in_size: Size
             # Coverage only reads the points, so they need not be materialised for it: the
             # mapped points are a sum of a row and a column term (one full-size op each).
             px, py = _apply_affine(pending, x, y)
-            soft = interpolation == "bilinear" and supersample == (1, 1)
-            coverage[index] = _coverage(px, py, step.in_size, soft).expand(n, -1, h_out, w_out)
+            coverage[index] = _coverage(px, py, step.in_size, kind).expand(n, -1, h_out, w_out)
             continue
         if pending is not None:
             x, y = _apply_affine(pending, x, y)
@@ -265,8 +272,7 @@ def sampling_points(steps: Sequence[Step], n: int, out_size: Size, in_size: Size
         if isinstance(step.map, Radial):
             x, y = radial_map(x, y, step.map)
         if step.fill == "zeros":
-            soft = interpolation == "bilinear" and supersample == (1, 1)
-            coverage[index] = _coverage(x.clone(), y.clone(), step.in_size, soft).expand(n, -1, h_out, w_out)
+            coverage[index] = _coverage(x.clone(), y.clone(), step.in_size, kind).expand(n, -1, h_out, w_out)
         elif step.fill is not None:
             x, y = _fold(x, step.in_size[1] / 2, step.fill), _fold(y, step.in_size[0] / 2, step.fill)
     # Centred source pixels -> grid_sample's [-1, 1] (align_corners=False: the image edges).

@@ -2,7 +2,9 @@
 
 A *working batch* is a float tensor N x C x H x W with values on the [0, 1] scale (float32, or
 float64 when the input was float64); :func:`to_working` / :func:`from_working` convert once per
-pipeline call, so uint8 images are converted to float once, not once per transform.
+pipeline call, so uint8 images are converted to float once, not once per transform. The kernels
+that also take uint8 levels (quantised after each step, as torchvision's uint8 kernels) compute
+on the batch's own scale: :func:`on_scale` and :func:`back_to`.
 """
 
 from __future__ import annotations
@@ -66,6 +68,47 @@ def from_working(x: torch.Tensor, dtype: torch.dtype, clamp: bool = True,
     if clamp:
         x = x.clamp_(0, 1) if inplace else x.clamp(0, 1)
     return x.to(dtype)
+
+
+def on_scale(x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """The values a kernel computes on, and their top: float ``x`` itself on [0, 1], or uint8 levels
+    as float32 on [0, 255] (where torchvision's uint8 kernels compute).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x C x H x W: a working batch (float on [0, 1]) or uint8 levels.
+
+    Returns
+    -------
+    tuple
+        ``(values, top)``: ``x`` itself (float) or a new float32 tensor (uint8), and 1.0 or 255.0.
+    """
+    if x.is_floating_point():
+        return x, 1.0
+    return x.to(torch.float32), 255.0
+
+
+def back_to(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Results computed on ``x``'s scale (:func:`on_scale`), clamped and in ``x``'s dtype.
+
+    uint8 is truncated, as torchvision's uint8 kernels do (``clamp(0, 255).to(uint8)``).
+
+    Parameters
+    ----------
+    values : torch.Tensor
+        Float, on ``x``'s scale; overwritten.
+    x : torch.Tensor
+        The kernel's input batch (float on [0, 1] or uint8).
+
+    Returns
+    -------
+    torch.Tensor
+        ``values``' shape in ``x``'s dtype, on [0, 1] or [0, 255].
+    """
+    if x.is_floating_point():
+        return values.clamp_(0, 1)
+    return values.clamp_(0, 255).to(x.dtype)
 
 
 def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:

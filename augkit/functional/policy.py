@@ -11,6 +11,13 @@ torchvision's op sets and magnitude bins (``transforms.v2._auto_augment``):
 * Posterize ``m`` bits; Solarize above threshold ``m`` (on [0, 1]); AutoContrast, Equalize,
   Identity take no magnitude.
 
+The policies are defined op by op on 8-bit images (PIL's, then torchvision's uint8 tensors):
+each op reads the levels the previous op wrote. Every kernel here takes uint8 levels and
+returns uint8 levels quantised as torchvision's uint8 kernel does (the colour ops truncate, a
+resampling rounds), so that a chain of ops on uint8 reads what the definition reads; each also
+takes a float working batch on [0, 1] and then stays float (see
+:mod:`augkit.transforms.policy` for what that changes, measured).
+
 A batch is processed per op, not per sample: the samples of one colour op go through its kernel
 together (:data:`COLOR_OPS`); all shears and rotations are resampled by one
 :func:`augkit.functional.warp` call with their own matrices (:func:`warp_ops`), and all
@@ -27,6 +34,7 @@ from . import geometry as G
 from .color import adjust_brightness, adjust_contrast, adjust_saturation
 from .crop import shifted_crop
 from .filter import adjust_sharpness
+from .misc import from_working
 from .tone import autocontrast, equalize, posterize, solarize
 from .warp import warp
 
@@ -167,7 +175,7 @@ def warp_ops(x: torch.Tensor, names: Sequence[str], op: torch.Tensor, magnitude:
     Parameters
     ----------
     x : torch.Tensor
-        N x C x H x W, uint8 or a working batch on [0, 1].
+        N x C x H x W, uint8 levels or a working batch on [0, 1].
     names : sequence of str
         The policy's op names; ``op`` indexes them.
     op : torch.Tensor
@@ -180,7 +188,10 @@ def warp_ops(x: torch.Tensor, names: Sequence[str], op: torch.Tensor, magnitude:
     Returns
     -------
     torch.Tensor
-        A working batch of ``x``'s shape (float32 for uint8).
+        A new batch of ``x``'s shape and dtype: uint8 is rounded to the nearest level, as
+        torchvision rounds its resampled uint8 images (nearest sampling reads levels, so it is
+        exact).
     """
     size = tuple(x.shape[-2:])
-    return warp(x, [G.Step(warped_op_matrices(names, op, magnitude, size), size, fill)], size, interpolation)
+    out = warp(x, [G.Step(warped_op_matrices(names, op, magnitude, size), size, fill)], size, interpolation)
+    return from_working(out, x.dtype, inplace=True) if x.dtype == torch.uint8 else out

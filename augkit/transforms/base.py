@@ -87,7 +87,8 @@ class Transform:
     Call as ``t(batch, generator=None, return_params=False)``: ``batch`` is N x C x H x W
     (C = 1 or 3), uint8 [0, 255] or float [0, 1], CPU or CUDA, or a single PIL image / numpy
     H x W x C uint8 image (returned as the same kind). The output has the input's dtype and
-    device (uint8 is rounded to nearest) unless the transform says otherwise (Normalize).
+    device (uint8 is rounded to nearest; ColorJitter and the policies quantise uint8 after each
+    of their steps instead, as torchvision does) unless the transform says otherwise (Normalize).
     ``generator``: a torch.Generator, an int seed (a fresh CPU generator) or None (torch's global
     default generator); the same seed gives the same output. N = 0 returns an empty batch.
     With ``return_params=True`` the call returns ``(out, params)``, and ``t.replay(batch, params)``
@@ -137,8 +138,9 @@ class Transform:
     @property
     def _reads_uint8(self) -> bool:
         """Whether ``forward`` also takes the raw uint8 batch [0, 255]; it then returns a float
-        working batch, or a uint8 batch whose values are exact (flips, the SIMD antialiased
-        crop), which is never converted. Resampling then converts only the pixels it reads."""
+        working batch, or a uint8 batch, which is never converted: exact values (flips, the SIMD
+        antialiased crop) or levels quantised after each step as the transform's definition does
+        (ColorJitter, the policies). Resampling then converts only the pixels it reads."""
         return False
 
     # -- what subclasses define

@@ -42,7 +42,9 @@ class Compose(Transform):
 
     Input/output as for every transform: N x C x H x W uint8 [0, 255] or float [0, 1] (CPU or
     CUDA), a PIL image or a numpy H x W x C uint8 image; the output has the input's dtype and
-    device. uint8 is converted to float once at the start and rounded back once at the end.
+    device. A uint8 batch stays uint8 through the transforms that read it (flips, crops,
+    ColorJitter and the policies, which quantise after each step as torchvision does), is
+    converted to float once, where the first transform needs it, and rounded back once at the end.
 
     Fusion: every maximal run of consecutive geometric transforms (RandomScaleCrop,
     RandomResizedCrop, flips, Rotate, Translate, Stretch, Shear, LensDistortion), together with

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from conventions import check_choice, check_probability, check_range
 
 from .. import functional as F
 from ..functional import geometry as G
-from ..params import Params, Shape
+from ..params import Params, Shape, params_to
 from ..sampling import area_aspect_tries, first_valid, uniform, uniform_offset
 from ..validation import check_size
 from .base import Transform
@@ -47,10 +48,11 @@ class RandomScaleCrop(_Geometric):
     widened by the scale factor when shrinking, plain bilinear when enlarging, taps clamped at
     the image edges (the window lies inside the image, so ``fill`` is unused). Only the window is
     computed (:func:`augkit.functional.scale_crop_antialias`); uint8 batches on the CPU stay
-    uint8 through the SIMD kernel of ``interpolate`` (fixed point: within one level of the float
-    result). This holds alone and in a Compose whose other members of the run are flips and
-    per-image colour maps. Fused with a rotation, shear, stretch, translation or lens map into
-    one resampling, the scale-crop becomes part of one sampling grid: bilinear taps (clamped),
+    uint8, with the pixels of ``interpolate``'s uint8 kernel (fixed point: within one level of
+    the float result), computed for the window only (by numba, a dependency). This holds alone
+    and in a Compose whose other members of the run are flips and per-image colour maps. Fused
+    with a rotation, shear, stretch, translation or lens map into one resampling, the scale-crop
+    becomes part of one sampling grid: bilinear taps (clamped),
     antialiased by each sample's own box supersampling when the window is larger than the
     output (see :func:`augkit.functional.warp`); on smooth images that box filter stays within
     about 0.02 (mean absolute, [0, 1] scale) of the triangle filter, and where the window is not
@@ -77,19 +79,30 @@ class RandomScaleCrop(_Geometric):
         self.scale = (int(lo), int(hi))
 
     def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        h, w = self._scaled(size, torch.tensor([self.scale[0]]))
-        if int(h) < self.size[0] or int(w) < self.size[1]:
+        h, w = self._scaled_one(size, self.scale[0])
+        if h < self.size[0] or w < self.size[1]:
             raise ValueError(f"crop size {self.size} is larger than the image {tuple(size)} "
                              f"rescaled to shorter side scale[0]={self.scale[0]} "
-                             f"({int(h)} x {int(w)})")
+                             f"({h} x {w})")
         return self.size
 
     @staticmethod
+    def _scaled_sizes(size: tuple[int, int], length: torch.Tensor) -> torch.Tensor:
+        """The rescaled ``(h, w)`` of an image of ``size`` for each shorter side ``length`` (int64
+        N), as int64 N x 2: ``round(side * L / shorter)``, float64, round half to even."""
+        sides = torch.tensor(size, dtype=torch.float64, device=length.device)
+        return (length.double()[:, None] * sides).div_(min(size)).round_().long()
+
+    @staticmethod
     def _scaled(size: tuple[int, int], length: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h, w = size
-        short = min(h, w)
-        length = length.double()
-        return torch.round(h * length / short).long(), torch.round(w * length / short).long()
+        """:meth:`_scaled_sizes` as two int64 N tensors, ``(h, w)``."""
+        return RandomScaleCrop._scaled_sizes(size, length).unbind(1)
+
+    @staticmethod
+    def _scaled_one(size: tuple[int, int], length: int) -> tuple[int, int]:
+        """:meth:`_scaled_sizes`' rule for one length in Python floats (the same float64 product,
+        quotient and round half to even), where torch's per-op cost would dominate."""
+        return round(size[0] * length / min(size)), round(size[1] * length / min(size))
 
     def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
         n, size = batch_shape[0], tuple(batch_shape[2:])
@@ -104,12 +117,59 @@ class RandomScaleCrop(_Geometric):
         left = torch.where(apply, left, room_x // 2)
         return {"length": length, "top": top, "left": left}
 
+    def make_params(self, batch_shape: Shape, generator: torch.Generator,
+                    device: torch.device | str = "cpu") -> Params:
+        # One image: the batched draws' values without their tensor ops (see draw_one).
+        if batch_shape[0] != 1:
+            return super().make_params(batch_shape, generator, device)
+        applied, length, top, left, _ = self._draw_one(tuple(batch_shape[2:]), generator)
+        params = {"length": torch.tensor([length]), "top": torch.tensor([top]), "left": torch.tensor([left])}
+        if self.p is not None:
+            params = {"apply": torch.tensor([applied]), **params}
+        return params_to(params, device)
+
+    def draw_one(self, size: tuple[int, int], generator: torch.Generator) -> tuple[int, int, int, tuple[int, int]]:
+        """``make_params`` for a batch of one image of ``size`` = (H, W), as Python numbers.
+
+        The same draws from ``generator`` in the same order (the ``p`` coin, L, the two offsets)
+        and the same arithmetic in float64, so the numbers equal ``make_params((1, C, H, W),
+        generator)``'s for the same generator state; without the tensor ops around each draw,
+        which dominate for one image (a DataLoader worker's item).
+
+        Parameters
+        ----------
+        size : (int, int)
+            The image's ``(H, W)``.
+        generator : torch.Generator
+            Drawn from, as ``make_params`` draws.
+
+        Returns
+        -------
+        (L, top, left, (scaled_h, scaled_w)) : (int, int, int, (int, int))
+        """
+        return self._draw_one(size, generator)[1:]
+
+    def _draw_one(self, size: tuple[int, int], generator: torch.Generator
+                  ) -> tuple[bool, int, int, int, tuple[int, int]]:
+        """:meth:`draw_one`, with whether the sample was drawn (the ``p`` coin) first."""
+        device = generator.device
+        # The coin compares a float32 draw with p in float32, as a float32 tensor compares with a scalar.
+        applied = self.p is None or float(torch.rand(1, generator=generator, device=device)) < float(np.float32(self.p))
+        lo, hi = self.scale
+        length = int(torch.randint(lo, hi + 1, (1,), generator=generator, device=device))
+        length = length if applied else lo
+        h, w = self._scaled_one(size, length)
+        room_y, room_x = h - self.size[0], w - self.size[1]
+        u_top, u_left = (float(torch.rand(1, generator=generator, dtype=torch.float64, device=device)) for _ in "yx")
+        if not applied:
+            return False, length, room_y // 2, room_x // 2, (h, w)
+        return True, length, min(int(u_top * (room_y + 1)), room_y), min(int(u_left * (room_x + 1)), room_x), (h, w)
+
     def forward_then_flip(self, x: torch.Tensor, params: Params, flips: torch.Tensor | None) -> torch.Tensor:
         """The exact resize-then-crop, then the per-sample flips ``flips`` (bool N x 2: vertical,
         horizontal) of the flip transforms that follow it, done while the crop is copied out."""
-        h, w = self._scaled(tuple(x.shape[-2:]), params["length"])
-        return F.scale_crop_antialias(x, torch.stack([h, w], 1), params["top"], params["left"],
-                                      self.size, flips)
+        return F.scale_crop_antialias(x, self._scaled_sizes(tuple(x.shape[-2:]), params["length"]), params["top"],
+                                      params["left"], self.size, flips)
 
     def stage(self, params: Params, in_size: tuple[int, int]) -> torch.Tensor:
         h, w = self._scaled(in_size, params["length"])

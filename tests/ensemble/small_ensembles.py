@@ -3,7 +3,7 @@ import functools
 
 import nets
 from ensemble import BaggedNetClassifier
-from ensemble.plans import draw_entropy, draw_plans
+from ensemble.engine.plans import draw_entropy, draw_plans
 
 small_mlp = functools.partial(nets.MLP, widths=(64,))
 

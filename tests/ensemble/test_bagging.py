@@ -12,8 +12,9 @@ import nets
 import nets.batches
 import nets.precision
 from ensemble import BaggedNetClassifier
-from ensemble.bagging import resolve_engine, training_devices
+from ensemble.engine import prediction
 from ensemble.inputs import standardise
+from ensemble.settings import resolve_engine, training_devices
 
 tiny_mlp = functools.partial(nets.MLP, widths=(32,))
 
@@ -128,8 +129,8 @@ def test_images_with_augmentation_and_tta(digits_images, tta, views, monkeypatch
                               verbose=0).fit(images[:400], y[:400])
     assert clf.input_spec_.shape == (1, 8, 8)
     seen = []
-    original = clf._views
-    monkeypatch.setattr(clf, "_views", lambda b, t: seen.append(original(b, t).shape) or original(b, t))
+    original = prediction.views
+    monkeypatch.setattr(prediction, "views", lambda b, t: seen.append(original(b, t).shape) or original(b, t))
     proba = clf.predict_proba(images[400:430], tta=tta)
     assert proba.shape == (30, 10) and np.allclose(proba.sum(1), 1, atol=1e-5)
     chunks = seen[1:]  # after the one-image probe that counts the views
@@ -196,14 +197,16 @@ def test_predict_checks_the_input_shape(fitted, digits_images):
         clf.predict(X[:5], tta="flip")
 
 
-def test_vectorize_parameter_is_checked():
-    with pytest.raises(ValueError, match=r"vectorize must be one of \('vmap', 'grouped'\), got 'loop'"):
-        BaggedNetClassifier(vectorize="loop", engine="vectorized").fit(torch.rand(20, 3).numpy(), [0, 1] * 10)
+def test_the_former_engine_values_get_directions():
+    with pytest.raises(ValueError, match=r"engine='vectorized' is now engine='vmap' .* or engine='grouped'"):
+        BaggedNetClassifier(engine="vectorized").fit(torch.rand(20, 3).numpy(), [0, 1] * 10)
+    with pytest.raises(TypeError, match="vectorize"):
+        BaggedNetClassifier(vectorize="grouped")
 
 
 def test_auto_engine_is_joblib_on_cpu_and_vectorised_on_cuda():
     assert resolve_engine("auto", training_devices("cpu")) == "joblib"
-    assert resolve_engine("auto", training_devices("cuda")) == "vectorized"
+    assert resolve_engine("auto", training_devices("cuda")) == "vmap"
     assert resolve_engine("joblib", training_devices("cuda:1")) == "joblib"
 
 

@@ -6,7 +6,7 @@ import torch
 
 import nets
 from ensemble import MemberFailedError
-from ensemble.storage import finished_members
+from ensemble.engine.storage import finished_members
 from tests.ensemble.small_ensembles import member_plans, small_ensemble
 
 
@@ -22,7 +22,7 @@ class _PoisonedMLP(nets.MLP):
                 next(m for m in self.modules() if isinstance(m, torch.nn.Linear)).weight.fill_(float("inf"))
 
 
-@pytest.mark.parametrize("engine", ["joblib", "vectorized"])
+@pytest.mark.parametrize("engine", ["joblib", "vmap"])
 def test_a_diverging_member_is_named_and_the_others_are_unaffected(digits_tabular, tmp_path, engine):
     X, y = digits_tabular
     X, y = X[:300], y[:300]

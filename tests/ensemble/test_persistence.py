@@ -10,7 +10,7 @@ import torch
 import augkit as A
 import nets
 from ensemble import BaggedNetClassifier
-from ensemble.storage import UnsafeFileError
+from ensemble.engine.storage import UnsafeFileError
 from tests.ensemble.small_ensembles import small_ensemble
 
 
@@ -139,3 +139,13 @@ def test_new_training_options_round_trip(digits_images, tmp_path):
     params = loaded.get_params()
     assert (params["channels_last"], params["l1"], params["decoupled_weight_decay"]) == (False, 1e-4, True)
     np.testing.assert_array_equal(loaded.predict_proba(images[100:130]), clf.predict_proba(images[100:130]))
+
+
+def test_a_folder_saved_with_the_former_vectorize_setting_loads(saved):
+    clf, path, X = saved
+    config = json.loads((path / "ensemble.json").read_text())
+    config["params"].update(engine="vectorized", vectorize="grouped")  # engine= and vectorize= before they merged
+    (path / "ensemble.json").write_text(json.dumps(config))
+    again = BaggedNetClassifier.load(path)
+    assert again.engine == "grouped" and "vectorize" not in again.get_params()
+    np.testing.assert_allclose(again.predict_proba(X[:50]), clf.predict_proba(X[:50]), atol=1e-6)

@@ -31,9 +31,11 @@ def test_markdown_table_rejects_ragged_rows_and_format_counts():
 def test_write_report_writes_markdown_and_json(tmp_path, capsys):
     args = argparse.Namespace(out=tmp_path, n=3)
     data = {"args": args, "std": np.array([0.5, 0.25]), "mean": np.float32(1.5), "loss": torch.tensor([2.0])}
-    paths = report.write_report(tmp_path / "sub", "thing", "| a |\n|---|", data)
+    paths = report.write_report(tmp_path / "sub", "thing", "| a |\n|---|", data, title="A thing",
+                                command="python examples/thing.py", precision="float32")
     assert paths == [tmp_path / "sub" / "thing.md", tmp_path / "sub" / "thing.json"]
-    assert paths[0].read_text() == "| a |\n|---|\n"
+    assert paths[0].read_text() == (f"{report.report_header('A thing', command='python examples/thing.py', precision='float32')}"
+                                    "\n\n| a |\n|---|\n")
     assert json.loads(paths[1].read_text()) == {"args": {"out": str(tmp_path), "n": 3}, "std": [0.5, 0.25],
                                                 "mean": 1.5, "loss": [2.0]}
     assert "| a |" in capsys.readouterr().out
@@ -96,3 +98,43 @@ def test_fit_or_diverge_keeps_the_epochs_before_a_nan():
     assert not diverged and len(history.loss) == 2
     history, diverged = report.fit_or_diverge(model, (X * 1e30, y), epochs=3, lr=1e30, verbose=0)
     assert diverged and isinstance(history, nets.History) and len(history.loss) < 3
+
+
+def test_report_header_names_the_command_machine_and_date(monkeypatch):
+    monkeypatch.setattr(report, "cpu_model", lambda: "Some CPU")
+    monkeypatch.setattr(report, "instruction_set", lambda: "AVX2 only")
+    monkeypatch.setattr(report.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(report.torch.cuda, "is_available", lambda: False)
+    header = report.report_header("Title", command="python examples/x.py --out docs/results/x", date="2026-01-02")
+    assert header.splitlines() == ["# Title", "", "- **Command:** `python examples/x.py --out docs/results/x`",
+                                   f"- **Machine:** Some CPU, 2 cores, AVX2 only, torch {torch.__version__}",
+                                   "- **Date:** 2026-01-02"]
+    assert "precision bfloat16" in report.report_header("T", command="c", precision="bfloat16")
+
+
+def test_command_line_is_typed_at_the_repository_root(tmp_path):
+    root = report.REPO_ROOT
+    assert report.command_line([str(root / "examples/x.py"), "--out", str(root / "docs/results/x"), "--n", "3"],
+                               cwd=tmp_path) == "python examples/x.py --out docs/results/x --n 3"
+    assert report.command_line(["x.py", "--out=../docs/results/y", "--data", str(tmp_path)],
+                               cwd=root / "examples") == f"python examples/x.py --out=docs/results/y --data {tmp_path}"
+    demo = report.command_line([str(root / "ensemble/demo.py"), "--out", "a b"], cwd=root)
+    assert demo == "python -m ensemble.demo --out 'a b'"
+
+
+def test_instruction_set_reads_the_cpu_flags(monkeypatch):
+    for flags, expected in [("fpu avx avx2", "AVX2 only"), ("avx2 avx512f", "AVX-512"),
+                            ("avx2 avx512f avx512_bf16 amx_bf16", "AVX-512 with AVX512-BF16 and AMX"), ("sse2", "no AVX2")]:
+        monkeypatch.setattr(report, "_cpuinfo_lines", lambda flags=flags: ["model name : X", f"flags : {flags}"])
+        assert report.instruction_set() == expected
+
+
+def test_figures_are_linked_from_their_folders_page_in_either_order(tmp_path):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    report.save_figure(plt.figure(figsize=(1, 1)), tmp_path / "before.png", title="drawn first")
+    md, _ = report.write_report(tmp_path, "page", "body", {}, title="T", command="c")
+    report.save_figure(plt.figure(figsize=(1, 1)), tmp_path / "after.png")
+    report.save_figure(plt.figure(figsize=(1, 1)), tmp_path / "elsewhere" / "other.png")
+    text = md.read_text()
+    assert text.index("body") < text.index("![drawn first](before.png)") < text.index("![after](after.png)")
+    assert "other.png" not in text

@@ -24,7 +24,8 @@ CIFAR10_EXAMPLES = {  # script: the arguments that make it read CIFAR-10
                                     "benchmarks/ensemble_train.py", "benchmarks/gpu.py", *LECTURE,
                                     "examples/activation_stats.py", "examples/bn_population_statistics.py",
                                     "examples/cifar10_ablation.py", "examples/cifar10_bagging.py",
-                                    "examples/invariance_audit.py", "examples/streaming_photos.py"])
+                                    "examples/invariance_audit.py", "examples/streaming_photos.py",
+                                    "examples/photo_folder_ensemble.py", "benchmarks/ensemble_photo_folder.py"])
 def test_help_documents_out(script, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # argparse wraps at hyphens: "augkit-" / "out/" on narrow terminals
     with pytest.raises(SystemExit) as exit_info:
@@ -121,7 +122,8 @@ def test_invariance_audit_digits_only(tmp_path, monkeypatch):
     results = load_script("examples/invariance_audit.py").main(
         ["--out", str(tmp_path), "--cifar-subset", "0", "--digits-epochs", "1"])
     assert results["CIFAR-10"] is None and results["digits"] is not None
-    assert (tmp_path / "invariance_audit.md").read_text().startswith("### digits (flagged: ")
+    page = (tmp_path / "invariance_audit.md").read_text()
+    assert page.startswith("# Class-invariance audit") and "- **Date:** " in page and "\n### digits (flagged: " in page
 
 
 def test_streaming_photos(tmp_path):
@@ -170,7 +172,7 @@ def test_ensemble_train_vectorized_row(tmp_path, cifar10_root, monkeypatch):
     monkeypatch.setenv("AUGKIT_CIFAR10", str(cifar10_root))
     rows = load_script("benchmarks/ensemble_train.py").main(
         ["--out", str(tmp_path), "--images", "64", "--members", "2", "--epochs", "1", "--rows", "vectorized"])
-    assert [r["row"] for r in rows] == ["ours engine=vectorized (CPU)"]
+    assert [r["row"] for r in rows] == ["ours engine=vmap (CPU)"]
     assert rows[0]["member_images_per_s"] == pytest.approx(2 * 64 / rows[0]["seconds"])
     assert rows[0]["vs_torchensemble"] is None and rows[0]["vs_n_jobs_1"] is None
 

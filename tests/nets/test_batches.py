@@ -69,3 +69,43 @@ def test_channels_last_leaves_models_without_convolutions_alone(digits):
     model.layers[1].register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].is_contiguous()))
     fit(model, train, epochs=1, channels_last=True, generator=0, verbose=0)
     assert seen and all(seen)
+
+
+# ---------------------------------------------------------------- uint8 batches to augkit
+def test_an_augkit_pipeline_gets_the_uint8_batch_and_exact_ones_match_the_float_path():
+    import augkit as A
+
+    images = torch.randint(0, 256, (6, 3, 9, 9), dtype=torch.uint8)
+    stats = ((0.4, 0.5, 0.6), (0.2, 0.25, 0.3))
+    exact = A.Compose([A.HorizontalFlip(), A.RandomCrop(9, padding=2, padding_mode="reflect")])
+    seen = []
+
+    class Spy(A.Compose):  # records the dtype the pipeline is called on
+        def __call__(self, x, generator=None):
+            seen.append(x.dtype)
+            return super().__call__(x, generator=generator)
+
+    spy = Spy(exact.transforms)
+    on_uint8 = to_float_batch(images, spy, torch.Generator().manual_seed(0), stats, torch.channels_last)
+    assert seen == [torch.uint8]
+    floats = images.float() / 255  # the former path: float first, then the same draws
+    reference = exact(floats, generator=torch.Generator().manual_seed(0))
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in stats)
+    torch.testing.assert_close(on_uint8, (reference - mean) / std, rtol=0, atol=1e-5)
+    assert on_uint8.is_contiguous(memory_format=torch.channels_last)
+    # A resampling pipeline rounds to uint8 levels: within half a level of the float result.
+    resampling = A.Rotate(degrees=20)
+    on_uint8 = to_float_batch(images, resampling, torch.Generator().manual_seed(1))
+    on_float = resampling(images.float() / 255, generator=torch.Generator().manual_seed(1))
+    assert float((on_uint8 - on_float).abs().max()) <= 0.5 / 255 + 1e-6
+
+
+def test_a_plain_callable_still_gets_floats_in_0_1():
+    calls = []
+
+    def augment(batch, generator=None):
+        calls.append(batch.dtype)
+        return batch
+
+    to_float_batch(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), augment)
+    assert calls == [torch.float32]

@@ -9,6 +9,7 @@ from torch import nn
 from torch.func import functional_call, grad, stack_module_state, vmap
 from torch.nn import functional as F
 
+import nets
 from nets import BatchNorm1d, BatchNorm2d, batch_norm
 
 
@@ -242,3 +243,23 @@ def test_a_plain_training_loop_leaves_correct_inference_statistics(digits_images
     assert recomputed > 0.85
     assert abs(as_trained - recomputed) < 0.05
     assert recomputed - accuracy["exact"][0] > 0.1  # what the old exact default left after a plain loop
+
+
+def test_population_statistics_context_feeds_several_models_from_one_pass():
+    from nets.batchnorm import population_statistics
+
+    torch.manual_seed(0)
+    models = [nets.SmallCNN((3, 8, 8), 3, widths=(4, 8)) for _ in range(2)]
+    alone = [nets.SmallCNN((3, 8, 8), 3, widths=(4, 8)) for _ in range(2)]
+    for a, m in zip(alone, models):
+        a.load_state_dict(m.state_dict())
+    batches = [torch.rand(5, 3, 8, 8) for _ in range(3)]
+    with population_statistics(models[0]), population_statistics(models[1]):
+        for x in batches:
+            for m in models:
+                m(x)
+    for a, m in zip(alone, models):
+        nets.recompute_population_statistics(a, batches)
+        for (name, b1), (_, b2) in zip(a.named_buffers(), m.named_buffers()):
+            torch.testing.assert_close(b1, b2, msg=name)
+        assert m.training  # its train/eval flags are restored

@@ -77,3 +77,25 @@ def test_norm_lr_scale_steps_batchnorm_parameters_faster_like_torch_param_groups
         torch_opt.step()
     for p, r in zip(model.parameters(), reference):
         torch.testing.assert_close(p, r)
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_state_dict_resumes_the_same_updates(kind):
+    """Save the state after 3 steps, restore it onto copies of the tensors: the next steps agree."""
+    make = (lambda g: SGD(g, momentum=0.9)) if kind == "sgd" else Adam
+    params = _problem(0)
+    opt = make([(params, 0.01)])
+    for step in range(3):
+        opt.zero_grad()
+        _loss(params, step).backward()
+        opt.step(0.1)
+    copies = [p.detach().clone().requires_grad_() for p in params]
+    resumed = make([(copies, 0.01)])
+    resumed.load_state_dict({k: v.clone() for k, v in opt.state_dict().items()})
+    for step in range(3, 6):
+        for ps, o in ((params, opt), (copies, resumed)):
+            o.zero_grad()
+            _loss(ps, step).backward()
+            o.step(0.1)
+    for a, b in zip(params, copies):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

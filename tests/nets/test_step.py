@@ -149,3 +149,53 @@ def test_decay_all_shrinks_every_trained_parameter_by_lr_wd_per_step(decoupled):
     kept = [p.detach().clone() for p in shifts]
     shrunk.update(sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0)
     assert all(torch.equal(p, q) for p, q in zip(shifts, kept))  # by default only weights decay
+
+
+def _step(model, **options):
+    from nets import TrainConfig
+    from nets.loop import SingleModel
+    from nets.step import TrainStep
+
+    members = SingleModel(model, torch.contiguous_format)
+    config = TrainConfig(verbose=0, **options)
+    return TrainStep(config, members.forward, *members.parameter_groups(), 1, 3, 20, "float32",
+                     torch.contiguous_format)
+
+
+def test_weighted_step_loss_is_the_weighted_mean_and_integer_weights_repeat_rows():
+    """sum w l / sum w: weight 2 on a row is that row twice, weight 0 leaves it out."""
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(6, 5, generator=g), torch.tensor([0, 1, 2, 0, 1, 2])
+    w = torch.tensor([2.0, 0.0, 1.0, 1.0, 3.0, 0.0])
+    torch.manual_seed(0)
+    weighted = MLP((5,), 3, widths=(4,))
+    torch.manual_seed(0)
+    repeated = MLP((5,), 3, widths=(4,))
+    loss, correct = _step(weighted, lr=0.1)(X, y[None], weights=w[None])
+    rows = torch.repeat_interleave(torch.arange(6), w.long())
+    reference, hits = _step(repeated, lr=0.1)(X[rows], y[rows][None])
+    torch.testing.assert_close(loss, reference)
+    torch.testing.assert_close(correct, hits.float())
+    for a, b in zip(weighted.parameters(), repeated.parameters()):
+        torch.testing.assert_close(a, b)
+
+
+def test_step_state_resumes_training_exactly_and_skip_keeps_the_schedule():
+    g = torch.Generator().manual_seed(1)
+    X, y = torch.randn(8, 5, generator=g), torch.arange(8) % 3
+    torch.manual_seed(0)
+    model = MLP((5,), 3, widths=(4,))
+    step = _step(model, lr=0.1, lookahead=True, lr_schedule="cosine", optimizer="adam")
+    for _ in range(8):
+        step(X, y[None])
+    step.skip()
+    assert step.steps_done == 9
+    again = MLP((5,), 3, widths=(4,))
+    again.load_state_dict(model.state_dict())
+    resumed = _step(again, lr=0.1, lookahead=True, lr_schedule="cosine", optimizer="adam")
+    resumed.load_state_dict({k: v.clone() for k, v in step.state_dict().items()})
+    for _ in range(5):
+        step(X, y[None])
+        resumed(X, y[None])
+    for a, b in zip(model.parameters(), again.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

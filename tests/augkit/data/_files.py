@@ -78,3 +78,19 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def photo_folder_module():
     """benchmarks/photo_folder.py, which writes JPEG photos of mixed sizes."""
     return load_script("benchmarks/photo_folder.py")
+
+
+def jpeg_bytes(image: np.ndarray | Image.Image, **options) -> bytes:
+    """An image encoded as JPEG with Pillow's ``save`` options (quality, progressive, exif...)."""
+    buffer = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, format="JPEG", **options)
+    return buffer.getvalue()
+
+
+def bomb_jpeg(width: int, height: int) -> bytes:
+    """A real 16 x 16 JPEG (under 1 KB) whose frame header (SOF0) claims width x height."""
+    data = bytearray(jpeg_bytes(rgb(16, 16, 0), quality=50))
+    sof = data.index(b"\xff\xc0")
+    # SOF0: marker, length (2), precision (1), height (2), width (2).
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)

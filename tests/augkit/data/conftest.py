@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +46,17 @@ def photos(tmp_path_factory) -> list[Path]:
     """8 JPEG photos of mixed sizes (benchmarks/photo_folder.py, seed 1)."""
     root = photo_folder_module().write_photo_folder(tmp_path_factory.mktemp("e2e") / "photos", n_images=8, seed=1)
     return sorted(root.rglob("*.jpg"))
+
+
+# The tests (never the library) know where the project's shared photos live.
+SHARED_FLOWERS = Path(__file__).resolve().parents[4] / "shared" / "data" / "flowers" / "train"
+
+
+@pytest.fixture(scope="session")
+def flower_photos() -> list[Path]:
+    """12 real JPEG photos of mixed sizes (every 250th file of the flowers training folder:
+    ``$AUGKIT_FLOWERS`` or ../shared beside the repository); skips when absent."""
+    root = Path(os.environ.get("AUGKIT_FLOWERS") or SHARED_FLOWERS)
+    if not root.is_dir():
+        pytest.skip(f"flower photos not found: set AUGKIT_FLOWERS or place the ImageFolder at {SHARED_FLOWERS}")
+    return sorted(root.rglob("*.jpg"))[::250]

@@ -122,30 +122,45 @@ def _definition(path: Path, params: dict, size: int) -> np.ndarray:
     return resized[0, :, top:top + size, left:left + size].permute(1, 2, 0).numpy()
 
 
-@pytest.mark.parametrize("size, scale", [(224, (256, 480)), (40, (48, 128))])
-def test_stream_is_resize_then_crop_of_the_full_decode(photos: list[Path], size: int, scale: tuple[int, int]) -> None:
+def _check_against_definition(paths: list[Path], size: int, scale: tuple[int, int]) -> dict[str, int]:
+    """decode_scale_crop on each file against RandomScaleCrop on the full decode; counts of each regime."""
     regimes = {"full": 0, "draft": 0}
-    for i, path in enumerate(photos):
+    for i, path in enumerate(paths):
         width, height = Image.open(path).size
         for seed in range(3):
             out, params = D.decode_scale_crop(path, size, scale, 10 * i + seed, return_params=True)
             diff = np.abs(out.astype(np.float64) - _definition(path, params, size))
             if params["decoded_size"] == (height, width):
                 regimes["full"] += 1
-                assert diff.max() <= 2, (path, params)
-                # The in-memory transform itself, with the same draws, on the decoded batch.
+                assert diff.max() <= 1, (path, params)
+                # The in-memory transform itself, with the same draws, on the decoded batch: equal.
                 batch = torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy()).permute(2, 0, 1)[None]
                 in_memory = A.RandomScaleCrop(size, scale)(batch, generator=10 * i + seed)[0].permute(1, 2, 0)
-                assert np.abs(out.astype(np.int64) - in_memory.numpy()).max() <= 2, (path, params)
+                np.testing.assert_array_equal(out, in_memory.numpy(), err_msg=str((path, params)))
             else:
                 regimes["draft"] += 1
                 scaled_h, scaled_w = params["scaled_size"]
                 decoded_h, decoded_w = params["decoded_size"]
                 assert decoded_h >= 2 * scaled_h and decoded_w >= 2 * scaled_w  # never below twice the resolution
                 psnr = 10 * np.log10(255**2 / np.mean(diff**2))
-                assert diff.mean() <= 1.5 and psnr >= 40, (path, params, diff.mean(), psnr)
+                assert diff.mean() <= 2.5 and psnr >= 38, (path, params, diff.mean(), psnr)
+    return regimes
+
+
+@pytest.mark.parametrize("size, scale", [(224, (256, 480)), (40, (48, 128))])
+def test_stream_is_resize_then_crop_of_the_full_decode(photos: list[Path], size: int, scale: tuple[int, int]) -> None:
+    regimes = _check_against_definition(photos, size, scale)
     if scale == (48, 128):
         assert regimes["full"] and regimes["draft"]  # both bounds were exercised
+
+
+@pytest.mark.parametrize("size, scale", [(112, (128, 240)), (24, (28, 64))])
+def test_stream_on_real_photos_is_resize_then_crop_of_the_full_decode(
+    flower_photos: list[Path], size: int, scale: tuple[int, int]
+) -> None:
+    regimes = _check_against_definition(flower_photos, size, scale)
+    if scale == (28, 64):
+        assert regimes["full"] and regimes["draft"]
 
 
 def test_photo_folder_is_deterministic_and_of_mixed_sizes(photos: list[Path], tmp_path: Path) -> None:
@@ -185,3 +200,5 @@ def test_loader_and_stream_return_the_draw_of_their_crop(one_png: Path) -> None:
     np.testing.assert_array_equal(out, expected)
     image, label = D.ImageFolderStream(one_png.parent.parent, loader=loader, seed=3)[0]
     assert image.shape == (3, 16, 12) and image.dtype == torch.uint8 and label == 0
+    # The window is written channels-first: the item is a contiguous tensor, collated by one copy.
+    assert image.is_contiguous()

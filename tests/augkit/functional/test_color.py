@@ -6,7 +6,7 @@ import torch
 
 import augkit as A
 from augkit import functional as F
-from tests._references import random_batch, synthetic_pixels
+from tests._references import photo_patches, random_batch, synthetic_pixels
 
 
 def batch(n=6, c=3, h=17, w=19, dtype=torch.float32, seed=0):
@@ -35,23 +35,23 @@ def test_hue_shift_of_pure_colors_and_round_trip():
     torch.testing.assert_close(F.adjust_hue(y, torch.zeros(6, dtype=torch.float64)), y, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("c", [3, 1])
 @pytest.mark.parametrize("part, factors", [
-    ("brightness", [0.0, 0.3, 1.0, 1.7]), ("contrast", [0.0, 0.3, 1.0, 1.7]),
-    ("saturation", [0.0, 0.3, 1.0, 1.7]), ("hue", [-0.5, -0.2, 0.0, 0.1, 0.5]),
+    ("brightness", [0.0, 0.3, 0.73, 1.0, 1.7]), ("contrast", [0.0, 0.3, 0.73, 1.0, 1.7]),
+    ("saturation", [0.0, 0.3, 0.73, 1.0, 1.7]), ("hue", [-0.5, -0.2, -0.05, 0.0, 0.1, 0.5]),
 ])
-def test_color_jitter_parts_equal_torchvision(part, factors):
+def test_color_parts_equal_torchvision_on_uint8_exactly_and_on_float(part, factors, c):
     TF = pytest.importorskip("torchvision.transforms.v2.functional")
-    ours = getattr(F, f"adjust_{part}")
-    ref = getattr(TF, f"adjust_{part}")
-    xf, x8 = batch(), batch(dtype=torch.uint8)
+    ours, ref = getattr(F, f"adjust_{part}"), getattr(TF, f"adjust_{part}")
+    x8 = torch.cat([batch(c=c, w=17, dtype=torch.uint8), photo_patches(4, 17)[:, :c]])
+    x8[0] = x8[0, :1]  # a grey image: its luma, floored in uint8, is one level below it
+    xf = x8 / 255
     for f in factors:
-        want = torch.stack([ref(img, f) for img in xf])
-        torch.testing.assert_close(ours(xf, torch.full((6,), f)), want, atol=1e-5, rtol=0)
-        # uint8: torchvision truncates (and floors the grey image) in uint8 after each step,
-        # augkit computes in float and rounds once: at most 2 levels apart, mostly 0 or 1.
-        got8 = F.from_working(ours(x8 / 255, torch.full((6,), f)), torch.uint8)
-        diff = (got8.int() - torch.stack([ref(img, f) for img in x8]).int()).abs()
-        assert diff.max() <= 2 and (diff > 1).float().mean() < 0.05
+        # uint8: torchvision's float32 operations and truncations, the same levels. The factors
+        # are float64, as torchvision's Python floats (and the transforms' parameters).
+        factor = torch.full((10,), f, dtype=torch.float64)
+        assert torch.equal(ours(x8, factor), torch.stack([ref(img, f) for img in x8])), f
+        torch.testing.assert_close(ours(xf, factor), torch.stack([ref(img, f) for img in xf]), atol=1e-6, rtol=0)
 
 
 def test_channel_contrast_keeps_each_channels_mean_and_value_shift_keeps_hue():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from augkit import functional as F
-from tests._references import random_batch
+from tests._references import photo_patches, random_batch
 
 
 def batch(n=6, c=3, h=17, w=19, dtype=torch.float32, seed=0):
@@ -33,6 +33,20 @@ def test_sharpness_factor_one_is_identity_and_border_is_kept():
     torch.testing.assert_close(F.adjust_sharpness(x, torch.ones(6)), x)
     out = F.adjust_sharpness(x, torch.full((6,), 2.0))
     assert torch.equal(out[:, :, 0], x[:, :, 0]) and torch.equal(out[:, :, :, -1], x[:, :, :, -1])
+
+
+@pytest.mark.parametrize("c", [3, 1])
+def test_sharpness_equals_torchvision_on_uint8_exactly_and_on_float(c):
+    TF = pytest.importorskip("torchvision.transforms.v2.functional")
+    x8 = torch.cat([batch(c=c, dtype=torch.uint8), photo_patches(4, 19)[:, :c, :17]])
+    factors = torch.tensor([0.0, 0.1, 0.73, 1.0, 1.27, 1.99, 2.0, 0.5, 1.5, 0.01], dtype=torch.float64)
+    for x in (x8, x8 / 255, batch(n=2, h=2, dtype=torch.uint8)):
+        want = torch.stack([TF.adjust_sharpness(img, float(f)) for img, f in zip(x, factors)])
+        ours = F.adjust_sharpness(x, factors[:len(x)])
+        if x.dtype == torch.uint8:
+            assert torch.equal(ours, want)
+        else:
+            torch.testing.assert_close(ours, want, atol=1e-6, rtol=0)
 
 
 def test_edge_padded_blur_repeats_the_edge_pixel():

@@ -123,3 +123,63 @@ def test_rotate_turns_each_sample_by_its_own_angle():
     out = F.rotate(x, torch.tensor([90.0, -90.0]))
     torch.testing.assert_close(out[0], x[0].rot90(1, dims=(-2, -1)), atol=1e-9, rtol=0)  # counter-clockwise
     torch.testing.assert_close(out[1], x[1].rot90(-1, dims=(-2, -1)), atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize("size", [(8, 16), (4, 8)])
+def test_nearest_zero_fill_equals_zero_padded_grid_sample_on_the_frame_edge(size):
+    # Half-pixel moves put every sample point on a pixel edge, the frame's edges included:
+    # grid_sample's nearest rounds those ties to the even index, and a point whose pixel falls
+    # outside reads the zero fill. The warp (border-padded sampling times coverage) must agree.
+    # Sizes are powers of two, so that the normalised coordinates of the ties are exact.
+    h, w = size
+    x = torch.rand(4, 2, h, w, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    move = torch.tensor([[0.5, 0.5], [-1.5, 2.5], [3.5, -0.5], [-0.5, -3.5]], dtype=torch.float64)
+    m = G.translation_matrix(move[:, 0], move[:, 1])
+    out = F.warp(x, [G.Step(m, size, "zeros")], size, "nearest")
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) - h / 2 + 0.5,
+                            torch.arange(w, dtype=torch.float64) - w / 2 + 0.5, indexing="ij")
+    points = torch.stack([xs, ys, torch.ones_like(xs)], -1).view(-1, 3)
+    source = (points @ m.transpose(1, 2))[..., :2] / torch.tensor([w / 2, h / 2], dtype=torch.float64)
+    want = torch.nn.functional.grid_sample(x, source.view(4, h, w, 2), mode="nearest", padding_mode="zeros",
+                                           align_corners=False)
+    assert torch.equal(out, want)
+
+
+def test_scale_crop_is_the_same_in_every_layout_and_at_every_corner():
+    # One fast path for every layout: a channels-last view (numpy batches), a contiguous
+    # channels-first batch, and single numpy / PIL / tensor images give the same pixels, within
+    # one level of resize-then-crop, for windows at each corner (mirrored kernels) and flipped.
+    from PIL import Image
+
+    from augkit.data import load_sample_photos
+
+    photos = load_sample_photos()[:, ::3, ::3].copy()  # 2 x 143 x 214 x 3, real photo content
+    crop = A.RandomScaleCrop(64, (70, 120))
+    pipe = A.Compose([crop, A.HorizontalFlip(), A.VerticalFlip()])
+    view = torch.from_numpy(photos[np.arange(8) % 2]).permute(0, 3, 1, 2)
+    _, params = pipe(view, generator=0, return_params=True)
+    steps = params["transforms"]
+    h, w = crop._scaled((143, 214), steps[0]["length"])
+    corner = torch.arange(8) % 4  # top-left, top-right, bottom-left, bottom-right
+    steps[0]["top"] = torch.where(corner >= 2, h - 64, 0)
+    steps[0]["left"] = torch.where(corner % 2 == 1, w - 64, 0)
+    reference = pipe.replay(view, params)
+    torch.testing.assert_close(pipe.replay(view.contiguous(), params), reference, rtol=0, atol=0)
+    for i in range(8):
+        one = {"transforms": [{k: v[i:i + 1] for k, v in p.items()} for p in steps]}
+        image = photos[i % 2]
+        as_tensor = torch.from_numpy(image).permute(2, 0, 1)[None]  # batch stride 3, as unsqueeze gives
+        for single in (pipe.replay(image, one), np.asarray(pipe.replay(Image.fromarray(image), one)),
+                       pipe.replay(as_tensor, one)[0].permute(1, 2, 0).numpy(),
+                       pipe.replay(as_tensor.contiguous(), one)[0].permute(1, 2, 0).numpy()):
+            np.testing.assert_array_equal(single, reference[i].permute(1, 2, 0).numpy())
+    # The definition: the whole image resized (float, antialiased), cropped, then flipped.
+    full = view.float()
+    for i in range(8):
+        size = (int(h[i]), int(w[i]))
+        resized = torch.nn.functional.interpolate(full[i:i + 1], size=size, mode="bilinear", antialias=True)[0]
+        t, lc = int(steps[0]["top"][i]), int(steps[0]["left"][i])
+        window = resized[:, t:t + 64, lc:lc + 64]
+        dims = [d for d, p in zip((-1, -2), steps[1:]) if bool(p["apply"][i])]
+        window = window.flip(dims) if dims else window
+        assert (reference[i].float() - window).abs().max() <= 1.0 + 1e-4

@@ -1,4 +1,7 @@
-"""The colour transforms: ColorJitter's draws and order, Grayscale as a colour map, PCA lighting."""
+"""The colour transforms: ColorJitter's draws, order and torchvision parity, Grayscale as a colour map, PCA lighting.
+
+The figures quoted in :class:`augkit.ColorJitter` come from ``python benchmarks/torchvision_fidelity.py``.
+"""
 
 import numpy as np
 import pytest
@@ -6,7 +9,7 @@ import torch
 
 import augkit as A
 from augkit import functional as F
-from tests._references import random_batch, synthetic_pixels
+from tests._references import photo_patches, random_batch, synthetic_pixels, torchvision_color_jitter
 
 
 def batch(n=6, c=3, h=17, w=19, dtype=torch.float32, seed=0):
@@ -86,6 +89,32 @@ def test_color_jitter_with_fixed_factors_equals_torchvision_color_jitter():
     want = tv.transform(x[0], dict(fn_idx=order, brightness_factor=0.7, contrast_factor=1.3,
                                    saturation_factor=0.4, hue_factor=0.1))
     torch.testing.assert_close(ours[0], want, atol=2e-6, rtol=0)
+
+
+@pytest.mark.parametrize("ranges", [(0.4, 0.4, 0.4, 0.1), (0.9, 0.9, 0.9, 0.5), (0.3, 0.6, 1.0, 0.0),
+                                    ((0.7, 0.7), (0.7, 0.7), (0.7, 0.7), (-0.05, -0.05))])
+@pytest.mark.parametrize("seed", range(3))
+def test_color_jitter_equals_torchvision_on_random_images_factors_and_orders(ranges, seed):
+    """uint8: every step writes uint8 levels as torchvision's uint8 kernel does, so the chain
+    equals torchvision's value for value. Float: torchvision's float operations, to 1e-6."""
+    pytest.importorskip("torchvision.transforms.v2")
+    x = torch.cat([photo_patches(24, seed=seed), random_batch(8, 3, 32, 32, seed=seed)])
+    t = A.ColorJitter(*ranges)
+    for images in (x, x[:, :1], x / 255):
+        out, params = t(images, generator=seed, return_params=True)
+        want = torchvision_color_jitter(images, t, params)
+        if images.dtype == torch.uint8:
+            assert torch.equal(out, want)
+        else:
+            torch.testing.assert_close(out, want, atol=1e-6, rtol=0)
+
+
+def test_color_jitter_after_transforms_that_keep_uint8_is_still_quantised_per_step():
+    pytest.importorskip("torchvision.transforms.v2")
+    x = photo_patches(16)
+    pipe = A.Compose([A.HorizontalFlip(p=1.0), A.ColorJitter(0.5, 0.5, 0.5, 0.2)])
+    out, params = pipe(x, generator=0, return_params=True)
+    assert torch.equal(out, torchvision_color_jitter(x.flip(-1), pipe[1], params["transforms"][1]))
 
 
 def test_grayscale_equals_torchvision():

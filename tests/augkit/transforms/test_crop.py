@@ -8,6 +8,8 @@ environment only), and errors.
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import augkit as A
 from tests._references import random_batch, resize_then_crop, smooth_images
@@ -322,3 +324,47 @@ def test_crop_larger_than_the_padded_image_is_refused():
         A.RandomCrop(40, padding=2)(torch.zeros(1, 3, 32, 32))
     with pytest.raises(ValueError, match="reflect padding"):
         A.RandomCrop(4, padding=4, padding_mode="reflect")(torch.zeros(1, 3, 4, 4))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**63 - 1), st.integers(8, 900), st.integers(8, 900), st.integers(8, 64), st.integers(0, 40),
+       st.sampled_from([1.0, 0.5, 0.1, 0.0, 0.3]))
+def test_draw_one_equals_make_params_for_one_image(seed, h, w, size, extra, p):
+    # The per-item draws of a DataLoader worker: Python numbers, the same values as the batched
+    # make_params for a batch of one, and the generator left in the same state.
+    crop = A.RandomScaleCrop(size, (max(size, 8), max(size, 8) + extra), p=p)
+    scaled_lo = [round(side * crop.scale[0] / min(h, w)) for side in (h, w)]
+    assume(scaled_lo[0] >= size and scaled_lo[1] >= size)
+    g1, g2 = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+    params = crop.make_params((1, 3, h, w), g1)
+    length, top, left, scaled = crop.draw_one((h, w), g2)
+    want_h, want_w = crop._scaled((h, w), params["length"])
+    assert (length, top, left, scaled) == (int(params["length"][0]), int(params["top"][0]), int(params["left"][0]),
+                                           (int(want_h[0]), int(want_w[0])))
+    assert torch.equal(g1.get_state(), g2.get_state())
+
+
+def test_one_image_make_params_equals_the_batched_draws():
+    # make_params for one image takes a path without tensor ops around the draws: same values,
+    # dtypes and generator state as the batched path (Transform.make_params).
+    from augkit.transforms.base import Transform
+
+    for p in (1.0, 0.5, 0.1):
+        crop = A.RandomScaleCrop(24, (30, 60), p=p)
+        for seed in range(40):
+            g1, g2 = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+            fast, batched = crop.make_params((1, 3, 37, 50), g1), Transform.make_params(crop, (1, 3, 37, 50), g2)
+            assert fast.keys() == batched.keys()
+            for key in fast:
+                assert fast[key].dtype == batched[key].dtype and torch.equal(fast[key], batched[key])
+            assert torch.equal(g1.get_state(), g2.get_state())
+
+
+def test_scaled_sizes_follow_the_rule_in_tensors_and_in_python():
+    # round(side * L / shorter) in float64, half to even: the tensor form and the one-image form.
+    length = torch.arange(1, 2000)
+    for size in [(427, 640), (640, 427), (3, 1001), (37, 37), (999, 1000)]:
+        short = min(size)
+        want = torch.stack([torch.round(side * length.double() / short).long() for side in size], 1)
+        assert torch.equal(A.RandomScaleCrop._scaled_sizes(size, length), want)
+        assert [A.RandomScaleCrop._scaled_one(size, int(n)) for n in length] == [tuple(r) for r in want.tolist()]
