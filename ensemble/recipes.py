@@ -10,6 +10,8 @@ import functools
 import time
 
 import numpy as np
+import torch
+from torch.nn import functional as F
 
 import augkit
 import nets
@@ -20,7 +22,7 @@ from .engine.budget import probe_speed
 from .engine.members import TrainSetup, threads_per_worker
 from .settings import train_config
 
-__all__ = ["cifar10", "CIFAR10_MEASURED", "WIDTHS", "IMAGES_PER_MEMBER"]
+__all__ = ["cifar10", "cifar10_airbench", "mirror_translate_views", "CIFAR10_MEASURED", "WIDTHS", "IMAGES_PER_MEMBER"]
 
 # airbench94's widths, then narrower networks of the same design.
 WIDTHS = ((64, 256, 256), (48, 192, 192), (32, 128, 128))
@@ -160,3 +162,27 @@ def cifar10(time_budget: float, n_members: int = 1, device: str = "cpu", random_
             settings["time_budget"] = time_budget - (time.perf_counter() - start)
         settings["member"] = _member(tuple(widths), batch_norm)
     return BaggedNetClassifier(**settings)
+
+
+
+def mirror_translate_views(batch: torch.Tensor) -> torch.Tensor:
+    """airbench94's test-time views (its ``tta_level=2``), as a ``tta``: N x C x H x W -> N x 8 x C x H x W.
+
+    airbench weighs the image and its mirror 1/4 each, and the image moved one pixel diagonally
+    down-right and up-left (reflect padding) and their mirrors 1/8 each. An estimator averages
+    its views uniformly, so the image and its mirror come twice: views 0-3 are the image (twice),
+    the shift down-right and the shift up-left; views 4-7 their mirrors. Same dtype and device.
+    """
+    h, w = batch.shape[-2:]
+    padded = F.pad(batch, (1, 1, 1, 1), mode="reflect")
+    views = torch.stack([batch, batch, padded[..., :h, :w], padded[..., 2:, 2:]], dim=1)
+    return torch.cat([views, views.flip(-1)], dim=1)
+
+
+def cifar10_airbench(epochs: float = 9.9, **overrides) -> BaggedNetClassifier:
+    """:func:`cifar10` at airbench94's own configuration, with no time budget."""
+    batch_size = 1024
+    settings = dict(epochs=epochs, batch_size=batch_size, lr=11.5 / (1024 * (1 + 1 / (1 - 0.85))) * batch_size,
+                    validation_fraction=0.0, tta="flip_shift", calibration=None)
+    settings.update(overrides)
+    return cifar10(None, widths=WIDTHS[0], **settings)

@@ -5,8 +5,12 @@ Every ``every`` steps from ``start`` (a fraction of training) on, an exponential
 of the weights takes a step towards them, ``A <- rho A + (1 - rho) W``, and the weights jump back
 to it, ``W <- A``: the fast weights explore for ``every`` steps, the slow average keeps what they
 agree on. The decay warms up with training, ``rho_t = decay^every * (t / T)^power``, so early on
-the average follows the weights and at the end it averages strongly. airbench94's settings
-(every 5 steps, decay 0.95, power 3, from 30% of training) are the defaults.
+the average follows the weights and at the end it averages strongly. airbench94's settings are
+the defaults (every 5 steps, decay 0.95, power 3), except that by default the averaging starts at
+30% of training (``start=0.3``), from the weights of the first due step at or after
+``start * T``. airbench itself averages from the first step: with ``start=0`` the average starts
+as the initial weights, and at step t = 5, 10, ... it is airbench's ``LookaheadState`` after
+``update(net, decay=rho_t)``.
 
 It works on any list of leaf tensors: one model's parameters, or the stacked k x ... parameters
 of the vectorised ensemble engine (the update is element-wise, so one average over stacked
@@ -46,13 +50,15 @@ class Lookahead:
     def __post_init__(self) -> None:
         self.tensors = list(self.tensors)
         self.average: list[torch.Tensor] | None = None
+        if self.start == 0:
+            self.average = [t.detach().clone() for t in self.tensors]
 
     @torch.no_grad()
     def step(self, steps_done: int) -> None:
         """After optimiser step number ``steps_done`` (1-based): average and jump back when due."""
         if steps_done < self.start * self.total_steps or steps_done % self.every:
             return
-        if self.average is None:  # the average starts from the weights when averaging starts
+        if self.average is None:  # a later start: the average starts from the weights then
             self.average = [t.detach().clone() for t in self.tensors]
             return
         rho = self.decay ** self.every * (steps_done / self.total_steps) ** self.power

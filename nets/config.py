@@ -35,7 +35,12 @@ class TrainConfig:
         Length of training (and of the lr schedule) in epochs; a fraction trains
         ``round(epochs * steps_per_epoch)`` steps, the last epoch cut short (airbench trains 9.9).
     batch_size : int
-        Rows per minibatch (the last batch of an epoch may be smaller).
+        Rows per minibatch (the last batch of an epoch may be smaller, see ``drop_last``).
+    drop_last : bool
+        Train on full batches only: an epoch is ``N // batch_size`` steps and the rows its
+        permutation puts last (fewer than ``batch_size``, different ones each epoch) sit it out
+        (airbench94's loader). Without it a short last batch (64 rows of 40,000 at batch 1024)
+        takes a full-lr step on a noisy gradient and noisy BatchNorm statistics.
     lr : float
         Peak learning rate.
     momentum, nesterov : float, bool
@@ -43,12 +48,16 @@ class TrainConfig:
     optimizer : {"sgd", "adam"}
         The update rule (:mod:`nets.optim`).
     weight_decay : float
-        L2 decay of Linear/Conv weights (not biases, not BatchNorm). Coupled (default):
+        L2 decay of Linear/Conv weights (not biases, not BatchNorm, unless ``decay_all``). Coupled (default):
         ``wd * W`` is added to the gradient, the gradient of ``l2_penalty(model, wd)``.
         Decoupled (``decoupled_weight_decay=True``, AdamW-style): W <- W - lr * wd * W after
         the gradient step, outside the optimiser's momentum or moments.
     decoupled_weight_decay : bool
         See ``weight_decay``.
+    decay_all : bool
+        Weight decay applies to every trained parameter (biases and BatchNorm shifts too), each
+        shrinking by the same ``lr * weight_decay`` per step as the weights, whatever its lr
+        scale (airbench94: its BatchNorm shifts step 64 times faster but decay alike).
     l1 : float
         Adds ``l1 * ||W||_1`` of the same weights to the loss (``nets.l1_penalty``).
     label_smoothing : float
@@ -94,12 +103,14 @@ class TrainConfig:
 
     epochs: float = 10
     batch_size: int = 128
+    drop_last: bool = False
     lr: float = 0.05
     momentum: float = 0.9
     nesterov: bool = True
     optimizer: str = "sgd"
     weight_decay: float = 0.0
     decoupled_weight_decay: bool = False
+    decay_all: bool = False
     l1: float = 0.0
     label_smoothing: float = 0.0
     lr_schedule: str = "constant"
@@ -121,6 +132,8 @@ class TrainConfig:
             "batch_size": check_int(self.batch_size, "batch_size", minimum=1),
             "nesterov": check_flag(self.nesterov, "nesterov"),
             "decoupled_weight_decay": check_flag(self.decoupled_weight_decay, "decoupled_weight_decay"),
+            "decay_all": check_flag(self.decay_all, "decay_all"),
+            "drop_last": check_flag(self.drop_last, "drop_last"),
             "channels_last": check_flag(self.channels_last, "channels_last"),
             "optimizer": check_choice(self.optimizer, "optimizer", OPTIMIZERS),
             "lr_schedule": check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES),

@@ -202,7 +202,8 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
     device = X.device
     n = X.shape[0] if train_rows is None else train_rows.shape[1]
     batch_size = config.batch_size
-    steps_per_epoch = math.ceil(n / batch_size)
+    full_batches_only = config.drop_last and n >= batch_size
+    steps_per_epoch = n // batch_size if full_batches_only else math.ceil(n / batch_size)
     total_steps = max(1, round(config.epochs * steps_per_epoch))  # epochs may be fractional
     n_epochs = math.ceil(total_steps / steps_per_epoch)
     step = TrainStep(config, members.forward, *members.parameter_groups(), k, n_classes, total_steps,
@@ -225,7 +226,7 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
             correct = torch.zeros(k, device=device, dtype=torch.long)
             seen = 0
             bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", leave=config.verbose > 1, disable=not show_bar)
-            for i in range(0, n, batch_size):
+            for i in range(0, min(n, steps_per_epoch * batch_size), batch_size):
                 if step.steps_done == total_steps:  # a fractional last epoch
                     break
                 rows = orders[:, i:i + batch_size]

@@ -9,6 +9,7 @@ says so); ``init`` is a scheme name,
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -272,9 +273,13 @@ class FastCNN(nn.Module):
     whitening layer (:mod:`nets.whitening`) set from the training images by
     :meth:`init_from_data`, which :func:`nets.fit` and the ensemble engines call before training;
     ``dirac=True`` starts every 3x3 convolution as the identity on its first input channels
-    (an implicit residual: ``dirac_`` over torch's default init); ``bn_scale=False`` freezes the
+    (an implicit residual: ``dirac_`` over the ``init`` scheme); ``bn_scale=False`` freezes the
     BatchNorm scales at 1 (their shifts stay trained, airbench steps them at 64 times the lr:
-    ``norm_lr_scale``). Its look-ahead is :class:`nets.average.Lookahead` (``lookahead=True``).
+    ``norm_lr_scale``); ``bn_eps=1e-12`` is its BatchNorm epsilon. airbench keeps torch's default
+    initialisation (``init=None``: uniform weights of variance 1 / (3 fan_in), a sixth of He's;
+    with ``dirac`` only the widening convolutions and the head keep random weights, and their
+    scale sets how fast those layers move). Its look-ahead is :class:`nets.average.Lookahead`
+    (``lookahead=True``).
 
     Input: float N x C x H x W; output: float logits N x ``n_classes``.
 
@@ -297,6 +302,8 @@ class FastCNN(nn.Module):
         Multiplier of the logits.
     whiten, dirac, bn_scale : bool
         airbench's initialisation (see above); off by default.
+    bn_eps : float
+        The BatchNorms' epsilon, added to the batch variance (> 0; airbench: 1e-12).
     batch_norm : bool
         False drops every BatchNorm (the blocks become conv -> pool -> GELU -> conv -> GELU, the
         convolutions with biases): the ablation of batch normalisation.
@@ -305,7 +312,7 @@ class FastCNN(nn.Module):
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
                  widths: Sequence[int] = (64, 256, 256), stem: int = 24, p_keep: float | None = None,
                  init: InitSpec = "he", scale: float = 1 / 9, whiten: bool = False, dirac: bool = False,
-                 bn_scale: bool = True, batch_norm: bool = True, **removed: Any) -> None:
+                 bn_scale: bool = True, bn_eps: float = 1e-5, batch_norm: bool = True, **removed: Any) -> None:
         super().__init__()
         _refuse_unknown(type(self).__name__, removed)
         shape = _check_common(input_shape, n_classes, p_keep)
@@ -325,7 +332,7 @@ class FastCNN(nn.Module):
             raise ValueError(f"scale must be > 0, got {scale!r}")
         layers: list[nn.Module] = [nn.Conv2d(shape[0], stem, 2), nn.GELU()]
         c_in = stem
-        norm = BatchNorm2d if batch_norm else (lambda width: nn.Identity())
+        norm = functools.partial(BatchNorm2d, eps=bn_eps) if batch_norm else (lambda width: nn.Identity())
         for width in widths:
             layers += [nn.Conv2d(c_in, width, 3, padding=1, bias=not batch_norm), nn.MaxPool2d(2), norm(width),
                        nn.GELU(), nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm), norm(width), nn.GELU()]

@@ -85,7 +85,12 @@ class TrainStep:
         self.members, self.n_classes, self.total_steps = members, n_classes, total_steps
         self.precision, self.memory_format = precision, memory_format
         coupled = 0.0 if config.decoupled_weight_decay else config.weight_decay
-        groups = [(self.decayed, coupled), (list(normalisation), 0.0, config.norm_lr_scale), (list(others), 0.0)]
+        normalisation, others = list(normalisation), list(others)
+        # decay_all: the same per-step shrinkage lr * wd * W for every group, whatever its lr scale
+        extra = (coupled / config.norm_lr_scale, coupled) if config.decay_all else (0.0, 0.0)
+        groups = [(self.decayed, coupled), (normalisation, extra[0], config.norm_lr_scale), (others, extra[1])]
+        # decoupled decay shrinks what is trained (not a frozen whitening stem)
+        self.shrunk = [t for t in self.decayed + (normalisation + others if config.decay_all else []) if t.requires_grad]
         self.optimizer = SGD(groups, momentum=config.momentum, nesterov=config.nesterov) \
             if config.optimizer == "sgd" else Adam(groups)
         trained = [t for group in groups for t in group[0] if t.requires_grad]
@@ -155,7 +160,7 @@ class TrainStep:
         loss.backward()
         if config.decoupled_weight_decay and config.weight_decay > 0:
             with torch.no_grad():
-                torch._foreach_mul_(self.decayed, 1 - lr * config.weight_decay)  # W <- W - lr * wd * W
+                torch._foreach_mul_(self.shrunk, 1 - lr * config.weight_decay)  # W <- W - lr * wd * W
         self.optimizer.step(lr)
         self.steps_done += 1
         if self.lookahead is not None:

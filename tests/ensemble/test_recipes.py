@@ -82,3 +82,30 @@ def test_a_tiny_recipe_fits_and_learns_its_tta_temperature_and_epochs():
     assert clf.tta_ in (None, "flip", "flip_shift", "ten_crop") and clf.temperature_ > 0
     assert all(len(rows) == round(0.02 * 800) for rows in clf.oob_indices_)  # 2% held out per member
     assert (clf.predict(images[::10]) == y[::10]).mean() > 0.5
+
+
+def test_mirror_translate_views_weigh_airbenchs_tta_level_2():
+    from ensemble.recipes import mirror_translate_views
+
+    x = torch.randint(0, 256, (3, 3, 8, 8), dtype=torch.uint8)
+    views = mirror_translate_views(x)
+    assert views.shape == (3, 8, 3, 8, 8) and views.dtype == torch.uint8
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    expected = [x, x, padded[..., :8, :8], padded[..., 2:, 2:]]  # image twice, down-right, up-left
+    expected += [v.flip(-1) for v in expected]
+    for view, want in zip(views.unbind(1), expected):
+        assert torch.equal(view, want)
+    assert torch.equal(views[:, 2, :, 1:, 1:], x[..., :-1, :-1])  # moved one pixel down-right
+
+
+def test_mirror_translate_views_average_to_airbenchs_own_tta():
+    airbench_utils = pytest.importorskip("airbench.utils")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)).eval()
+    x = torch.randn(5, 3, 32, 32)  # airbench's TTA crops 32 x 32
+    loader = type("Loader", (), {"images": x, "normalize": staticmethod(lambda images: images)})()
+    theirs = airbench_utils.infer(model, loader, tta_level=2)  # the average of its views' logits
+    from ensemble.recipes import mirror_translate_views
+    with torch.no_grad():
+        ours = model(mirror_translate_views(x).flatten(0, 1)).unflatten(0, (5, 8)).mean(1)
+    torch.testing.assert_close(ours, theirs)

@@ -23,6 +23,8 @@ def test_defaults_and_replace():
     ("epochs", 0, ValueError, "epochs must be a finite number > 0, got 0"),
     ("norm_lr_scale", 0.0, ValueError, "norm_lr_scale must be a finite number > 0, got 0.0"),
     ("lookahead", 2, ValueError, "lookahead must be True or False, got 2"),
+    ("drop_last", 2, ValueError, "drop_last must be True or False, got 2"),
+    ("decay_all", "yes", ValueError, "decay_all must be True or False, got 'yes'"),
     ("lr_schedule", "triangle", ValueError, "lr_schedule must be one of"),
     ("batch_size", 2.5, ValueError, "batch_size must be an int, got 2.5"),
     ("lr", float("nan"), ValueError, "lr must be a finite number >= 0, got nan"),

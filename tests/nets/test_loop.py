@@ -52,3 +52,26 @@ def test_time_budget_stops_after_the_epoch_that_exceeds_it(digits):
     train, _ = digits
     history = fit(MLP((1, 8, 8), 10, widths=(16,)), train, epochs=50, time_budget=1e-6, generator=0, verbose=0)
     assert len(history.loss) == 1 and history.stopped_epoch == 0
+
+
+def test_drop_last_trains_full_batches_only_and_each_epoch_leaves_out_other_rows():
+    X, y = torch.arange(100, dtype=torch.float32)[:, None], torch.arange(100) % 2
+    batches = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(1, 2)
+
+        def forward(self, x):
+            if self.training:
+                batches.append(x[:, 0].long().tolist())
+            return self.linear(x)
+
+    fit(Recorder(), (X, y), epochs=3, batch_size=32, drop_last=True, verbose=0, generator=0)
+    assert [len(b) for b in batches] == [32] * 9  # 100 // 32 = 3 steps per epoch, no batch of 4
+    epochs = [sorted(row for batch in batches[3 * e:3 * e + 3] for row in batch) for e in range(3)]
+    assert all(len(set(rows)) == 96 for rows in epochs) and len({tuple(rows) for rows in epochs}) > 1
+    batches.clear()
+    fit(Recorder(), (X[:20], y[:20]), epochs=1, batch_size=32, drop_last=True, verbose=0, generator=0)
+    assert [len(b) for b in batches] == [20]  # fewer rows than a batch: the one short batch

@@ -137,3 +137,9 @@ def test_fastcnn_airbench_options_and_data_init_in_fit(digits_images):
     assert all(torch.equal(g, torch.ones_like(g)) for g in gammas)  # frozen scales
     with pytest.raises(ValueError, match="whitened 2x2 stem has 2 C 4 = 24 channels"):
         nets.FastCNN(whiten=True, stem=16)
+
+
+def test_fastcnn_bn_eps_reaches_every_batchnorm():
+    norms = [m for m in nets.FastCNN(bn_eps=1e-12).modules() if isinstance(m, nets.BatchNorm2d)]
+    assert len(norms) == 6 and all(m.eps == 1e-12 for m in norms)
+    assert all(m.eps == 1e-5 for m in nets.FastCNN().modules() if isinstance(m, nets.BatchNorm2d))

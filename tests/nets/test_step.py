@@ -1,5 +1,7 @@
 """nets.step: the learning-rate schedules, decoupled weight decay, and the loss on (smoothed, mixed) targets."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -114,6 +116,39 @@ def test_a_label_mixing_augment_with_the_wrong_output_is_refused(returned, messa
     X, y = torch.rand(40, 1, 4, 4), torch.arange(40) % 4
     with pytest.raises((TypeError, ValueError), match=message):
         fit(MLP((1, 4, 4), 4), (X, y), epochs=1, batch_size=40, augment=Bad(), verbose=0)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_decay_all_shrinks_every_trained_parameter_by_lr_wd_per_step(decoupled):
+    # a zero loss leaves only the decay: W <- (1 - lr wd) W for weights, biases and BatchNorm
+    # shifts alike (BatchNorm steps at 8 x lr, so its coupled decay is wd / 8), frozen ones stay
+    from nets import FastCNN
+    from nets.config import TrainConfig
+    from nets.loop import SingleModel
+    from nets.step import TrainStep
+
+    torch.manual_seed(0)
+    model = FastCNN((3, 9, 9), 2, widths=(4,), whiten=True, bn_scale=False)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)  # nonzero shifts and biases
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    lr, wd = 0.1, 0.01
+    config = TrainConfig(lr=lr, momentum=0.0, weight_decay=wd, decay_all=True, norm_lr_scale=8.0,
+                         decoupled_weight_decay=decoupled)
+    members = SingleModel(model, torch.contiguous_format)
+    step = TrainStep(config, members.forward, *members.parameter_groups(), 1, 2, 10, "float32",
+                     torch.contiguous_format)
+    step.update(sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0)
+    for name, p in model.named_parameters():
+        factor = 1 - lr * wd if p.requires_grad else 1.0  # the whitening filters and gammas are frozen
+        torch.testing.assert_close(p.detach(), before[name] * factor, msg=name)
+    shrunk = TrainStep(dataclasses.replace(config, decay_all=False), members.forward, *members.parameter_groups(),
+                       1, 2, 10, "float32", torch.contiguous_format)
+    shifts = [p for name, p in model.named_parameters() if name.endswith(("beta", "0.bias"))]
+    kept = [p.detach().clone() for p in shifts]
+    shrunk.update(sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0)
+    assert all(torch.equal(p, q) for p, q in zip(shifts, kept))  # by default only weights decay
 
 
 def _step(model, **options):
