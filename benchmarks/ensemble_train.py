@@ -10,7 +10,8 @@ random subset of ``augkit.data.load_cifar10()``), batch 128, SGD lr 0.05, moment
   a ``TensorDataset`` of the same images already normalised to float32 (not timed); timed
   twice, once before our rows and once after, and the faster run is the reference (a
   library's first run in a process pays one-time costs). Needs ``torchensemble`` (run this
-  script with ``python`` in the comparison environment (built by ``../shared/tools/comparison-venv.sh``)); skipped with a note otherwise.
+  script with ``python`` in the comparison environment, built by
+  ``../shared/tools/comparison-venv.sh``); skipped with a note otherwise.
 * ``ours``: ``engine="joblib"`` float32 with ``n_jobs`` = 1 and 2 (one member per worker
   process; a short warm-up starts the two worker processes first);
 * ``bf16``: ours, ``precision="bfloat16"``, ``n_jobs=1`` (float32 with a warning on a CPU
