@@ -12,7 +12,10 @@ from typing import Any
 
 import torch
 
+#: A batch's shape ``(N, C, H, W)``.
 Shape = tuple[int, int, int, int]
+#: A transform's parameters: names -> per-sample tensors (first dimension N), or nested
+#: parameters for containers.
 Params = dict[str, Any]
 
 

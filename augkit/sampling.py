@@ -15,7 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-TRIES = 10  # torchvision's number of tries for RandomResizedCrop and RandomErasing
+#: Tries at drawing a window that fits (torchvision's number for RandomResizedCrop and RandomErasing).
+TRIES = 10
 
 
 def uniform(n: int, lo: float, hi: float, generator: torch.Generator) -> torch.Tensor:
@@ -120,7 +121,7 @@ def first_valid(valid: torch.Tensor, *candidates: torch.Tensor) -> tuple[torch.T
 
 
 def uniform_offset(room: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Per sample an integer uniform on ``0 .. room_n``.
+    """Per sample an integer drawn uniformly from 0 to ``room[n]``, both included.
 
     Parameters
     ----------

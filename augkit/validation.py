@@ -20,7 +20,6 @@ try:  # Pillow is a runtime dependency, but keep the import failure readable.
 except ImportError:  # pragma: no cover
     Image = None
 
-Range = tuple[float, float]
 
 # PIL modes that convert to RGB without losing information the user would miss.
 _PIL_TO_RGB = {"P", "CMYK", "YCbCr", "1", "HSV", "LAB"}

@@ -18,6 +18,7 @@ import numbers
 __all__ = ["WrongTypeError", "Range", "check_int", "check_number", "check_flag", "check_choice",
            "check_probability", "check_range"]
 
+#: A closed interval ``(lo, hi)`` of numbers, ``lo <= hi`` (what :func:`check_range` returns).
 Range = tuple[float, float]
 
 

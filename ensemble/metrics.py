@@ -19,12 +19,13 @@ from conventions import check_int
 __all__ = ["NLL_FLOOR", "SUM_TOLERANCE", "ReliabilityBins", "brier", "check_labels", "check_proba", "disagreement",
            "ece", "nll", "reliability_bins", "reliability_diagram", "summary"]
 
-# The probability of the true class is clipped at this floor before its log is taken, so one
-# confidently wrong row costs at most -log(1e-12) = 27.6 nats instead of infinity. Fixed (not
-# the dtype's epsilon) so that float32 and float64 predictions score the same.
+#: The floor the probability of the true class is clipped at before its log is taken, so one
+#: confidently wrong row costs at most -log(1e-12) = 27.6 nats instead of infinity. Fixed (not
+#: the dtype's epsilon) so that float32 and float64 predictions score the same.
 NLL_FLOOR = 1e-12
-# Rows of float32 probabilities averaged over many views and members sum to 1 within ~1e-6;
-# a row further off than this is not a probability vector (often: logits passed by mistake).
+#: How far from 1 a row of probabilities may sum. Rows of float32 probabilities averaged over
+#: many views and members sum to 1 within ~1e-6; a row further off than this is not a
+#: probability vector (often: logits passed by mistake).
 SUM_TOLERANCE = 1e-4
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+#: The padding modes of :func:`shifted_crop` (torchvision's ``RandomCrop`` names).
 PADDING_MODES = ("reflect", "symmetric", "edge", "constant")
 
 

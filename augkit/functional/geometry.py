@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import torch
 
+#: An image size ``(height, width)`` in pixels.
 Size = tuple[int, int]
 
 
