@@ -27,14 +27,18 @@ __all__ = ["AuditReport", "audit"]
 class AuditReport:
     """Result of :func:`audit`.
 
-    Attributes
+    Parameters
     ----------
-    clean_accuracy : model accuracy on the untransformed images.
-    threshold : relative accuracy below which a transform is flagged.
-    rows : one dict per transform, in the order given: ``transform`` (name), ``accuracy``,
+    clean_accuracy : float
+        The model's accuracy on the untransformed images.
+    threshold : float
+        The relative accuracy below which a transform is flagged.
+    n_images : int
+        The number of images audited.
+    rows : list of dict
+        One dict per transform, in the order given: ``transform`` (name), ``accuracy``,
         ``relative_accuracy`` (accuracy / clean_accuracy), ``changed`` (fraction of images whose
         predicted class changed), ``changes_labels`` (relative_accuracy < threshold).
-    n_images : number of images audited.
     """
 
     clean_accuracy: float
