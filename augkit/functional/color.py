@@ -321,7 +321,12 @@ def grayscale(x: torch.Tensor) -> torch.Tensor:
 class ColorMap(NamedTuple):
     """A per-image affine colour map inside a fused run: ``v -> matrix_n v + offset_n`` per pixel.
 
-    ``matrix``: float N x C x C or None (identity); ``offset``: float N x C (on the [0, 1] scale).
+    Parameters
+    ----------
+    matrix : torch.Tensor or None
+        Float N x C x C, or None for the identity.
+    offset : torch.Tensor
+        Float N x C, on the [0, 1] scale.
     """
 
     matrix: torch.Tensor | None

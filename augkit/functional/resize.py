@@ -290,8 +290,20 @@ def resize_shorter(x: torch.Tensor, size: int) -> torch.Tensor:
     """Resize so the shorter side is ``size`` (other side rounded), bilinear, antialiased.
 
     Uses ``F.interpolate(mode="bilinear", align_corners=False, antialias=True)``: when shrinking,
-    the bilinear (triangle) kernel is widened by the scale factor. Returns ``x`` itself if the
-    shorter side already equals ``size``.
+    the bilinear (triangle) kernel is widened by the scale factor.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Float N x C x H x W (a working batch on [0, 1]).
+    size : int
+        The shorter side of the output.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x H' x W' in ``x``'s dtype, or ``x`` itself if its shorter side already equals
+        ``size``.
     """
     h, w = x.shape[-2:]
     if min(h, w) == size:

@@ -30,14 +30,31 @@ _WINDOW_MIN_PIXELS = 96 * 96  # below this, a resampling reads the whole image
 
 def warp(x: torch.Tensor, items: Sequence[G.Step | ColorMap], out_size: tuple[int, int],
          interpolation: str = "bilinear") -> torch.Tensor:
-    """Resample ``x`` (N x C x H x W, float on [0, 1] or uint8) once through a fused run.
+    """Resample a batch once through a fused run of geometric steps and colour maps.
 
-    ``items``: the run in pipeline order, :class:`augkit.functional.geometry.Step` per geometric
-    transform and :class:`augkit.functional.color.ColorMap` per per-image affine colour transform
-    between them. Interpolation is ``grid_sample(mode=interpolation, align_corners=False)``
-    ("bilinear" or "nearest") at the source points of
-    :func:`augkit.functional.geometry.sampling_points`, taps clamped at the image edge.
+    Interpolation is ``grid_sample(mode=interpolation, align_corners=False)`` at the source
+    points of :func:`augkit.functional.geometry.sampling_points`, taps clamped at the image edge.
 
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x C x H x W, float on [0, 1] or uint8.
+    items : sequence of Step or ColorMap
+        The run in pipeline order: an :class:`augkit.functional.geometry.Step` per geometric
+        transform and an :class:`augkit.functional.color.ColorMap` per per-image affine colour
+        transform between them.
+    out_size : (int, int)
+        ``(out_h, out_w)`` of the output.
+    interpolation : {"bilinear", "nearest"}
+        ``grid_sample``'s mode.
+
+    Returns
+    -------
+    torch.Tensor
+        N x C x out_h x out_w in ``x``'s float dtype (float32 for uint8).
+
+    Notes
+    -----
     Fused semantics, per sample and per (sub-)sample point, in pipeline order: the source value
     at the point; each zero-filled step multiplies it by the point's coverage in that step's
     input frame (so its fill stays 0 unless a later colour map lights it, as applying the
@@ -52,8 +69,7 @@ def warp(x: torch.Tensor, items: Sequence[G.Step | ColorMap], out_size: tuple[in
     which every step is the identity or an axis flip is re-indexed, not resampled: it comes back
     exactly (bit-exact for uint8), whatever the rest of the batch does. On large images only
     each sample's window is resampled and converted from uint8 (same result, see
-    :func:`_crop_to_footprint`). Returns N x C x out_h x out_w in ``x``'s float dtype (float32
-    for uint8).
+    :func:`_crop_to_footprint`).
     """
     steps = [item for item in items if isinstance(item, G.Step)]
     n = x.shape[0]
@@ -183,14 +199,42 @@ def _flip_samples(x: torch.Tensor, apply: torch.Tensor, dim: int, inplace: bool)
 
 
 def hflip(x: torch.Tensor, apply: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    """Mirror left-right the samples where ``apply`` (bool, shape N) is True; exact.
-    ``inplace=True`` overwrites ``x``."""
+    """Mirror left-right the samples where ``apply`` is True.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x C x H x W, any dtype.
+    apply : torch.Tensor
+        bool N: the samples to mirror.
+    inplace : bool
+        Overwrite and return ``x`` instead of a copy.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x``'s shape and dtype; exact.
+    """
     return _flip_samples(x, apply, -1, inplace)
 
 
 def vflip(x: torch.Tensor, apply: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    """Mirror top-bottom the samples where ``apply`` (bool, shape N) is True; exact.
-    ``inplace=True`` overwrites ``x``."""
+    """Mirror top-bottom the samples where ``apply`` is True.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        N x C x H x W, any dtype.
+    apply : torch.Tensor
+        bool N: the samples to mirror.
+    inplace : bool
+        Overwrite and return ``x`` instead of a copy.
+
+    Returns
+    -------
+    torch.Tensor
+        ``x``'s shape and dtype; exact.
+    """
     return _flip_samples(x, apply, -2, inplace)
 
 
@@ -205,10 +249,11 @@ def rotate(x: torch.Tensor, degrees: torch.Tensor, interpolation: str = "bilinea
     x : torch.Tensor
         N x C x H x W, uint8 or a working batch on [0, 1].
     degrees : torch.Tensor
-        Shape N.
+        Float N: each image's angle in degrees.
     interpolation : {"bilinear", "nearest"}
+        ``grid_sample``'s mode.
     fill : {"zeros", "border", "reflect"}
-        Outside the image.
+        What is sampled outside the image.
 
     Returns
     -------

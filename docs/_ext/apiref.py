@@ -196,8 +196,13 @@ def public_bases(app, name, obj, options, bases: list) -> None:
 
 
 def skip_foreign_members(app, what, name, obj, skip, options) -> bool | None:
-    """Leave out the ``set_*_request`` methods scikit-learn adds to every estimator: its API, documented there."""
+    """Leave out the members a class gets from elsewhere: the ``set_*_request`` methods
+    scikit-learn adds to every estimator (its API, documented there), and a NamedTuple's field
+    accessors, whose docstring is Python's "Alias for field number 0" (the fields are the
+    class's parameters, documented in its docstring)."""
     if name.startswith("set_") and name.endswith("_request"):
+        return True
+    if type(obj).__name__ == "_tuplegetter":
         return True
     return None
 
