@@ -225,6 +225,13 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
     on_epoch_end : callable, optional
         ``on_epoch_end(epoch, histories)`` after every epoch.
 
+    Returns
+    -------
+    list of MemberResult
+        One per member, in order.
+
+    Notes
+    -----
     Members whose epoch loss is NaN/Inf stop there and come back diverged; early-stopped
     members stop when their stopper says so; the time budget stops everyone. Members that
     stopped keep being stepped with the others (their stacked weights cannot sit out), but

@@ -123,13 +123,18 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
     History
         Per-epoch losses, accuracies and timings.
 
+    Raises
+    ------
+    DivergenceError
+        When an epoch's training loss is NaN/Inf.
+
+    Notes
+    -----
     After training (and restoring the early-stopping snapshot), every BatchNorm's population
     statistics are recomputed with the final weights over up to 32 evenly spaced, un-augmented
     training batches (:func:`nets.recompute_population_statistics`, the paper's Algorithm 2).
-    Validation and BatchNorm recomputation never augment or mix.
-
-    Raises :class:`DivergenceError` when an epoch's training loss is NaN/Inf. The model is
-    left on the device in eval mode (channels-last if ``channels_last`` applied).
+    Validation and BatchNorm recomputation never augment or mix. The model is left on the
+    device in eval mode (channels-last if ``channels_last`` applied).
     """
     config = _config(config, options)
     if early_stopping is not None:

@@ -163,6 +163,7 @@ def shift_ops(x: torch.Tensor, names: Sequence[str], op: torch.Tensor, magnitude
     magnitude : torch.Tensor
         Shape N, pixels.
     fill : {"zeros", "border", "reflect"}
+        The warp's fill the padding equals (:data:`SHIFT_PADDING`).
 
     Returns
     -------
@@ -191,7 +192,9 @@ def warp_ops(x: torch.Tensor, names: Sequence[str], op: torch.Tensor, magnitude:
     magnitude : torch.Tensor
         Shape N: shear factors, rotation angles in degrees.
     interpolation : {"nearest", "bilinear"}
+        ``grid_sample``'s mode.
     fill : {"zeros", "border", "reflect"}
+        What is sampled outside the image.
 
     Returns
     -------
