@@ -71,7 +71,6 @@ warnings.filterwarnings("ignore", message="Unknown section", category=UserWarnin
 nitpick_ignore = [
     ("py:func", "_crop_to_footprint"),
     ("py:func", "corrupted_copies"),
-    ("py:func", "ensemble.budget.size_epochs"),
     ("py:data", "MIN_ROWS"),
     ("py:data", "TEMPERATURE_RANGE"),
     ("py:func", "nets.step.lr_factor"),

@@ -225,7 +225,7 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     epochs_ : float
         The epochs each member trained for (sized by ``time_budget`` when it is set).
     budget_plan_ : dict
-        With ``time_budget``: the probe's measurements and the plan (:func:`ensemble.engine.budget.size_epochs`).
+        With ``time_budget``: the probe's measurements and the plan (see :mod:`ensemble.engine.budget`).
     histories_ : list of dict
         Per member, its training history (:class:`nets.History` as a dict).
     member_seeds_, member_indices_ : list of int

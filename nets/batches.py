@@ -65,7 +65,7 @@ def to_float_batch(x: torch.Tensor, augment: Augment | None = None, generator: A
     """Turn a batch into the network's float32 input.
 
     A uint8 ``x`` (N x C x H x W, 0..255) goes through an augkit ``augment`` as it is (see
-    :func:`reads_uint8`: uint8 stays uint8 through the augmentation), and is then converted
+    ``nets.batches.reads_uint8``: uint8 stays uint8 through the augmentation), and is then converted
     and normalised in one pass, (x / 255 - mean) / std (:func:`conventions.normalize_uint8`).
     With any other ``augment``, uint8 becomes float32 x / 255 in [0, 1] first; float input is
     only cast to float32. Then ``augment(x, generator=generator)`` if given (and not applied

@@ -264,7 +264,7 @@ def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Te
     so with a large constant learning rate); these come from the network that will run
     inference. Applies to our BatchNorms in both ``stats`` modes and to torch's BatchNorm layers
     that track running statistics; afterwards each keeps its own mode for further training.
-    The batches run inside :func:`population_statistics`.
+    The batches run inside ``nets.batchnorm.population_statistics``.
 
     Parameters
     ----------
