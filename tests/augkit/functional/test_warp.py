@@ -57,6 +57,7 @@ def test_an_untouched_sample_beside_a_shrinking_one_comes_back_exactly():
     assert math.isclose(shrunk[0, 0, 16, 16].item(), 0.5, abs_tol=1e-6)
 
 
+@pytest.mark.parametrize("fill", ["zeros", "border", "reflect"])
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
 def test_windowed_resampling_equals_the_full_image_grid(monkeypatch, fill, interpolation):
     x = torch.rand(6, 3, 90, 120)
