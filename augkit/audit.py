@@ -27,14 +27,18 @@ __all__ = ["AuditReport", "audit"]
 class AuditReport:
     """Result of :func:`audit`.
 
-    Attributes
+    Parameters
     ----------
-    clean_accuracy : model accuracy on the untransformed images.
-    threshold : relative accuracy below which a transform is flagged.
-    rows : one dict per transform, in the order given: ``transform`` (name), ``accuracy``,
+    clean_accuracy : float
+        The model's accuracy on the untransformed images.
+    threshold : float
+        The relative accuracy below which a transform is flagged.
+    n_images : int
+        The number of images audited.
+    rows : list of dict
+        One dict per transform, in the order given: ``transform`` (name), ``accuracy``,
         ``relative_accuracy`` (accuracy / clean_accuracy), ``changed`` (fraction of images whose
         predicted class changed), ``changes_labels`` (relative_accuracy < threshold).
-    n_images : number of images audited.
     """
 
     clean_accuracy: float
@@ -102,23 +106,33 @@ def audit(
 
     Parameters
     ----------
-    model : classifier emitting logits N x K; run in eval mode under ``no_grad`` (its training
-        mode is restored afterwards). It must already be on ``device``.
-    images : uint8 tensor N x C x H x W, or uint8 numpy N x H x W x C (ideally held-out images).
-    labels : int N (numpy or tensor).
-    transforms : name -> transform, any callable ``t(batch, generator=g)`` on float batches
+    model : torch.nn.Module
+        A classifier emitting logits N x K, already on ``device``; run in eval mode under
+        ``no_grad`` (its training mode is restored afterwards).
+    images : torch.Tensor or numpy.ndarray
+        uint8 tensor N x C x H x W, or uint8 numpy N x H x W x C (ideally held-out images).
+    labels : numpy.ndarray or torch.Tensor
+        int N.
+    transforms : mapping of str to callable
+        Name -> transform: any callable ``t(batch, generator=g)`` on float batches
         N x C x H x W in [0, 1] (e.g. an augkit transform or Compose).
-    preprocess : maps a float [0, 1] batch to the model input (normalisation, flattening);
-        default identity.
-    batch_size : images per forward pass.
-    threshold : a transform is flagged when accuracy_t / clean_accuracy < threshold.
-    generator : torch.Generator or int seed for the transforms' random parameters (shared,
-        consumed in order of ``transforms`` and batches).
-    device : where batches are moved before the transforms and the model run.
+    preprocess : callable, optional
+        Maps a float [0, 1] batch to the model input (normalisation, flattening); default
+        identity.
+    batch_size : int
+        Images per forward pass.
+    threshold : float
+        A transform is flagged when accuracy_t / clean_accuracy < threshold.
+    generator : torch.Generator, int or None
+        The transforms' random parameters (shared, consumed in order of ``transforms`` and
+        batches).
+    device : str or torch.device
+        Where batches are moved before the transforms and the model run.
 
     Returns
     -------
-    AuditReport (``rows``, ``flagged``, ``to_markdown()``, ``to_dict()``).
+    AuditReport
+        ``rows``, ``flagged``, ``to_markdown()``, ``to_dict()``.
 
     Raises
     ------

@@ -12,12 +12,28 @@ from typing import Any
 
 import torch
 
+#: A batch's shape ``(N, C, H, W)``.
 Shape = tuple[int, int, int, int]
+#: A transform's parameters: names -> per-sample tensors (first dimension N), or nested
+#: parameters for containers.
 Params = dict[str, Any]
 
 
 def params_to(params: Any, device: torch.device) -> Any:
-    """Move every tensor of a (nested) parameter structure to ``device``."""
+    """Move every tensor of a (nested) parameter structure to ``device``.
+
+    Parameters
+    ----------
+    params : dict, list, tuple, torch.Tensor or other
+        A parameter structure (other values are returned as they are).
+    device : torch.device
+        The target device.
+
+    Returns
+    -------
+    dict, list, torch.Tensor or other
+        The same structure (tuples become lists), its tensors on ``device``.
+    """
     if isinstance(params, torch.Tensor):
         return params.to(device)
     if isinstance(params, dict):
@@ -28,7 +44,20 @@ def params_to(params: Any, device: torch.device) -> Any:
 
 
 def index_params(params: Any, index: torch.Tensor) -> Any:
-    """Select samples ``index`` (bool mask or indices) in every per-sample tensor (ndim >= 1)."""
+    """Select some samples in every per-sample tensor (ndim >= 1) of a parameter structure.
+
+    Parameters
+    ----------
+    params : dict, list, tuple, torch.Tensor or other
+        A parameter structure; 0-d tensors (per-batch values) and other values are kept.
+    index : torch.Tensor
+        A bool mask of N, or int64 indices.
+
+    Returns
+    -------
+    dict, list, torch.Tensor or other
+        The same structure (tuples become lists) with the selected samples.
+    """
     if isinstance(params, torch.Tensor):
         return params[index.to(params.device)] if params.dim() >= 1 else params
     if isinstance(params, dict):
@@ -39,7 +68,22 @@ def index_params(params: Any, index: torch.Tensor) -> Any:
 
 
 def check_params_batch(params: Any, n: int) -> None:
-    """Raise ValueError unless every per-sample tensor in ``params`` has leading dimension n."""
+    """Check that every per-sample tensor in ``params`` has leading dimension ``n``.
+
+    Parameters
+    ----------
+    params : dict, list, tuple or torch.Tensor
+        A parameter structure, as returned with ``return_params=True``.
+    n : int
+        The batch's N.
+
+    Raises
+    ------
+    ValueError
+        When a tensor was drawn for another number of samples.
+    TypeError
+        When the structure holds something else than dicts, lists, tuples and tensors.
+    """
     if isinstance(params, torch.Tensor):
         if params.dim() >= 1 and params.shape[0] != n:
             raise ValueError(f"params were drawn for {params.shape[0]} samples but the batch has {n}")

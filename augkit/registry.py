@@ -49,7 +49,23 @@ def registered() -> dict[str, type[Transform]]:
 
 
 def transform_from_config(config: dict[str, Any]) -> Transform:
-    """Build any registered transform from ``{"name": ..., **arguments}``."""
+    """Build any registered transform from its configuration.
+
+    Parameters
+    ----------
+    config : dict
+        ``{"name": class name, **constructor arguments}`` (:meth:`augkit.Transform.to_config`).
+
+    Returns
+    -------
+    Transform
+        The transform.
+
+    Raises
+    ------
+    ValueError
+        When ``config`` has no ``"name"`` or names no registered transform.
+    """
     if not isinstance(config, dict) or "name" not in config:
         raise ValueError(f"a transform config must be a dict with a 'name', got {config!r}")
     config = dict(config)
@@ -60,7 +76,18 @@ def transform_from_config(config: dict[str, Any]) -> Transform:
 
 
 def jsonable(value: Any) -> Any:
-    """A constructor argument as JSON data: tuples and tensors become (nested) lists."""
+    """A constructor argument as JSON data.
+
+    Parameters
+    ----------
+    value : object
+        A constructor argument.
+
+    Returns
+    -------
+    object
+        ``value``, with tuples and tensors turned into (nested) lists.
+    """
     if isinstance(value, tuple):
         return [jsonable(v) for v in value]
     if isinstance(value, torch.Tensor):

@@ -15,29 +15,86 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-TRIES = 10  # torchvision's number of tries for RandomResizedCrop and RandomErasing
+#: Tries at drawing a window that fits (torchvision's number for RandomResizedCrop and RandomErasing).
+TRIES = 10
 
 
 def uniform(n: int, lo: float, hi: float, generator: torch.Generator) -> torch.Tensor:
-    """N float64 draws from U[lo, hi) on the generator's device."""
+    """N float64 draws from U[lo, hi) on the generator's device.
+
+    Parameters
+    ----------
+    n : int
+        N, the draws.
+    lo, hi : float
+        The interval.
+    generator : torch.Generator
+        The random stream; the draws are made on its device.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 N.
+    """
     u = torch.rand(n, generator=generator, dtype=torch.float64, device=generator.device)
     return lo + (hi - lo) * u
 
 
 def coin(n: int, p: float, generator: torch.Generator) -> torch.Tensor:
-    """N bool draws, each True with probability ``p``."""
+    """N bool draws, each True with probability ``p``.
+
+    Parameters
+    ----------
+    n : int
+        N, the draws.
+    p : float
+        The probability of True.
+    generator : torch.Generator
+        The random stream; the draws are made on its device.
+
+    Returns
+    -------
+    torch.Tensor
+        bool N.
+    """
     return torch.rand(n, generator=generator, device=generator.device) < p
 
 
 def uniform_where(apply: torch.Tensor, value_range: tuple[float, float], neutral: float,
                   generator: torch.Generator) -> torch.Tensor:
-    """Per sample, U[lo, hi) where ``apply`` is set and the identity value ``neutral`` elsewhere."""
+    """Per sample, a draw from U[lo, hi) where ``apply`` is set and ``neutral`` elsewhere.
+
+    Parameters
+    ----------
+    apply : torch.Tensor
+        bool N: where to draw.
+    value_range : (float, float)
+        ``(lo, hi)``.
+    neutral : float
+        The identity value of the samples not drawn.
+    generator : torch.Generator
+        The random stream; the draws are made on its device.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 N.
+    """
     return torch.where(apply, uniform(len(apply), *value_range, generator), neutral)
 
 
 class Uniform(NamedTuple):
-    """A declared draw: parameter ``name``, per sample U[lo, hi) from the range attribute
-    ``attr`` where applied and ``neutral`` (the identity value) elsewhere; float64 N."""
+    """A declared draw of a transform's ``draws``: float64 N, per sample U[lo, hi) where applied.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name in the transform's parameters.
+    attr : str
+        The transform's attribute holding ``(lo, hi)``.
+    neutral : float
+        The identity value of the samples not applied.
+    """
 
     name: str
     attr: str
@@ -120,7 +177,7 @@ def first_valid(valid: torch.Tensor, *candidates: torch.Tensor) -> tuple[torch.T
 
 
 def uniform_offset(room: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Per sample an integer uniform on ``0 .. room_n``.
+    """Per sample an integer drawn uniformly from 0 to ``room[n]``, both included.
 
     Parameters
     ----------

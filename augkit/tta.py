@@ -42,9 +42,22 @@ def ten_crop(batch: torch.Tensor, size: int | tuple[int, int], resize: int | Non
     Order (torchvision.transforms.v2.TenCrop's): top-left, top-right, bottom-left,
     bottom-right, centre of the image, then the same five of its horizontal mirror (so view 5
     is the mirror of view 1's region, etc.). Crops are exact slices (no interpolation); the
-    centre crop starts at ``round((H - h) / 2), round((W - w) / 2)``. ``resize``: rescale
-    the shorter side to ``resize`` first (bilinear, antialiased when shrinking; see
-    :func:`augkit.functional.resize_shorter`). ``size``: int or (h, w).
+    centre crop starts at ``round((H - h) / 2), round((W - w) / 2)``.
+
+    Parameters
+    ----------
+    batch : torch.Tensor
+        N x C x H x W, uint8 or float on [0, 1].
+    size : int or (int, int)
+        The crops' ``(h, w)``; an int means a square.
+    resize : int, optional
+        Rescale the shorter side to ``resize`` first (bilinear, antialiased when shrinking; see
+        :func:`augkit.functional.resize_shorter`).
+
+    Returns
+    -------
+    torch.Tensor
+        N x 10 x C x h x w in ``batch``'s dtype.
     """
     check_batch(batch)
     h, w = check_size(size)
@@ -61,7 +74,21 @@ def multi_scale_ten_crop(batch: torch.Tensor, size: int | tuple[int, int] = 224,
     """Ten crops at each scale: N x C x H x W -> N x (10 * len(scales)) x C x h x w.
 
     For every ``s`` in ``scales`` (in order) the shorter side is resized to ``s`` (antialiased
-    when shrinking) and :func:`ten_crop` is taken; views of scale i are ``10 i .. 10 i + 9``.
+    when shrinking) and :func:`ten_crop` is taken; views of scale i are ``10 i`` to ``10 i + 9``.
+
+    Parameters
+    ----------
+    batch : torch.Tensor
+        N x C x H x W, uint8 or float on [0, 1].
+    size : int or (int, int)
+        The crops' ``(h, w)``; an int means a square.
+    scales : sequence of int
+        The shorter sides, at least one (ResNet's test scales by default).
+
+    Returns
+    -------
+    torch.Tensor
+        N x (10 len(scales)) x C x h x w in ``batch``'s dtype.
     """
     check_batch(batch)
     if not scales:
@@ -70,7 +97,18 @@ def multi_scale_ten_crop(batch: torch.Tensor, size: int | tuple[int, int] = 224,
 
 
 def flip_views(batch: torch.Tensor) -> torch.Tensor:
-    """Identity and horizontal mirror: N x C x H x W -> N x 2 x C x H x W."""
+    """Identity and horizontal mirror: N x C x H x W -> N x 2 x C x H x W.
+
+    Parameters
+    ----------
+    batch : torch.Tensor
+        N x C x H x W, uint8 or float on [0, 1].
+
+    Returns
+    -------
+    torch.Tensor
+        N x 2 x C x H x W in ``batch``'s dtype.
+    """
     check_batch(batch)
     return torch.stack([batch, batch.flip(-1)], dim=1)
 
@@ -81,6 +119,18 @@ def shift_views(batch: torch.Tensor, pixels: int = 1) -> torch.Tensor:
     Views: unshifted, content moved ``pixels`` right, left, down, up; uncovered pixels are 0.
     Exact integer shifts (no interpolation); the test-time counterpart of training with
     ``Translate(..., unit="pixels")``, for data whose class a flip would change (digits, text).
+
+    Parameters
+    ----------
+    batch : torch.Tensor
+        N x C x H x W, uint8 or float on [0, 1].
+    pixels : int
+        The shift, >= 1.
+
+    Returns
+    -------
+    torch.Tensor
+        N x 5 x C x H x W in ``batch``'s dtype.
     """
     check_batch(batch)
     if not isinstance(pixels, int) or isinstance(pixels, bool) or pixels < 1:
@@ -95,8 +145,18 @@ def shift_views(batch: torch.Tensor, pixels: int = 1) -> torch.Tensor:
 def average_views(outputs: torch.Tensor, average: str = "proba") -> torch.Tensor:
     """Combine per-view logits N x V x K into N x K.
 
-    ``average="proba"``: mean over views of ``softmax(logits)`` (returns probabilities);
-    ``"logits"``: mean of the logits (returns logits). Float output.
+    Parameters
+    ----------
+    outputs : torch.Tensor
+        Float logits N x V x K: V views of N samples over K classes.
+    average : {"proba", "logits"}
+        ``"proba"``: the mean over views of ``softmax(logits)``; ``"logits"``: the mean of the
+        logits.
+
+    Returns
+    -------
+    torch.Tensor
+        N x K in ``outputs``' dtype: probabilities for ``"proba"``, logits for ``"logits"``.
     """
     if not isinstance(outputs, torch.Tensor) or outputs.dim() != 3:
         raise ValueError(f"outputs must be a tensor N x V x K, got "

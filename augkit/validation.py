@@ -20,14 +20,33 @@ try:  # Pillow is a runtime dependency, but keep the import failure readable.
 except ImportError:  # pragma: no cover
     Image = None
 
-Range = tuple[float, float]
 
 # PIL modes that convert to RGB without losing information the user would miss.
 _PIL_TO_RGB = {"P", "CMYK", "YCbCr", "1", "HSV", "LAB"}
 
 
 def check_size(size: int | tuple[int, int], name: str = "size") -> tuple[int, int]:
-    """Return ``size`` (an int or an ``(h, w)`` pair of positive ints) as ``(h, w)``."""
+    """Check a size and return it as ``(h, w)``.
+
+    Parameters
+    ----------
+    size : int or (int, int)
+        A positive int (a square) or an ``(h, w)`` pair of positive ints.
+    name : str
+        The argument's name in error messages.
+
+    Returns
+    -------
+    (int, int)
+        ``(h, w)``.
+
+    Raises
+    ------
+    TypeError
+        When ``size`` is neither an int nor a pair of ints.
+    ValueError
+        When a side is not positive.
+    """
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
         size = (int(size), int(size))
     if (
@@ -46,6 +65,18 @@ def check_crop_fits_scale(size: tuple[int, int], scale: tuple[int, int]) -> None
 
     Whatever the aspect ratio, the rescaled image is at least ``scale[0]`` on both sides, so
     this holds for any image exactly when ``scale[0] >= max(h, w)``.
+
+    Parameters
+    ----------
+    size : (int, int)
+        ``(h, w)`` of the crop.
+    scale : (int, int)
+        ``(lo, hi)``: the range of the shorter side.
+
+    Raises
+    ------
+    ValueError
+        When ``scale[0] < max(h, w)``.
     """
     if scale[0] < max(size):
         raise ValueError(f"crop size {tuple(size)} is larger than an image rescaled to shorter side "
@@ -53,7 +84,27 @@ def check_crop_fits_scale(size: tuple[int, int], scale: tuple[int, int]) -> None
 
 
 def check_batch(batch: object, *, channels: tuple[int, ...] = (1, 3)) -> torch.Tensor:
-    """Check a batch N x C x H x W: uint8, or a float dtype with values in [0, 1] (no NaN)."""
+    """Check a batch N x C x H x W: uint8, or a float dtype with values in [0, 1] (no NaN).
+
+    Parameters
+    ----------
+    batch : object
+        The batch to check.
+    channels : tuple of int
+        The channel counts C allowed.
+
+    Returns
+    -------
+    torch.Tensor
+        ``batch`` itself.
+
+    Raises
+    ------
+    TypeError
+        When ``batch`` is not a tensor, or neither uint8 nor float.
+    ValueError
+        For another rank, channel count, an empty image, or float values outside [0, 1].
+    """
     if not isinstance(batch, torch.Tensor):
         raise TypeError(f"batch must be a torch.Tensor, got {type(batch).__name__}")
     if batch.dim() != 4:
@@ -77,10 +128,22 @@ def check_batch(batch: object, *, channels: tuple[int, ...] = (1, 3)) -> torch.T
 def as_batch(image: object) -> tuple[torch.Tensor, Callable[[torch.Tensor], object]]:
     """Turn a batch, a PIL image or a numpy H x W x C uint8 image into a checked batch.
 
-    Returns ``(batch, restore)``; ``restore`` turns an output batch of the same kind back into
-    the caller's kind (identity for tensors). PIL modes P, CMYK, YCbCr, 1, HSV and LAB are
-    converted to RGB; RGB and L are kept; RGBA/LA (alpha would be dropped silently) and
-    16/32-bit or float modes are refused with a ValueError.
+    PIL modes P, CMYK, YCbCr, 1, HSV and LAB are converted to RGB; RGB and L are kept; RGBA/LA
+    (alpha would be dropped silently) and 16/32-bit or float modes are refused with a ValueError.
+
+    Parameters
+    ----------
+    image : torch.Tensor, PIL image or numpy.ndarray
+        A batch N x C x H x W (see :func:`check_batch`), a PIL image, or a numpy H x W x C (or
+        H x W) uint8 image.
+
+    Returns
+    -------
+    batch : torch.Tensor
+        The checked batch, N x C x H x W.
+    restore : callable
+        Turns an output batch of the same kind back into the caller's kind (identity for
+        tensors).
     """
     if isinstance(image, torch.Tensor):
         return check_batch(image), lambda out: out

@@ -6,7 +6,7 @@ validation images (those last 1,000 per class) after every epoch and at the end,
 differs shows as curves that part ways.
 
 * ``airbench``: ``airbench.train94`` from the ``airbench`` package (pip install airbench==0.1.8,
-  into the comparison venv; nothing of it is copied here). It is written for a CUDA GPU in fp16;
+  into the comparison environment; nothing of it is copied here). It is written for a CUDA GPU in fp16;
   this harness redirects it to the CPU without changing its code: ``.cuda()`` is the identity,
   ``.half()`` keeps float32 weights (uint8 images become float32), ``torch.cuda.Event`` and
   ``synchronize`` time with the wall clock, and its ``CifarLoader`` reads our split. With
@@ -22,11 +22,12 @@ differs shows as curves that part ways.
   understate the early epochs), and ``predict_proba`` at the end without TTA, with the mirror,
   and with the recipe's TTA.
 
-Writes ``airbench_fidelity.md`` and ``.json`` to ``--out``. Run it with the comparison venv, with
-this checkout first on the path, niced (about 25 minutes per full run on 2 cores):
+Writes ``airbench_fidelity.md`` and ``.json`` to ``--out``. Run it with ``python`` in the
+comparison environment (built by ``../shared/tools/comparison-venv.sh``), with this checkout
+first on the path, niced (about 25 minutes per full run on 2 cores):
 
-    PYTHONPATH=$PWD nice -n 10 /work/main/.venv-compare/bin/python benchmarks/airbench_fidelity.py \\
-        --cifar10 /work/shared/data/cifar10/train
+    PYTHONPATH=$PWD nice -n 10 python benchmarks/airbench_fidelity.py \\
+        --cifar10 path/to/cifar10/train
     ... --which recipe --epochs 3 --train-subset 10000     # a quick look at one side
 """
 from __future__ import annotations

@@ -16,9 +16,10 @@ fixed seed):
 * albumentations: a Dataset calling ``cv2.imread`` (+ BGR -> RGB) + ``Compose([SmallestMaxSize(
   256..480), RandomCrop(224, 224), HorizontalFlip(), ToTensorV2()])``.
 
-Rows for torchvision / albumentations appear when they are importable (use the comparison
-venv). Images/second over a full pass, median of ``--repeats`` passes after a warm-up pass,
-the libraries' passes interleaved round by round.
+Rows for torchvision / albumentations appear when they are importable (run it in the comparison
+environment, built by ``../shared/tools/comparison-venv.sh``). Images/second over a full pass,
+median of ``--repeats`` passes after a warm-up pass, the libraries' passes interleaved round by
+round.
 
     python benchmarks/aug_e2e_case.py [--images 512] [--repeats 5] [--photos DIR] [--size 224]
         [--scale 256 480] [--per-item]

@@ -1,4 +1,4 @@
-"""Benchmark case: TrivialAugmentWide + RandomErasing + MixUp on 32 px uint8 batches (issue 14).
+"""Benchmark case: TrivialAugmentWide + RandomErasing + MixUp on 32 px uint8 batches.
 
 :func:`case_d_runners` returns ``name -> (style, fn(n))`` like ``case_a_runners`` in
 ``benchmarks/aug_throughput.py`` (its case (d)); ``fn(n)`` augments the first ``n`` images and
@@ -16,7 +16,7 @@ their labels. ``FOOTNOTES`` describe the peers' pipelines, keyed by library.
   sample) with the labels.
 
 Run it through ``benchmarks/aug_throughput.py``, or alone for a quick look (busy cores give
-only ratios, not README figures)::
+only ratios, not figures to publish)::
 
     python benchmarks/aug_policy_case.py [--batch 256] [--repeats 5]
 """

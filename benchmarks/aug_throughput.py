@@ -19,9 +19,10 @@ Cases, one table from one run:
 Cases (a), (b), (d) run on one thread (torch.set_num_threads(1), cv2.setNumThreads(0)); each
 figure is the median of ``--repeats`` timed runs after a warm-up, the libraries' runs interleaved
 round by round (so load on shared cores hits all alike). Peer rows appear when the library is
-importable (run it in the comparison venv). The table, with the command and the machine (CPU
-model, core count, AVX2 / AVX-512 / AVX512-BF16 flags), is printed and, with ``--out``, written
-as markdown.
+importable (run it in the comparison environment, built by
+``../shared/tools/comparison-venv.sh``). The table, with the command and the machine (CPU model,
+core count, AVX2 / AVX-512 / AVX512-BF16 flags), is printed and, with ``--out``, written as
+markdown.
 
     python benchmarks/aug_throughput.py --cifar10 ../shared/data/cifar10/train
         --flowers ../shared/data/flowers/train [--repeats 7] [--cases a,b,c,d] [--quick]

@@ -38,10 +38,11 @@ an epoch of the larger folder) and scoring all its out-of-bag rows.
 random uint8 batches (no decoding) of the members trained one after another (the loop) and
 stacked into one model (``vmap``, grouped convolutions), float32 and bfloat16.
 
-Run it with the comparison environment (torchensemble, torchvision); it prints one table with
-its command and machine, and writes ``ensemble_photo_folder.md`` and ``.json`` to ``--out``:
+Run it with ``python`` in the comparison environment (built by
+``../shared/tools/comparison-venv.sh``, which has torchensemble and torchvision); it prints one
+table with its command and machine, and writes ``ensemble_photo_folder.md`` and ``.json`` to ``--out``:
 
-    PYTHONPATH=$PWD /work/main/.venv-compare/bin/python benchmarks/ensemble_photo_folder.py \\
+    PYTHONPATH=$PWD python benchmarks/ensemble_photo_folder.py \\
         --data ../shared/data/flowers/train --out docs/ensemble_photo_folder
     ... --member large --rss          # the larger member, and the peak-RSS comparison
     ... --images 600 --epochs 1       # a quick run

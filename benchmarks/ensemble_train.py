@@ -10,7 +10,8 @@ random subset of ``augkit.data.load_cifar10()``), batch 128, SGD lr 0.05, moment
   a ``TensorDataset`` of the same images already normalised to float32 (not timed); timed
   twice, once before our rows and once after, and the faster run is the reference (a
   library's first run in a process pays one-time costs). Needs ``torchensemble`` (run this
-  script with the comparison venv, ``.venv-compare/bin/python``); skipped with a note otherwise.
+  script with ``python`` in the comparison environment, built by
+  ``../shared/tools/comparison-venv.sh``); skipped with a note otherwise.
 * ``ours``: ``engine="joblib"`` float32 with ``n_jobs`` = 1 and 2 (one member per worker
   process; a short warm-up starts the two worker processes first);
 * ``bf16``: ours, ``precision="bfloat16"``, ``n_jobs=1`` (float32 with a warning on a CPU
@@ -31,8 +32,8 @@ package: ``git worktree add /tmp/base <commit>`` then
 ``PYTHONPATH=/tmp/base python benchmarks/ensemble_train.py --rows predict``, and pass the
 printed rate back with ``--ten-crop-before`` to put the ratio in the table.
 
-    .venv-compare/bin/python benchmarks/ensemble_train.py                   # full size
-    .venv-compare/bin/python benchmarks/ensemble_train.py --images 2000 --epochs 1
+    python benchmarks/ensemble_train.py                   # full size
+    python benchmarks/ensemble_train.py --images 2000 --epochs 1
 """
 from __future__ import annotations
 
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         have_te = False
         if "torchensemble" in groups:
             print("torchensemble is not importable here: its rows are skipped "
-                  "(run with the comparison venv, .venv-compare/bin/python)")
+                  "(run it in the comparison environment, built by ../shared/tools/comparison-venv.sh)")
     work = args.members * args.images * args.epochs
     size = (X, y, args.members, args.epochs, args.seed)
     rows: list[dict] = []

@@ -5,7 +5,8 @@ two sample photos, plus uniform noise images), then every sample is replayed int
 with the same parameters: ColorJitter through ``v2.ColorJitter.transform`` (the same factors
 and order), the policies op by op through torchvision's own op kernels. Printed per case and
 dtype: the largest difference and the share of values more than one level apart, on the 0..255
-scale (float batches: 255 x the difference). Needs torchvision (the comparison venv)::
+scale (float batches: 255 x the difference). Needs torchvision (run it in the comparison environment, built by
+``../shared/tools/comparison-venv.sh``)::
 
     python benchmarks/torchvision_fidelity.py [--images 1024] [--seed 0]
 

@@ -18,6 +18,7 @@ import numbers
 __all__ = ["WrongTypeError", "Range", "check_int", "check_number", "check_flag", "check_choice",
            "check_probability", "check_range"]
 
+#: A closed interval ``(lo, hi)`` of numbers, ``lo <= hi`` (what :func:`check_range` returns).
 Range = tuple[float, float]
 
 
@@ -209,10 +210,12 @@ def check_range(
         Its name, for the messages.
     symmetric_about : float or None
         See ``value``.
-    minimum, maximum : float, optional
-        Bounds the whole range must respect; None leaves that side open.
+    minimum : float, optional
+        The lower bound the whole range must respect; None leaves that side open.
     exclusive_minimum : bool
         Whether ``lo == minimum`` is refused.
+    maximum : float, optional
+        The upper bound the whole range must respect; None leaves that side open.
 
     Returns
     -------

@@ -18,7 +18,8 @@ import torch
 
 __all__ = ["Normalization", "check_normalization", "normalize", "normalize_uint8"]
 
-Normalization = tuple[tuple[float, ...], tuple[float, ...]]  # (means, stds): one value, or one per channel
+#: ``(means, stds)``: one value each, or one per channel.
+Normalization = tuple[tuple[float, ...], tuple[float, ...]]
 Stats = float | Sequence[float]
 
 

@@ -10,7 +10,6 @@ text (``nitpick_ignore_regex`` below).
 """
 from __future__ import annotations
 
-import re
 import sys
 import warnings
 from importlib import metadata
@@ -68,74 +67,10 @@ numpydoc_validation_checks = {
 # numpydoc reports an unknown section through GL06 above; its Python warning would repeat it.
 warnings.filterwarnings("ignore", message="Unknown section", category=UserWarning, module="numpydoc")
 
-# --- phase 2 removes these -----------------------------------------------------------------
-# Temporary, explicit, per object: today's docstrings that fail the checks above. Each entry is
-# one object whose docstring phase 2 rewrites in numpydoc form; the build then checks it too.
-PHASE2_UNCHECKED = """
-augkit.AuditReport augkit.Compose augkit.Compose.make_params augkit.Compose.mix augkit.GaussianNoise
-augkit.HorizontalFlip augkit.LensDistortion augkit.Normalize augkit.OneOf augkit.PCALighting
-augkit.PCALighting.color_map augkit.PCALighting.fit augkit.PCALighting.imagenet augkit.RandomApply augkit.RandomCrop
-augkit.RandomResizedCrop.forward_then_flip augkit.RandomScaleCrop augkit.RandomScaleCrop.forward_then_flip
-augkit.Rotate augkit.Shear augkit.Stretch augkit.Transform.color_map augkit.Transform.forward
-augkit.Transform.from_config augkit.Transform.from_json augkit.Transform.make_params augkit.Transform.mix
-augkit.Transform.output_shape augkit.Transform.p augkit.Transform.replay augkit.Transform.sample augkit.Translate
-augkit.VerticalFlip augkit.average_views augkit.flip_views augkit.multi_scale_ten_crop augkit.shift_views
-augkit.ten_crop
-augkit.data.BadImageError augkit.data.ImageFolderStream.set_epoch augkit.data.item_seed
-augkit.functional.COLOR_OPS augkit.functional.ColorMap augkit.functional.ColorMap.matrix
-augkit.functional.ColorMap.offset augkit.functional.RAND_AUGMENT augkit.functional.SHIFT_PADDING
-augkit.functional.Space augkit.functional.TRIVIAL_AUGMENT_WIDE augkit.functional.hflip
-augkit.functional.resize_shorter augkit.functional.scale_crop_antialias augkit.functional.shares_memory
-augkit.functional.vflip augkit.functional.warp
-augkit.functional.geometry.Radial augkit.functional.geometry.Radial.k1 augkit.functional.geometry.Radial.k2
-augkit.functional.geometry.Radial.size augkit.functional.geometry.Step augkit.functional.geometry.Step.fill
-augkit.functional.geometry.Step.in_size augkit.functional.geometry.Step.map augkit.functional.geometry.affine_total
-augkit.functional.geometry.exact_samples augkit.functional.geometry.flip_matrix augkit.functional.geometry.footprint
-augkit.functional.geometry.linear_matrix augkit.functional.geometry.radial_map
-augkit.functional.geometry.rotation_matrix augkit.functional.geometry.sampling_points
-augkit.functional.geometry.scale_crop_matrix augkit.functional.geometry.select_samples
-augkit.functional.geometry.shear_matrix augkit.functional.geometry.stretch_matrix
-augkit.functional.geometry.supersample_factors augkit.functional.geometry.translation_matrix
-augkit.params.Params augkit.params.check_params_batch augkit.params.index_params augkit.params.params_to
-augkit.registry.jsonable augkit.registry.transform_from_config
-augkit.sampling.TRIES augkit.sampling.Uniform augkit.sampling.Uniform.attr augkit.sampling.Uniform.name
-augkit.sampling.Uniform.neutral augkit.sampling.coin augkit.sampling.uniform augkit.sampling.uniform_where
-augkit.validation.as_batch augkit.validation.check_batch augkit.validation.check_crop_fits_scale
-augkit.validation.check_size
-conventions.check_range
-ensemble.BaggedNetClassifier ensemble.BaggedNetClassifier.member_probas ensemble.BaggedNetClassifier.predict
-ensemble.BaggedNetClassifier.predict_proba ensemble.BaggedNetClassifier.save ensemble.ErrorDecomposition
-ensemble.MemberFailedError ensemble.error_decomposition ensemble.vote
-ensemble.metrics.ReliabilityBins ensemble.metrics.brier ensemble.metrics.check_labels
-ensemble.recipes.CIFAR10_MEASURED ensemble.recipes.IMAGES_PER_MEMBER ensemble.recipes.cifar10
-nets.BatchNorm.forward nets.BatchNorm1d nets.BatchNorm2d nets.DivergenceError nets.Dropout nets.EarlyStopping
-nets.EarlyStopping.restore nets.EarlyStopping.step nets.FastCNN nets.FastCNN.init_from_data nets.History
-nets.History.from_dict nets.MLP nets.ResNet20 nets.SmallCNN nets.activation_stats nets.batch_norm
-nets.bfloat16_supported nets.convert_dropout nets.decay_parameters nets.evaluate nets.fan_in_and_out
-nets.hash_uniform nets.init_weights nets.l1_penalty nets.l2_penalty nets.mc_dropout_predict nets.predict_logits
-nets.recompute_population_statistics nets.restart_population_statistics nets.set_dropout_seed nets.to_float_batch
-augkit.functional.FILLS augkit.functional.IMAGENET_EIGVAL augkit.functional.IMAGENET_EIGVEC
-augkit.functional.INTERPOLATIONS augkit.functional.LUMA augkit.functional.PADDING_MODES augkit.functional.SHIFT_OPS
-augkit.functional.WARPED_OPS augkit.functional.geometry.Size augkit.params.Shape augkit.validation.Range
-conventions.Normalization conventions.Range ensemble.metrics.NLL_FLOOR ensemble.metrics.SUM_TOLERANCE
-ensemble.recipes.WIDTHS
-""".split()
-numpydoc_validation_exclude = {rf"^{re.escape(name)}$" for name in PHASE2_UNCHECKED}
-
-# Google-style sections docutils cannot parse: shown as written (a literal block) until rewritten.
-api_docstrings_as_written = {"ensemble.vote", "ensemble.ErrorDecomposition"}
-# Text reStructuredText reads as markup: a summary whose first sentence ends inside a literal
-# (``0 .. room_n``) breaks the summary tables; ``|a|`` is a substitution reference.
-api_docstring_fixes = {
-    "augkit.sampling.uniform_offset": [("``0 .. room_n``", "``0..room_n``")],
-    "nets.activation_stats": [("with |a| > 0.99", "with ``|a| > 0.99``")],
-}
-
 # References to objects that are not public (no page documents them) or private helpers.
 nitpick_ignore = [
     ("py:func", "_crop_to_footprint"),
     ("py:func", "corrupted_copies"),
-    ("py:func", "ensemble.budget.size_epochs"),
     ("py:data", "MIN_ROWS"),
     ("py:data", "TEMPERATURE_RANGE"),
     ("py:func", "nets.step.lr_factor"),

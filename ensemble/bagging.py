@@ -108,11 +108,6 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         AdamW-style), L1 penalty, ``"constant"``/``"onecycle"``/``"cosine"``/``"triangular"``
         lr schedule, the BatchNorm parameters' lr multiplier, look-ahead weight averaging, and
         label smoothing eps (composed with a label-mixing augmentation's soft targets).
-    time_budget : float or None
-        Seconds of wall time for the whole ``fit`` on this machine. A timing probe on the data
-        (:mod:`ensemble.engine.budget`) sizes each member's epochs (``epochs_``, a fraction allowed, at
-        most ``epochs``) so that training, the probe and the work after training fit; members
-        share the budget. ``None``: train ``epochs`` epochs.
     precision : {"float32", "bfloat16"}
         ``"float32"``: everything in float32. ``"bfloat16"``: the training forward under bf16
         autocast, on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX): typically 1.3-2x
@@ -149,6 +144,11 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         probabilities, never their argmax. It needs held-out rows: with ``bootstrap=False`` a
         ``validation_fraction > 0``; ``fit`` raises a ValueError when fewer than 20 rows are
         held out in all.
+    time_budget : float or None
+        Seconds of wall time for the whole ``fit`` on this machine. A timing probe on the data
+        (:mod:`ensemble.engine.budget`) sizes each member's epochs (``epochs_``, a fraction allowed, at
+        most ``epochs``) so that training, the probe and the work after training fit; members
+        share the budget. ``None``: train ``epochs`` epochs.
     early_stopping : bool
         Stop each member on its out-of-bag (or held-out) loss and restore its best snapshot,
         after ``patience`` epochs without improvement.
@@ -225,7 +225,7 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     epochs_ : float
         The epochs each member trained for (sized by ``time_budget`` when it is set).
     budget_plan_ : dict
-        With ``time_budget``: the probe's measurements and the plan (:func:`ensemble.engine.budget.size_epochs`).
+        With ``time_budget``: the probe's measurements and the plan (see :mod:`ensemble.engine.budget`).
     histories_ : list of dict
         Per member, its training history (:class:`nets.History` as a dict).
     member_seeds_, member_indices_ : list of int
@@ -519,11 +519,20 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             yield probas
 
     def member_probas(self, X, tta="default") -> torch.Tensor:
-        """Each member's class probabilities: float tensor ``M x N x K`` (for diagnostics),
-        uncalibrated.
+        """Each member's class probabilities, uncalibrated (for diagnostics).
 
-        ``X``: as in :meth:`predict_proba`. ``tta``: ``"default"`` uses the estimator's
-        ``tta_``; else as in :meth:`predict_proba`.
+        Parameters
+        ----------
+        X : array-like, path, list of paths or Dataset
+            Arrays as in :meth:`fit`, or, for an ensemble fitted on photos, photos as in
+            :meth:`fit` (a folder's files in its sorted order).
+        tta : str, callable or None
+            As in :meth:`predict_proba`; ``"default"`` uses the estimator's ``tta_``.
+
+        Returns
+        -------
+        torch.Tensor
+            Float ``M x N x K``: member m's probabilities for N rows over K classes.
         """
         return torch.cat(list(self._member_chunks(self._prediction_source(X), tta)), dim=1)
 
@@ -538,18 +547,28 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         return [self.weights[i] for i in self.member_indices_]
 
     def predict_proba(self, X, tta="default") -> np.ndarray:
-        """Class probabilities ``N x K``: per member the mean over test views of its softmax,
-        then the (weighted) mean over members; with ``calibration``, then ``temperature_``
-        applied to their logits (:func:`ensemble.calibration.apply_temperature`).
+        """Class probabilities: each member's softmax averaged over the test views, then over members.
 
-        ``X``: arrays as in :meth:`fit`, or, for an ensemble fitted on photos, photos as in
-        :meth:`fit` (a folder's files in its sorted order). ``tta``: ``None``, ``"flip"``,
-        ``"shift"``, ``"flip_shift"``, ``"ten_crop"``, ``"multi_scale"`` or a callable mapping
-        a uint8 batch ``N x C x H x W`` to views ``N x V x C x H x W`` (for photos: of the
-        centre views; ``"ten_crop"`` and ``"multi_scale"`` crop the resized photo itself, see
-        :mod:`ensemble.engine.photos`); ``"default"`` (or ``"auto"``) = the estimator's
-        ``tta_``. Each member sees all views of a batch in one forward pass; a photo is
-        decoded once for all its views and all members.
+        The mean over members is weighted by ``weights``. With ``calibration``, ``temperature_`` is then applied to their logits
+        (:func:`ensemble.calibration.apply_temperature`). Each member sees all views of a batch
+        in one forward pass; a photo is decoded once for all its views and all members.
+
+        Parameters
+        ----------
+        X : array-like, path, list of paths or Dataset
+            Arrays as in :meth:`fit`, or, for an ensemble fitted on photos, photos as in
+            :meth:`fit` (a folder's files in its sorted order).
+        tta : str, callable or None
+            ``None``, ``"flip"``, ``"shift"``, ``"flip_shift"``, ``"ten_crop"``,
+            ``"multi_scale"`` or a callable mapping a uint8 batch ``N x C x H x W`` to views
+            ``N x V x C x H x W`` (for photos: of the centre views; ``"ten_crop"`` and
+            ``"multi_scale"`` crop the resized photo itself, see :mod:`ensemble.engine.photos`);
+            ``"default"`` (or ``"auto"``): the estimator's ``tta_``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Float ``N x K``, rows summing to 1, classes in the order of ``classes_``.
         """
         proba = self._combined(self._prediction_source(X), tta, "soft")
         temperature = getattr(self, "temperature_", None)
@@ -558,14 +577,44 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         return apply_temperature(ensemble_logits(proba), temperature)
 
     def predict(self, X, tta="default") -> np.ndarray:
-        """Predicted class labels ``N``, combined by the estimator's ``voting`` rule
-        (hard-vote ties go to the lowest class index); the temperature never changes them."""
+        """Predicted class labels, combined by the estimator's ``voting`` rule.
+
+        Hard-vote ties go to the lowest class index; the temperature never changes a prediction.
+
+        Parameters
+        ----------
+        X : array-like, path, list of paths or Dataset
+            Arrays as in :meth:`fit`, or, for an ensemble fitted on photos, photos as in
+            :meth:`fit` (a folder's files in its sorted order).
+        tta : str, callable or None
+            As in :meth:`predict_proba`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``N`` labels from ``classes_``.
+        """
         combined = self._combined(self._prediction_source(X), tta, self.voting)
         return self.classes_[combined.argmax(1)]
 
     def score(self, X, y=None, sample_weight=None) -> float:
-        """Mean accuracy of :meth:`predict` on ``X`` against ``y``; for photos, ``y`` defaults to
-        a folder's (or a Dataset's) own labels."""
+        """Mean accuracy of :meth:`predict` on ``X`` against ``y``.
+
+        Parameters
+        ----------
+        X : array-like, path, list of paths or Dataset
+            Arrays as in :meth:`fit`, or, for an ensemble fitted on photos, photos as in
+            :meth:`fit` (a folder's files in its sorted order).
+        y : array-like, optional
+            ``N`` true labels; for photos it defaults to a folder's (or a Dataset's) own labels.
+        sample_weight : array-like, optional
+            ``N`` weights of the rows.
+
+        Returns
+        -------
+        float
+            The (weighted) share of rows predicted right.
+        """
         if not is_photo_input(X):
             return super().score(X, y, sample_weight=sample_weight)
         source = prepare_photo_predict(self, X, y)
@@ -578,10 +627,17 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted ensemble to folder ``path``: settings and classes as JSON, each member's
-        weights as safetensors (:mod:`ensemble.persistence`). Any member factory saves; one that
-        is not a ``nets`` model is recorded by qualified name only and must be passed to
-        :meth:`load`."""
+        """Write the fitted ensemble to a folder.
+
+        Settings and classes go to JSON, each member's weights to safetensors
+        (:mod:`ensemble.persistence`). Any member factory saves; one that is not a ``nets`` model
+        is recorded by qualified name only and must be passed to :meth:`load`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The folder.
+        """
         from .persistence import save_ensemble
 
         save_ensemble(self, Path(path))
@@ -599,6 +655,11 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             ``nets`` model.
         device : str, optional
             Load the members onto this device instead of the saved ``device``.
+
+        Returns
+        -------
+        BaggedNetClassifier
+            The fitted ensemble, predicting as the saved one did.
         """
         from .persistence import load_ensemble
 

@@ -69,12 +69,14 @@ def ensemble_logits(proba) -> np.ndarray | torch.Tensor:
 
     Parameters
     ----------
-    proba : ``N x K`` probabilities (array or tensor; see :func:`ensemble.metrics.check_proba`).
+    proba : array-like or torch.Tensor
+        Float ``N x K`` probabilities (see :func:`ensemble.metrics.check_proba`).
 
     Returns
     -------
-    ``N x K`` logits, finite (at least ``log NLL_FLOOR``), in ``proba``'s kind and float dtype;
-    ``softmax`` of them gives ``proba`` back up to the floor.
+    numpy.ndarray or torch.Tensor
+        ``N x K`` logits, finite (at least ``log NLL_FLOOR``), in ``proba``'s kind and float
+        dtype; ``softmax`` of them gives ``proba`` back up to the floor.
     """
     p = check_proba(proba)
     return _like(p.clamp(min=NLL_FLOOR).log(), proba)
@@ -85,12 +87,16 @@ def apply_temperature(logits, temperature: float) -> np.ndarray | torch.Tensor:
 
     Parameters
     ----------
-    logits : ``N x K`` float array or tensor (for an ensemble: :func:`ensemble_logits`).
-    temperature : ``T > 0``; ``T > 1`` softens over-confident predictions, ``T < 1`` sharpens.
+    logits : array-like or torch.Tensor
+        Float ``N x K`` (for an ensemble: :func:`ensemble_logits`).
+    temperature : float
+        ``T > 0``; ``T > 1`` softens over-confident predictions, ``T < 1`` sharpens.
 
     Returns
     -------
-    ``N x K`` probabilities in ``logits``' kind and float dtype, with the argmax of ``logits``.
+    numpy.ndarray or torch.Tensor
+        ``N x K`` probabilities in ``logits``' kind and float dtype, with the argmax of
+        ``logits``.
     """
     temperature = check_number(temperature, "temperature", minimum=0, exclusive_minimum=True)
     z = _check_logits(logits)
@@ -102,21 +108,29 @@ def fit_temperature(logits, y) -> float:
 
     Parameters
     ----------
-    logits : ``N x K`` float array or tensor, ``N >= MIN_ROWS``, of rows the model did not
-        train on (for an ensemble: :func:`ensemble_logits` of its out-of-bag probabilities).
-    y : ``N`` integer labels in ``[0, K)``.
+    logits : array-like or torch.Tensor
+        Float ``N x K``, ``N >= MIN_ROWS``, of rows the model did not train on (for an
+        ensemble: :func:`ensemble_logits` of its out-of-bag probabilities).
+    y : array-like or torch.Tensor
+        ``N`` integer labels in ``[0, K)``.
 
     Returns
     -------
-    float ``T`` in :data:`TEMPERATURE_RANGE` (to about 1e-10 relative).
+    float
+        ``T`` in :data:`TEMPERATURE_RANGE` (to about 1e-10 relative).
 
     Raises
     ------
-    ValueError for fewer than :data:`MIN_ROWS` rows or bad shapes / labels (see
-    :func:`ensemble.metrics.check_labels`). Warns (UserWarning) and returns an end of the
-    range when the NLL keeps falling beyond it: towards small ``T`` when (nearly) every row is
-    classified correctly with a margin (e.g. training rows were passed), towards large ``T``
-    when the logits carry no information about the labels.
+    ValueError
+        For fewer than :data:`MIN_ROWS` rows or bad shapes / labels (see
+        :func:`ensemble.metrics.check_labels`).
+
+    Warns
+    -----
+    UserWarning
+        When the NLL keeps falling beyond the range (an end of it is returned): towards small
+        ``T`` when (nearly) every row is classified correctly with a margin (e.g. training rows
+        were passed), towards large ``T`` when the logits carry no information about the labels.
     """
     z = _check_logits(logits)
     labels = check_labels(y, *z.shape)

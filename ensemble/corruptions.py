@@ -106,12 +106,16 @@ Kernel = Callable[[torch.Tensor, float, torch.Generator], torch.Tensor]
 class Corruption:
     """A corruption and its parameter at each severity.
 
-    Attributes
+    Parameters
     ----------
-    name : key in :data:`CORRUPTIONS`.
-    parameter : what ``values`` set (e.g. ``"sigma"``).
-    values : the parameter at severities 1..5.
-    kernel : ``kernel(x, value, generator)``, float working batch in and out.
+    name : str
+        Its key in :data:`CORRUPTIONS`.
+    parameter : str
+        What ``values`` set (e.g. ``"sigma"``).
+    values : tuple of float
+        The parameter at severities 1 to 5.
+    kernel : callable
+        ``kernel(x, value, generator)``, float working batch in and out.
     """
 
     name: str
@@ -147,15 +151,20 @@ def corrupt(images: torch.Tensor, name: str, severity: int, seed: int = 0) -> to
 
     Parameters
     ----------
-    images : uint8 tensor ``N x C x H x W`` (C = 1 or 3).
-    name : a key of :data:`CORRUPTIONS`.
-    severity : 1..5.
-    seed : int; the random draws (noise, rotation signs) depend only on ``seed``, ``name`` and
+    images : torch.Tensor
+        uint8 ``N x C x H x W`` (C = 1 or 3).
+    name : str
+        A key of :data:`CORRUPTIONS`.
+    severity : int
+        From 1 to 5.
+    seed : int
+        The random draws (noise, rotation signs) depend only on ``seed``, ``name`` and
         ``severity``, so the same call gives the same images.
 
     Returns
     -------
-    uint8 tensor of the same shape and device (rounded to nearest).
+    torch.Tensor
+        uint8, of the same shape and device (rounded to nearest).
     """
     check_batch(images)
     if images.dtype != torch.uint8:

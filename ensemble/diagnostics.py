@@ -15,14 +15,20 @@ __all__ = ["ErrorDecomposition", "error_decomposition"]
 class ErrorDecomposition:
     """Result of :func:`error_decomposition` (all errors are squared errors per sample).
 
-    Attributes:
-        variance: ``v = E[eps_i . eps_i]``, averaged over members ``i`` and samples.
-        covariance: ``c = E[eps_i . eps_j]``, averaged over ordered pairs ``i != j`` and samples
-            (``nan`` with one member).
-        predicted: ``v / k + (k - 1) / k * c``, the lecture's ensemble squared error.
-        measured: ``E[(mean_i eps_i) . (mean_i eps_i)]``, the soft-vote ensemble's squared error.
-        by_size: one dict per ensemble size ``m = 1..k`` (the first ``m`` members) with keys
-            ``members, accuracy, predicted, measured``.
+    Parameters
+    ----------
+    variance : float
+        ``v = E[eps_i . eps_i]``, averaged over members ``i`` and samples.
+    covariance : float
+        ``c = E[eps_i . eps_j]``, averaged over ordered pairs ``i != j`` and samples (``nan``
+        with one member).
+    predicted : float
+        ``v / k + (k - 1) / k * c``, the lecture's ensemble squared error.
+    measured : float
+        ``E[(mean_i eps_i) . (mean_i eps_i)]``, the soft-vote ensemble's squared error.
+    by_size : list of dict
+        One dict per ensemble size ``m = 1..k`` (the first ``m`` members) with keys
+        ``members, accuracy, predicted, measured``.
     """
 
     variance: float
@@ -32,6 +38,13 @@ class ErrorDecomposition:
     by_size: list[dict]
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (for JSON).
+
+        Returns
+        -------
+        dict
+            ``variance``, ``covariance``, ``predicted``, ``measured`` and ``by_size``.
+        """
         return asdict(self)
 
 
@@ -43,9 +56,25 @@ def error_decomposition(member_probas, y) -> ErrorDecomposition:
     members and ``c`` over ordered pairs makes ``predicted == measured`` an exact identity.
     Independent zero-mean errors give ``c = 0`` and error ``v / k``; identical members give ``c = v``.
 
-    Args:
-        member_probas: ``k x N x K`` member probabilities (tensor or array).
-        y: ``N`` integer labels in ``[0, K)``.
+    Parameters
+    ----------
+    member_probas : torch.Tensor or numpy.ndarray
+        Float ``k x N x K``: each of ``k`` members' probabilities for ``N`` samples over ``K``
+        classes.
+    y : array-like
+        ``N`` integer labels in ``[0, K)``.
+
+    Returns
+    -------
+    ErrorDecomposition
+        ``v``, ``c``, the predicted and the measured squared error, computed in float64, and the
+        same for the first ``m`` members for every ``m``.
+
+    Raises
+    ------
+    ValueError
+        When ``member_probas`` is not ``k x N x K`` with ``k, N >= 1``, or ``y`` is not ``N``
+        labels in ``[0, K)``.
     """
     p = torch.as_tensor(np.asarray(member_probas), dtype=torch.float64)
     labels = torch.as_tensor(np.asarray(y), dtype=torch.long)

@@ -17,10 +17,12 @@ __all__ = ["MemberFailedError", "FitInterrupted", "check_divergence"]
 class MemberFailedError(RuntimeError):
     """A member could not be trained (it raised, its worker process died, or it diverged).
 
-    Attributes
+    Parameters
     ----------
-    members : list of int
-        Indices of the members concerned.
+    message : str
+        What happened, and how to resume.
+    members : sequence of int
+        Indices of the members concerned (kept as a list of int in ``members``).
     """
 
     def __init__(self, message: str, members: Sequence[int]) -> None:

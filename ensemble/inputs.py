@@ -73,13 +73,31 @@ def _stack_same_size(images) -> np.ndarray:
 def as_image_array(X, layout: str | None = None, name: str = "X") -> tuple[np.ndarray, str]:
     """Check an image batch and return it as a contiguous ``N x C x H x W`` array and its layout.
 
-    Args:
-        X: ``N x H x W x C`` / ``N x C x H x W`` / ``N x H x W`` array, tensor or list of images.
-        layout: ``"NHWC"`` or ``"NCHW"`` to force one (as fitted); ``None`` infers it: channels
-            last when the last axis has 1 or 3 entries, else channels first.
+    Parameters
+    ----------
+    X : array-like, torch.Tensor or list of images
+        ``N x H x W x C``, ``N x C x H x W`` or ``N x H x W`` (grayscale) images, ``C`` = 1 or 3:
+        uint8 in [0, 255] or float in [0, 1]; a list holds ``N`` images of one size.
+    layout : {"NHWC", "NCHW"} or None
+        Force one layout (as fitted); ``None`` infers it: channels last when the last axis has
+        1 or 3 entries, else channels first.
+    name : str
+        The argument's name in error messages.
 
-    Returns:
-        (uint8 or float32 array ``N x C x H x W``, layout).
+    Returns
+    -------
+    images : numpy.ndarray
+        uint8 (as given) or float32 ``N x C x H x W``, contiguous.
+    layout : {"NHWC", "NCHW"}
+        The layout ``X`` was read in.
+
+    Raises
+    ------
+    ValueError
+        For an empty batch, images of mixed sizes, another rank or channel count, or float
+        values outside [0, 1].
+    TypeError
+        For pixels that are neither uint8 nor numbers.
     """
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()

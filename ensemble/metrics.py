@@ -19,12 +19,13 @@ from conventions import check_int
 __all__ = ["NLL_FLOOR", "SUM_TOLERANCE", "ReliabilityBins", "brier", "check_labels", "check_proba", "disagreement",
            "ece", "nll", "reliability_bins", "reliability_diagram", "summary"]
 
-# The probability of the true class is clipped at this floor before its log is taken, so one
-# confidently wrong row costs at most -log(1e-12) = 27.6 nats instead of infinity. Fixed (not
-# the dtype's epsilon) so that float32 and float64 predictions score the same.
+#: The floor the probability of the true class is clipped at before its log is taken, so one
+#: confidently wrong row costs at most -log(1e-12) = 27.6 nats instead of infinity. Fixed (not
+#: the dtype's epsilon) so that float32 and float64 predictions score the same.
 NLL_FLOOR = 1e-12
-# Rows of float32 probabilities averaged over many views and members sum to 1 within ~1e-6;
-# a row further off than this is not a probability vector (often: logits passed by mistake).
+#: How far from 1 a row of probabilities may sum. Rows of float32 probabilities averaged over
+#: many views and members sum to 1 within ~1e-6; a row further off than this is not a
+#: probability vector (often: logits passed by mistake).
 SUM_TOLERANCE = 1e-4
 
 
@@ -42,18 +43,24 @@ def check_proba(proba, name: str = "proba") -> torch.Tensor:
 
     Parameters
     ----------
-    proba : float array or tensor, shape ``(N, K)`` with ``N >= 1``, ``K >= 2``; finite values
-        in [0, 1] whose rows sum to 1 within :data:`SUM_TOLERANCE`.
-    name : the argument's name in error messages.
+    proba : array-like or torch.Tensor
+        Float ``N x K`` with ``N >= 1``, ``K >= 2``: finite values in [0, 1] whose rows sum to 1
+        within :data:`SUM_TOLERANCE`.
+    name : str
+        The argument's name in error messages.
 
     Returns
     -------
-    torch.Tensor, float64, shape ``(N, K)``.
+    torch.Tensor
+        float64 ``N x K``.
 
     Raises
     ------
-    TypeError for a non-float dtype; ValueError for a wrong shape, NaN/Inf, values outside
-    [0, 1] or a row whose sum is off by more than the tolerance (the message names the row).
+    TypeError
+        For a non-float dtype.
+    ValueError
+        For a wrong shape, NaN/Inf, values outside [0, 1] or a row whose sum is off by more than
+        the tolerance (the message names the row).
     """
     p = _as_cpu_tensor(proba, name)
     if not p.dtype.is_floating_point:
@@ -82,8 +89,28 @@ def check_proba(proba, name: str = "proba") -> torch.Tensor:
 def check_labels(y, n: int, n_classes: int, name: str = "y") -> torch.Tensor:
     """Check ``n`` integer labels in ``[0, n_classes)`` and return them as an int64 CPU tensor.
 
-    Raises TypeError for a non-integer dtype (bool included) and ValueError for a wrong shape or
-    length, or a label outside the range.
+    Parameters
+    ----------
+    y : array-like or torch.Tensor
+        The labels.
+    n : int
+        The number of samples they must label.
+    n_classes : int
+        K: the labels must lie in ``[0, K)``.
+    name : str
+        The argument's name in error messages.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 ``n``, on the CPU.
+
+    Raises
+    ------
+    TypeError
+        For a non-integer dtype (bool included).
+    ValueError
+        For a wrong shape or length, or a label outside the range.
     """
     labels = _as_cpu_tensor(y, name)
     if labels.dtype == torch.bool or labels.dtype.is_floating_point or labels.dtype.is_complex:
@@ -109,12 +136,15 @@ def nll(proba, y) -> float:
 
     Parameters
     ----------
-    proba : ``N x K`` probabilities (array or tensor).
-    y : ``N`` integer labels in ``[0, K)``.
+    proba : array-like or torch.Tensor
+        Float ``N x K`` class probabilities.
+    y : array-like or torch.Tensor
+        ``N`` integer labels in ``[0, K)``.
 
     Returns
     -------
-    float, >= 0; at most ``-log(NLL_FLOOR)`` = 27.6 (see :data:`NLL_FLOOR`).
+    float
+        ``>= 0``; at most ``-log(NLL_FLOOR)`` = 27.6 (see :data:`NLL_FLOOR`).
     """
     p, labels = _checked(proba, y)
     true = p.gather(1, labels[:, None]).squeeze(1)
@@ -125,7 +155,18 @@ def brier(proba, y) -> float:
     """Brier score: ``mean_n sum_k (p[n, k] - [y_n == k])^2``, in [0, 2] (0 is perfect).
 
     The multi-class form of Brier (1950): summed over classes, averaged over samples.
-    ``proba``: ``N x K`` probabilities; ``y``: ``N`` integer labels in ``[0, K)``.
+
+    Parameters
+    ----------
+    proba : array-like or torch.Tensor
+        Float ``N x K`` class probabilities.
+    y : array-like or torch.Tensor
+        ``N`` integer labels in ``[0, K)``.
+
+    Returns
+    -------
+    float
+        In [0, 2].
     """
     p, labels = _checked(proba, y)
     onehot = torch.nn.functional.one_hot(labels, p.shape[1]).to(p.dtype)
@@ -136,12 +177,16 @@ def brier(proba, y) -> float:
 class ReliabilityBins:
     """Confidence bins of :func:`reliability_bins` (numpy arrays, one entry per bin).
 
-    Attributes
+    Parameters
     ----------
-    edges : float64 ``(n_bins + 1,)``, ``i / n_bins``.
-    counts : int64 ``(n_bins,)``, samples per bin.
-    accuracy : float64 ``(n_bins,)``, share of the bin's samples predicted correctly (NaN when empty).
-    confidence : float64 ``(n_bins,)``, mean confidence of the bin's samples (NaN when empty).
+    edges : numpy.ndarray
+        float64 ``n_bins + 1``: ``i / n_bins``.
+    counts : numpy.ndarray
+        int64 ``n_bins``: samples per bin.
+    accuracy : numpy.ndarray
+        float64 ``n_bins``: the share of the bin's samples predicted correctly (NaN when empty).
+    confidence : numpy.ndarray
+        float64 ``n_bins``: the mean confidence of the bin's samples (NaN when empty).
     """
 
     edges: np.ndarray
@@ -167,13 +212,17 @@ def reliability_bins(proba, y, n_bins: int = 15) -> ReliabilityBins:
 
     Parameters
     ----------
-    proba : ``N x K`` probabilities (array or tensor).
-    y : ``N`` integer labels in ``[0, K)``.
-    n_bins : number of bins, >= 1.
+    proba : array-like or torch.Tensor
+        Float ``N x K`` class probabilities.
+    y : array-like or torch.Tensor
+        ``N`` integer labels in ``[0, K)``.
+    n_bins : int
+        The number of bins, >= 1.
 
     Returns
     -------
     ReliabilityBins
+        The bins' edges, counts, accuracy and mean confidence.
     """
     n_bins = check_int(n_bins, "n_bins", minimum=1)
     p, labels = _checked(proba, y)
@@ -198,13 +247,17 @@ def ece(proba, y, n_bins: int = 15) -> float:
 
     Parameters
     ----------
-    proba : ``N x K`` probabilities (array or tensor).
-    y : ``N`` integer labels in ``[0, K)``.
-    n_bins : number of bins, >= 1 (15: the count of Guo et al. and uncertainty-baselines).
+    proba : array-like or torch.Tensor
+        Float ``N x K`` class probabilities.
+    y : array-like or torch.Tensor
+        ``N`` integer labels in ``[0, K)``.
+    n_bins : int
+        The number of bins, >= 1 (15: the count of Guo et al. and uncertainty-baselines).
 
     Returns
     -------
-    float in [0, 1].
+    float
+        In [0, 1].
     """
     return reliability_bins(proba, y, n_bins).ece
 
@@ -219,18 +272,26 @@ def reliability_diagram(proba, y, path: str | os.PathLike | None = None, ax=None
 
     Parameters
     ----------
-    proba : ``N x K`` probabilities (array or tensor).
-    y : ``N`` integer labels in ``[0, K)``.
-    path : if given, the figure is saved there (format from the suffix).
-    ax : matplotlib Axes to draw into; ``None`` makes a new 4 x 4 inch figure without pyplot
-        (no global state; pass an ``ax`` from ``plt.subplots()`` to show it interactively).
-    n_bins : number of bins, >= 1.
-    label : legend name of this model (default ``"model"``).
-    **line_kwargs : passed to ``Axes.plot`` for this model's line (``color``, ``linestyle``, ...).
+    proba : array-like or torch.Tensor
+        Float ``N x K`` class probabilities.
+    y : array-like or torch.Tensor
+        ``N`` integer labels in ``[0, K)``.
+    path : str or os.PathLike, optional
+        If given, the figure is saved there (format from the suffix).
+    ax : matplotlib.axes.Axes, optional
+        The axes to draw into; ``None`` makes a new 4 x 4 inch figure without pyplot (no global
+        state; pass an ``ax`` from ``plt.subplots()`` to show it interactively).
+    n_bins : int
+        The number of bins, >= 1.
+    label : str, optional
+        The legend name of this model (default ``"model"``).
+    **line_kwargs
+        Passed to ``Axes.plot`` for this model's line (``color``, ``linestyle``, ...).
 
     Returns
     -------
-    matplotlib.axes.Axes: the axes drawn into (its figure is ``ax.figure``).
+    matplotlib.axes.Axes
+        The axes drawn into (its figure is ``ax.figure``).
     """
     try:
         from matplotlib.figure import Figure
@@ -253,20 +314,22 @@ def reliability_diagram(proba, y, path: str | os.PathLike | None = None, ax=None
 
 
 def disagreement(member_probas) -> float:
-    """Mean pairwise disagreement of ``M`` members: the share of samples on which two members'
-    predicted classes differ, averaged over the ``M (M - 1) / 2`` pairs.
+    """Mean pairwise disagreement of ``M`` members.
 
-    Computed from class counts: with ``c_nk`` members predicting class ``k`` for sample ``n``,
+    The share of samples on which two members' predicted classes differ, averaged over the
+    ``M (M - 1) / 2`` pairs. Computed from class counts: with ``c_nk`` members predicting class ``k`` for sample ``n``,
     ``sum_k c_nk (c_nk - 1) / 2`` of the pairs agree on it.
 
     Parameters
     ----------
-    member_probas : ``M x N x K`` probabilities (array or tensor), ``M >= 2``, e.g.
+    member_probas : array-like or torch.Tensor
+        Float ``M x N x K`` probabilities, ``M >= 2``, e.g.
         :meth:`ensemble.BaggedNetClassifier.member_probas`.
 
     Returns
     -------
-    float in [0, 1].
+    float
+        In [0, 1].
     """
     p = _as_cpu_tensor(member_probas, "member_probas")
     if p.ndim != 3:
@@ -286,15 +349,20 @@ def summary(proba, y, *, member_probas=None, n_bins: int = 15) -> dict[str, floa
 
     Parameters
     ----------
-    proba : ``N x K`` probabilities (array or tensor), e.g. an ensemble's ``predict_proba``.
-    y : ``N`` integer labels in ``[0, K)``.
-    member_probas : optional ``M x N x K`` member probabilities (``M >= 2``) of the same samples.
-    n_bins : ECE bins.
+    proba : array-like or torch.Tensor
+        Float ``N x K`` class probabilities, e.g. an ensemble's ``predict_proba``.
+    y : array-like or torch.Tensor
+        ``N`` integer labels in ``[0, K)``.
+    member_probas : array-like or torch.Tensor, optional
+        Float ``M x N x K`` member probabilities (``M >= 2``) of the same samples.
+    n_bins : int
+        The ECE's bins.
 
     Returns
     -------
-    dict with float values ``accuracy``, ``nll``, ``brier``, ``ece``, and ``disagreement`` when
-    ``member_probas`` is given.
+    dict
+        Float values ``accuracy``, ``nll``, ``brier``, ``ece``, and ``disagreement`` when
+        ``member_probas`` is given.
     """
     p, labels = _checked(proba, y)
     scores = {"accuracy": float((p.argmax(1) == labels).to(torch.float64).mean()), "nll": nll(p, labels),

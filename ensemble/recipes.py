@@ -2,7 +2,7 @@
 
 ``cifar10(time_budget)`` is airbench94 (Keller Jordan, 2024: 94% on CIFAR-10 in 3.8 A100-seconds)
 made of this toolkit's parts and sized to a wall-time budget on whatever machine runs it. See
-:func:`cifar10` for what it does, why, and what it measured.
+:func:`cifar10` for what it does and why.
 """
 from __future__ import annotations
 
@@ -22,19 +22,18 @@ from .engine.budget import probe_speed
 from .engine.members import TrainSetup, threads_per_worker
 from .settings import train_config
 
-__all__ = ["cifar10", "cifar10_airbench", "mirror_translate_views", "CIFAR10_MEASURED", "WIDTHS", "IMAGES_PER_MEMBER"]
+__all__ = ["cifar10", "cifar10_airbench", "mirror_translate_views", "WIDTHS", "IMAGES_PER_MEMBER"]
 
-# airbench94's widths, then narrower networks of the same design.
+#: The network widths :func:`cifar10` chooses from, widest first: airbench94's, then narrower
+#: networks of the same design.
 WIDTHS = ((64, 256, 256), (48, 192, 192), (32, 128, 128))
-# airbench94's schedule trains on 9.9 epochs of 50,000 images; a member that would see fewer than
-# this many images in its share of the budget is more accurate narrower, with more epochs
-# (on this project's 2-core AVX2 CPU at 900 s: 32/128/128 reached 87.4% in 8 epochs, where
-# 64/256/256 would have had under 3; README, "A CIFAR-10 recipe").
+#: The training images a member must see in its share of the budget for :func:`cifar10` to
+#: choose a width of :data:`WIDTHS` (else it tries the next narrower). airbench94's schedule
+#: trains on 9.9 epochs of 50,000 images; a member that would see fewer is more accurate
+#: narrower, with more epochs.
 IMAGES_PER_MEMBER = 400_000
-
-# What the recipe measured on this project's development machine (filled by
-# examples/cifar10_recipe.py; the README has the table and the command).
-CIFAR10_MEASURED = "see README.md, section 'A CIFAR-10 recipe'"
+# Measured by examples/cifar10_recipe.py on a 2-core AVX2 CPU at 900 s: 32/128/128 reached 87.4%
+# in 8 epochs, where 64/256/256 would have had under 3.
 
 
 def _member(widths, batch_norm: bool = True):
@@ -97,8 +96,21 @@ def cifar10(time_budget: float, n_members: int = 1, device: str = "cpu", random_
         Any :class:`BaggedNetClassifier` parameter, replacing the recipe's (the ablation
         example removes one technique at a time this way).
 
-    What it is, and why
-    -------------------
+    Returns
+    -------
+    BaggedNetClassifier
+        Unfitted; ``fit(images N x 32 x 32 x 3 uint8, labels)``.
+
+    Raises
+    ------
+    TypeError
+        For an override that is no :class:`BaggedNetClassifier` parameter, or ``member=`` with
+        ``batch_norm=False``.
+
+    Notes
+    -----
+    What it is, and why:
+
     * The network: :class:`nets.FastCNN` 64/256/256, airbench94's: a 2 x 2 stem whose filters
       are the whitening of the training images' patches, fixed (``whiten``); 3 x 3 convolutions
       initialised as identities (``dirac``); BatchNorm with frozen scales whose shifts step 64
@@ -114,12 +126,8 @@ def cifar10(time_budget: float, n_members: int = 1, device: str = "cpu", random_
       ``tta="auto"`` chooses among none, flip, flip + 1-2 px shifts and ten crops on the held-out
       rows; ``calibration="temperature"`` fits a temperature there.
 
-    Measured: :data:`CIFAR10_MEASURED`.
-
-    Returns
-    -------
-    BaggedNetClassifier
-        Unfitted; ``fit(images N x 32 x 32 x 3 uint8, labels)``.
+    ``examples/cifar10_recipe.py`` measures it; the documentation's results pages show what it
+    measured, with the command that produced it.
     """
     start = time.perf_counter()
     batch_size = 512
@@ -171,7 +179,17 @@ def mirror_translate_views(batch: torch.Tensor) -> torch.Tensor:
     airbench weighs the image and its mirror 1/4 each, and the image moved one pixel diagonally
     down-right and up-left (reflect padding) and their mirrors 1/8 each. An estimator averages
     its views uniformly, so the image and its mirror come twice: views 0-3 are the image (twice),
-    the shift down-right and the shift up-left; views 4-7 their mirrors. Same dtype and device.
+    the shift down-right and the shift up-left; views 4-7 their mirrors.
+
+    Parameters
+    ----------
+    batch : torch.Tensor
+        N x C x H x W, uint8 or float.
+
+    Returns
+    -------
+    torch.Tensor
+        N x 8 x C x H x W, ``batch``'s dtype and device.
     """
     h, w = batch.shape[-2:]
     padded = F.pad(batch, (1, 1, 1, 1), mode="reflect")
@@ -180,7 +198,24 @@ def mirror_translate_views(batch: torch.Tensor) -> torch.Tensor:
 
 
 def cifar10_airbench(epochs: float = 9.9, **overrides) -> BaggedNetClassifier:
-    """:func:`cifar10` at airbench94's own configuration, with no time budget."""
+    """:func:`cifar10` at airbench94's own configuration, with no time budget.
+
+    airbench94's widths 64/256/256 and batch 1024 at its learning rate, every training row used
+    (no held-out rows, so no temperature), and ``tta="flip_shift"`` (the image, four 2-pixel
+    shifts and their mirrors on 32 x 32 images).
+
+    Parameters
+    ----------
+    epochs : float
+        The epochs to train (airbench94's 9.9 by default).
+    **overrides
+        Any :class:`BaggedNetClassifier` parameter, replacing these settings and the recipe's.
+
+    Returns
+    -------
+    BaggedNetClassifier
+        Unfitted; ``fit(images N x 32 x 32 x 3 uint8, labels)``.
+    """
     batch_size = 1024
     settings = dict(epochs=epochs, batch_size=batch_size, lr=11.5 / (1024 * (1 + 1 / (1 - 0.85))) * batch_size,
                     validation_fraction=0.0, tta="flip_shift", calibration=None)

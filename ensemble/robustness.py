@@ -38,18 +38,29 @@ def _as_batch(images: Images) -> torch.Tensor:
 
 def corrupted_copies(images: Images, *, corruptions: Iterable[str] | None = None,
                      severities: Sequence[int] = SEVERITIES, seed: int = 0) -> Iterator[tuple[str, int, Images]]:
-    """Corrupted copies of ``images``: an iterator of ``(corruption, severity, copy)``, one copy
-    made at a time.
+    """Corrupted copies of ``images``, one copy made at a time.
 
     Parameters
     ----------
-    images : uint8 numpy array ``N x H x W x C`` (as :mod:`augkit.data` loads them) or uint8
-        tensor ``N x C x H x W``; each copy comes back in the same kind and layout.
-    corruptions : names from :data:`ensemble.corruptions.CORRUPTIONS` (default: all, in order).
-    severities : from 1..5.
-    seed : see :func:`ensemble.corruptions.corrupt` (the whole set is corrupted as one batch).
+    images : numpy.ndarray or torch.Tensor
+        uint8 numpy ``N x H x W x C`` (as :mod:`augkit.data` loads them) or uint8 tensor
+        ``N x C x H x W``; each copy comes back in the same kind and layout.
+    corruptions : iterable of str, optional
+        Names from :data:`ensemble.corruptions.CORRUPTIONS` (default: all, in order).
+    severities : sequence of int
+        From 1 to 5.
+    seed : int
+        See :func:`ensemble.corruptions.corrupt` (the whole set is corrupted as one batch).
 
-    Raises ValueError at the call (not at the first copy) for an unknown corruption or severity.
+    Returns
+    -------
+    iterator of (str, int, numpy.ndarray or torch.Tensor)
+        ``(corruption, severity, copy)``.
+
+    Raises
+    ------
+    ValueError
+        At the call (not at the first copy), for an unknown corruption or severity.
     """
     batch = _as_batch(images)
     names = tuple(CORRUPTIONS) if corruptions is None else tuple(check_corruption(c) for c in corruptions)
@@ -64,21 +75,28 @@ def robustness_scores(models: Mapping[str, ProbaFn] | ProbaFn, images: Images, y
                       seed: int = 0, n_bins: int = 15) -> list[dict]:
     """Score models on clean images and on every corrupted copy of them.
 
+    Each corrupted copy is made once and shown to every model.
+
     Parameters
     ----------
-    models : ``{name: proba_fn}``, or one ``proba_fn`` (named ``"model"``); ``proba_fn(images)``
+    models : dict of str to callable, or callable
+        ``{name: proba_fn}``, or one ``proba_fn`` (named ``"model"``); ``proba_fn(images)``
         returns ``N x K`` probabilities for images in the kind they were given.
-    images : uint8 numpy ``N x H x W x C`` or tensor ``N x C x H x W`` (see :func:`corrupted_copies`).
-    y : ``N`` integer labels in ``[0, K)``.
-    corruptions, severities, seed : see :func:`corrupted_copies`.
-    n_bins : ECE bins.
+    images : numpy.ndarray or torch.Tensor
+        uint8 numpy ``N x H x W x C`` or tensor ``N x C x H x W`` (see :func:`corrupted_copies`).
+    y : array-like
+        ``N`` integer labels in ``[0, K)``.
+    corruptions, severities, seed
+        See :func:`corrupted_copies`.
+    n_bins : int
+        The ECE's bins.
 
     Returns
     -------
-    list of dict, one per model and set of images, clean first: ``model``, ``corruption``
-    (``"clean"`` for the clean images), ``severity`` (0 for clean), ``value`` (the corruption's
-    parameter at that severity; None for clean), and ``accuracy``, ``nll``, ``brier``, ``ece``.
-    Each corrupted copy is made once and shown to every model.
+    list of dict
+        One per model and set of images, clean first: ``model``, ``corruption`` (``"clean"`` for
+        the clean images), ``severity`` (0 for clean), ``value`` (the corruption's parameter at
+        that severity; None for clean), and ``accuracy``, ``nll``, ``brier``, ``ece``.
     """
     if callable(models):
         models = {"model": models}

@@ -17,18 +17,31 @@ def vote(
 ) -> torch.Tensor:
     """Combine the class probabilities of ``M`` members into one row per sample.
 
-    Args:
-        probas: float tensor ``M x N x K``, member ``m``'s probabilities for ``N`` samples
-            over ``K`` classes.
-        method: ``"soft"`` — the (weighted) mean of the members' probabilities;
-            ``"hard"`` — each member casts its (weight of) vote for its argmax class and the
-            result is the (weighted) share of votes each class received.
-        weights: optional non-negative member weights, length ``M`` (normalised to sum 1).
+    Parameters
+    ----------
+    probas : torch.Tensor
+        Float tensor ``M x N x K``: member ``m``'s probabilities for ``N`` samples over ``K``
+        classes.
+    method : {"soft", "hard"}
+        ``"soft"``: the (weighted) mean of the members' probabilities. ``"hard"``: each member
+        casts its (weight of) vote for its argmax class, and the result is the (weighted) share
+        of votes each class received.
+    weights : sequence of float, torch.Tensor or None
+        Non-negative member weights, length ``M`` (normalised to sum 1). ``None``: equal weights.
 
-    Returns:
-        float tensor ``N x K`` whose rows sum to 1. ``result.argmax(1)`` is the ensemble's
+    Returns
+    -------
+    torch.Tensor
+        Float tensor ``N x K`` whose rows sum to 1. ``result.argmax(1)`` is the ensemble's
         prediction; with hard voting a tie between classes goes to the lowest class index
         (``torch.argmax`` returns the first maximum), so the result is deterministic.
+
+    Raises
+    ------
+    ValueError
+        When ``method`` is neither ``"soft"`` nor ``"hard"``, ``probas`` is not ``M x N x K``
+        with ``M >= 1``, or ``weights`` has another length than ``M``, a negative or non-finite
+        entry, or sums to 0.
     """
     check_choice(method, "method", ("soft", "hard"))
     if not isinstance(probas, torch.Tensor):

@@ -65,7 +65,7 @@ def to_float_batch(x: torch.Tensor, augment: Augment | None = None, generator: A
     """Turn a batch into the network's float32 input.
 
     A uint8 ``x`` (N x C x H x W, 0..255) goes through an augkit ``augment`` as it is (see
-    :func:`reads_uint8`: uint8 stays uint8 through the augmentation), and is then converted
+    ``nets.batches.reads_uint8``: uint8 stays uint8 through the augmentation), and is then converted
     and normalised in one pass, (x / 255 - mean) / std (:func:`conventions.normalize_uint8`).
     With any other ``augment``, uint8 becomes float32 x / 255 in [0, 1] first; float input is
     only cast to float32. Then ``augment(x, generator=generator)`` if given (and not applied
@@ -77,8 +77,24 @@ def to_float_batch(x: torch.Tensor, augment: Augment | None = None, generator: A
     noise rounds its output to the nearest uint8 level (within 1/510 of the float result),
     as augkit does for every uint8 batch.
 
-    Returns float32 of ``x``'s shape (or the augment's output shape), on ``x``'s device, in
-    ``memory_format`` when 4-d (``torch.channels_last`` for a channels-last model).
+    Parameters
+    ----------
+    x : torch.Tensor
+        A batch: uint8 N x C x H x W (0..255), or float.
+    augment : callable, optional
+        An augkit pipeline, or any callable ``augment(x, generator=generator)``.
+    generator : torch.Generator, int or None
+        The augmentation's random stream.
+    normalize : (mean, std), optional
+        Per-channel normalisation (scalars or length-C sequences; channel = dim 1).
+    memory_format : torch.memory_format
+        The layout of a 4-d result (``torch.channels_last`` for a channels-last model).
+
+    Returns
+    -------
+    torch.Tensor
+        float32 of ``x``'s shape (or the augment's output shape), on ``x``'s device, in
+        ``memory_format`` when 4-d.
     """
     fmt = memory_format if x.dim() == 4 else torch.contiguous_format
     if x.dtype == torch.uint8 and reads_uint8(augment):

@@ -40,9 +40,25 @@ from conventions import check_choice, check_int
 
 def batch_norm(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, gamma: torch.Tensor,
                beta: torch.Tensor, eps: float) -> torch.Tensor:
-    """Normalise ``x`` (N x C x ...) with per-channel ``mean``/``var`` (C,), then scale and shift.
+    """Normalise ``x`` with per-channel statistics, then scale and shift.
 
-    y = gamma * (x - mean) / sqrt(var + eps) + beta; returns a tensor shaped like ``x``.
+    ``y = gamma * (x - mean) / sqrt(var + eps) + beta``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Float N x C x ....
+    mean, var : torch.Tensor
+        Float C: the statistics.
+    gamma, beta : torch.Tensor
+        Float C: the scale and shift.
+    eps : float
+        Added to the variance before the square root.
+
+    Returns
+    -------
+    torch.Tensor
+        ``y``, shaped like ``x``.
     """
     shape = (1, -1) + (1,) * (x.dim() - 2)  # broadcast C over N and the spatial dims
     x_hat = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + eps)
@@ -50,10 +66,10 @@ def batch_norm(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, gamma: to
 
 
 class BatchNorm(nn.Module):
-    """Batch normalisation over dim 1, the shared body of :class:`BatchNorm1d` and
-    :class:`BatchNorm2d`; subclasses fix the expected input rank.
+    """Batch normalisation over dim 1, the shared body of :class:`BatchNorm1d` and :class:`BatchNorm2d`.
 
-    ``isinstance(module, BatchNorm)`` finds both, e.g. to pack or recompute them.
+    Subclasses fix the expected input rank. ``isinstance(module, BatchNorm)`` finds both, e.g.
+    to pack or recompute them.
 
     Parameters
     ----------
@@ -97,7 +113,18 @@ class BatchNorm(nn.Module):
                              f"{self._input_dims} with {self.num_features} channels, got shape {tuple(x.shape)}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalise ``x``: N x C (1d), N x C x L (1d) or N x C x H x W (2d), float."""
+        """Normalise ``x`` with the batch's statistics (training) or the population's (eval).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Float N x C or N x C x L (:class:`BatchNorm1d`), N x C x H x W (:class:`BatchNorm2d`).
+
+        Returns
+        -------
+        torch.Tensor
+            Shaped like ``x``.
+        """
         self._check_input(x)
         # y = gamma * (x - mean) / sqrt(var + eps) + beta (the formula of ``batch_norm`` above),
         # computed by torch's fused kernel: one pass instead of five, and it has a vmap rule.
@@ -165,7 +192,17 @@ def restart_population_statistics(model: nn.Module) -> nn.Module:
     The exact average weighs every batch since the last restart equally, so batches from early
     training, when the weights were far from their final values, would distort the running
     estimates. :func:`nets.fit` restarts at each epoch: validation during training then uses
-    the statistics of the last epoch's batches. (EMA mode forgets on its own.) Returns ``model``.
+    the statistics of the last epoch's batches. (EMA mode forgets on its own.)
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` itself.
     """
     buffers = dict(model.named_buffers())
     for name in cumulative_counters(model):
@@ -227,8 +264,19 @@ def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Te
     so with a large constant learning rate); these come from the network that will run
     inference. Applies to our BatchNorms in both ``stats`` modes and to torch's BatchNorm layers
     that track running statistics; afterwards each keeps its own mode for further training.
-    ``batches`` is an iterable of float inputs the model accepts (un-augmented training
-    batches), run inside :func:`population_statistics`. Returns ``model``.
+    The batches run inside ``nets.batchnorm.population_statistics``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained network.
+    batches : iterable of torch.Tensor
+        Float inputs the model accepts (un-augmented training batches).
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` itself.
     """
     if not _population_layers(model):
         return model
@@ -241,21 +289,21 @@ def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Te
 class BatchNorm1d(BatchNorm):
     """Batch normalisation over N x C or N x C x L float inputs (statistics per channel C).
 
-    Parameters
-    ----------
-    num_features : int
-        C.
-    eps : float
-        Added to the variance.
-    stats : {"ema", "exact"}
-        How training tracks the inference statistics (see the module docstring).
-    momentum : float
-        The moving average's weight of each new batch, in (0, 1].
-
     Learned: ``gamma`` (C,), ``beta`` (C,); buffers ``running_mean``, ``running_var`` (C,)
     and ``num_batches_tracked`` (int64 scalar). ``stats="ema"`` (default) tracks E[x], Var[x]
     as moving averages with ``momentum``; ``stats="exact"`` averages every training batch since
     the last :func:`restart_population_statistics` (see the module docstring).
+
+    Parameters
+    ----------
+    num_features : int
+        C, the channels (features) normalised.
+    eps : float
+        Added to the variance before the square root (> 0).
+    stats : {"ema", "exact"}
+        How training tracks the population statistics (see the module docstring).
+    momentum : float
+        In (0, 1]: the moving average's weight of each batch (``stats="ema"``).
     """
 
     _input_dims = (2, 3)
@@ -264,7 +312,18 @@ class BatchNorm1d(BatchNorm):
 class BatchNorm2d(BatchNorm):
     """Batch normalisation over N x C x H x W float inputs (statistics per channel C).
 
-    Same parameters, buffers and options as :class:`BatchNorm1d`.
+    The same buffers and options as :class:`BatchNorm1d`.
+
+    Parameters
+    ----------
+    num_features : int
+        C, the channels (features) normalised.
+    eps : float
+        Added to the variance before the square root (> 0).
+    stats : {"ema", "exact"}
+        How training tracks the population statistics (see the module docstring).
+    momentum : float
+        In (0, 1]: the moving average's weight of each batch (``stats="ema"``).
     """
 
     _input_dims = (4,)

@@ -36,9 +36,21 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
 def hash_uniform(seed: torch.Tensor, counter: torch.Tensor, numel: int) -> torch.Tensor:
     """Counter-based uniforms in [0, 1): a pure function of (seed, counter, element index).
 
-    ``seed`` and ``counter`` are int64 tensors of one shape S (scalars, or one entry per member);
-    returns float32 of shape S + (numel,): entry ``[..., i]`` is stream (seed, counter)'s i-th uniform.
-    key = mix(seed * K1 + counter * K2), u_i = mix(key ^ i) / 2^32 (top 24 bits, exact in float32).
+    ``key = mix(seed * K1 + counter * K2)``, ``u_i = mix(key ^ i) / 2^32`` (top 24 bits, exact
+    in float32).
+
+    Parameters
+    ----------
+    seed, counter : torch.Tensor
+        int64 tensors of one shape S (scalars, or one entry per member).
+    numel : int
+        The uniforms per stream.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 of shape S + (numel,): entry ``[..., i]`` is stream (seed, counter)'s i-th
+        uniform.
     """
     key = _mix32(((seed & _MASK32) * 0x61C88647 + (counter & _MASK32) * 0x27D4EB2F) & _MASK32)
     index = torch.arange(numel, device=seed.device, dtype=torch.int64)
@@ -53,6 +65,14 @@ class Dropout(nn.Module):
     (``"inverted"``) or multiplies by p_keep (``"standard"``). Output: same shape and dtype.
     After :func:`set_dropout_seed` the module carries int64 scalar buffers ``seed`` and
     ``counter``; the counter advances in place on every training forward.
+
+    Parameters
+    ----------
+    p_keep : float
+        In (0, 1]: the probability of keeping a unit.
+    mode : {"inverted", "standard"}
+        Inverted dropout scales the kept units by 1 / p_keep in training; standard dropout
+        scales the output by p_keep at inference (see the module docstring).
     """
 
     def __init__(self, p_keep: float = 0.5, mode: str = "inverted") -> None:
@@ -93,7 +113,19 @@ def set_dropout_seed(model: nn.Module, seed: int) -> nn.Module:
     """Give every Dropout in ``model`` its own counter-based RNG derived from ``seed``.
 
     Dropout number k gets seed buffer mix(seed + mix(k)) and a counter buffer 0 (both int64
-    scalars on the model's device). Returns ``model``.
+    scalars on the model's device).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    seed : int
+        The seed every Dropout's stream derives from.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` itself.
     """
     check_int(seed, "seed")
     device = next(model.parameters(), torch.empty(0)).device
@@ -122,7 +154,19 @@ def convert_dropout(model: nn.Module, mode: str) -> nn.Module:
     Standard dropout's test rule y = p x becomes inverted dropout's y = x by folding p into
     the next layer's weight: W' = p W (and W' = W / p the other way). The next layer is the
     first Linear/Conv registered after the Dropout, as in :class:`nets.MLP`, :class:`nets.SmallCNN`
-    and :class:`nets.ResNet20`. Returns ``model``.
+    and :class:`nets.ResNet20`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained network.
+    mode : {"inverted", "standard"}
+        The mode every Dropout gets.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` itself.
     """
     check_choice(mode, "mode", MODES)
     for dropout in dropout_modules(model):
@@ -139,9 +183,22 @@ def convert_dropout(model: nn.Module, mode: str) -> nn.Module:
 def mc_dropout_predict(model: nn.Module, x: torch.Tensor, T: int = 20) -> torch.Tensor:
     """Monte-Carlo dropout: the mean of softmax(model(x)) over ``T`` stochastic passes.
 
-    ``x`` is a float batch the model accepts (N x ...); returns float32 probabilities N x K.
     BatchNorm (and everything else) runs in eval mode; only Dropout modules sample masks.
     The model's train/eval flags are restored afterwards.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network with :class:`Dropout` modules.
+    x : torch.Tensor
+        A float batch the model accepts (N x ...).
+    T : int
+        The stochastic passes, >= 1.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 probabilities N x K.
     """
     check_int(T, "T", minimum=1)
     flags = {m: m.training for m in model.modules()}

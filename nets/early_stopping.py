@@ -20,6 +20,15 @@ class EarlyStopping:
     (BatchNorm running statistics, dropout counters). Learned state: ``best_`` (float),
     ``best_epoch_`` (int, 0-based), ``wait_`` (epochs since the last improvement), ``best_state_``
     (the snapshot: a state dict of tensors, None until an epoch improves).
+
+    Parameters
+    ----------
+    monitor : {"val_loss", "val_acc"}
+        The validation metric watched: the loss is minimised, the accuracy maximised.
+    patience : int
+        Epochs without improvement before stopping, >= 1.
+    min_delta : float
+        The smallest change that counts as an improvement, >= 0.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0) -> None:
@@ -45,7 +54,22 @@ class EarlyStopping:
         return value > self.best_ + self.min_delta
 
     def step(self, epoch: int, value: float, model: nn.Module) -> bool:
-        """Record epoch ``epoch``'s metric ``value``; snapshot on improvement. Returns True to stop."""
+        """Record an epoch's metric, and snapshot the model when it improved.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch (0-based).
+        value : float
+            Its value of ``monitor``.
+        model : torch.nn.Module
+            The network, snapshotted on improvement.
+
+        Returns
+        -------
+        bool
+            True when training should stop: ``patience`` epochs without improvement.
+        """
         if self._improved(value):
             self.best_, self.best_epoch_, self.wait_ = value, epoch, 0
             self.best_state_ = copy.deepcopy(model.state_dict())
@@ -54,7 +78,18 @@ class EarlyStopping:
         return self.wait_ >= self.patience
 
     def restore(self, model: nn.Module) -> nn.Module:
-        """Load the best snapshot (if any epoch improved) into ``model``; returns ``model``."""
+        """Load the best snapshot (if any epoch improved) into ``model``.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The network the snapshot was taken from.
+
+        Returns
+        -------
+        torch.nn.Module
+            ``model`` itself.
+        """
         if self.best_state_ is not None:
             model.load_state_dict(self.best_state_)
         return model

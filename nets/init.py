@@ -32,10 +32,20 @@ _ALLOWED_KWARGS = {
 
 
 def fan_in_and_out(weight: torch.Tensor) -> tuple[int, int]:
-    """Return (fan_in, fan_out) of a Linear (out x in) or Conv (out x in x k...) weight.
+    """Return (fan_in, fan_out) of a Linear or Conv weight.
 
     For a convolution every output sees ``in_channels x kernel area`` inputs, so
     fan_in = in_channels * prod(kernel) and fan_out = out_channels * prod(kernel).
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        A Linear weight (out x in) or a Conv weight (out x in x k...).
+
+    Returns
+    -------
+    (int, int)
+        ``(fan_in, fan_out)``.
     """
     if weight.dim() < 2:
         raise ValueError(f"weight must have at least 2 dimensions, got shape {tuple(weight.shape)}")
@@ -93,15 +103,26 @@ def init_weights(model: nn.Module, scheme: str, *, generator: torch.Generator | 
                  **kw: Any) -> nn.Module:
     """Initialise every Linear and Conv weight of ``model`` in place; biases become zero.
 
+    BatchNorm and other parameters are left untouched.
+
     Parameters
     ----------
-    model : the module to initialise (its own weights and those of all sub-modules).
-    scheme : "zero", "constant" (``value``), "normal" (``std``, default 0.01),
-        "xavier" (``mode="lecture"`` Var = 1/fan_in or ``"glorot"`` Var = 2/(fan_in + fan_out);
-        ``distribution="normal"|"uniform"``) or "he" (Var = 2/fan_in; ``distribution``).
-    generator : optional torch.Generator for reproducible draws.
+    model : torch.nn.Module
+        The module to initialise (its own weights and those of all sub-modules).
+    scheme : {"zero", "constant", "normal", "xavier", "he"}
+        "zero"; "constant" (``value``); "normal" (``std``, default 0.01); "xavier"
+        (``mode="lecture"``: Var = 1/fan_in, or ``"glorot"``: Var = 2/(fan_in + fan_out);
+        ``distribution="normal"`` or ``"uniform"``); "he" (Var = 2/fan_in; ``distribution``).
+    generator : torch.Generator, optional
+        For reproducible draws.
+    **kw
+        The scheme's options named above (``value``, ``std``, ``mode``, ``distribution``);
+        any other is a TypeError.
 
-    BatchNorm and other parameters are left untouched. Returns ``model``.
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` itself.
     """
     _check_scheme(scheme, kw)
     for module in model.modules():
@@ -133,14 +154,35 @@ def activation_stats(depth: int = 10, width: int = 500, activation: str = "tanh"
     """Run the lecture's experiment: unit-Gaussian inputs through ``depth`` bias-free Linear layers.
 
     X ~ N(0, 1) of shape n x width feeds ``depth`` layers ``a_l = f(W_l a_{l-1})`` with
-    W_l of shape width x width initialised by ``init``. Returns a dict of per-layer lists
-    (index 0 = first hidden layer):
+    W_l of shape width x width initialised by ``init``.
 
-    - ``"mean"``, ``"std"``: float mean and standard deviation of the activations a_l;
-    - ``"counts"``, ``"edges"``: ``np.histogram(a_l, bins, hist_range)`` (int64 ``bins``, float64
-      ``bins + 1``). One range for all layers, as on the lecture's slides, so a collapse to 0 shows
-      as a single spike: (-1, 1) for tanh and (0, largest activation) for ReLU unless given;
-    - ``"saturated"``: fraction of activations with |a| > 0.99 (tanh saturation).
+    Parameters
+    ----------
+    depth : int
+        The layers, >= 1.
+    width : int
+        Units per layer (and input features), >= 1.
+    activation : {"tanh", "relu"}
+        The nonlinearity f.
+    init : str, (str, dict) or None
+        The weights' scheme (:func:`init_weights`); None keeps torch's defaults.
+    n : int
+        The input rows, >= 1.
+    seed : int
+        Seeds the weights and the inputs.
+    bins : int
+        Histogram bins, >= 1.
+    hist_range : (float, float), optional
+        One range for all layers' histograms, as on the lecture's slides, so a collapse to 0
+        shows as a single spike; default (-1, 1) for tanh and (0, largest activation) for ReLU.
+
+    Returns
+    -------
+    dict
+        Per-layer lists (index 0 = first hidden layer): ``"mean"``, ``"std"``: the float mean
+        and standard deviation of the activations a_l; ``"counts"``, ``"edges"``:
+        ``np.histogram(a_l, bins, hist_range)`` (int64 ``bins``, float64 ``bins + 1``);
+        ``"saturated"``: the fraction of activations with ``|a| > 0.99`` (tanh saturation).
     """
     check_choice(activation, "activation", tuple(_ACTIVATIONS))
     for name, value in (("depth", depth), ("width", width), ("n", n), ("bins", bins)):

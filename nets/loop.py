@@ -39,7 +39,15 @@ Validate = Callable[[], tuple[Sequence[float | None], Sequence[float | None]]]
 
 
 class DivergenceError(RuntimeError):
-    """The training loss became NaN or Inf; ``epoch`` (0-based) is the epoch where it happened."""
+    """The training loss became NaN or Inf.
+
+    Parameters
+    ----------
+    epoch : int
+        The epoch (0-based) where it happened, kept in ``epoch``.
+    loss : float
+        The loss, kept in ``loss``.
+    """
 
     def __init__(self, epoch: int, loss: float) -> None:
         super().__init__(f"training diverged at epoch {epoch}: loss is {loss} "
@@ -55,13 +63,21 @@ class DivergenceError(RuntimeError):
 class History:
     """Per-epoch record of a fit (epochs are 0-based list indices).
 
-    ``loss``/``acc``: mean training cross-entropy and accuracy of the epoch (penalties excluded;
-    with label-mixing augmentation, against the mixed soft targets and their argmax);
-    ``val_loss``/``val_acc``: on the validation rows after the epoch (empty without them);
-    ``seconds``: wall time of each epoch. ``best_epoch``: epoch with the best monitored
-    validation metric (early stopping's, else val_loss; None without validation);
-    ``stopped_epoch``: last epoch when early stopping or the time budget ended training before
-    ``epochs``, else None.
+    Parameters
+    ----------
+    loss, acc : list of float
+        The mean training cross-entropy and accuracy of each epoch (penalties excluded; with
+        label-mixing augmentation, against the mixed soft targets and their argmax).
+    val_loss, val_acc : list of float
+        The same on the validation rows after each epoch (empty without them).
+    seconds : list of float
+        The wall time of each epoch.
+    best_epoch : int or None
+        The epoch with the best monitored validation metric (early stopping's, else val_loss;
+        None without validation).
+    stopped_epoch : int or None
+        The last epoch when early stopping or the time budget ended training before
+        ``epochs``, else None.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -73,12 +89,29 @@ class History:
     stopped_epoch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict of plain lists, floats, ints and None."""
+        """The record as a JSON-safe dict of plain lists, floats, ints and None.
+
+        Returns
+        -------
+        dict
+            One entry per field.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
-        """Inverse of :meth:`to_dict`."""
+        """Rebuild a record from :meth:`to_dict`'s dict.
+
+        Parameters
+        ----------
+        d : dict
+            One entry per field.
+
+        Returns
+        -------
+        History
+            The record.
+        """
         return cls(**{k: (list(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
@@ -192,6 +225,13 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
     on_epoch_end : callable, optional
         ``on_epoch_end(epoch, histories)`` after every epoch.
 
+    Returns
+    -------
+    list of MemberResult
+        One per member, in order.
+
+    Notes
+    -----
     Members whose epoch loss is NaN/Inf stop there and come back diverged; early-stopped
     members stop when their stopper says so; the time budget stops everyone. Members that
     stopped keep being stepped with the others (their stacked weights cannot sit out), but

@@ -66,6 +66,7 @@ class MLP(nn.Module):
     widths : sequence of int
         Hidden layer widths.
     activation : {"relu", "tanh"}
+        The hidden layers' nonlinearity.
     batch_norm : bool
         A :class:`nets.BatchNorm1d` after each hidden Linear (which then has no bias).
     p_keep : float or None
@@ -73,6 +74,9 @@ class MLP(nn.Module):
         :class:`nets.Dropout`); None for none. (``dropout=`` was this argument's old name.)
     init : str, (str, dict) or None
         Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
+    **removed
+        Refused with a TypeError; ``dropout=``, this class's old name of ``p_keep``, is told
+        its new name.
     """
 
     def __init__(self, input_shape: Sequence[int], n_classes: int, widths: Sequence[int] = (256,),
@@ -120,7 +124,8 @@ class SmallCNN(nn.Module):
 
     Parameters
     ----------
-    input_shape : (C, H, W)
+    input_shape : (int, int, int)
+        ``(C, H, W)`` of the images.
     n_classes : int
         K >= 2.
     widths : sequence of int
@@ -136,6 +141,9 @@ class SmallCNN(nn.Module):
         Where the block's BatchNorm goes: "before" the ReLU, normalising the convolution's
         output (Ioffe & Szegedy's placement, the lecture's recommendation; the convolution then
         has no bias), or "after" it (conv3x3 -> ReLU -> BN; the convolution keeps its bias).
+    **removed
+        Refused with a TypeError; ``dropout=``, this class's old name of ``p_keep``, is told
+        its new name.
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
@@ -215,7 +223,8 @@ class ResNet20(nn.Module):
 
     Parameters
     ----------
-    input_shape : (C, H, W)
+    input_shape : (int, int, int)
+        ``(C, H, W)`` of the images.
     n_classes : int
         K >= 2.
     width : int
@@ -229,6 +238,9 @@ class ResNet20(nn.Module):
         Initialisation scheme (:func:`nets.init_weights`); None keeps torch's defaults.
     shortcut : {"A", "B"}
         Zero-padding identity (the paper's CIFAR choice) or 1x1 projection.
+    **removed
+        Refused with a TypeError; ``dropout=``, this class's old name of ``p_keep``, is told
+        its new name.
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10, width: int = 16,
@@ -285,8 +297,8 @@ class FastCNN(nn.Module):
 
     Parameters
     ----------
-    input_shape : (C, H, W)
-        The side must be at least 2 ** len(widths) + 1.
+    input_shape : (int, int, int)
+        ``(C, H, W)`` of the images; the side must be at least 2 ** len(widths) + 1.
     n_classes : int
         K >= 2.
     widths : sequence of int
@@ -307,6 +319,9 @@ class FastCNN(nn.Module):
     batch_norm : bool
         False drops every BatchNorm (the blocks become conv -> pool -> GELU -> conv -> GELU, the
         convolutions with biases): the ablation of batch normalisation.
+    **removed
+        Refused with a TypeError; ``dropout=``, this class's old name of ``p_keep``, is told
+        its new name.
     """
 
     def __init__(self, input_shape: Sequence[int] = (3, 32, 32), n_classes: int = 10,
@@ -359,8 +374,13 @@ class FastCNN(nn.Module):
 
     @torch.no_grad()
     def init_from_data(self, images: torch.Tensor) -> None:
-        """With ``whiten``: set the stem to the whitening filters of ``images`` (float
-        N x C x H x W as the network sees them: normalised, un-augmented). Else nothing."""
+        """With ``whiten``, set the stem to the whitening filters of ``images``; else do nothing.
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            Float N x C x H x W as the network sees them: normalised, un-augmented.
+        """
         if self.whiten:
             stem = self.layers[0]
             stem.weight.copy_(whitening_filters(images.to(stem.weight), kernel_size=2))

@@ -13,7 +13,20 @@ from torch import nn
 
 
 def decay_parameters(model: nn.Module, include_bias: bool = False) -> list[nn.Parameter]:
-    """The parameters weight decay applies to: Linear/Conv weights (and their biases if asked)."""
+    """The parameters weight decay applies to: Linear/Conv weights (and their biases if asked).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    include_bias : bool
+        Also return the Linear/Conv biases.
+
+    Returns
+    -------
+    list of torch.nn.Parameter
+        In module order, each weight followed by its bias when included.
+    """
     params = []
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)):
@@ -29,7 +42,22 @@ def _check_lam(lam: float) -> None:
 
 
 def l2_penalty(model: nn.Module, lam: float, include_bias: bool = False) -> torch.Tensor:
-    """lam/2 * sum ||W||^2 over the decayed parameters (float scalar tensor; gradient lam * W)."""
+    """The L2 penalty ``lam/2 * sum ||W||^2`` over the decayed parameters (gradient ``lam * W``).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    lam : float
+        The penalty's weight, >= 0.
+    include_bias : bool
+        Also penalise the Linear/Conv biases.
+
+    Returns
+    -------
+    torch.Tensor
+        A float scalar.
+    """
     _check_lam(lam)
     params = decay_parameters(model, include_bias)
     return lam / 2 * sum((w * w).sum() for w in params) if params else torch.zeros(())
@@ -41,6 +69,21 @@ def l1_norm(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
 
 
 def l1_penalty(model: nn.Module, lam: float, include_bias: bool = False) -> torch.Tensor:
-    """lam * sum ||W||_1 over the decayed parameters (float scalar tensor; gradient lam * sign(W))."""
+    """The L1 penalty ``lam * sum ||W||_1`` over the decayed parameters (gradient ``lam * sign(W)``).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    lam : float
+        The penalty's weight, >= 0.
+    include_bias : bool
+        Also penalise the Linear/Conv biases.
+
+    Returns
+    -------
+    torch.Tensor
+        A float scalar.
+    """
     _check_lam(lam)
     return lam * l1_norm(decay_parameters(model, include_bias))

@@ -35,6 +35,16 @@ def bfloat16_supported(device: torch.device) -> bool:
 
     CUDA: ``torch.cuda.is_bf16_supported()``. CPU: oneDNN's own check of the instruction
     set (AVX512-BF16, AMX-BF16, or Arm's BF16 extension). Other devices: True (autocast decides).
+
+    Parameters
+    ----------
+    device : torch.device or str
+        The device.
+
+    Returns
+    -------
+    bool
+        Whether bf16 runs natively there.
     """
     device = torch.device(device)
     if device.type == "cuda":

@@ -123,13 +123,18 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
     History
         Per-epoch losses, accuracies and timings.
 
+    Raises
+    ------
+    DivergenceError
+        When an epoch's training loss is NaN/Inf.
+
+    Notes
+    -----
     After training (and restoring the early-stopping snapshot), every BatchNorm's population
     statistics are recomputed with the final weights over up to 32 evenly spaced, un-augmented
     training batches (:func:`nets.recompute_population_statistics`, the paper's Algorithm 2).
-    Validation and BatchNorm recomputation never augment or mix.
-
-    Raises :class:`DivergenceError` when an epoch's training loss is NaN/Inf. The model is
-    left on the device in eval mode (channels-last if ``channels_last`` applied).
+    Validation and BatchNorm recomputation never augment or mix. The model is left on the
+    device in eval mode (channels-last if ``channels_last`` applied).
     """
     config = _config(config, options)
     if early_stopping is not None:
@@ -162,12 +167,29 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
 @torch.no_grad()
 def predict_logits(model: nn.Module, X: ArrayLike, batch_size: int | None = None, normalize: Normalize = None,
                    device: str | torch.device = "cpu") -> torch.Tensor:
-    """Logits of ``model`` in eval mode for X (uint8 images or float data, numpy or torch).
+    """Logits of ``model`` in eval mode.
 
-    Batches of ``batch_size`` rows (default :func:`nets.batches.inference_batch_size`) go to
-    ``device`` in the model's memory format (:func:`nets.batches.model_memory_format`),
-    normalised by ``normalize``. Returns float32 N x K on the CPU. The model's train/eval flag
-    is restored afterwards.
+    Batches go to ``device`` in the model's memory format
+    (:func:`nets.batches.model_memory_format`), normalised by ``normalize``. The model's
+    train/eval flag is restored afterwards.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, on ``device``.
+    X : array-like or torch.Tensor
+        N rows: uint8 images N x C x H x W or float data, numpy or torch.
+    batch_size : int, optional
+        Rows per forward pass (default :func:`nets.batches.inference_batch_size`).
+    normalize : (mean, std), optional
+        Per-channel normalisation of the inputs (scalars or length-C sequences).
+    device : str or torch.device
+        Where the model runs.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 N x K, on the CPU.
     """
     if batch_size is None:
         batch_size = inference_batch_size(device)
@@ -190,10 +212,27 @@ def predict_logits(model: nn.Module, X: ArrayLike, batch_size: int | None = None
 
 def evaluate(model: nn.Module, X: ArrayLike, y: ArrayLike, batch_size: int | None = None, normalize: Normalize = None,
              device: str | torch.device = "cpu") -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` (eval mode) on (X, y); returns two floats.
+    """Mean cross-entropy and accuracy of ``model`` (eval mode) on ``(X, y)``.
 
-    ``X``, ``batch_size``, ``normalize``, ``device`` as in :func:`predict_logits`; ``y`` holds
-    N int labels.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, on ``device``.
+    X : array-like or torch.Tensor
+        N rows, as in :func:`predict_logits`.
+    y : array-like or torch.Tensor
+        N int labels.
+    batch_size : int, optional
+        Rows per forward pass (default :func:`nets.batches.inference_batch_size`).
+    normalize : (mean, std), optional
+        Per-channel normalisation of the inputs (scalars or length-C sequences).
+    device : str or torch.device
+        Where the model runs.
+
+    Returns
+    -------
+    loss, accuracy : float
+        The mean cross-entropy and the accuracy.
     """
     y = torch.as_tensor(y).long().cpu()
     logits = predict_logits(model, X, batch_size=batch_size, normalize=normalize, device=device)

@@ -70,7 +70,15 @@ _SIMPLEJPEG_COLORSPACES = ("YCbCr", "Gray", "RGB")
 
 
 class BadImageError(ValueError):
-    """A file that cannot be decoded into an RGB image; ``path`` and ``reason`` say which and why."""
+    """A file that cannot be decoded into an RGB image.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (kept as ``str`` in ``path``).
+    reason : str
+        Why it cannot be decoded (kept in ``reason``).
+    """
 
     def __init__(self, path: PathLike, reason: str) -> None:
         self.path = str(path)

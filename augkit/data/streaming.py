@@ -197,7 +197,22 @@ def _full_image_loader(path: PathLike, generator: GeneratorLike = None) -> np.nd
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:
-    """The seed of item ``index`` in ``epoch`` for base ``seed``: a SeedSequence hash, 63-bit int."""
+    """The seed of item ``index`` in ``epoch`` for base ``seed``.
+
+    Parameters
+    ----------
+    seed : int
+        The stream's base seed.
+    epoch : int
+        The epoch.
+    index : int
+        The item.
+
+    Returns
+    -------
+    int
+        A 63-bit seed: a ``numpy.random.SeedSequence`` hash of ``(seed, epoch, index)``.
+    """
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1, np.uint64)[0] >> 1)
 
 
@@ -255,7 +270,13 @@ class ImageFolderStream(torch.utils.data.Dataset):
         return len(self.samples)
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose random stream the next items use (only matters with an int seed)."""
+        """Select the epoch whose random stream the next items use (only matters with an int seed).
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch, as passed to :func:`item_seed`.
+        """
         self.epoch = int(epoch)
 
     def _generator(self, index: int) -> torch.Generator:

@@ -5,8 +5,9 @@ The transform classes of :mod:`augkit.transforms` are thin shells over these, mi
 
 * :mod:`~augkit.functional.geometry`: the coordinate convention, per-sample 3x3 backward maps,
   radial lens maps and one sampling grid (kept as a namespace: ``functional.geometry.Step``);
-* :mod:`~augkit.functional.warp`: resampling (the fused ``warp``, exact antialiased crops,
-  flips, resize, rotate);
+* :mod:`~augkit.functional.warp`: warping through sampling grids (the fused ``warp``, flips,
+  rotate); :mod:`~augkit.functional.resize`: axis-aligned antialiased resizing (exact
+  scale-crops and resized crops, the shorter-side resize);
 * :mod:`~augkit.functional.color`: colour (blends, HSV, luma, the per-image affine colour map,
   PCA lighting); :mod:`~augkit.functional.tone`: the operations on uint8 levels;
 * :mod:`~augkit.functional.filter`: Gaussian blur, sharpness;
@@ -60,25 +61,16 @@ from .policy import (
     warp_ops,
     warped_op_matrices,
 )
+from .resize import resize_shorter, resized_crop_antialias, scale_crop_antialias, scale_crop_window
 from .tone import autocontrast, equalize, levels, posterize, solarize
-from .warp import (
-    FILLS,
-    INTERPOLATIONS,
-    hflip,
-    resize_shorter,
-    resized_crop_antialias,
-    rotate,
-    scale_crop_antialias,
-    scale_crop_window,
-    vflip,
-    warp,
-)
+from .warp import FILLS, INTERPOLATIONS, hflip, rotate, vflip, warp
 
 __all__ = [
     "geometry",
     # warp
-    "FILLS", "INTERPOLATIONS", "warp", "scale_crop_antialias", "scale_crop_window", "resized_crop_antialias", "resize_shorter",
-    "hflip", "vflip", "rotate",
+    "FILLS", "INTERPOLATIONS", "warp", "hflip", "vflip", "rotate",
+    # resize
+    "scale_crop_antialias", "scale_crop_window", "resized_crop_antialias", "resize_shorter",
     # color
     "LUMA", "per_sample", "luma", "grayscale", "blend", "adjust_brightness", "adjust_contrast", "adjust_saturation",
     "adjust_hue", "adjust_value", "rgb_to_hsv", "hsv_to_rgb", "ColorMap", "apply_color_map",

@@ -37,7 +37,7 @@ import torch
 
 from .misc import back_to, on_scale
 
-# ITU-R 601-2 luma, the weights of torchvision's rgb_to_grayscale and PIL's convert("L").
+#: ITU-R 601-2 luma: the R, G, B weights of torchvision's ``rgb_to_grayscale`` and PIL's ``convert("L")``.
 LUMA = (0.2989, 0.587, 0.114)
 
 
@@ -321,7 +321,12 @@ def grayscale(x: torch.Tensor) -> torch.Tensor:
 class ColorMap(NamedTuple):
     """A per-image affine colour map inside a fused run: ``v -> matrix_n v + offset_n`` per pixel.
 
-    ``matrix``: float N x C x C or None (identity); ``offset``: float N x C (on the [0, 1] scale).
+    Parameters
+    ----------
+    matrix : torch.Tensor or None
+        Float N x C x C, or None for the identity.
+    offset : torch.Tensor
+        Float N x C, on the [0, 1] scale.
     """
 
     matrix: torch.Tensor | None
@@ -354,8 +359,10 @@ def apply_color_map(v: torch.Tensor, color_map: ColorMap) -> torch.Tensor:
 # covariance, ``eigval`` holds the matching eigenvalues; the offset added to every pixel of image
 # n is ``eigvec @ (alpha_n * eigval)`` with ``alpha_n ~ N(0, sigma^2 I)``.
 
-# fb.resnet.torch (datasets/imagenet.lua) PCA of ImageNet RGB on the [0, 1] scale.
+#: The eigenvalues of ImageNet's RGB covariance on the [0, 1] scale, largest first
+#: (fb.resnet.torch, ``datasets/imagenet.lua``).
 IMAGENET_EIGVAL = (0.2175, 0.0188, 0.0045)
+#: The matching eigenvectors, as the columns of this 3 x 3 matrix (rows R, G, B).
 IMAGENET_EIGVEC = ((-0.5675, 0.7192, 0.4009),
                    (-0.5808, -0.0045, -0.8140),
                    (-0.5836, -0.6948, 0.4203))

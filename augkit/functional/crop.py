@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+#: The padding modes of :func:`shifted_crop` (torchvision's ``RandomCrop`` names).
 PADDING_MODES = ("reflect", "symmetric", "edge", "constant")
 
 
@@ -79,6 +80,7 @@ def shifted_crop(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: t
     padding : int
         >= 0, on every side.
     mode : {"reflect", "symmetric", "edge", "constant"}
+        How the padding is filled (:data:`PADDING_MODES`).
     fill : float
         The constant on the [0, 1] scale (uint8 batches get ``round(255 fill)``).
 

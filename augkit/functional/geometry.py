@@ -32,11 +32,20 @@ from typing import NamedTuple
 
 import torch
 
+#: An image size ``(height, width)`` in pixels.
 Size = tuple[int, int]
 
 
 class Radial(NamedTuple):
-    """A radial lens stage: per-sample ``k1``, ``k2`` (shape N) in a frame of ``size = (h, w)``."""
+    """A radial lens stage: ``r_src = r (1 + k1 r^2 + k2 r^4)`` per sample (see :func:`radial_map`).
+
+    Parameters
+    ----------
+    k1, k2 : torch.Tensor
+        Float N: each sample's coefficients.
+    size : (int, int)
+        ``(h, w)`` of the frame the map works in.
+    """
 
     k1: torch.Tensor
     k2: torch.Tensor
@@ -48,14 +57,36 @@ def _eye(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
 
 
 def linear_matrix(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """N x 3 x 3 matrices ``[[a, b, 0], [c, d, 0], [0, 0, 1]]`` from four tensors of shape N."""
+    """Per-sample linear maps as 3 x 3 matrices ``[[a, b, 0], [c, d, 0], [0, 0, 1]]``.
+
+    Parameters
+    ----------
+    a, b, c, d : torch.Tensor
+        Float N each: the entries of the 2 x 2 part.
+
+    Returns
+    -------
+    torch.Tensor
+        N x 3 x 3 in ``a``'s dtype and device.
+    """
     m = _eye(a.shape[0], a.dtype, a.device)
     m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = a, b, c, d
     return m
 
 
 def flip_matrix(horizontal: torch.Tensor, vertical: torch.Tensor) -> torch.Tensor:
-    """Backward map of per-sample flips (bool tensors of shape N): ``x -> -x`` and/or ``y -> -y``."""
+    """Backward map of per-sample flips: ``x -> -x`` and/or ``y -> -y``.
+
+    Parameters
+    ----------
+    horizontal, vertical : torch.Tensor
+        bool N: the samples mirrored left-right, and top-bottom.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 N x 3 x 3.
+    """
     sx, sy = 1 - 2 * horizontal.double(), 1 - 2 * vertical.double()
     return linear_matrix(sx, torch.zeros_like(sx), torch.zeros_like(sx), sy)
 
@@ -64,6 +95,16 @@ def rotation_matrix(degrees: torch.Tensor) -> torch.Tensor:
     """Backward map of a rotation about the image centre by ``degrees`` (shape N, float64).
 
     Positive angles turn the content counter-clockwise as displayed (y down), like torchvision.
+
+    Parameters
+    ----------
+    degrees : torch.Tensor
+        Float N: each sample's angle.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 N x 3 x 3.
     """
     t = torch.deg2rad(degrees.double())
     c, s = torch.cos(t), torch.sin(t)
@@ -71,7 +112,18 @@ def rotation_matrix(degrees: torch.Tensor) -> torch.Tensor:
 
 
 def shear_matrix(x_degrees: torch.Tensor, y_degrees: torch.Tensor) -> torch.Tensor:
-    """Backward map of an x-shear ``x += tan(ax) y`` followed by a y-shear ``y += tan(ay) x``."""
+    """Backward map of an x-shear ``x += tan(ax) y`` followed by a y-shear ``y += tan(ay) x``.
+
+    Parameters
+    ----------
+    x_degrees, y_degrees : torch.Tensor
+        Float N: the angles ``ax`` and ``ay`` in degrees, inside (-90, 90).
+
+    Returns
+    -------
+    torch.Tensor
+        float64 N x 3 x 3.
+    """
     tx, ty = torch.tan(torch.deg2rad(x_degrees.double())), torch.tan(torch.deg2rad(y_degrees.double()))
     one, zero = torch.ones_like(tx), torch.zeros_like(tx)
     # Forward F = Sy @ Sx, so backward = Sx^-1 @ Sy^-1, invertible for every |angle| < 90.
@@ -79,13 +131,35 @@ def shear_matrix(x_degrees: torch.Tensor, y_degrees: torch.Tensor) -> torch.Tens
 
 
 def stretch_matrix(x_scale: torch.Tensor, y_scale: torch.Tensor) -> torch.Tensor:
-    """Backward map of scaling x by ``x_scale`` and y by ``y_scale`` about the centre."""
+    """Backward map of scaling x by ``x_scale`` and y by ``y_scale`` about the centre.
+
+    Parameters
+    ----------
+    x_scale, y_scale : torch.Tensor
+        Float N: the factors, > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 N x 3 x 3.
+    """
     zero = torch.zeros_like(x_scale.double())
     return linear_matrix(1 / x_scale.double(), zero, zero, 1 / y_scale.double())
 
 
 def translation_matrix(dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
-    """Backward map of moving the content by ``(dx, dy)`` pixels (x right, y down)."""
+    """Backward map of moving the content by ``(dx, dy)`` pixels (x right, y down).
+
+    Parameters
+    ----------
+    dx, dy : torch.Tensor
+        Float N: the shifts in pixels.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 N x 3 x 3.
+    """
     m = _eye(dx.shape[0], torch.float64, dx.device)
     m[:, 0, 2], m[:, 1, 2] = -dx.double(), -dy.double()
     return m
@@ -93,11 +167,27 @@ def translation_matrix(dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
 
 def scale_crop_matrix(in_size: Size, scaled_size: torch.Tensor, top: torch.Tensor,
                       left: torch.Tensor, out_size: Size) -> torch.Tensor:
-    """Backward map of "resize to ``scaled_size`` (N x 2: h, w), then crop at ``(top, left)``".
+    """Backward map of "resize to ``scaled_size``, then crop at ``(top, left)``".
 
     The crop window is expressed directly in source coordinates, so only that window is
     resampled: output pixel centre ``x`` (crop frame) sits at ``x + left`` in the rescaled image,
     i.e. at ``(x + left) * W / W_scaled`` in the source.
+
+    Parameters
+    ----------
+    in_size : (int, int)
+        ``(H, W)`` of the source image.
+    scaled_size : torch.Tensor
+        N x 2: each sample's resized ``(h, w)``.
+    top, left : torch.Tensor
+        N: the window's corner in the resized image.
+    out_size : (int, int)
+        ``(h, w)`` of the window.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 N x 3 x 3.
     """
     (h_in, w_in), (h_out, w_out) = in_size, out_size
     sy, sx = h_in / scaled_size[:, 0].double(), w_in / scaled_size[:, 1].double()
@@ -110,7 +200,17 @@ def scale_crop_matrix(in_size: Size, scaled_size: torch.Tensor, top: torch.Tenso
 def radial_map(x: torch.Tensor, y: torch.Tensor, stage: Radial) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply ``r_src = r (1 + k1 r^2 + k2 r^4)`` to centred pixel coordinates of ``stage.size``.
 
-    ``x``, ``y``: tensors broadcastable to N x ... (N leading); returns the mapped pair.
+    Parameters
+    ----------
+    x, y : torch.Tensor
+        Centred pixel coordinates, broadcastable to N x ... (N leading).
+    stage : Radial
+        The lens stage.
+
+    Returns
+    -------
+    x, y : torch.Tensor
+        The mapped coordinates.
     """
     h, w = stage.size
     u, v = x / (w / 2), y / (h / 2)
@@ -130,10 +230,16 @@ def _apply_affine(m: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[to
 class Step(NamedTuple):
     """One geometric transform of a fused run.
 
-    ``map``: its per-sample backward map (N x 3 x 3 matrix or :class:`Radial`) from its output
-    frame to its input frame; ``in_size``: that input frame's ``(h, w)``; ``fill``: "zeros",
-    "border" or "reflect" for points that leave the input frame, or None when none can (a flip,
-    or a window that lies inside its input: its taps clamp at the edge like a resize's).
+    Parameters
+    ----------
+    map : torch.Tensor or Radial
+        Its per-sample backward map (float N x 3 x 3 matrix, or a lens stage) from its output
+        frame to its input frame.
+    in_size : (int, int)
+        That input frame's ``(h, w)``.
+    fill : {"zeros", "border", "reflect"} or None
+        What points that leave the input frame sample, or None when none can (a flip, or a
+        window that lies inside its input: its taps clamp at the edge like a resize's).
     """
 
     map: torch.Tensor | Radial
@@ -142,8 +248,18 @@ class Step(NamedTuple):
 
 
 def affine_total(steps: Sequence[Step]) -> torch.Tensor | None:
-    """Product (float64 N x 3 x 3) of the steps' matrices in pipeline order; lens steps are
-    skipped. None when the run holds no matrix."""
+    """The product of the steps' matrices in pipeline order; lens steps are skipped.
+
+    Parameters
+    ----------
+    steps : sequence of Step
+        A run.
+
+    Returns
+    -------
+    torch.Tensor or None
+        float64 N x 3 x 3, or None when the run holds no matrix.
+    """
     total = None
     for step in steps:
         if isinstance(step.map, torch.Tensor):
@@ -153,15 +269,25 @@ def affine_total(steps: Sequence[Step]) -> torch.Tensor | None:
 
 
 def supersample_factors(total: torch.Tensor) -> torch.Tensor:
-    """Per sample, sub-samples per output pixel along y and x: int64 N x 2 ``(k_y, k_x)``.
+    """Per sample, the sub-samples per output pixel along y and x.
 
-    ``total``: N x 3 x 3 backward map (output pixel -> source pixel). Its columns ``J e_x``,
-    ``J e_y`` step from one output pixel to the next in the source. The samples of one output row
+    The columns ``J e_x``, ``J e_y`` of the backward map's linear part J step from one output
+    pixel to the next in the source. The samples of one output row
     lie on a line along ``J e_x``; consecutive rows are ``|det J| / |J e_x|`` source pixels apart,
     and consecutive columns ``|det J| / |J e_y|``. The map minifies along y (x) when that
     spacing exceeds one source pixel, and ``k = ceil(spacing)`` sub-samples bring it back under
     one. Rotations and shears keep the spacings at 1 (a shear slides rows along themselves), so
     they are never supersampled; a scale-crop of a window twice the output gets 2 x 2.
+
+    Parameters
+    ----------
+    total : torch.Tensor
+        Float N x 3 x 3 backward map (output pixel -> source pixel), e.g. :func:`affine_total`.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 N x 2: ``(k_y, k_x)``.
     """
     jac = total[:, :2, :2]
     det = torch.linalg.det(jac).abs()
@@ -171,8 +297,22 @@ def supersample_factors(total: torch.Tensor) -> torch.Tensor:
 
 
 def exact_samples(steps: Sequence[Step], n: int) -> torch.Tensor:
-    """bool N (CPU): samples on which every step is the identity or an axis flip, so that their
-    output is their input re-indexed (no resampling, no fill)."""
+    """The samples on which every step is the identity or an axis flip.
+
+    Their output is their input re-indexed: no resampling, no fill.
+
+    Parameters
+    ----------
+    steps : sequence of Step
+        A run.
+    n : int
+        N, the samples.
+
+    Returns
+    -------
+    torch.Tensor
+        bool N, on the CPU.
+    """
     exact = torch.ones(n, dtype=torch.bool)
     matrices = [s.map for s in steps if isinstance(s.map, torch.Tensor)]
     if matrices:
@@ -192,7 +332,20 @@ def _select(step: Step, index: torch.Tensor) -> Step:
 
 
 def select_samples(steps: Sequence[Step], index: torch.Tensor) -> list[Step]:
-    """The steps restricted to samples ``index`` (int64 indices)."""
+    """The steps restricted to some of their samples.
+
+    Parameters
+    ----------
+    steps : sequence of Step
+        A run.
+    index : torch.Tensor
+        int64: the samples to keep.
+
+    Returns
+    -------
+    list of Step
+        The same steps, with their maps of those samples only.
+    """
     return [_select(step, index) for step in steps]
 
 
@@ -236,11 +389,34 @@ def sampling_points(steps: Sequence[Step], n: int, out_size: Size, in_size: Size
     every output pixel gets ``k_y x k_x`` points at the centres of its sub-pixels, laid out as
     ``k_y k_x`` stacked copies of the h x w grid (sub-pixel ``(a, b)`` in block ``a k_x + b``).
 
-    Returns ``grid`` (N x (S h) x w x 2, S = k_y k_x, ``in_size`` normalised to [-1, 1], for
-    ``padding_mode="border"``) and ``coverage``: step index -> N x S x h x w weights in [0, 1]
-    for each step with fill "zeros" (soft for one bilinear point per pixel, as zero padding
-    would weigh it; 0 or 1 for nearest and for sub-samples, whose mean is the box filter of the
-    frame's edge).
+    Parameters
+    ----------
+    steps : sequence of Step
+        The run, in pipeline order.
+    n : int
+        N, the samples.
+    out_size : (int, int)
+        ``(h, w)`` of the output.
+    in_size : (int, int)
+        ``(H, W)`` of the source.
+    supersample : (int, int)
+        ``(k_y, k_x)``: sub-samples per output pixel.
+    interpolation : {"bilinear", "nearest"}
+        The sampling the coverage is computed for.
+    dtype : torch.dtype
+        The points' float dtype.
+    device : torch.device or str
+        Where the points are computed.
+
+    Returns
+    -------
+    grid : torch.Tensor
+        N x (S h) x w x 2, S = k_y k_x: the source points, ``in_size`` normalised to [-1, 1],
+        for ``padding_mode="border"``.
+    coverage : dict of int to torch.Tensor
+        Step index -> N x S x h x w weights in [0, 1] for each step with fill "zeros" (soft for
+        one bilinear point per pixel, as zero padding would weigh it; 0 or 1 for nearest and for
+        sub-samples, whose mean is the box filter of the frame's edge).
     """
     (h_out, w_out), (ky, kx) = out_size, supersample
     sub_x = (torch.arange(kx, dtype=dtype, device=device) + 0.5) / kx
@@ -291,12 +467,27 @@ def footprint(steps: Sequence[Step], out_size: Size, in_size: Size, supersample:
               ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Per-sample range of source pixel indices a resampling can read, or None.
 
-    Returns ``(low, high)``, int64 N x 2 (row, column), inclusive and NOT clipped to the image:
-    every bilinear/nearest tap of every (sub-)sample point of the affine chain lies in
-    ``[low, high]``. An affine map sends the corner points of the output grid to the extremes
-    of all its points, so four points per sample suffice. None when a step is a lens map or
-    folds points back into a frame (border / reflect fill): those points are not affine images
-    of the output grid.
+    An affine map sends the corner points of the output grid to the extremes of all its points,
+    so four points per sample suffice.
+
+    Parameters
+    ----------
+    steps : sequence of Step
+        The run, in pipeline order.
+    out_size : (int, int)
+        ``(h, w)`` of the output.
+    in_size : (int, int)
+        ``(H, W)`` of the source.
+    supersample : (int, int)
+        ``(k_y, k_x)``: sub-samples per output pixel.
+
+    Returns
+    -------
+    (low, high) or None
+        int64 N x 2 each (row, column), inclusive and NOT clipped to the image: every
+        bilinear/nearest tap of every (sub-)sample point of the affine chain lies in
+        ``[low, high]``. None when a step is a lens map or folds points back into a frame
+        (border / reflect fill): those points are not affine images of the output grid.
     """
     if not steps or any(isinstance(s.map, Radial) or s.fill in ("border", "reflect") for s in steps):
         return None

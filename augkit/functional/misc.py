@@ -112,8 +112,20 @@ def back_to(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Whether ``a`` and ``b`` live in the same storage (so writing into one changes the other):
-    a kernel's result that does not may be overwritten by the next one."""
+    """Whether ``a`` and ``b`` live in the same storage, so that writing into one changes the other.
+
+    A kernel's result that does not share the input's storage may be overwritten by the next one.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor
+        Any tensors.
+
+    Returns
+    -------
+    bool
+        True when their storages start at the same address.
+    """
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 

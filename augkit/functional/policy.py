@@ -38,8 +38,10 @@ from .misc import from_working
 from .tone import autocontrast, equalize, posterize, solarize
 from .warp import warp
 
-# name -> (magnitude bins(num_bins, height, width) or None, signed); torchvision computes the
-# bins in float32, kept here so that thresholds and angles are the same numbers.
+#: An op table: name -> (its magnitude bins as a function of ``(num_bins, height, width)``
+#: returning a float32 tensor of ``num_bins`` magnitudes, or None for an op without magnitude;
+#: whether the magnitude's sign is drawn). torchvision computes the bins in float32, kept here so
+#: that thresholds and angles are the same numbers.
 Space = dict[str, tuple[Callable[[int, int, int], torch.Tensor] | None, bool]]
 
 
@@ -51,6 +53,7 @@ def _posterize_bits(low: int) -> Callable[[int, int, int], torch.Tensor]:
     return lambda bins, h, w: (8 - (torch.arange(bins) / ((bins - 1) / (8 - low)))).round()
 
 
+#: TrivialAugmentWide's ops and magnitude bins (torchvision's).
 TRIVIAL_AUGMENT_WIDE: Space = {
     "Identity": (None, False),
     "ShearX": (_linspace(0.0, 0.99), True),
@@ -68,6 +71,8 @@ TRIVIAL_AUGMENT_WIDE: Space = {
     "Equalize": (None, False),
 }
 
+#: RandAugment's ops and magnitude bins (torchvision's): TrivialAugmentWide's ops with
+#: narrower ranges, and translations scaled to the image.
 RAND_AUGMENT: Space = {
     **TRIVIAL_AUGMENT_WIDE,
     "ShearX": (_linspace(0.0, 0.3), True),
@@ -82,12 +87,15 @@ RAND_AUGMENT: Space = {
     "Posterize": (_posterize_bits(4), False),
 }
 
+#: The ops resampled by one :func:`augkit.functional.warp` call (:func:`warp_ops`).
 WARPED_OPS = ("ShearX", "ShearY", "Rotate")
+#: The ops that shift by whole pixels, exactly (:func:`shift_ops`).
 SHIFT_OPS = ("TranslateX", "TranslateY")
-# An integer shift samples pixel centres, so the warp's fills are these paddings, exactly.
+#: The padding of :func:`augkit.functional.shifted_crop` that equals each fill of a warp: an
+#: integer shift samples pixel centres, so the warp's fills are these paddings, exactly.
 SHIFT_PADDING = {"zeros": "constant", "border": "edge", "reflect": "symmetric"}
 
-# Colour ops: name -> kernel(batch, magnitudes of shape N).
+#: The colour ops: name -> kernel(batch, magnitudes of shape N), batched over the samples of one op.
 COLOR_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "Brightness": lambda x, m: adjust_brightness(x, 1 + m),
     "Color": lambda x, m: adjust_saturation(x, 1 + m),
@@ -155,6 +163,7 @@ def shift_ops(x: torch.Tensor, names: Sequence[str], op: torch.Tensor, magnitude
     magnitude : torch.Tensor
         Shape N, pixels.
     fill : {"zeros", "border", "reflect"}
+        The warp's fill the padding equals (:data:`SHIFT_PADDING`).
 
     Returns
     -------
@@ -183,7 +192,9 @@ def warp_ops(x: torch.Tensor, names: Sequence[str], op: torch.Tensor, magnitude:
     magnitude : torch.Tensor
         Shape N: shear factors, rotation angles in degrees.
     interpolation : {"nearest", "bilinear"}
+        ``grid_sample``'s mode.
     fill : {"zeros", "border", "reflect"}
+        What is sampled outside the image.
 
     Returns
     -------

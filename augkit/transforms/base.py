@@ -100,6 +100,12 @@ class Transform:
 
     Class names are the JSON registry's keys: a subclass whose name is already registered by
     another class is refused (rename it) rather than silently replacing it for ``from_json``.
+
+    Attributes
+    ----------
+    p : float or None
+        Probability that a sample is transformed; None for transforms without one (no ``apply``
+        is drawn).
     """
 
     geometric: ClassVar[bool] = False
@@ -111,8 +117,7 @@ class Transform:
     mixes_labels: ClassVar[bool] = False
     #: Parameters drawn uniformly where applied, identity elsewhere (see :class:`Uniform`).
     draws: ClassVar[tuple[Uniform, ...]] = ()
-    #: Probability that a sample is transformed; None for transforms without one (no ``apply`` drawn).
-    p: float | None = None
+    p: float | None = None  # see the class docstring: a None attribute has no docstring of its own
     #: Whether the base hands ``forward`` only the applied samples (the others pass through
     #: untouched). False where the not-applied samples still change (a centred crop), and where
     #: the parameters drawn for them are already the identity and one pass over the batch is
@@ -145,28 +150,96 @@ class Transform:
 
     # -- what subclasses define
     def output_shape(self, shape: Shape) -> Shape:
-        """Validate an input batch shape (N, C, H, W) and return the output shape."""
+        """Validate an input batch shape and return the output shape.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            ``(N, C, H, W)`` of the input batch.
+
+        Returns
+        -------
+        tuple of int
+            ``(N, C, H', W')`` of the output batch.
+        """
         return shape
 
     def sample(self, batch_shape: Shape, apply: torch.Tensor, generator: torch.Generator) -> Params:
-        """Draws beyond ``apply`` and ``draws``, on the generator's device: a dict of tensors whose
-        leading dimension is N (``apply``: bool N, all True for transforms without ``p``)."""
+        """Draw the parameters beyond ``apply`` and ``draws``, on the generator's device.
+
+        Parameters
+        ----------
+        batch_shape : tuple of int
+            ``(N, C, H, W)`` of the batch.
+        apply : torch.Tensor
+            bool N: the samples the transform applies to (all True for transforms without ``p``).
+        generator : torch.Generator
+            The random stream.
+
+        Returns
+        -------
+        dict
+            Tensors whose leading dimension is N.
+        """
         return {}
 
     def forward(self, x: torch.Tensor, params: Params, inplace: bool = False) -> torch.Tensor:
-        """Apply ``params`` to a working batch (float N x C x H x W on [0, 1]; geometric
-        transforms may also get uint8, see ``_reads_uint8``). ``inplace=True``: ``x`` is a
-        pipeline's own intermediate (never the caller's batch), free to overwrite."""
+        """Apply ``params`` to a working batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Float N x C x H x W on [0, 1] (geometric transforms may also get uint8, see
+            ``_reads_uint8``).
+        params : dict
+            The parameters of these N samples.
+        inplace : bool
+            ``x`` is a pipeline's own intermediate (never the caller's batch), free to overwrite.
+
+        Returns
+        -------
+        torch.Tensor
+            The transformed batch, N x C x H' x W'.
+        """
         raise NotImplementedError
 
     def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params,
             inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """For ``mixes_labels`` transforms: apply ``params`` to a working batch and its soft
-        targets (float N x K); returns both. ``inplace`` as for :meth:`forward`."""
+        """Apply ``params`` to a working batch and its soft targets (``mixes_labels`` transforms).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Float N x C x H x W on [0, 1].
+        target : torch.Tensor
+            Float N x K soft targets.
+        params : dict
+            The parameters of these N samples.
+        inplace : bool
+            As for :meth:`forward`.
+
+        Returns
+        -------
+        x, target : torch.Tensor
+            The mixed batch and its mixed targets.
+        """
         raise NotImplementedError
 
     def color_map(self, params: Params, channels: int) -> F.ColorMap:
-        """For ``color_affine`` transforms: the per-image map ``v -> A_n v + b_n`` of ``params``."""
+        """The per-image map ``v -> A_n v + b_n`` of ``params`` (``color_affine`` transforms).
+
+        Parameters
+        ----------
+        params : dict
+            The parameters of N samples.
+        channels : int
+            C, the batch's channels.
+
+        Returns
+        -------
+        augkit.functional.ColorMap
+            ``matrix`` float N x C x C (or None), ``offset`` float N x C.
+        """
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -176,8 +249,23 @@ class Transform:
     # -- shared machinery
     def make_params(self, batch_shape: Shape, generator: torch.Generator,
                     device: torch.device | str = "cpu") -> Params:
-        """Draw per-sample parameters for a batch of ``batch_shape``: a dict of tensors on ``device``
-        (``apply`` when the transform has a ``p``, then the declared ``draws``, then :meth:`sample`)."""
+        """Draw per-sample parameters for a batch of ``batch_shape``.
+
+        Parameters
+        ----------
+        batch_shape : tuple of int
+            ``(N, C, H, W)`` of the batch.
+        generator : torch.Generator
+            The random stream; the draws are made on its device.
+        device : torch.device or str
+            Where the parameters are moved to.
+
+        Returns
+        -------
+        dict
+            Tensors of leading dimension N on ``device``: ``apply`` when the transform has a
+            ``p``, then the declared ``draws``, then :meth:`sample`'s.
+        """
         n = batch_shape[0]
         params: Params = {}
         if self.p is None:
@@ -201,9 +289,26 @@ class Transform:
         return (out, params) if return_params else out
 
     def replay(self, batch: Any, params: Params, labels: Any = None, num_classes: int | None = None) -> Any:
-        """Apply exactly ``params`` (from ``return_params=True``) to a batch of the same N (and,
-        for size-dependent transforms, the same H and W), e.g. to warp a mask identically.
-        Label-mixing transforms take the labels again and return ``(x, target)``."""
+        """Apply exactly ``params`` (from ``return_params=True``) again, e.g. to warp a mask identically.
+
+        Parameters
+        ----------
+        batch : torch.Tensor, PIL image or numpy.ndarray
+            As for a call, with the same N (and, for size-dependent transforms, the same H and W)
+            as the batch the parameters were drawn for.
+        params : dict
+            The parameters a call returned.
+        labels : array-like, optional
+            Label-mixing transforms only: the N labels again.
+        num_classes : int, optional
+            Label-mixing transforms only: K.
+
+        Returns
+        -------
+        out or (out, target)
+            The transformed batch, of the input's kind; label-mixing transforms also return the
+            float N x K targets.
+        """
         x, restore = as_batch(batch)
         check_params_batch(params, x.shape[0])
         target = self._targets(labels, x.shape[0], num_classes, x.device)
@@ -266,7 +371,23 @@ class Transform:
 
     @classmethod
     def from_json(cls, text: str) -> Transform:
-        """Rebuild a transform (any registered one, containers included) from :meth:`to_json` text."""
+        """Rebuild a transform (any registered one, containers included) from :meth:`to_json` text.
+
+        Parameters
+        ----------
+        text : str
+            JSON written by :meth:`to_json`.
+
+        Returns
+        -------
+        Transform
+            An equal transform.
+
+        Raises
+        ------
+        ValueError
+            When the JSON describes a transform that is not a ``cls``.
+        """
         obj = transform_from_config(json.loads(text))
         if not isinstance(obj, cls):
             raise ValueError(f"JSON describes a {type(obj).__name__}, not a {cls.__name__}")
@@ -274,7 +395,18 @@ class Transform:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Transform:
-        """Build from :meth:`get_config`'s dict (without "name")."""
+        """Build from :meth:`get_config`'s dict.
+
+        Parameters
+        ----------
+        config : dict
+            The constructor arguments (without ``"name"``).
+
+        Returns
+        -------
+        Transform
+            ``cls(**config)``.
+        """
         return cls(**config)
 
     def __repr__(self) -> str:

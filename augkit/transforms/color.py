@@ -165,12 +165,23 @@ class PCALighting(Transform):
     """AlexNet PCA lighting: add ``eigvec @ (alpha * eigval)`` to every pixel, clamp to [0, 1].
 
     Per sample, ``alpha ~ N(0, sigma^2)`` (3 values, 0 where not applied with prob. 1 - p).
-    ``eigval``: 3 eigenvalues; ``eigvec``: 3 x 3, columns are eigenvectors (fb.resnet.torch's
-    layout, see :func:`augkit.functional.pca_offset`), both on the [0, 1] pixel scale. RGB batches only (C = 3); grayscale
-    raises ValueError. Params: ``apply`` (bool N), ``alpha`` (float64 N x 3).
+    RGB batches only (C = 3); grayscale raises ValueError. Params: ``apply`` (bool N), ``alpha``
+    (float64 N x 3).
 
     The offset is a per-image colour map, so inside a Compose it stays in the geometric run
     around it (one resampling; see :func:`augkit.functional.warp` for the fused semantics).
+
+    Parameters
+    ----------
+    eigval : array-like
+        The 3 eigenvalues of the RGB covariance, on the [0, 1] pixel scale.
+    eigvec : array-like
+        3 x 3, the matching eigenvectors as columns (fb.resnet.torch's layout, see
+        :func:`augkit.functional.pca_offset`).
+    sigma : float
+        Standard deviation of ``alpha``, >= 0.
+    p : float
+        Probability that a sample is lit.
     """
 
     color_affine = True
@@ -190,13 +201,43 @@ class PCALighting(Transform):
 
     @classmethod
     def fit(cls, images: Any, sigma: float = 0.1, p: float = 1.0) -> PCALighting:
-        """Lighting from the RGB eigenpairs of ``images`` (see :func:`augkit.functional.fit_pca`)."""
+        """Lighting from the RGB eigenpairs of ``images``.
+
+        Parameters
+        ----------
+        images : numpy.ndarray, torch.Tensor or iterable of them
+            N x H x W x 3 arrays or N x 3 x H x W tensors, uint8 or float on [0, 1], or an
+            iterable of such batches (see :func:`augkit.functional.fit_pca`).
+        sigma : float
+            Standard deviation of ``alpha``, >= 0.
+        p : float
+            Probability that a sample is lit.
+
+        Returns
+        -------
+        PCALighting
+            The transform, with the eigenpairs of the images' RGB covariance.
+        """
         eigval, eigvec = F.fit_pca(images)
         return cls(eigval, eigvec, sigma=sigma, p=p)
 
     @classmethod
     def imagenet(cls, sigma: float = 0.1, p: float = 1.0) -> PCALighting:
-        """fb.resnet.torch's ImageNet eigenpairs (eigval (0.2175, 0.0188, 0.0045))."""
+        """Lighting with fb.resnet.torch's ImageNet eigenpairs (eigval (0.2175, 0.0188, 0.0045)).
+
+        Parameters
+        ----------
+        sigma : float
+            Standard deviation of ``alpha``, >= 0.
+        p : float
+            Probability that a sample is lit.
+
+        Returns
+        -------
+        PCALighting
+            The transform, with :data:`augkit.functional.IMAGENET_EIGVAL` and
+            :data:`augkit.functional.IMAGENET_EIGVEC`.
+        """
         return cls(F.IMAGENET_EIGVAL, F.IMAGENET_EIGVEC, sigma=sigma, p=p)
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -210,7 +251,20 @@ class PCALighting(Transform):
         return {"alpha": alpha * self.sigma * apply[:, None]}
 
     def color_map(self, params: Params, channels: int) -> F.ColorMap:
-        """The lighting as a colour map: no matrix, offset N x 3 (float64)."""
+        """The lighting as a colour map.
+
+        Parameters
+        ----------
+        params : dict
+            This transform's parameters (``alpha``: float64 N x 3).
+        channels : int
+            C of the batch (3).
+
+        Returns
+        -------
+        augkit.functional.ColorMap
+            No matrix, and the offsets float64 N x 3.
+        """
         return F.ColorMap(None, F.pca_offset(params["alpha"], self.eigval.to(params["alpha"].device),
                                              self.eigvec.to(params["alpha"].device)))
 

@@ -46,6 +46,13 @@ class Compose(Transform):
     ColorJitter and the policies, which quantise after each step as torchvision does), is
     converted to float once, where the first transform needs it, and rounded back once at the end.
 
+    Parameters
+    ----------
+    transforms : sequence of Transform
+        The transforms, in order; ``Normalize`` may only be last.
+
+    Notes
+    -----
     Fusion: every maximal run of consecutive geometric transforms (RandomScaleCrop,
     RandomResizedCrop, flips, Rotate, Translate, Stretch, Shear, LensDistortion), together with
     the per-image colour maps between them (PCALighting, Grayscale), is applied as ONE sampling
@@ -85,7 +92,7 @@ class Compose(Transform):
     the transforms before and after the mixing one see the images only.
 
     Serialisation: ``pipe.to_json()`` and ``Compose.from_json(text)`` round-trip every built-in
-    transform (PCALighting keeps its eigenpairs). ``Normalize`` may only be last.
+    transform (PCALighting keeps its eigenpairs).
     """
 
     def __init__(self, transforms: Sequence[Transform]) -> None:
@@ -116,7 +123,22 @@ class Compose(Transform):
 
     def make_params(self, batch_shape: Shape, generator: torch.Generator,
                     device: torch.device | str = "cpu") -> Params:
-        """``{"transforms": [t.make_params(shape at t) for t in transforms]}``."""
+        """Draw every child's parameters, each for the batch shape that reaches it.
+
+        Parameters
+        ----------
+        batch_shape : tuple of int
+            ``(N, C, H, W)`` of the input batch.
+        generator : torch.Generator
+            The random stream; the draws are made on its device.
+        device : torch.device or str
+            Where the parameters are moved to.
+
+        Returns
+        -------
+        dict
+            ``{"transforms": [t.make_params(shape at t) for t in transforms]}``.
+        """
         params = []
         for t in self.transforms:
             params.append(t.make_params(batch_shape, generator, device))
@@ -128,8 +150,26 @@ class Compose(Transform):
 
     def mix(self, x: torch.Tensor, target: torch.Tensor, params: Params,
             inplace: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Apply the pipeline to a working batch and its soft targets (float N x K), which the
-        label-mixing children (MixUp, CutMix) mix along with the images."""
+        """Apply the pipeline to a working batch and its soft targets.
+
+        The label-mixing children (MixUp, CutMix) mix the targets along with the images.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Float N x C x H x W on [0, 1].
+        target : torch.Tensor
+            Float N x K soft targets.
+        params : dict
+            The pipeline's parameters (:meth:`make_params`).
+        inplace : bool
+            ``x`` is a pipeline's own intermediate, free to overwrite.
+
+        Returns
+        -------
+        x, target : torch.Tensor
+            The transformed batch and its mixed targets.
+        """
         return self._run_children(x, params, inplace, target)
 
     def _run_children(self, x: torch.Tensor, params: Params, inplace: bool,
@@ -162,6 +202,13 @@ class RandomApply(Compose):
     samples are gathered by the base's per-sample gate, run through the children as one
     sub-batch (fused among themselves, not with the surrounding Compose), and scattered back.
     Params: ``{"apply": bool N, "transforms": [children's params, drawn for all N]}``.
+
+    Parameters
+    ----------
+    transforms : sequence of Transform
+        The pipeline, which must keep the image shape.
+    p : float
+        Probability that a sample goes through the pipeline.
     """
 
     def __init__(self, transforms: Sequence[Transform], p: float = 0.5) -> None:
@@ -197,6 +244,13 @@ class OneOf(Transform):
     cannot be Normalize. Each child runs once on the sub-batch that chose it (unfused with the
     surrounding Compose). Params: ``{"choice": int64 N, "transforms": [each child's params,
     drawn for all N]}``.
+
+    Parameters
+    ----------
+    transforms : sequence of Transform
+        The candidates, at least one.
+    weights : sequence of float, optional
+        Their relative probabilities, finite, >= 0 and not all 0; uniform by default.
     """
 
     def __init__(self, transforms: Sequence[Transform], weights: Sequence[float] | None = None) -> None:

@@ -62,6 +62,20 @@ class RandomScaleCrop(_Geometric):
 
     Params: ``apply`` (bool N), ``length`` (int64 N: L), ``top``, ``left`` (int64 N: crop offset
     in the rescaled image). Output N x C x h x w.
+
+    Parameters
+    ----------
+    size : int or (int, int)
+        Output ``(h, w)``; an int means a square.
+    scale : int or (int, int)
+        The range ``(lo, hi)`` of the shorter side L, inclusive; an int fixes L. The crop must
+        fit the image rescaled to shorter side ``lo``.
+    p : float
+        Probability that a sample gets a random L and window (else the test view).
+    interpolation : {"bilinear", "nearest"}
+        Antialiased bilinear, or nearest neighbour.
+    fill : {"zeros", "border", "reflect"}
+        Unused alone (the window lies inside the image); kept for the fused grid's steps.
     """
 
     window_inside = True
@@ -166,8 +180,23 @@ class RandomScaleCrop(_Geometric):
         return True, length, min(int(u_top * (room_y + 1)), room_y), min(int(u_left * (room_x + 1)), room_x), (h, w)
 
     def forward_then_flip(self, x: torch.Tensor, params: Params, flips: torch.Tensor | None) -> torch.Tensor:
-        """The exact resize-then-crop, then the per-sample flips ``flips`` (bool N x 2: vertical,
-        horizontal) of the flip transforms that follow it, done while the crop is copied out."""
+        """Apply the exact resize-then-crop, then the flips that follow it in a run.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            N x C x H x W, uint8 or float on [0, 1].
+        params : dict
+            This transform's parameters.
+        flips : torch.Tensor or None
+            bool N x 2 (vertical, horizontal): the per-sample flips of the flip transforms that
+            follow it, done while the crop is copied out.
+
+        Returns
+        -------
+        torch.Tensor
+            N x C x h x w (see :func:`augkit.functional.scale_crop_antialias` for the dtype).
+        """
         return F.scale_crop_antialias(x, self._scaled_sizes(tuple(x.shape[-2:]), params["length"]), params["top"],
                                       params["left"], self.size, flips)
 
@@ -210,6 +239,7 @@ class RandomResizedCrop(_Geometric):
     ratio : (float, float)
         Range of the window's width / height (> 0, drawn log-uniformly).
     interpolation : {"bilinear", "nearest"}
+        Antialiased bilinear, or the fused grid's nearest sampling.
 
     Notes
     -----
@@ -251,8 +281,23 @@ class RandomResizedCrop(_Geometric):
         return {"top": top, "left": left, "height": height, "width": width}
 
     def forward_then_flip(self, x: torch.Tensor, params: Params, flips: torch.Tensor | None) -> torch.Tensor:
-        """The exact crop-then-resize, then the per-sample flips ``flips`` (bool N x 2: vertical,
-        horizontal) of the flip transforms that follow it in a run."""
+        """Apply the exact crop-then-resize, then the flips that follow it in a run.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            N x C x H x W, uint8 or float on [0, 1].
+        params : dict
+            This transform's parameters.
+        flips : torch.Tensor or None
+            bool N x 2 (vertical, horizontal): the per-sample flips of the flip transforms that
+            follow it.
+
+        Returns
+        -------
+        torch.Tensor
+            N x C x h x w in ``x``'s dtype.
+        """
         return F.resized_crop_antialias(x, params["top"], params["left"], params["height"], params["width"],
                                       self.size, flips)
 
@@ -273,9 +318,21 @@ class RandomCrop(Transform):
     Per sample, ``top`` and ``left`` are uniform integers in ``[0, H + 2 padding - h]`` and
     ``[0, W + 2 padding - w]``; a sample not drawn (prob. ``1 - p``) gets the centred crop. With
     ``size`` equal to the image size this is a random translation by up to ``padding`` pixels.
-    ``size``: int or (h, w); ``fill``: the constant's value on the [0, 1] scale (uint8 batches get
-    ``round(255 fill)``). Params: ``apply`` (bool N), ``top``, ``left`` (int64 N, in the padded
-    image). Output N x C x h x w, the input's dtype, exact.
+    Params: ``apply`` (bool N), ``top``, ``left`` (int64 N, in the padded image). Output
+    N x C x h x w, the input's dtype, exact.
+
+    Parameters
+    ----------
+    size : int or (int, int)
+        Output ``(h, w)``; an int means a square.
+    padding : int
+        Pixels added on every side, >= 0.
+    padding_mode : {"constant", "reflect", "symmetric", "edge"}
+        How the padding is filled (torchvision's modes).
+    fill : float
+        The constant's value on the [0, 1] scale (uint8 batches get ``round(255 fill)``).
+    p : float
+        Probability that a sample gets a random position (else the centred crop).
     """
 
     gated = False  # a sample not drawn is still cropped (centred)

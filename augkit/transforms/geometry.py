@@ -104,13 +104,25 @@ class _Flip(_Geometric):
 
 
 class HorizontalFlip(_Flip):
-    """Mirror left-right each sample with probability ``p``. Params: ``apply`` (bool N)."""
+    """Mirror left-right each sample with probability ``p``. Params: ``apply`` (bool N).
+
+    Parameters
+    ----------
+    p : float
+        Probability that a sample is mirrored.
+    """
 
     axis = -1
 
 
 class VerticalFlip(_Flip):
-    """Mirror top-bottom each sample with probability ``p``. Params: ``apply`` (bool N)."""
+    """Mirror top-bottom each sample with probability ``p``. Params: ``apply`` (bool N).
+
+    Parameters
+    ----------
+    p : float
+        Probability that a sample is mirrored.
+    """
 
     axis = -2
 
@@ -120,6 +132,17 @@ class Rotate(_Geometric):
 
     Positive angles turn the content counter-clockwise as displayed. Params: ``apply``
     (bool N), ``angle`` (float64 N, 0 where not applied). Output has the input's shape.
+
+    Parameters
+    ----------
+    degrees : float or (float, float)
+        The angle's range ``(lo, hi)`` in degrees; a number d means ``(-d, d)``.
+    p : float
+        Probability that a sample is transformed.
+    interpolation : {"bilinear", "nearest"}
+        The resampling (``grid_sample``'s mode).
+    fill : {"zeros", "border", "reflect"}
+        What is sampled outside the image: black, the nearest edge pixel, or the mirrored image.
     """
 
     draws = (Uniform("angle", "degrees", 0.0),)
@@ -139,9 +162,21 @@ class Rotate(_Geometric):
 class Translate(_Geometric):
     """Shift the content by (dx, dy), each ~ U[lo, hi) per axis (x right, y down).
 
-    ``x``/``y``: a number v means [-v, v]; ``unit="fraction"`` of the image width/height or
-    ``"pixels"`` (sub-pixel shifts are interpolated). Params: ``apply``, ``dx``, ``dy``
-    (float64 N, in ``unit``; 0 where not applied).
+    Params: ``apply``, ``dx``, ``dy`` (float64 N, in ``unit``; 0 where not applied).
+
+    Parameters
+    ----------
+    x, y : float or (float, float)
+        The ranges of the shift right and down; a number v means ``(-v, v)``.
+    unit : {"fraction", "pixels"}
+        ``x`` and ``y`` as fractions of the image width and height, or in pixels (sub-pixel
+        shifts are interpolated).
+    p : float
+        Probability that a sample is transformed.
+    interpolation : {"bilinear", "nearest"}
+        The resampling (``grid_sample``'s mode).
+    fill : {"zeros", "border", "reflect"}
+        What is sampled outside the image: black, the nearest edge pixel, or the mirrored image.
     """
 
     draws = (Uniform("dx", "x", 0.0), Uniform("dy", "y", 0.0))
@@ -164,8 +199,19 @@ class Translate(_Geometric):
 class Stretch(_Geometric):
     """Scale x and y independently about the centre by factors ~ U[lo, hi) (> 0).
 
-    A number v means [1 - v, 1 + v]. Params: ``apply``, ``x_scale``, ``y_scale`` (float64 N,
-    1 where not applied).
+    Params: ``apply``, ``x_scale``, ``y_scale`` (float64 N, 1 where not applied).
+
+    Parameters
+    ----------
+    x, y : float or (float, float)
+        The ranges of the horizontal and vertical factors, > 0; a number v means
+        ``(1 - v, 1 + v)``.
+    p : float
+        Probability that a sample is transformed.
+    interpolation : {"bilinear", "nearest"}
+        The resampling (``grid_sample``'s mode).
+    fill : {"zeros", "border", "reflect"}
+        What is sampled outside the image: black, the nearest edge pixel, or the mirrored image.
     """
 
     draws = (Uniform("x_scale", "x", 1.0), Uniform("y_scale", "y", 1.0))
@@ -186,11 +232,23 @@ class Stretch(_Geometric):
 class Shear(_Geometric):
     """Shear by angles ~ U[lo, hi) degrees: ``x += tan(ax) y`` then ``y += tan(ay) x``.
 
-    A number v means [-v, v]; angles must lie in (-90, 90). A shear along one axis slides rows
+    A shear along one axis slides rows
     (columns) along themselves and shrinks nothing, so it is plain bilinear, never supersampled;
     an x-shear followed by a y-shear of the other sign spreads the rows apart and is antialiased
     like any minifying map (see :func:`augkit.functional.geometry.supersample_factors`). Params: ``apply``,
     ``x_angle``, ``y_angle`` (float64 N, 0 where not applied).
+
+    Parameters
+    ----------
+    x, y : float or (float, float)
+        The ranges of the angles ``ax`` and ``ay`` in degrees, inside (-90, 90); a number v
+        means ``(-v, v)``.
+    p : float
+        Probability that a sample is transformed.
+    interpolation : {"bilinear", "nearest"}
+        The resampling (``grid_sample``'s mode).
+    fill : {"zeros", "border", "reflect"}
+        What is sampled outside the image: black, the nearest edge pixel, or the mirrored image.
     """
 
     draws = (Uniform("x_angle", "x", 0.0), Uniform("y_angle", "y", 0.0))
@@ -217,6 +275,17 @@ class LensDistortion(_Geometric):
     r = 1 at the middle of each edge). k1, k2 ~ U[lo, hi) (a number v means [-v, v]); k > 0
     samples farther out (barrel-looking shrink of the content toward the centre), k < 0 nearer.
     Params: ``apply``, ``k1``, ``k2`` (float64 N, 0 where not applied).
+
+    Parameters
+    ----------
+    k1, k2 : float or (float, float)
+        The coefficients' ranges; a number v means ``(-v, v)``.
+    p : float
+        Probability that a sample is transformed.
+    interpolation : {"bilinear", "nearest"}
+        The resampling (``grid_sample``'s mode).
+    fill : {"zeros", "border", "reflect"}
+        What is sampled outside the image: black, the nearest edge pixel, or the mirrored image.
     """
 
     draws = (Uniform("k1", "k1", 0.0), Uniform("k2", "k2", 0.0))

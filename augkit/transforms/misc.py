@@ -20,9 +20,16 @@ from .base import Transform
 class GaussianNoise(Transform):
     """Add N(0, sigma_n^2) noise per pixel (on the [0, 1] scale) and clamp to [0, 1].
 
-    ``sigma``: a number (fixed) or a (lo, hi) range drawn per sample, >= 0. Params: ``apply``,
-    ``sigma`` (float64 N, 0 where not applied), ``seed`` (0-d int64: the noise field's seed,
-    drawn on the batch's device).
+    Params: ``apply``, ``sigma`` (float64 N, 0 where not applied), ``seed`` (0-d int64: the
+    noise field's seed, drawn on the batch's device).
+
+    Parameters
+    ----------
+    sigma : float or (float, float)
+        The noise's standard deviation, >= 0: a number (fixed) or a ``(lo, hi)`` range drawn per
+        sample.
+    p : float
+        Probability that a sample gets noise.
     """
 
     draws = (Uniform("sigma", "sigma", 0.0),)
@@ -45,8 +52,14 @@ class Normalize(Transform):
     """``(x - mean_c) / std_c`` per channel on the [0, 1] scale; deterministic, no ``p``.
 
     The output is float (float32 for uint8 input, else the input's float dtype) and leaves
-    [0, 1], so Normalize must be the last transform of a pipeline. ``mean``/``std``: one
-    value per channel (or one value for all); ``std > 0``. Params: empty dict.
+    [0, 1], so Normalize must be the last transform of a pipeline. Params: empty dict.
+
+    Parameters
+    ----------
+    mean : float or tuple of float
+        One value per channel, or one value for all.
+    std : float or tuple of float
+        One value per channel, or one value for all; ``> 0``.
     """
 
     def __init__(self, mean: float | tuple[float, ...], std: float | tuple[float, ...]) -> None:

@@ -16,11 +16,14 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import sys
 import types
 import typing
 from dataclasses import asdict, dataclass, field
 from functools import cache
 
+from sphinx.errors import PycodeError
+from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
@@ -33,6 +36,9 @@ NAMESPACES = (
     "ensemble", "ensemble.metrics", "ensemble.recipes",
     "conventions",
 )
+
+# The packages whose modules the site places (on the Layout page or in the API reference).
+PACKAGES = ("augkit", "nets", "ensemble", "conventions")
 
 # The autosummary section each kind of object goes in, in page order.
 # Constants and type aliases are documented inline on their namespace's page, with their value when it is short.
@@ -190,8 +196,13 @@ def public_bases(app, name, obj, options, bases: list) -> None:
 
 
 def skip_foreign_members(app, what, name, obj, skip, options) -> bool | None:
-    """Leave out the ``set_*_request`` methods scikit-learn adds to every estimator: its API, documented there."""
+    """Leave out the members a class gets from elsewhere: the ``set_*_request`` methods
+    scikit-learn adds to every estimator (its API, documented there), and a NamedTuple's field
+    accessors, whose docstring is Python's "Alias for field number 0" (the fields are the
+    class's parameters, documented in its docstring)."""
     if name.startswith("set_") and name.endswith("_request"):
+        return True
+    if type(obj).__name__ == "_tuplegetter":
         return True
     return None
 
@@ -202,23 +213,38 @@ def no_signature_for_data(app, what, name, obj, options, signature, return_annot
     return (None, None) if what == "data" else None
 
 
+@cache
+def constant_comments() -> dict[tuple[str, int], list[str]]:
+    """The ``#:`` comment of every top-level constant of the packages' imported modules, by
+    (name, id of its value).
+
+    autodoc reads ``#:`` comments in the module a page documents; a constant re-exported by a
+    package (``augkit.functional.FILLS``, bound in ``augkit/functional/warp.py``) has its
+    comment in the module that binds it, which the re-export has imported.
+    """
+    comments = {}
+    for modname, module in sorted(sys.modules.items()):
+        if module is None or modname.split(".")[0] not in PACKAGES:
+            continue
+        try:
+            docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
+        except PycodeError:  # no source (a namespace package)
+            continue
+        for (scope, name), comment in docs.items():
+            if scope == "" and hasattr(module, name):
+                comments.setdefault((name, id(getattr(module, name))), list(comment))
+    return comments
+
+
 def adjust_docstring(app, what, name, obj, options, lines: list[str]) -> None:
     """``autodoc-process-docstring``, before numpydoc: what the page shows of a docstring.
 
-    A constant's docstring is its ``#:`` comment, never its type's (``int``'s, ``dict``'s). The
-    objects of ``api_docstrings_as_written`` show their docstring as a literal block (text docutils
-    cannot parse), and ``api_docstring_fixes`` replaces text per object; both are temporary.
+    A constant's docstring is its ``#:`` comment, in the module that binds it, never its type's
+    (``int``'s, ``dict``'s).
     """
     if what == "data" and "\n".join(lines).strip() in {inspect.cleandoc(doc) for doc in
                                                        (getattr(obj, "__doc__", None), type(obj).__doc__) if doc}:
-        lines[:] = []
-    for old, new in app.config.api_docstring_fixes.get(name, ()):
-        lines[:] = "\n".join(lines).replace(old, new).split("\n")
-    if name in app.config.api_docstrings_as_written and lines:
-        lines[:] = [lines[0], "", "::", ""] + ["    " + line for line in lines[1:]]
-
-
-PACKAGES = ("augkit", "nets", "ensemble", "conventions")
+        lines[:] = constant_comments().get((name.rsplit(".", 1)[-1], id(obj)), [])
 
 
 def check_every_module_is_placed(app, env) -> None:
@@ -235,8 +261,6 @@ def check_every_module_is_placed(app, env) -> None:
 
 def setup(app):
     app.connect("missing-reference", resolve_reference)
-    app.add_config_value("api_docstrings_as_written", set(), "env")
-    app.add_config_value("api_docstring_fixes", {}, "env")
     app.connect("autodoc-process-docstring", adjust_docstring, priority=400)
     app.connect("autodoc-process-signature", no_signature_for_data, priority=100)
     app.connect("autodoc-process-bases", public_bases)

@@ -109,7 +109,10 @@ def size_epochs(seconds: float, probe: Probe, *, train_rows: int, batch_size: in
         for its fixed costs (``fixed_seconds``) and per epoch (``epoch_seconds``), with the probe's
         measurements; the estimator keeps it as ``budget_plan_``.
 
-    Raises ValueError when the budget does not cover even a tenth of an epoch.
+    Raises
+    ------
+    ValueError
+        When the budget does not cover even a tenth of an epoch.
     """
     waves = math.ceil(members / workers)
     per_member = seconds * SAFETY / waves

@@ -72,7 +72,8 @@ class Run:
     devices : tuple of str
         Training devices: joblib spreads members over them; a stacked engine runs one worker
         per device (in this process when there is one device).
-    n_jobs, backend : joblib's worker count and backend, for ``engine="joblib"``.
+    n_jobs, backend : int or None, str or None
+        joblib's worker count and backend, for ``engine="joblib"``.
     members_per_chunk : int or None
         A stacked engine's chunk size.
     checkpoint_dir : str or None

@@ -6,8 +6,8 @@ trained together: each batch (uint8 crops, decoded and cropped on DataLoader wor
 member 1, then member 2, ..., each with its own :class:`nets.step.TrainStep` (optimiser,
 schedule, look-ahead), augmentation stream and weights. A plain loop over members, not the
 stacked engines: on a CPU it trains small members faster than ``vmap`` or grouped
-convolutions (measured for SmallCNN 16/32/64 at 64 and 112 px, 4 members, batch 64:
-``benchmarks/README_ensemble.md``).
+convolutions (SmallCNN 16/32/64 at 64 and 112 px, 4 members, batch 64;
+``benchmarks/ensemble_photo_folder.py --engines`` measures the three).
 
 Bagging is the Poisson bootstrap (:mod:`ensemble.engine.poisson`): member m's loss on a batch
 is sum_i w(m, i) l_i / sum_i w(m, i) over the batch's rows with w(m, i) > 0 (its out-of-bag
