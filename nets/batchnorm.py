@@ -29,7 +29,7 @@ stacked per-member buffers can be updated inside ``vmap(functional_call(...))``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -219,7 +219,8 @@ def population_statistics(model: nn.Module) -> Iterator[nn.Module]:
             module.train(flag)
 
 
-def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
+def recompute_population_statistics(model: nn.Module | Sequence[nn.Module],
+                                    batches: Iterable[torch.Tensor]) -> nn.Module | Sequence[nn.Module]:
     """Ioffe & Szegedy's Algorithm 2: with the trained weights fixed, set every BatchNorm's
     E[x] and Var[x] to the exact averages of its batch statistics over ``batches``.
 
@@ -227,14 +228,20 @@ def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Te
     so with a large constant learning rate); these come from the network that will run
     inference. Applies to our BatchNorms in both ``stats`` modes and to torch's BatchNorm layers
     that track running statistics; afterwards each keeps its own mode for further training.
-    ``batches`` is an iterable of float inputs the model accepts (un-augmented training
+    ``model`` is one network or a list of networks that take the same input, all fed from one
+    pass over ``batches``: an iterable of float inputs they accept (un-augmented training
     batches), run inside :func:`population_statistics`. Returns ``model``.
     """
-    if not _population_layers(model):
+    models = [model] if isinstance(model, nn.Module) else list(model)
+    models = [m for m in models if _population_layers(m)]
+    if not models:
         return model
-    with population_statistics(model):
+    with contextlib.ExitStack() as stack, torch.no_grad():
+        for network in models:
+            stack.enter_context(population_statistics(network))
         for x in batches:
-            model(x)
+            for network in models:
+                network(x)
     return model
 
 
