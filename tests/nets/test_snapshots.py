@@ -96,7 +96,7 @@ def test_swa_is_the_mean_of_the_fge_networks_and_swa_utils_average():
         mean = torch.stack([dict(net.named_parameters())[name] for net in fge]).mean(0)
         torch.testing.assert_close(p, mean, rtol=1e-5, atol=1e-6)
     averaged = torch.optim.swa_utils.AveragedModel(copy.deepcopy(fge[0]))
-    for net in fge[1:]:
+    for net in fge:  # its first update copies, the others average
         averaged.update_parameters(net)
     for (name, p), q in zip(swa.named_parameters(), averaged.module.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
