@@ -28,7 +28,7 @@ from ensemble.recipes import WIDTHS, cifar10
 
 ROWS = ("one member", "k independent", "snapshot", "FGE", "SWA")
 # --quick: what a smoke run sets, unless given
-QUICK = dict(budget=20.0, members=2, train_subset=2000, val_per_class=50, widths=[16, 64, 64], batch_size=128,
+QUICK = dict(budget=30.0, members=2, train_subset=1000, val_per_class=20, widths=[8, 32, 32], batch_size=64,
              validation_fraction=0.1)
 
 
@@ -87,7 +87,8 @@ def table(results: dict, budget: float) -> str:
               "NLL vs one member (%)", "fit seconds", "% of budget", "failed"]
     caption = (f"Validation split (last 1,000 images of each class), every row with time_budget={budget:g} s; "
                "accuracy with the TTA chosen on the held-out rows; NLL and ECE after the temperature.")
-    return caption + "\n\n" + _report.markdown_table(header, rows)
+    floats = [".4f"] * 6 + [".2f", ".1f", ".0f", ".1f", ""]
+    return caption + "\n\n" + _report.markdown_table(header, rows, floats)
 
 
 def main(argv: list[str] | None = None) -> dict:
