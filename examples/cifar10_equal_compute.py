@@ -41,13 +41,15 @@ def row_settings(name: str, members: int) -> dict:
 
 def overrides(args) -> dict:
     """The recipe parameters the command line changes: a batch size (with the recipe's lr scaled
-    linearly with it), the held-out share."""
+    linearly with it), the held-out share, the cap on epochs."""
     out = {}
     if args.batch_size is not None:
         recipe_lr, recipe_batch = (cifar10(1, widths=WIDTHS[-1]).get_params()[k] for k in ("lr", "batch_size"))
         out.update(batch_size=args.batch_size, lr=recipe_lr * args.batch_size / recipe_batch)
     if args.validation_fraction is not None:
         out["validation_fraction"] = args.validation_fraction
+    if args.max_epochs is not None:
+        out["epochs"] = args.max_epochs
     return out
 
 
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="the recipe's batch size instead of 512, its lr scaled with it")
     parser.add_argument("--validation-fraction", type=float, default=None,
                         help="the recipe's held-out share instead of 0.02 (TTA choice and temperature)")
+    parser.add_argument("--max-epochs", type=float, default=None,
+                        help="at most this many epochs per run (default: the recipe's cap of 200; the budget decides)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items())
                              + " unless given")
