@@ -28,6 +28,9 @@ from sklearn.metrics import accuracy_score
 import nets
 from augkit.tta import TTA_MODES
 from conventions import check_choice, check_int, check_number
+from nets.config import SNAPSHOT_METHODS
+from nets.loop import schedule_steps
+from nets.step import min_cycle_steps
 
 from .calibration import apply_temperature, ensemble_logits, fit_temperature
 from .engine.budget import budgeted_epochs
@@ -55,6 +58,8 @@ __all__ = ["BaggedNetClassifier"]
 
 _TTA = (*TTA_MODES, "auto")
 _CALIBRATIONS = (None, "temperature")
+#: Where the members come from: trained each on its own, or taken from one run (nets.snapshots).
+METHODS = ("independent", *SNAPSHOT_METHODS)
 _DEFAULTS = nets.TrainConfig  # the training options' defaults are written once, there
 # Settings that never change what a member learns (beyond float rounding): left out of a run's fingerprint.
 _RUN_ONLY = ("n_jobs", "backend", "verbose", "engine", "members_per_chunk", "device", "tta", "voting", "weights",
@@ -90,7 +95,22 @@ class BaggedNetClassifier(ClassifierMixin, BaseEstimator):
         ``nets.SmallCNN`` or a ``functools.partial`` of it, or any factory of your own).
         ``None``: ``nets.MLP`` for tabular data, ``nets.SmallCNN`` for images.
     n_members : int
-        Number of members.
+        Number of members (for ``method="swa"``: of networks averaged into its one member).
+    method : {"independent", "snapshot", "fge", "swa"}
+        Where the members come from. ``"independent"``: each trains on its own (below). The
+        others train ONE network once and take the members from its run, an ensemble for the
+        cost of one training (:mod:`nets.snapshots`): ``"snapshot"`` (Snapshot Ensembles: the
+        steps split into ``n_members`` cycles of a cosine lr from ``lr`` down, a member at the
+        end of each; ``lr_schedule`` is not used); ``"fge"`` (fast geometric ensembling:
+        ``lr_schedule`` over 80% of the steps, then ``n_members`` short cycles of a lr going
+        linearly from ``0.5 lr`` down to ``0.005 lr`` and back, a member at the middle of each);
+        ``"swa"`` (SWA: FGE's ``n_members`` networks averaged into one member). Each member gets
+        BatchNorm statistics of its own weights and is an ordinary member (voting, TTA,
+        calibration, ``save``). The members share their training rows and a fixed schedule,
+        so these need ``bootstrap=False``, ``early_stopping=False`` and ``lookahead=False``;
+        held-out rows for ``tta="auto"`` and ``calibration`` come from ``validation_fraction``.
+        With ``time_budget`` the cycles are laid over the steps the budget allows. In-memory
+        arrays only (every engine; the run is one task); photos train independent members.
     bootstrap : bool
         Draw each member's rows with replacement (bagging); ``False`` trains every member on
         all rows (minus its ``validation_fraction`` held out for early stopping).
@@ -241,6 +261,7 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         member: Callable[..., torch.nn.Module] | None = None,
         n_members: int = 5,
         *,
+        method: str = "independent",
         bootstrap: bool = True,
         max_samples: float | int = 1.0,
         voting: str = "soft",
@@ -281,6 +302,7 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     ):
         self.member = member
         self.n_members = n_members
+        self.method = method
         self.bootstrap = bootstrap
         self.max_samples = max_samples
         self.voting = voting
@@ -325,6 +347,9 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         for name in ("n_members", "patience"):
             check_int(getattr(self, name), name, minimum=1)
         check_choice(self.voting, "voting", ("soft", "hard"))
+        check_choice(self.method, "method", METHODS)
+        if self.method != "independent":
+            self._check_one_run()
         check_engine(self.engine)
         check_choice(self.on_diverge, "on_diverge", ("raise", "drop"))
         if self.tta not in _TTA and not callable(self.tta):
@@ -343,8 +368,30 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         if self.num_workers is not None:
             check_int(self.num_workers, "num_workers", minimum=0)
 
+    def _check_one_run(self) -> None:
+        """The settings an ensemble from one run cannot have."""
+        method = f"method={self.method!r}"
+        if self.bootstrap:
+            raise ValueError(f"{method} takes every member from one training run on the same rows, so there is no "
+                             "bootstrap sample to draw: set bootstrap=False (held-out rows for tta='auto' and "
+                             "calibration then come from validation_fraction)")
+        if self.early_stopping:
+            raise ValueError(f"{method} takes its members from a fixed lr schedule that early stopping would cut "
+                             "short: set early_stopping=False")
+        if self.lookahead:
+            raise ValueError(f"{method} takes its members from the run's weights, which lookahead=True replaces "
+                             "with an average of its own: set lookahead=False")
+
+    def _members_per_run(self) -> int:
+        """Members one training run yields: one, ``n_members`` from a one-run method, one for SWA."""
+        return self.n_members if self.method in ("snapshot", "fge") else 1
+
     def _check_source(self, photos: bool) -> None:
         """The settings that apply to one kind of input only."""
+        if photos and self.method != "independent":
+            raise ValueError(f"method={self.method!r} trains on in-memory arrays; photos (a folder, files or a "
+                             "Dataset) train independent members: use method='independent', or load the photos "
+                             "into an array of equal-size images")
         if photos and self.time_budget is not None:
             raise ValueError("time_budget sizes epochs for in-memory arrays; with photos set epochs instead")
         if photos and self.engine in STACKED:
@@ -369,7 +416,8 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         if stream and self.bootstrap:  # online bagging: the Poisson bootstrap, rate = the bag's share of N
             return draw_poisson_plans(n, self.n_members, entropy, rate=self._n_bag(n) / n)
         hold_out = bool(self.early_stopping) or bool(self._learns_from_heldout())
-        return draw_plans(n, self.n_members, entropy, bootstrap=self.bootstrap, n_bag=self._n_bag(n),
+        runs = self.n_members if self.method == "independent" else 1  # the others: members from one run
+        return draw_plans(n, runs, entropy, bootstrap=self.bootstrap, n_bag=self._n_bag(n),
                           validation_fraction=self.validation_fraction, hold_out=hold_out)
 
     def _learns_from_heldout(self) -> list[str]:
@@ -384,13 +432,13 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             settings["augment"] = self.augment.to_json()
         return run_fingerprint(source.fingerprint_parts(), settings)
 
-    def _run(self, checkpoint_dir, photos: bool) -> Run:
+    def _run(self, checkpoint_dir, photos: bool, runs: int) -> Run:
         devices = training_devices(self.device)
         engine = "loop" if photos and self.engine == "auto" else resolve_engine(self.engine, devices)
         return Run(engine=engine, devices=tuple(devices), n_jobs=self.n_jobs,
                    backend=self.backend, members_per_chunk=self.members_per_chunk,
                    checkpoint_dir=str(checkpoint_dir) if checkpoint_dir is not None else None,
-                   n_members=self.n_members, verbose=self.verbose)
+                   n_members=runs, verbose=self.verbose)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, checkpoint_dir: str | os.PathLike | None = None, resume: bool = False):
@@ -430,23 +478,28 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         entropy = draw_entropy(self.random_state)
         plans = self._plans(len(source), entropy, photos)
         check_heldout_rows(plans, self._learns_from_heldout())
-        run = self._run(checkpoint_dir, photos)
+        run = self._run(checkpoint_dir, photos, len(plans))
         self.epochs_ = self.epochs
         if self.time_budget is not None:
             self.budget_plan_ = self._budget_plan(source, plans, run, time.perf_counter() - start)
             self.epochs_ = self.budget_plan_["epochs"]
+        setup = estimator_setup(self, checkpoint_dir, self.epochs_)
+        if setup.config.snapshots is not None:
+            self._check_cycles(setup.config, plans)
+        members = len(plans) * self._members_per_run()
         done: dict[int, MemberRecord] = {}
         if checkpoint_dir is not None:
-            done = open_checkpoint(Path(checkpoint_dir), self._fingerprint(source), resume, self.n_members)
+            done = open_checkpoint(Path(checkpoint_dir), self._fingerprint(source), resume, members)
         todo = [p for p in plans if p.index not in done]
-        setup = estimator_setup(self, checkpoint_dir, self.epochs_)
+        if self.method != "independent" and len(done) < members:  # a run yields all its members or none
+            todo = plans
         if photos:  # the per-image crop runs on the DataLoader workers, the rest of augment on batches
             setup = dataclasses.replace(setup, config=dataclasses.replace(setup.config, augment=source.geometry.batched),
                                         stream_seed=entropy)
         outcomes = train(todo, source, setup, run)
         check_divergence({i: o.message for i, o in outcomes.items() if o.record is None}, self.on_diverge,
-                         self.n_members)
-        records = {**done, **{i: o.record for i, o in outcomes.items() if o.record is not None}}
+                         len(plans))
+        records = {**done, **{r.index: r for o in outcomes.values() for r in o.records}}
         set_members(self, [records[i] for i in sorted(records)])
         if photos:
             source.skipped.update(i for o in outcomes.values() for i in o.skipped)
@@ -454,20 +507,32 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         self._learn_from_heldout(source)
         return self
 
+    def _check_cycles(self, config: nets.TrainConfig, plans: list[MemberPlan]) -> None:
+        """Fail before training when the run's steps cannot hold ``n_members`` cycles."""
+        steps = schedule_steps(len(plans[0].train_indices), config)[1]
+        need = min_cycle_steps(config.snapshots, config.n_snapshots)
+        if steps < need:
+            more = "a longer time_budget" if self.time_budget is not None else "more epochs"
+            raise ValueError(f"method={self.method!r} with n_members={self.n_members} needs at least {need} training "
+                             f"steps (2 or more per cycle), but {config.epochs:g} epochs of batch_size="
+                             f"{config.batch_size} are {steps}: give it {more}, fewer n_members or a smaller "
+                             "batch_size")
+
     def _budget_plan(self, source, plans: list[MemberPlan], run: Run, spent: float) -> dict:
         """Epochs per member that fit what is left of ``time_budget`` (see :mod:`ensemble.engine.budget`)."""
         if run.engine in STACKED:
-            workers = self.n_members
+            workers = len(plans)
         elif run.engine == "loop":
             workers = 1
         else:
-            workers = max(1, min(joblib.effective_n_jobs(self.n_jobs), self.n_members)) * len(run.devices)
+            workers = max(1, min(joblib.effective_n_jobs(self.n_jobs), len(plans))) * len(run.devices)
         images = self.input_spec_.kind == "image"
         modes = AUTO_TTA if self.tta == "auto" else (self.tta,)
         views = sum(view_count(source.X, t, images) for t in modes)
         scored = self.bootstrap or bool(self._learns_from_heldout())
         return budgeted_epochs(self.time_budget, spent, estimator_setup(self), source.X, source.y, plans,
                                workers=workers, heldout_views=views if scored else 0, max_epochs=self.epochs,
+                               networks=self._members_per_run(),
                                verbose=self.verbose)
 
     def _learn_from_heldout(self, source) -> None:

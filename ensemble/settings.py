@@ -100,7 +100,8 @@ def train_config(estimator: BaggedNetClassifier, normalize: Normalization | None
     Parameters
     ----------
     estimator : BaggedNetClassifier
-        Read for its training options, ``device`` (the first training device) and ``verbose``
+        Read for its training options, ``method`` and ``n_members`` (an ensemble from one run
+        takes ``n_members`` snapshots), ``device`` (the first training device) and ``verbose``
         (one level less: the members' per-epoch bars show from ``verbose=2``).
     normalize : (mean, std), optional
         The members' per-channel input normalisation.
@@ -115,6 +116,8 @@ def train_config(estimator: BaggedNetClassifier, normalize: Normalization | None
     options = {name: getattr(estimator, name) for name in TRAINING_OPTIONS}
     if epochs is not None:
         options["epochs"] = epochs
+    if estimator.method != "independent":  # the members are the networks one run yields
+        options.update(snapshots=estimator.method, n_snapshots=estimator.n_members)
     return nets.TrainConfig(**options, normalize=normalize, device=training_devices(estimator.device)[0],
                             verbose=max(0, estimator.verbose - 1))
 

@@ -29,7 +29,7 @@ stacked per-member buffers can be updated inside ``vmap(functional_call(...))``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -256,7 +256,8 @@ def population_statistics(model: nn.Module) -> Iterator[nn.Module]:
             module.train(flag)
 
 
-def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
+def recompute_population_statistics(model: nn.Module | Sequence[nn.Module],
+                                    batches: Iterable[torch.Tensor]) -> nn.Module | Sequence[nn.Module]:
     """Ioffe & Szegedy's Algorithm 2: with the trained weights fixed, set every BatchNorm's
     E[x] and Var[x] to the exact averages of its batch statistics over ``batches``.
 
@@ -268,21 +269,27 @@ def recompute_population_statistics(model: nn.Module, batches: Iterable[torch.Te
 
     Parameters
     ----------
-    model : torch.nn.Module
-        The trained network.
+    model : torch.nn.Module or list of torch.nn.Module
+        The trained network, or networks that take the same input: all are fed from one pass
+        over ``batches``.
     batches : iterable of torch.Tensor
-        Float inputs the model accepts (un-augmented training batches).
+        Float inputs the models accept (un-augmented training batches).
 
     Returns
     -------
-    torch.nn.Module
+    torch.nn.Module or list of torch.nn.Module
         ``model`` itself.
     """
-    if not _population_layers(model):
+    models = [model] if isinstance(model, nn.Module) else list(model)
+    models = [m for m in models if _population_layers(m)]
+    if not models:
         return model
-    with population_statistics(model):
+    with contextlib.ExitStack() as stack, torch.no_grad():
+        for network in models:
+            stack.enter_context(population_statistics(network))
         for x in batches:
-            model(x)
+            for network in models:
+                network(x)
     return model
 
 

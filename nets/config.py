@@ -17,11 +17,13 @@ from nets.precision import check_precision
 
 LR_SCHEDULES = ("constant", "onecycle", "cosine", "triangular")
 OPTIMIZERS = ("sgd", "adam")
+# Ensembles from one training run (nets.snapshots): the schedule's cycles and where weights are taken.
+SNAPSHOT_METHODS = ("snapshot", "fge", "swa")
 
 Augment = Callable[..., Any]
 Normalize = tuple[Any, Any] | None  # (mean, std), see conventions.check_normalization
 
-__all__ = ["TrainConfig", "LR_SCHEDULES", "OPTIMIZERS"]
+__all__ = ["TrainConfig", "LR_SCHEDULES", "OPTIMIZERS", "SNAPSHOT_METHODS"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,21 @@ class TrainConfig:
         eps in [0, 1): the target is (1 - eps) target + eps / K (Szegedy et al. 2016); with a
         label-mixing augmentation the mixed soft target is smoothed the same way.
     lr_schedule : {"constant", "onecycle", "cosine", "triangular"}
-        Per-step multiplier of ``lr`` (:func:`nets.step.lr_factor`).
+        Per-step multiplier of ``lr`` (:func:`nets.step.lr_factor`); with ``snapshots="fge"`` or
+        ``"swa"`` the schedule of the ordinary run before the cycles, and replaced by the cyclic
+        cosine with ``snapshots="snapshot"``.
+    snapshots : {None, "snapshot", "fge", "swa"}
+        Take ``n_snapshots`` networks from this one run (:mod:`nets.snapshots`): ``"snapshot"``
+        (Snapshot Ensembles, Huang et al. 2017: the steps split into ``n_snapshots`` cycles of a
+        cosine lr, a snapshot at the end of each); ``"fge"`` (Fast Geometric Ensembling, Garipov
+        et al. 2018: ``lr_schedule`` over the first 80% of the steps, then ``n_snapshots`` short
+        cycles of a lr going linearly from ``0.5 lr`` down to ``0.005 lr`` and back, a snapshot
+        at the middle of each); ``"swa"`` (SWA, Izmailov et al. 2018: FGE's schedule and
+        snapshots, averaged into one network). Every network gets its own BatchNorm statistics
+        (Algorithm 2). None: one network, the weights at the end of training. Not with
+        ``lookahead``, which averages the weights along the run itself.
+    n_snapshots : int
+        How many networks ``snapshots`` takes (for ``"swa"``: how many it averages).
     norm_lr_scale : float
         The BatchNorm parameters (scale and shift) step with ``norm_lr_scale * lr`` (> 0): airbench
         trains the shifts 64 times faster than the weights, with the scales frozen.
@@ -114,6 +130,8 @@ class TrainConfig:
     l1: float = 0.0
     label_smoothing: float = 0.0
     lr_schedule: str = "constant"
+    snapshots: str | None = None
+    n_snapshots: int = 1
     norm_lr_scale: float = 1.0
     lookahead: bool = False
     precision: str = "float32"
@@ -137,12 +155,17 @@ class TrainConfig:
             "channels_last": check_flag(self.channels_last, "channels_last"),
             "optimizer": check_choice(self.optimizer, "optimizer", OPTIMIZERS),
             "lr_schedule": check_choice(self.lr_schedule, "lr_schedule", LR_SCHEDULES),
+            "snapshots": check_choice(self.snapshots, "snapshots", (None, *SNAPSHOT_METHODS)),
+            "n_snapshots": check_int(self.n_snapshots, "n_snapshots", minimum=1),
             "precision": check_precision(self.precision),
             "normalize": check_normalization(self.normalize),
             "norm_lr_scale": check_number(self.norm_lr_scale, "norm_lr_scale", minimum=0, exclusive_minimum=True),
             "label_smoothing": check_number(self.label_smoothing, "label_smoothing", minimum=0, maximum=1,
                                             exclusive_maximum=True),
         }
+        if checked["snapshots"] is not None and checked["lookahead"]:
+            raise ValueError(f"lookahead=True averages the weights along the run, which snapshots={self.snapshots!r} "
+                             "takes its networks from: set lookahead=False")
         for name in ("lr", "momentum", "weight_decay", "l1"):
             checked[name] = check_number(getattr(self, name), name, minimum=0)
         if self.time_budget is not None:

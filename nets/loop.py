@@ -31,9 +31,10 @@ from nets.config import TrainConfig
 from nets.early_stopping import EarlyStopping
 from nets.penalties import decay_parameters
 from nets.precision import training_precision
+from nets.snapshots import SnapshotCollector
 from nets.step import TrainStep
 
-__all__ = ["History", "DivergenceError", "Members", "SingleModel", "MemberResult", "train_members"]
+__all__ = ["History", "DivergenceError", "Members", "SingleModel", "MemberResult", "schedule_steps", "train_members"]
 
 Validate = Callable[[], tuple[Sequence[float | None], Sequence[float | None]]]
 
@@ -78,6 +79,9 @@ class History:
     stopped_epoch : int or None
         The last epoch when early stopping or the time budget ended training before
         ``epochs``, else None.
+    snapshot_steps : list of int
+        With ``snapshots``, the step counts after which the networks were taken
+        (:mod:`nets.snapshots`).
     """
 
     loss: list[float] = field(default_factory=list)
@@ -87,6 +91,7 @@ class History:
     seconds: list[float] = field(default_factory=list)
     best_epoch: int | None = None
     stopped_epoch: int | None = None
+    snapshot_steps: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a JSON-safe dict of plain lists, floats, ints and None.
@@ -167,12 +172,14 @@ class SingleModel:
 @dataclass
 class MemberResult:
     """One member after training: its ``model`` (eval mode; None if it diverged), its
-    ``history``, and the epoch and loss where it diverged (None if it did not)."""
+    ``history``, and the epoch and loss where it diverged (None if it did not). With
+    ``snapshots``, ``snapshots`` holds the networks taken from its run (``model`` is the last)."""
 
     model: nn.Module | None
     history: History
     diverged_epoch: int | None = None
     diverged_loss: float | None = None
+    snapshots: list[nn.Module] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -189,6 +196,14 @@ def _global_rng(generators: Sequence[torch.Generator], device: torch.device):
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seeds[0])
         yield
+
+
+def schedule_steps(n: int, config: TrainConfig) -> tuple[int, int]:
+    """Steps per epoch and steps of the lr schedule for ``n`` training rows under ``config``
+    (``epochs`` may be fractional: the last epoch is cut short)."""
+    full_batches_only = config.drop_last and n >= config.batch_size
+    steps_per_epoch = n // config.batch_size if full_batches_only else math.ceil(n / config.batch_size)
+    return steps_per_epoch, max(1, round(config.epochs * steps_per_epoch))
 
 
 def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: TrainConfig, *,
@@ -235,19 +250,23 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
     Members whose epoch loss is NaN/Inf stop there and come back diverged; early-stopped
     members stop when their stopper says so; the time budget stops everyone. Members that
     stopped keep being stepped with the others (their stacked weights cannot sit out), but
-    their snapshot, not their later weights, is what they return.
+    their snapshot, not their later weights, is what they return. With ``config.snapshots``
+    each member returns the networks taken from its run (:mod:`nets.snapshots`).
     """
     k = members.size
     stoppers = list(stoppers) if stoppers is not None else [None] * k
+    if config.snapshots is not None and any(s is not None for s in stoppers):
+        raise ValueError(f"early stopping would cut short the schedule that snapshots={config.snapshots!r} "
+                         "takes its networks from: train without early stopping")
     device = X.device
     n = X.shape[0] if train_rows is None else train_rows.shape[1]
     batch_size = config.batch_size
-    full_batches_only = config.drop_last and n >= batch_size
-    steps_per_epoch = n // batch_size if full_batches_only else math.ceil(n / batch_size)
-    total_steps = max(1, round(config.epochs * steps_per_epoch))  # epochs may be fractional
-    n_epochs = math.ceil(total_steps / steps_per_epoch)
+    steps_per_epoch, total_steps = schedule_steps(n, config)
     step = TrainStep(config, members.forward, *members.parameter_groups(), k, n_classes, total_steps,
                      training_precision(config.precision, device), members.memory_format)
+    total_steps = step.total_steps  # a one-run ensemble's last cycle is completed
+    n_epochs = math.ceil(total_steps / steps_per_epoch)
+    collector = SnapshotCollector(step.cycles, k) if step.cycles is not None else None
     histories = [History() for _ in range(k)]
     for stopper in stoppers:
         if stopper is not None:
@@ -273,6 +292,8 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
                 if train_rows is not None:
                     rows = torch.gather(train_rows, 1, rows)  # k x B row indices of X
                 batch_loss, batch_correct = step(X[rows.flatten()], y[rows], augment_generator)
+                if collector is not None:
+                    collector.after_step(step.steps_done, members)
                 seen += rows.shape[1]  # rows trained on this epoch (fewer in a fractional last one)
                 loss_sum += batch_loss * rows.shape[1]
                 correct += batch_correct
@@ -316,13 +337,15 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
                         active[m] = False
             if not any(active):
                 break
-    return [_finish(members, m, histories[m], stoppers[m], diverged, X, train_rows, config) for m in range(k)]
+    return [_finish(members, m, histories[m], stoppers[m], diverged, X, train_rows, config, collector)
+            for m in range(k)]
 
 
 def _finish(members: Members, m: int, history: History, stopper: EarlyStopping | None,
-            diverged: dict[int, tuple[int, float]],
-            X: torch.Tensor, train_rows: torch.Tensor | None, config: TrainConfig) -> MemberResult:
-    """Member m's result: its best snapshot, its BatchNorm population statistics recomputed."""
+            diverged: dict[int, tuple[int, float]], X: torch.Tensor, train_rows: torch.Tensor | None,
+            config: TrainConfig, collector: SnapshotCollector | None) -> MemberResult:
+    """Member m's result: its best snapshot (or the networks taken from its run), its BatchNorm
+    population statistics recomputed."""
     if m in diverged:
         return MemberResult(None, history, *diverged[m])
     model = members.member(m)
@@ -333,6 +356,10 @@ def _finish(members: Members, m: int, history: History, stopper: EarlyStopping |
         history.best_epoch = int(np.argmin(history.val_loss))
     rows = X if train_rows is None else X[train_rows[m]]
     # E[x], Var[x] of the final weights (BatchNorm paper, Algorithm 2)
-    recompute_population_statistics(model, population_batches(rows, config.batch_size, config.normalize,
-                                                               members.memory_format))
-    return MemberResult(model.eval(), history)
+    batches = population_batches(rows, config.batch_size, config.normalize, members.memory_format)
+    if collector is None:
+        recompute_population_statistics(model, batches)
+        return MemberResult(model.eval(), history)
+    history.snapshot_steps = list(collector.steps)
+    networks = collector.networks(m, model, batches)
+    return MemberResult(networks[-1], history, snapshots=networks)

@@ -10,7 +10,8 @@ logits, one member's batch never reaching another member. The step owns everythi
 3. the loss: per member the mean cross-entropy against its targets, smoothed as
    q' = (1 - eps) q + eps / K, plus ``l1 * ||W||_1``; the members' losses are summed, so
    member m's gradient is that of its own loss alone;
-4. the update (:meth:`TrainStep.update`): the lr schedule, the backward, decoupled decay,
+4. the update (:meth:`TrainStep.update`): the lr schedule (with the cycles of an ensemble from
+   one run, :func:`cycle_layout`), the backward, decoupled decay,
    the optimiser step (:mod:`nets.optim`, coupled decay inside; BatchNorm parameters at
    ``norm_lr_scale`` times the lr), then the look-ahead weight average (:mod:`nets.average`).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,7 +28,7 @@ from torch.nn import functional as F
 from conventions import check_choice
 from nets.average import Lookahead
 from nets.batches import normalize_batch, to_float_batch
-from nets.config import LR_SCHEDULES, TrainConfig
+from nets.config import LR_SCHEDULES, SNAPSHOT_METHODS, TrainConfig
 from nets.optim import SGD, Adam
 from nets.penalties import l1_norm
 from nets.precision import autocast
@@ -34,13 +36,91 @@ from nets.precision import autocast
 ONECYCLE_WARMUP = 0.2  # fraction of the steps spent warming up linearly from 0 to lr
 # airbench94's triangle: from 0.2 lr up to lr at 23% of the steps, then down to 0.07 lr.
 TRIANGLE = ((0.0, 0.2), (0.23, 1.0), (1.0, 0.07))
+# Fast geometric ensembling's cycles take the last 20% of the steps: Garipov et al. pre-train for
+# most of their budget (160 of 200 epochs for CIFAR) before the cycles start.
+FGE_MAIN_SHARE = 0.8
+# FGE's cycle lr, alpha1 down to alpha2 and back, as multiples of the peak lr: the paper's
+# alpha1 = 5e-2 and alpha2 = 5e-4 for its PreResNet trained at lr 0.1. Large enough at the top
+# to leave the minimum the ordinary run found, small enough at the bottom to settle in a new one.
+FGE_LR = (0.5, 0.005)
 
-__all__ = ["TrainStep", "lr_factor", "ONECYCLE_WARMUP"]
+__all__ = ["TrainStep", "Cycles", "cycle_layout", "min_cycle_steps", "lr_factor", "ONECYCLE_WARMUP", "FGE_MAIN_SHARE", "FGE_LR"]
 
 
-def lr_factor(schedule: str, step: int, total_steps: int) -> float:
-    """Multiplier of the peak lr at ``step`` (0-based) of ``total_steps`` for ``schedule``."""
+@dataclass(frozen=True)
+class Cycles:
+    """Where the lr cycles of an ensemble from one run (:mod:`nets.snapshots`) lie.
+
+    ``start`` steps of the ordinary schedule come first (0 for ``"snapshot"``), then ``count``
+    cycles of ``length`` steps; training ends after ``total_steps`` steps.
+    """
+
+    method: str
+    start: int
+    length: int
+    count: int
+    total_steps: int
+
+    @property
+    def collection_steps(self) -> tuple[int, ...]:
+        """The step counts (1-based: after that many steps) at which the weights are taken, one
+        per cycle: where the lr is lowest, at the end of a snapshot cycle and the middle of an
+        FGE/SWA cycle."""
+        if self.method == "snapshot":
+            return tuple(self.start + (j + 1) * self.length for j in range(self.count))
+        return tuple(self.start + self.length // 2 + j * self.length for j in range(self.count))
+
+    def factor(self, step: int) -> float:
+        """Multiplier of the peak lr at ``step`` (0-based, at least ``start``) of a cycle."""
+        i = (step - self.start) % self.length
+        if self.method == "snapshot":  # lr0 / 2 * (cos(pi * mod(t, L) / L) + 1), L = ceil(T / M)
+            return 0.5 * (math.cos(math.pi * i / self.length) + 1)
+        # Garipov et al.'s t(i) = (mod(i - 1, c) + 1) / c for 1-based i; alpha1 -> alpha2 -> alpha1
+        t = (i + 1) / self.length
+        high, low = FGE_LR
+        return (1 - 2 * t) * high + 2 * t * low if t <= 0.5 else (2 - 2 * t) * low + (2 * t - 1) * high
+
+
+def min_cycle_steps(method: str, count: int) -> int:
+    """The fewest training steps that hold ``count`` cycles of ``method`` (2 or more steps each)."""
+    check_choice(method, "snapshots", SNAPSHOT_METHODS)
+    if method == "snapshot":
+        return 2 * count
+    return math.ceil(round((2 * count - 1) / (1 - FGE_MAIN_SHARE), 6))  # the cycles' (2 count - 1) half cycles
+
+
+def cycle_layout(method: str, count: int, total_steps: int) -> Cycles:
+    """The cycles of ``count`` snapshots from a run of about ``total_steps`` steps.
+
+    ``"snapshot"``: ``count`` cycles of ``ceil(total_steps / count)`` steps from the first step
+    (training runs ``count`` whole cycles, at most ``count - 1`` steps more than asked).
+    ``"fge"`` and ``"swa"``: the ordinary schedule for about :data:`FGE_MAIN_SHARE` of the steps,
+    then cycles of an even length ``c``; training ends at the middle of the last cycle, where its
+    snapshot is taken (the second half would train weights no snapshot keeps), so the cycles
+    take ``(2 count - 1) c / 2`` steps and the ordinary run the rest.
+
+    Raises ValueError when ``total_steps`` is below :func:`min_cycle_steps`.
+    """
+    need = min_cycle_steps(method, count)
+    if total_steps < need:
+        raise ValueError(f"{count} {method!r} cycles need at least {need} training steps (2 or more per cycle"
+                         f"{'' if method == 'snapshot' else f', in the last {1 - FGE_MAIN_SHARE:.0%} of the run'}), "
+                         f"got {total_steps}: train longer or take fewer snapshots")
+    if method == "snapshot":
+        length = math.ceil(total_steps / count)
+        return Cycles(method, 0, length, count, count * length)
+    half = (total_steps - round(FGE_MAIN_SHARE * total_steps)) // (2 * count - 1)
+    return Cycles(method, total_steps - (2 * count - 1) * half, 2 * half, count, total_steps)
+
+
+def lr_factor(schedule: str, step: int, total_steps: int, cycles: Cycles | None = None) -> float:
+    """Multiplier of the peak lr at ``step`` (0-based) of ``total_steps`` for ``schedule``; with
+    ``cycles``, ``schedule`` runs over the steps before them and the cycles' lr after."""
     check_choice(schedule, "lr_schedule", LR_SCHEDULES)
+    if cycles is not None:
+        if step >= cycles.start:
+            return cycles.factor(step)
+        total_steps = cycles.start
     t = step / total_steps
     if schedule == "onecycle":  # linear warmup 0 -> 1, then linear decay 1 -> 0
         return t / ONECYCLE_WARMUP if t < ONECYCLE_WARMUP else (1 - t) / (1 - ONECYCLE_WARMUP)
@@ -69,7 +149,8 @@ class TrainStep:
     n_classes : int
         K, passed to a label-mixing augmentation as ``num_classes``.
     total_steps : int
-        Length of the lr schedule in steps.
+        Length of the lr schedule in steps; with ``config.snapshots`` its cycles are laid over
+        them (:func:`cycle_layout`), and the attribute ``total_steps`` is the run's length then.
     precision : str
         The precision the forward runs at (already resolved for the device).
     memory_format : torch.memory_format
@@ -82,7 +163,10 @@ class TrainStep:
                  memory_format: torch.memory_format) -> None:
         self.config, self.forward = config, forward
         self.decayed = list(decayed)
-        self.members, self.n_classes, self.total_steps = members, n_classes, total_steps
+        self.members, self.n_classes = members, n_classes
+        # an ensemble from one run lays its cycles over the steps (and may complete the last one)
+        self.cycles = cycle_layout(config.snapshots, config.n_snapshots, total_steps) if config.snapshots else None
+        self.total_steps = self.cycles.total_steps if self.cycles else total_steps
         self.precision, self.memory_format = precision, memory_format
         coupled = 0.0 if config.decoupled_weight_decay else config.weight_decay
         normalisation, others = list(normalisation), list(others)
@@ -155,7 +239,7 @@ class TrainStep:
         """Backward ``loss`` and move the weights: W <- W - lr_t d (d from the optimiser, with
         coupled decay), and W <- W - lr_t wd W for decoupled decay."""
         config = self.config
-        lr = config.lr * lr_factor(config.lr_schedule, self.steps_done, self.total_steps)
+        lr = config.lr * lr_factor(config.lr_schedule, self.steps_done, self.total_steps, self.cycles)
         self.optimizer.zero_grad()
         loss.backward()
         if config.decoupled_weight_decay and config.weight_decay > 0:

@@ -1,4 +1,4 @@
-"""Training and evaluation of one network: ``fit``, ``predict_logits``, ``evaluate``.
+"""Training and evaluation of one network: ``fit``, ``fit_snapshots``, ``predict_logits``, ``evaluate``.
 
 ``fit`` is the training loop of :mod:`nets.loop` for one model: the options are a
 :class:`nets.TrainConfig`, the step is :class:`nets.step.TrainStep`, exactly as the ensemble's
@@ -33,11 +33,11 @@ from nets.batches import (
 )
 from nets.config import TrainConfig
 from nets.early_stopping import EarlyStopping
-from nets.loop import DivergenceError, History, SingleModel, train_members
+from nets.loop import DivergenceError, History, MemberResult, SingleModel, train_members
 
 ArrayLike = Any  # numpy array or torch tensor
 
-__all__ = ["fit", "predict_logits", "evaluate"]
+__all__ = ["fit", "fit_snapshots", "predict_logits", "evaluate"]
 
 
 def _as_tensor_data(X: ArrayLike, y: ArrayLike, name: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,7 +107,9 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
         (10), ``batch_size`` (128), ``lr`` (0.05), ``momentum`` (0.9), ``nesterov`` (True),
         ``optimizer`` ("sgd" or "adam"), ``weight_decay`` (0, coupled L2 on Linear/Conv
         weights), ``decoupled_weight_decay`` (False), ``l1`` (0), ``label_smoothing`` (0),
-        ``lr_schedule`` ("constant", "onecycle", "cosine"), ``precision`` ("float32"; or
+        ``lr_schedule`` ("constant", "onecycle", "cosine", "triangular"), ``snapshots`` and
+        ``n_snapshots`` (None and 1; set, the run's cycles and its networks are those of
+        :func:`fit_snapshots`, and ``model`` ends as the last of them), ``precision`` ("float32"; or
         "bfloat16": bf16 autocast in the training forward, typically 1.3-2x faster on devices
         with native bf16 and within about a point of float32's accuracy; float32 with a
         warning on devices without), ``channels_last`` (True: a model with Conv2d layers and
@@ -137,6 +139,47 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
     device in eval mode (channels-last if ``channels_last`` applied).
     """
     config = _config(config, options)
+    return _train(model, data, val, config, early_stopping, generator, on_epoch_end).history
+
+
+def fit_snapshots(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLike] | None = None,
+                  *, config: TrainConfig | None = None, generator: torch.Generator | int | None = None,
+                  on_epoch_end: Callable[[int, History], None] | None = None,
+                  **options: Any) -> tuple[list[nn.Module], History]:
+    """Train ``model`` once and take several networks from its run: an ensemble for the
+    cost of one training (:mod:`nets.snapshots`).
+
+    Parameters
+    ----------
+    model, data, val, config, generator, on_epoch_end, **options
+        As in :func:`fit`; the options must set ``snapshots`` (``"snapshot"``, ``"fge"`` or
+        ``"swa"``) and ``n_snapshots``. ``val`` is only scored after each epoch (there is no
+        early stopping: it would cut the cycles short).
+
+    Returns
+    -------
+    networks : list of nn.Module
+        The ``n_snapshots`` networks taken from the run (one for ``"swa"``: their average), in
+        the order taken, in eval mode, each with its BatchNorm population statistics; the last
+        is ``model`` itself.
+    history : History
+        Per-epoch losses, accuracies and timings; ``snapshot_steps`` holds the step counts after
+        which the networks were taken.
+
+    Raises :class:`DivergenceError` when an epoch's training loss is NaN/Inf.
+    """
+    config = _config(config, options)
+    if config.snapshots is None:
+        raise ValueError("fit_snapshots takes networks from the run as snapshots= says: pass snapshots='snapshot', "
+                         "'fge' or 'swa' (and n_snapshots), or train one network with nets.fit")
+    result = _train(model, data, val, config, None, generator, on_epoch_end)
+    return result.snapshots, result.history
+
+
+def _train(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLike] | None,
+           config: TrainConfig, early_stopping: EarlyStopping | None, generator: torch.Generator | int | None,
+           on_epoch_end: Callable[[int, History], None] | None) -> MemberResult:
+    """The body of :func:`fit` and :func:`fit_snapshots`: the loop's result for ``model``."""
     if early_stopping is not None:
         if not isinstance(early_stopping, EarlyStopping):
             raise TypeError(f"early_stopping must be a nets.EarlyStopping or None, got {early_stopping!r}")
@@ -161,7 +204,7 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
                              stoppers=[early_stopping], on_epoch_end=report)
     if result.diverged_epoch is not None:
         raise DivergenceError(result.diverged_epoch, result.diverged_loss)
-    return result.history
+    return result
 
 
 @torch.no_grad()

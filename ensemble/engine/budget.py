@@ -59,7 +59,8 @@ def probe_speed(setup: TrainSetup, X: np.ndarray, y: np.ndarray, threads: int, s
                              config.normalize, memory_format)
         init_seconds = time.perf_counter() - start
         members = SingleModel(model, memory_format)
-        step = TrainStep(dataclasses.replace(config, lookahead=False), members.forward, *members.parameter_groups(),
+        step = TrainStep(dataclasses.replace(config, lookahead=False, snapshots=None), members.forward,
+                         *members.parameter_groups(),
                          1, setup.n_classes, warmup + steps, training_precision(config.precision, config.device),
                          memory_format)
         generator = torch.Generator().manual_seed(0)
@@ -81,7 +82,7 @@ def probe_speed(setup: TrainSetup, X: np.ndarray, y: np.ndarray, threads: int, s
 
 
 def size_epochs(seconds: float, probe: Probe, *, train_rows: int, batch_size: int, members: int, workers: int,
-                validation_rows: int, heldout_views: int, max_epochs: float) -> dict:
+                validation_rows: int, heldout_views: int, max_epochs: float, networks: int = 1) -> dict:
     """Epochs per member (a fraction allowed) that fit ``seconds`` of wall time.
 
     Parameters
@@ -101,6 +102,9 @@ def size_epochs(seconds: float, probe: Probe, *, train_rows: int, batch_size: in
         scored on them).
     max_epochs : float
         The cap (the estimator's ``epochs``).
+    networks : int
+        Networks each member's run yields (an ensemble from one run: its members), each with
+        its own BatchNorm statistics and held-out predictions after training.
 
     Returns
     -------
@@ -117,7 +121,8 @@ def size_epochs(seconds: float, probe: Probe, *, train_rows: int, batch_size: in
     waves = math.ceil(members / workers)
     per_member = seconds * SAFETY / waves
     inference = probe.inference_seconds_per_image
-    fixed = probe.init_seconds + inference * (min(train_rows, POPULATION_BATCHES * batch_size) + heldout_views)
+    fixed = probe.init_seconds + inference * networks * (min(train_rows, POPULATION_BATCHES * batch_size)
+                                                         + heldout_views)
     epoch = probe.step_seconds * math.ceil(train_rows / batch_size) + inference * validation_rows
     epochs = (per_member - fixed) / epoch
     if epochs < 0.1:
@@ -130,7 +135,7 @@ def size_epochs(seconds: float, probe: Probe, *, train_rows: int, batch_size: in
 
 def budgeted_epochs(budget: float, spent: float, setup: TrainSetup, X: np.ndarray, y: np.ndarray,
                     plans: list[MemberPlan], *, workers: int, heldout_views: int, max_epochs: float,
-                    verbose: int = 0) -> dict:
+                    networks: int = 1, verbose: int = 0) -> dict:
     """The plan of :func:`size_epochs` for what is left of ``budget`` seconds after ``spent``
     seconds and a timing probe of ``setup`` on ``(X, y)``.
 
@@ -151,6 +156,8 @@ def budgeted_epochs(budget: float, spent: float, setup: TrainSetup, X: np.ndarra
         held-out rows are not scored).
     max_epochs : float
         The cap.
+    networks : int
+        Networks each plan's run yields (see :func:`size_epochs`).
     verbose : int
         > 0: print the plan.
     """
@@ -161,7 +168,7 @@ def budgeted_epochs(budget: float, spent: float, setup: TrainSetup, X: np.ndarra
     plan = size_epochs(left, probe, train_rows=max(len(p.train_indices) for p in plans),
                        batch_size=setup.config.batch_size, members=len(plans), workers=workers,
                        validation_rows=heldout if setup.early_stopping else 0,
-                       heldout_views=heldout * heldout_views, max_epochs=max_epochs)
+                       heldout_views=heldout * heldout_views, max_epochs=max_epochs, networks=networks)
     if verbose:
         print(f"time_budget {budget:g} s: {spent + time.perf_counter() - start:.1f} s spent on data and "
               f"the probe ({plan['step_seconds']:.3f} s per step of {setup.config.batch_size}); per member "

@@ -21,8 +21,8 @@ from ..failures import MemberFailedError
 from .plans import MemberPlan
 from .storage import MemberRecord, save_member
 
-__all__ = ["TrainSetup", "MemberOutcome", "build_member", "train_member", "available_cores", "threads_per_worker",
-           "torch_threads", "write_marker"]
+__all__ = ["TrainSetup", "MemberOutcome", "build_member", "train_member", "outcome_of", "available_cores",
+           "threads_per_worker", "torch_threads", "write_marker"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,18 @@ class TrainSetup:
 @dataclass
 class MemberOutcome:
     """What a worker sends back: the member's record, or None and the message of its divergence;
-    for a stream, the rows it skipped as unreadable."""
+    for a stream, the rows it skipped as unreadable. A run that takes several members from one
+    training (``config.snapshots``) sends them all in ``collected`` (``record`` is the last)."""
 
     record: MemberRecord | None
     message: str = ""
     skipped: tuple[int, ...] = ()
+    collected: tuple[MemberRecord, ...] = ()
+
+    @property
+    def records(self) -> tuple[MemberRecord, ...]:
+        """Every finished member this outcome holds (none when it diverged)."""
+        return self.collected or ((self.record,) if self.record is not None else ())
 
 
 def available_cores() -> int:
@@ -108,11 +115,23 @@ def write_marker(markers_dir: str | None, index: int) -> None:
         Path(markers_dir, f"member_{index:03d}.pid").write_text(str(os.getpid()))
 
 
-def record_of(plan: MemberPlan, model: torch.nn.Module, history: nets.History) -> MemberRecord:
-    """The member's record: weights and buffers copied to the CPU, its bag, its history."""
+def record_of(plan: MemberPlan, model: torch.nn.Module, history: nets.History, index: int | None = None) -> MemberRecord:
+    """The member's record: weights and buffers copied to the CPU, its bag, its history; its
+    index is ``plan.index`` unless ``index`` says otherwise."""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    return MemberRecord(index=plan.index, seed=plan.seed, state=state, train_indices=plan.train_indices,
-                        val_indices=plan.val_indices, history=history.to_dict())
+    return MemberRecord(index=plan.index if index is None else index, seed=plan.seed, state=state,
+                        train_indices=plan.train_indices, val_indices=plan.val_indices, history=history.to_dict())
+
+
+def outcome_of(plan: MemberPlan, networks: list[torch.nn.Module], history: nets.History) -> MemberOutcome:
+    """The outcome of a plan whose run trained ``networks``: one member, or (``config.snapshots``)
+    the members taken from its run, numbered ``plan.index * len(networks) + j`` (``0 .. M-1``
+    for the one plan of an ensemble from one run). They share the plan's seed, bag and history."""
+    if len(networks) == 1:
+        return MemberOutcome(record=record_of(plan, networks[0], history))
+    records = tuple(record_of(plan, network, history, index=plan.index * len(networks) + j)
+                    for j, network in enumerate(networks))
+    return MemberOutcome(record=records[-1], collected=records)
 
 
 def train_member(plan: MemberPlan, X: np.ndarray, y: np.ndarray, setup: TrainSetup) -> MemberOutcome:
@@ -130,14 +149,20 @@ def train_member(plan: MemberPlan, X: np.ndarray, y: np.ndarray, setup: TrainSet
             use_val = setup.early_stopping and len(plan.val_indices) > 0
             val = (X[plan.val_indices], y[plan.val_indices]) if use_val else None
             stopper = nets.EarlyStopping(monitor="val_loss", patience=setup.patience) if use_val else None
-            history = nets.fit(model, train, val=val, early_stopping=stopper, config=setup.config,
-                               generator=torch.Generator().manual_seed(plan.seed))
+            generator = torch.Generator().manual_seed(plan.seed)
+            if setup.config.snapshots is None:
+                networks = [model]
+                history = nets.fit(model, train, val=val, early_stopping=stopper, config=setup.config,
+                                   generator=generator)
+            else:
+                networks, history = nets.fit_snapshots(model, train, val=val, config=setup.config, generator=generator)
     except nets.DivergenceError as e:
         return MemberOutcome(record=None, message=str(e))
     except Exception as e:
         raise MemberFailedError(f"member {plan.index} failed: {e.__class__.__name__}: {e}\n{traceback.format_exc()}",
                                 [plan.index]) from None
-    record = record_of(plan, model, history)
+    outcome = outcome_of(plan, networks, history)
     if setup.checkpoint_dir:
-        save_member(Path(setup.checkpoint_dir), record)
-    return MemberOutcome(record=record)
+        for record in outcome.records:
+            save_member(Path(setup.checkpoint_dir), record)
+    return outcome

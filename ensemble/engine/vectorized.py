@@ -12,7 +12,8 @@ models into one. The chunk trains in :func:`nets.loop.train_members`, the loop a
 - its own BatchNorm statistics (stacked buffers, updated in place);
 - its own optimiser state (the updates of :mod:`nets.optim` are element-wise, so one
   optimiser over stacked parameters is ``k`` independent optimisers), early stopping,
-  snapshot and Algorithm-2 BatchNorm statistics.
+  snapshot and Algorithm-2 BatchNorm statistics, and the networks an ensemble from one run
+  takes from its trajectory (:mod:`nets.snapshots`).
 
 Without augmentation a member trained here equals the same member trained alone by
 :func:`nets.fit` up to float rounding (tested). Augmentation parameters are drawn for all
@@ -49,7 +50,7 @@ from nets.batchnorm import cumulative_counters, normalisation_parameters
 from nets.loop import train_members
 
 from .grouped import check_packing, pack_input, pack_model, packed_tensors, unpack_output
-from .members import MemberOutcome, TrainSetup, build_member, record_of
+from .members import MemberOutcome, TrainSetup, build_member, outcome_of
 from .plans import MemberPlan
 from .storage import save_member
 
@@ -95,8 +96,8 @@ def train_vectorized(plans: list[MemberPlan], X: np.ndarray, y: np.ndarray, setu
                 continue
             pending = pending[len(chunk):]
             for plan, outcome in zip(chunk, trained):
-                if outcome.record is not None and setup.checkpoint_dir:
-                    save_member(setup.checkpoint_dir, outcome.record)
+                for record in outcome.records if setup.checkpoint_dir else ():
+                    save_member(setup.checkpoint_dir, record)
                 outcomes[plan.index] = outcome
                 if on_member_done is not None:
                     on_member_done(plan.index)
@@ -254,5 +255,5 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
             error = nets.DivergenceError(result.diverged_epoch, result.diverged_loss)
             outcomes.append(MemberOutcome(record=None, message=str(error)))
         else:
-            outcomes.append(MemberOutcome(record=record_of(plan, result.model, result.history)))
+            outcomes.append(outcome_of(plan, result.snapshots or [result.model], result.history))
     return outcomes

@@ -15,6 +15,7 @@ LECTURE = ["examples/lecture_init_symmetry.py", "examples/lecture_xavier_vs_he.p
            "examples/lecture_early_stopping.py"]
 CIFAR10_EXAMPLES = {  # script: the arguments that make it read CIFAR-10
     "examples/cifar10_bagging.py": [], "examples/cifar10_ablation.py": [], "examples/bn_population_statistics.py": [],
+    "examples/cifar10_equal_compute.py": [],
     "examples/invariance_audit.py": [], "examples/dropout_as_ensemble.py": ["--data", "cifar"],
     "examples/lecture_batchnorm_placement.py": [], "examples/lecture_dropout_keep_rates.py": ["--data", "cifar10"],
 }
@@ -24,6 +25,7 @@ CIFAR10_EXAMPLES = {  # script: the arguments that make it read CIFAR-10
                                     "benchmarks/ensemble_train.py", "benchmarks/gpu.py", *LECTURE,
                                     "examples/activation_stats.py", "examples/bn_population_statistics.py",
                                     "examples/cifar10_ablation.py", "examples/cifar10_bagging.py",
+                                    "examples/cifar10_equal_compute.py",
                                     "examples/invariance_audit.py", "examples/streaming_photos.py",
                                     "examples/photo_folder_ensemble.py", "benchmarks/ensemble_photo_folder.py"])
 def test_help_documents_out(script, capsys, monkeypatch):
