@@ -22,26 +22,67 @@ Fitting
 in ``beta``; its slope ``mean_n [E_softmax(beta z_n)[z] - z_n,y_n]`` grows with ``beta``. The fit
 bisects on ``log T`` (so ``T`` stays positive) for the zero of that slope, inside
 :data:`TEMPERATURE_RANGE`: deterministic, no step size, no random start.
+
+Held-out rows averaged by fewer members
+---------------------------------------
+A bagged ensemble's held-out rows are its out-of-bag rows, and the decision of such a row
+averages only the ``m`` members that did not train on it (``m ~ Binomial(M, 1/e)``: about 37%
+of the ``M`` members), while prediction averages all ``M``. A mean of fewer members is more
+confident (the members' disagreement, which softens the mean, enters it with a variance
+shrinking as ``1 / m``), so one temperature fitted over the out-of-bag rows is that of an
+ensemble of about ``0.37 M`` members: too high for all ``M``, which can make a nearly
+calibrated ensemble worse. :func:`fit_temperature_law` therefore fits the inverse temperature
+as a law in the number of members averaged,
+
+    ``1 / T(m) = intercept + slope / m``,
+
+jointly on all held-out rows by maximum likelihood (row ``n`` is scaled by
+``1 / T(m_n)``), and applies ``T(M)``. Why this law:
+
+* it is the first order in ``1 / m`` of any smooth dependence on ``m``: by the delta method
+  the expected logit of a mean of ``m`` members' probabilities is ``log E[p] - Var[p] /
+  (2 m E[p]^2) + O(1 / m^2)``, so the decision's statistics, and the temperature that best
+  fits them, move with ``1 / m``; the ensemble-size laws of deep ensembles have the same shape, a limit plus a
+  term decaying with ``m`` (Lobacheva et al. 2020, *On Power Laws in Deep Ensembles*, for the
+  calibrated NLL);
+* linear in ``beta = 1 / T``, the NLL is jointly convex in ``(intercept, slope)`` (each row's
+  NLL is convex in its ``beta``), so the minimum is unique and Newton's method with a
+  backtracking line search finds it deterministically. A law in ``T`` or ``log T`` is not
+  convex.
+
+When the data cannot identify the slope (every row averaged by the same ``m``, as for rows held
+out by ``validation_fraction`` from every member, or fewer than two values of ``m`` with
+:data:`MIN_ROWS` rows each), the slope is 0 and the fit is :func:`fit_temperature`'s. ``M`` is
+at most a few members beyond the largest ``m`` observed (a fraction ``e^-M`` of the rows is
+out of every bag), so applying the law is a short extrapolation; where it would still give a
+``T(M)`` outside :data:`TEMPERATURE_RANGE` (a slope pointing the wrong way, a non-positive
+``1 / T``), ``T(M)`` is clipped to the range, with a warning.
 """
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from conventions import check_number
+from conventions import check_int, check_number
 
 from .metrics import NLL_FLOOR, check_labels, check_proba
 
-__all__ = ["MIN_ROWS", "TEMPERATURE_RANGE", "apply_temperature", "ensemble_logits", "fit_temperature"]
+__all__ = ["MIN_ROWS", "TEMPERATURE_RANGE", "TemperatureLaw", "apply_temperature", "ensemble_logits", "fit_temperature",
+           "fit_temperature_law"]
 
 # Fewer rows than this cannot fit a temperature worth applying: one misclassified row among
 # a handful moves T by a large factor.
 MIN_ROWS = 20
 # The search interval for T. Hitting an end means the NLL has no minimum inside (see the warnings).
 TEMPERATURE_RANGE = (1e-2, 1e2)
+# Newton's method on the law stops once the NLL is within this of its minimum (the Newton
+# decrement): the parameters are then exact to float64 rounding after one more full step.
+_NEWTON_DECREMENT = 1e-12
+_NEWTON_STEPS = 100
 
 
 def _check_logits(logits, name: str = "logits") -> torch.Tensor:
@@ -97,6 +138,28 @@ def apply_temperature(logits, temperature: float) -> np.ndarray | torch.Tensor:
     return _like(torch.softmax(z / temperature, dim=1), logits)
 
 
+def _row_derivatives(z: torch.Tensor, true: torch.Tensor, beta: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per row n, the NLL of ``softmax(beta_n z_n)`` at its label and its first two derivatives in ``beta_n``.
+
+    ``z`` float64 N x K, ``true`` = ``z[n, y_n]`` (N), ``beta`` (N). Returns three float64 N:
+    ``logsumexp(beta z) - beta z_y``; ``E_q[z] - z_y``; ``Var_q[z] >= 0``, with ``q = softmax(beta z)``.
+    """
+    scaled = z * beta[:, None]
+    q = torch.softmax(scaled, dim=1)
+    mean = (q * z).sum(1)
+    return (torch.logsumexp(scaled, dim=1) - beta * true, mean - true,
+            (q * (z - mean[:, None]) ** 2).sum(1))
+
+
+def _checked_rows(logits, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(z float64 N x K, z[n, y_n] N)`` after the checks :func:`fit_temperature` documents."""
+    z = _check_logits(logits)
+    labels = check_labels(y, *z.shape)
+    if len(z) < MIN_ROWS:
+        raise ValueError(f"fitting a temperature needs at least {MIN_ROWS} rows; got {len(z)}")
+    return z, z.gather(1, labels[:, None]).squeeze(1)
+
+
 def fit_temperature(logits, y) -> float:
     """The temperature minimising the NLL of ``softmax(logits / T)`` on labels ``y``.
 
@@ -118,25 +181,23 @@ def fit_temperature(logits, y) -> float:
     classified correctly with a margin (e.g. training rows were passed), towards large ``T``
     when the logits carry no information about the labels.
     """
-    z = _check_logits(logits)
-    labels = check_labels(y, *z.shape)
-    if len(z) < MIN_ROWS:
-        raise ValueError(f"fit_temperature needs at least {MIN_ROWS} rows to fit a temperature; got {len(z)}")
-    true = z.gather(1, labels[:, None]).squeeze(1)
+    return _plain_fit(*_checked_rows(logits, y))
 
-    def slope(log_t: float) -> float:  # dNLL/dbeta at beta = 1 / T: E_q[z] - z_y, averaged
-        q = torch.softmax(z * math.exp(-log_t), dim=1)
-        return float(((q * z).sum(1) - true).mean())
+
+def _plain_fit(z: torch.Tensor, true: torch.Tensor) -> float:
+    """:func:`fit_temperature` on checked rows (its warnings name the caller's caller)."""
+    def slope(log_t: float) -> float:  # dNLL/dbeta at beta = 1 / T, averaged over the rows
+        return float(_row_derivatives(z, true, torch.full_like(true, math.exp(-log_t)))[1].mean())
 
     lo, hi = (math.log(t) for t in TEMPERATURE_RANGE)
     if slope(lo) <= 0:
         warnings.warn(f"the NLL keeps falling as T -> {TEMPERATURE_RANGE[0]:g}: (nearly) every calibration row is "
                       "classified correctly with a margin; were they training rows? Returning the lower end",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=3)
         return TEMPERATURE_RANGE[0]
     if slope(hi) >= 0:
         warnings.warn(f"the NLL keeps falling as T -> {TEMPERATURE_RANGE[1]:g}: the logits carry (almost) no "
-                      "information about the labels; returning the upper end", UserWarning, stacklevel=2)
+                      "information about the labels; returning the upper end", UserWarning, stacklevel=3)
         return TEMPERATURE_RANGE[1]
     while hi - lo > 1e-10:
         mid = (lo + hi) / 2
@@ -145,3 +206,118 @@ def fit_temperature(logits, y) -> float:
         else:
             hi = mid
     return math.exp((lo + hi) / 2)
+
+
+def _newton_law(z: torch.Tensor, true: torch.Tensor, inverse_members: torch.Tensor, start: float) -> tuple[float, float]:
+    """``(intercept, slope)`` minimising the mean NLL of rows scaled by ``beta_n = intercept + slope
+    inverse_members_n``, from ``(start, 0)``; every step keeps every ``beta_n > 0``."""
+    design = torch.stack([torch.ones_like(inverse_members), inverse_members], dim=1)  # N x 2
+
+    def nll(theta: torch.Tensor) -> float:
+        beta = design @ theta
+        return float(_row_derivatives(z, true, beta)[0].mean()) if bool((beta > 0).all()) else math.inf
+
+    theta = torch.tensor([start, 0.0], dtype=torch.float64)
+    for _ in range(_NEWTON_STEPS):
+        values, slope, curvature = _row_derivatives(z, true, design @ theta)
+        gradient = design.T @ slope / len(z)
+        hessian = (design.T * curvature) @ design / len(z)
+        step = -torch.linalg.pinv(hessian) @ gradient
+        decrement = float(-(gradient @ step))  # the NLL's fall to the quadratic model's minimum, x 2
+        if decrement <= _NEWTON_DECREMENT:
+            if math.isfinite(nll(theta + step)):
+                theta = theta + step
+            break
+        size, current = 1.0, float(values.mean())
+        while nll(theta + size * step) > current - 0.25 * size * decrement:  # Armijo's backtracking
+            size /= 2
+            if size < 1e-10:  # no descent left at float64 resolution
+                return float(theta[0]), float(theta[1])
+        theta = theta + size * step
+    return float(theta[0]), float(theta[1])
+
+
+@dataclass(frozen=True)
+class TemperatureLaw:
+    """A fitted law of the temperature against the number of members averaged: ``1 / T(m) = intercept + slope / m``.
+
+    Attributes
+    ----------
+    intercept : float
+        ``1 / T`` of an ensemble of infinitely many members.
+    slope : float
+        How ``1 / T`` changes with ``1 / m``; negative when fewer members are more
+        over-confident (the usual case); 0 when ``identified`` is False.
+    n_members : int
+        ``M``, the members the ensemble averages at prediction: the law is applied at ``m = M``.
+    identified : bool
+        False when the rows could not identify the slope (see :func:`fit_temperature_law`):
+        then ``1 / intercept`` is :func:`fit_temperature`'s temperature.
+    """
+
+    intercept: float
+    slope: float
+    n_members: int
+    identified: bool
+
+    def temperature_at(self, members: int) -> float:
+        """``T(members)``, clipped to :data:`TEMPERATURE_RANGE` (a non-positive ``1 / T`` gives the upper end)."""
+        beta = self.intercept + self.slope / check_int(members, "members", minimum=1)
+        low, high = TEMPERATURE_RANGE
+        return high if beta <= 1 / high else min(max(1 / beta, low), high)
+
+    @property
+    def temperature(self) -> float:
+        """The temperature applied to the ensemble: ``T(n_members)``, clipped."""
+        return self.temperature_at(self.n_members)
+
+
+def fit_temperature_law(logits, y, members, n_members: int) -> TemperatureLaw:
+    """The law ``1 / T(m) = intercept + slope / m`` of minimum NLL on held-out rows averaged by ``m`` members each.
+
+    Row ``n``'s probabilities are ``softmax(logits_n / T(members_n))``; the NLL over the rows is
+    jointly convex in ``(intercept, slope)`` and minimised by Newton's method with a
+    backtracking line search that keeps every row's ``1 / T`` positive, starting from
+    :func:`fit_temperature`'s temperature with slope 0. See the module docstring for why.
+
+    Parameters
+    ----------
+    logits : ``N x K`` float array or tensor, ``N >= MIN_ROWS``, of rows the members did not
+        train on (for an ensemble: :func:`ensemble_logits` of its held-out decision).
+    y : ``N`` integer labels in ``[0, K)``.
+    members : ``N`` integers in ``[1, n_members]``: how many members averaged each row.
+    n_members : int
+        ``M``, the members averaged at prediction.
+
+    Returns
+    -------
+    TemperatureLaw
+        Its ``temperature`` is ``T(M)``, the one to apply. When fewer than two values of
+        ``members`` hold :data:`MIN_ROWS` rows each, the slope is not identified: slope 0 and
+        ``1 / intercept`` = :func:`fit_temperature` ``(logits, y)``.
+
+    Raises
+    ------
+    ValueError as :func:`fit_temperature` does, and for ``members`` of the wrong length or
+    outside ``[1, n_members]``. Warns (UserWarning) as :func:`fit_temperature` does, and when
+    ``T(M)`` falls outside :data:`TEMPERATURE_RANGE` and is clipped.
+    """
+    n_members = check_int(n_members, "n_members", minimum=1)
+    z, true = _checked_rows(logits, y)
+    m = np.asarray(members)
+    if m.shape != (len(z),) or m.dtype.kind not in "iu":
+        raise ValueError(f"members must hold one integer per row ({len(z)} rows); got {m.dtype} of shape {m.shape}")
+    if m.min() < 1 or m.max() > n_members:
+        raise ValueError(f"members must lie in [1, n_members={n_members}]: a row is averaged by at least one member "
+                         f"and at most all; got values in [{m.min()}, {m.max()}]")
+    plain = _plain_fit(z, true)
+    _, counts = np.unique(m, return_counts=True)
+    if (counts >= MIN_ROWS).sum() < 2 or plain in TEMPERATURE_RANGE:
+        return TemperatureLaw(intercept=1 / plain, slope=0.0, n_members=n_members, identified=False)
+    intercept, slope = _newton_law(z, true, torch.as_tensor(1 / m, dtype=torch.float64), 1 / plain)
+    law = TemperatureLaw(intercept=intercept, slope=slope, n_members=n_members, identified=True)
+    beta = intercept + slope / n_members
+    if not 1 / TEMPERATURE_RANGE[1] < beta < 1 / TEMPERATURE_RANGE[0]:
+        warnings.warn(f"the temperature law 1/T(m) = {intercept:.4g} + {slope:.4g}/m gives T({n_members}) outside "
+                      f"{TEMPERATURE_RANGE}; clipped to {law.temperature:g}", UserWarning, stacklevel=2)
+    return law
