@@ -147,11 +147,12 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         held-out rows (:mod:`ensemble.calibration`, :mod:`ensemble.engine.heldout`). A held-out
         row averages only the members that held it out, fewer than prediction averages and so
         more confident: the fit models ``1 / T`` against the number of members averaged and
-        applies it at all of them (``temperature_law_``). The temperature is stored as
-        ``temperature_`` and applied by ``predict_proba`` (TTA included). It changes the
-        probabilities, never their argmax. It needs held-out rows: with ``bootstrap=False`` a
-        ``validation_fraction > 0``; ``fit`` raises a ValueError when fewer than 20 rows are
-        held out in all.
+        applies it at all of them, moved towards ``T = 1`` by its own statistical uncertainty
+        (a one-sided 95% bound), so that noise in the fit does not make the probabilities
+        worse (``temperature_law_``). The temperature is stored as ``temperature_`` and applied
+        by ``predict_proba`` (TTA included). It changes the probabilities, never their argmax.
+        It needs held-out rows: with ``bootstrap=False`` a ``validation_fraction > 0``; ``fit``
+        raises a ValueError when fewer than 20 rows are held out in all.
     early_stopping : bool
         Stop each member on its out-of-bag (or held-out) loss and restore its best snapshot,
         after ``patience`` epochs without improvement.
@@ -229,10 +230,12 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         With ``calibration="temperature"``: the fitted law ``1 / T(m) = intercept + slope / m``
         of the temperature against the number ``m`` of members averaged
         (:class:`ensemble.calibration.TemperatureLaw` as a dict): ``"intercept"``, ``"slope"``,
-        ``"n_members"`` (the ``M`` it is applied at: ``temperature_ = T(M)``, clipped to
-        :data:`ensemble.calibration.TEMPERATURE_RANGE`) and ``"identified"`` (False: every
-        held-out row was averaged by the same number of members, or too few rows had another
-        number, so the slope is 0 and ``temperature_`` is the plain minimum-NLL temperature).
+        ``"n_members"`` (the ``M`` it is applied at), ``"identified"`` (False: every held-out
+        row was averaged by the same number of members, or too few rows had another number, so
+        the slope is 0 and ``1 / intercept`` is the plain minimum-NLL temperature) and
+        ``"standard_error"`` (of ``1 / T(M)``). ``temperature_`` is ``1 / T(M)`` moved towards
+        1 by ``ensemble.calibration.CONFIDENCE_Z`` standard errors (exactly 1 within them),
+        clipped to ``ensemble.calibration.TEMPERATURE_RANGE``.
     epochs_ : float
         The epochs each member trained for (sized by ``time_budget`` when it is set).
     budget_plan_ : dict
@@ -565,7 +568,7 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         """
         proba = self._combined(self._prediction_source(X), tta, "soft")
         temperature = getattr(self, "temperature_", None)
-        if temperature is None:
+        if temperature is None or temperature == 1.0:  # T = 1 is the identity: no float rounding through logits
             return proba
         return apply_temperature(ensemble_logits(proba), temperature)
 

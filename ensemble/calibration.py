@@ -57,6 +57,22 @@ at most a few members beyond the largest ``m`` observed (a fraction ``e^-M`` of 
 out of every bag), so applying the law is a short extrapolation; where it would still give a
 ``T(M)`` outside :data:`TEMPERATURE_RANGE` (a slope pointing the wrong way, a non-positive
 ``1 / T``), ``T(M)`` is clipped to the range, with a warning.
+
+Never past the evidence
+-----------------------
+A fitted temperature is an estimate, and on an ensemble that is nearly calibrated its noise
+can exceed the correction: with a thousand held-out rows of which a few dozen are
+misclassified, the standard error of ``1 / T`` is 0.1-0.4, and a fitted ``T`` that lands on
+the far side of the best one raises the NLL of new rows. The expected NLL of new rows is convex
+in ``beta = 1 / T``, so any ``beta`` between 1 (no calibration) and the best one ``beta*``
+scores at least as well as no calibration. The applied ``beta`` is therefore the fitted
+``1 / T(M)`` moved towards 1 by :data:`CONFIDENCE_Z` standard errors (exactly 1 when it is
+closer than that): it lies between 1 and ``beta*`` unless ``beta*`` falls beyond a one-sided 95%
+confidence bound, so calibration hurts with probability at most 5% and the size of a hurt is
+bounded by the estimate's own noise. The standard error is Huber's sandwich estimate (Huber
+1967, *The behavior of maximum likelihood estimates under nonstandard conditions*), valid
+whether or not the law holds exactly; on an ensemble that is clearly over- or
+under-confident the margin is small against the correction.
 """
 from __future__ import annotations
 
@@ -71,8 +87,8 @@ from conventions import check_int, check_number
 
 from .metrics import NLL_FLOOR, check_labels, check_proba
 
-__all__ = ["MIN_ROWS", "TEMPERATURE_RANGE", "TemperatureLaw", "apply_temperature", "ensemble_logits", "fit_temperature",
-           "fit_temperature_law"]
+__all__ = ["CONFIDENCE_Z", "MIN_ROWS", "TEMPERATURE_RANGE", "TemperatureLaw", "apply_temperature", "ensemble_logits",
+           "fit_temperature", "fit_temperature_law"]
 
 # Fewer rows than this cannot fit a temperature worth applying: one misclassified row among
 # a handful moves T by a large factor.
@@ -83,6 +99,9 @@ TEMPERATURE_RANGE = (1e-2, 1e2)
 # decrement): the parameters are then exact to float64 rounding after one more full step.
 _NEWTON_DECREMENT = 1e-12
 _NEWTON_STEPS = 100
+# The one-sided 95% quantile of the standard normal: the applied 1 / T stops this many standard
+# errors short of the fitted one, on the side of 1 (see "Never past the evidence" above).
+CONFIDENCE_Z = 1.6448536269514722
 
 
 def _check_logits(logits, name: str = "logits") -> torch.Tensor:
@@ -156,7 +175,7 @@ def _checked_rows(logits, y) -> tuple[torch.Tensor, torch.Tensor]:
     z = _check_logits(logits)
     labels = check_labels(y, *z.shape)
     if len(z) < MIN_ROWS:
-        raise ValueError(f"fitting a temperature needs at least {MIN_ROWS} rows; got {len(z)}")
+        raise ValueError(f"fitting a temperature needs at least {MIN_ROWS} rows the model did not train on; got {len(z)}")
     return z, z.gather(1, labels[:, None]).squeeze(1)
 
 
@@ -208,10 +227,9 @@ def _plain_fit(z: torch.Tensor, true: torch.Tensor) -> float:
     return math.exp((lo + hi) / 2)
 
 
-def _newton_law(z: torch.Tensor, true: torch.Tensor, inverse_members: torch.Tensor, start: float) -> tuple[float, float]:
-    """``(intercept, slope)`` minimising the mean NLL of rows scaled by ``beta_n = intercept + slope
-    inverse_members_n``, from ``(start, 0)``; every step keeps every ``beta_n > 0``."""
-    design = torch.stack([torch.ones_like(inverse_members), inverse_members], dim=1)  # N x 2
+def _newton_law(z: torch.Tensor, true: torch.Tensor, design: torch.Tensor, start: float) -> torch.Tensor:
+    """``(intercept, slope)`` minimising the mean NLL of rows scaled by ``beta = design @ (intercept,
+    slope)`` (``design`` N x 2: ones and ``1 / m``), from ``(start, 0)``; every step keeps every ``beta_n > 0``."""
 
     def nll(theta: torch.Tensor) -> float:
         beta = design @ theta
@@ -232,9 +250,25 @@ def _newton_law(z: torch.Tensor, true: torch.Tensor, inverse_members: torch.Tens
         while nll(theta + size * step) > current - 0.25 * size * decrement:  # Armijo's backtracking
             size /= 2
             if size < 1e-10:  # no descent left at float64 resolution
-                return float(theta[0]), float(theta[1])
+                return theta
         theta = theta + size * step
-    return float(theta[0]), float(theta[1])
+    return theta
+
+
+def _sandwich_covariance(z: torch.Tensor, true: torch.Tensor, design: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """The covariance P x P of the minimum-NLL ``theta`` (rows scaled by ``design @ theta``, ``design``
+    N x P): Huber's sandwich ``H^-1 J H^-1 / N`` of the mean Hessian ``H`` and the mean outer product
+    ``J`` of the rows' gradients, right whether or not the law holds exactly."""
+    _, slope, curvature = _row_derivatives(z, true, design @ theta)
+    scores = design * slope[:, None]
+    bread = torch.linalg.pinv((design.T * curvature) @ design / len(z))
+    return bread @ (scores.T @ scores / len(z)) @ bread / len(z)
+
+
+def _clipped_temperature(beta: float) -> float:
+    """``1 / beta`` in :data:`TEMPERATURE_RANGE` (a non-positive ``beta`` gives the upper end)."""
+    low, high = TEMPERATURE_RANGE
+    return high if beta <= 1 / high else min(max(1 / beta, low), high)
 
 
 @dataclass(frozen=True)
@@ -246,30 +280,39 @@ class TemperatureLaw:
     intercept : float
         ``1 / T`` of an ensemble of infinitely many members.
     slope : float
-        How ``1 / T`` changes with ``1 / m``; negative when fewer members are more
-        over-confident (the usual case); 0 when ``identified`` is False.
+        How ``1 / T`` changes with ``1 / m``; 0 when ``identified`` is False.
     n_members : int
         ``M``, the members the ensemble averages at prediction: the law is applied at ``m = M``.
     identified : bool
         False when the rows could not identify the slope (see :func:`fit_temperature_law`):
         then ``1 / intercept`` is :func:`fit_temperature`'s temperature.
+    standard_error : float
+        The standard error of ``1 / T(M)`` (Huber's sandwich estimate; 0 when the NLL had no
+        minimum inside :data:`TEMPERATURE_RANGE`).
     """
 
     intercept: float
     slope: float
     n_members: int
     identified: bool
+    standard_error: float
 
     def temperature_at(self, members: int) -> float:
-        """``T(members)``, clipped to :data:`TEMPERATURE_RANGE` (a non-positive ``1 / T`` gives the upper end)."""
-        beta = self.intercept + self.slope / check_int(members, "members", minimum=1)
-        low, high = TEMPERATURE_RANGE
-        return high if beta <= 1 / high else min(max(1 / beta, low), high)
+        """The fitted ``T(members)``, clipped to :data:`TEMPERATURE_RANGE`."""
+        return _clipped_temperature(self.intercept + self.slope / check_int(members, "members", minimum=1))
+
+    @property
+    def inverse_temperature(self) -> float:
+        """The ``1 / T`` applied: ``1 / T(M)`` moved towards 1 by :data:`CONFIDENCE_Z` standard errors,
+        exactly 1 when it lies within them (not clipped)."""
+        beta = self.intercept + self.slope / self.n_members
+        margin = CONFIDENCE_Z * self.standard_error
+        return 1.0 if abs(beta - 1) <= margin else beta - math.copysign(margin, beta - 1)
 
     @property
     def temperature(self) -> float:
-        """The temperature applied to the ensemble: ``T(n_members)``, clipped."""
-        return self.temperature_at(self.n_members)
+        """The temperature applied to the ensemble: ``1 / inverse_temperature``, clipped to :data:`TEMPERATURE_RANGE`."""
+        return _clipped_temperature(self.inverse_temperature)
 
 
 def fit_temperature_law(logits, y, members, n_members: int) -> TemperatureLaw:
@@ -278,7 +321,8 @@ def fit_temperature_law(logits, y, members, n_members: int) -> TemperatureLaw:
     Row ``n``'s probabilities are ``softmax(logits_n / T(members_n))``; the NLL over the rows is
     jointly convex in ``(intercept, slope)`` and minimised by Newton's method with a
     backtracking line search that keeps every row's ``1 / T`` positive, starting from
-    :func:`fit_temperature`'s temperature with slope 0. See the module docstring for why.
+    :func:`fit_temperature`'s temperature with slope 0. See the module docstring for why, and
+    for the temperature that is applied.
 
     Parameters
     ----------
@@ -292,15 +336,17 @@ def fit_temperature_law(logits, y, members, n_members: int) -> TemperatureLaw:
     Returns
     -------
     TemperatureLaw
-        Its ``temperature`` is ``T(M)``, the one to apply. When fewer than two values of
-        ``members`` hold :data:`MIN_ROWS` rows each, the slope is not identified: slope 0 and
-        ``1 / intercept`` = :func:`fit_temperature` ``(logits, y)``.
+        ``temperature_at(M)`` is the fitted ``T(M)``; ``temperature``, the one to apply, is
+        ``T(M)`` moved towards 1 by :data:`CONFIDENCE_Z` standard errors of ``1 / T(M)`` (see
+        the module docstring). When fewer than two values of ``members`` hold
+        :data:`MIN_ROWS` rows each, the slope is not identified: slope 0 and ``1 / intercept``
+        = :func:`fit_temperature` ``(logits, y)``, with its own standard error.
 
     Raises
     ------
     ValueError as :func:`fit_temperature` does, and for ``members`` of the wrong length or
     outside ``[1, n_members]``. Warns (UserWarning) as :func:`fit_temperature` does, and when
-    ``T(M)`` falls outside :data:`TEMPERATURE_RANGE` and is clipped.
+    the applied temperature falls outside :data:`TEMPERATURE_RANGE` and is clipped.
     """
     n_members = check_int(n_members, "n_members", minimum=1)
     z, true = _checked_rows(logits, y)
@@ -311,13 +357,21 @@ def fit_temperature_law(logits, y, members, n_members: int) -> TemperatureLaw:
         raise ValueError(f"members must lie in [1, n_members={n_members}]: a row is averaged by at least one member "
                          f"and at most all; got values in [{m.min()}, {m.max()}]")
     plain = _plain_fit(z, true)
+    if plain in TEMPERATURE_RANGE:  # no minimum inside the range (_plain_fit warned): nothing to refine
+        return TemperatureLaw(intercept=1 / plain, slope=0.0, n_members=n_members, identified=False,
+                              standard_error=0.0)
     _, counts = np.unique(m, return_counts=True)
-    if (counts >= MIN_ROWS).sum() < 2 or plain in TEMPERATURE_RANGE:
-        return TemperatureLaw(intercept=1 / plain, slope=0.0, n_members=n_members, identified=False)
-    intercept, slope = _newton_law(z, true, torch.as_tensor(1 / m, dtype=torch.float64), 1 / plain)
-    law = TemperatureLaw(intercept=intercept, slope=slope, n_members=n_members, identified=True)
-    beta = intercept + slope / n_members
-    if not 1 / TEMPERATURE_RANGE[1] < beta < 1 / TEMPERATURE_RANGE[0]:
-        warnings.warn(f"the temperature law 1/T(m) = {intercept:.4g} + {slope:.4g}/m gives T({n_members}) outside "
-                      f"{TEMPERATURE_RANGE}; clipped to {law.temperature:g}", UserWarning, stacklevel=2)
+    identified = bool((counts >= MIN_ROWS).sum() >= 2)
+    design = torch.stack([torch.ones(len(m), dtype=torch.float64), torch.as_tensor(1 / m, dtype=torch.float64)], 1)
+    if identified:
+        theta = _newton_law(z, true, design, 1 / plain)
+    else:
+        design, theta = design[:, :1], torch.tensor([1 / plain], dtype=torch.float64)
+    at_all = torch.tensor([1.0, 1 / n_members], dtype=torch.float64)[:design.shape[1]]
+    variance = float(at_all @ _sandwich_covariance(z, true, design, theta) @ at_all)
+    law = TemperatureLaw(intercept=float(theta[0]), slope=float(theta[1]) if identified else 0.0, n_members=n_members,
+                         identified=identified, standard_error=math.sqrt(max(variance, 0.0)))
+    if not 1 / TEMPERATURE_RANGE[1] < law.inverse_temperature < 1 / TEMPERATURE_RANGE[0]:
+        warnings.warn(f"the temperature law 1/T(m) = {law.intercept:.4g} + {law.slope:.4g}/m gives T({n_members}) "
+                      f"outside {TEMPERATURE_RANGE}; clipped to {law.temperature:g}", UserWarning, stacklevel=2)
     return law
