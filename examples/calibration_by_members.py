@@ -9,9 +9,10 @@ fit a temperature):
 * uncalibrated: the soft vote of all members;
 * one temperature: the minimum-NLL temperature of the out-of-bag decision, every row treated
   alike (``ensemble.fit_temperature``);
-* law: the estimator's own ``temperature_``, the law ``1 / T(m) = a + b / m`` fitted on the
-  out-of-bag rows with each row's number of members ``m``, applied at all members
-  (``ensemble.calibration.fit_temperature_law``);
+* law: the law ``1 / T(m) = a + b / m`` fitted on the out-of-bag rows with each row's number
+  of members ``m``, at all members ``M`` (``ensemble.calibration.fit_temperature_law``);
+* law, applied: the estimator's own ``temperature_``, the law's ``1 / T(M)`` moved towards 1
+  by 1.645 of its standard errors (exactly 1 within them);
 * hold-out optimum: the temperature fitted on the scored rows themselves, the best any one
   temperature can do there (a bound for comparison, not a calibration).
 
@@ -35,8 +36,9 @@ import torch
 import nets
 from augkit.data import last_per_class_split, load_cifar10
 from ensemble import BaggedNetClassifier, apply_temperature, ensemble_logits, fit_temperature, metrics, vote
+from ensemble.calibration import TemperatureLaw
 
-CALIBRATIONS = ("uncalibrated", "one temperature", "law", "hold-out optimum")
+CALIBRATIONS = ("uncalibrated", "one temperature", "law", "law, applied", "hold-out optimum")
 
 
 def digits_data(n_train: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -70,7 +72,8 @@ def calibrations(clf: BaggedNetClassifier, y_train: np.ndarray, X_test: np.ndarr
         "uncalibrated": 1.0,
         "one temperature": fit_temperature(ensemble_logits(oob[seen] / oob[seen].sum(1, keepdims=True)),
                                            train_labels[seen]),
-        "law": clf.temperature_,
+        "law": TemperatureLaw(**clf.temperature_law_).temperature_at(len(clf.estimators_)),
+        "law, applied": clf.temperature_,
         "hold-out optimum": fit_temperature(logits, test_labels),
     }
     scores = {}
@@ -120,18 +123,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
         member = functools.partial(nets.SmallCNN, widths=tuple(args.widths))
         rows += [run("cifar10", cifar10_data(images, labels, args.cifar_train, args.cifar_val, seed), member, args, seed,
                      epochs=args.cifar_epochs, batch_size=64, lr=0.05) for seed in args.seeds]
-    header = ["data", "seed", "rows (train / held out)", "slope b", *(f"T {c}" for c in CALIBRATIONS[1:]),
-              *(f"NLL {c}" for c in CALIBRATIONS), *(f"ECE {c}" for c in CALIBRATIONS[:3])]
-    table = [[r["data"], r["seed"], f"{r['train']} / {r['test']}", r["law"]["slope"],
-              *(r["scores"][c]["temperature"] for c in CALIBRATIONS[1:]),
-              *(r["scores"][c]["nll"] for c in CALIBRATIONS), *(r["scores"][c]["ece"] for c in CALIBRATIONS[:3])]
-             for r in rows]
+    header = ["data", "seed", "rows (train / held out)", "calibration", "T", "NLL", "ECE", "NLL vs uncalibrated"]
+    table = [[r["data"], r["seed"], f"{r['train']} / {r['test']}", name, r["scores"][name]["temperature"],
+              r["scores"][name]["nll"], r["scores"][name]["ece"],
+              r["scores"][name]["nll"] - r["scores"]["uncalibrated"]["nll"]]
+             for r in rows for name in CALIBRATIONS]
+    summary = [[data, name, sum(r["scores"][name]["nll"] > r["scores"]["uncalibrated"]["nll"] for r in runs), len(runs),
+                float(np.mean([r["scores"][name]["nll"] - r["scores"]["uncalibrated"]["nll"] for r in runs]))]
+               for data in dict.fromkeys(r["data"] for r in rows)
+               for runs in [[r for r in rows if r["data"] == data]] for name in CALIBRATIONS[1:4]]
     markdown = (f"{args.members}-member bagged ensembles, `calibration=\"temperature\"`; NLL and ECE on held-out "
                 "rows. *one temperature*: fitted on the out-of-bag rows as if every row averaged all members; "
-                "*law*: `1 / T(m) = a + b / m` fitted with each row's number of members m and applied at all "
-                "of them (the estimator's `temperature_`; `b`: its slope, 0 when the rows could not identify it); "
-                "*hold-out optimum*: fitted on the scored rows themselves, for comparison.\n\n"
-                + _report.markdown_table(header, table))
+                "*law*: `1 / T(m) = a + b / m` fitted with each row's number of members m, at all M members; "
+                "*law, applied*: the estimator's `temperature_`, the law's `1 / T(M)` moved towards 1 by 1.645 "
+                "standard errors; *hold-out optimum*: fitted on the scored rows themselves, for comparison.\n\n"
+                + _report.markdown_table(header, table, floats=[".4f"] * 7 + ["+.4f"])
+                + "\n\nHow often each calibration raised the held-out NLL, and its mean change:\n\n"
+                + _report.markdown_table(["data", "calibration", "runs where NLL rose", "runs", "mean NLL change"],
+                                         summary, floats=[".4f"] * 4 + ["+.4f"]))
     _report.write_report(args.out, "calibration_by_members", markdown, {"args": args, "rows": rows})
     return rows
 
