@@ -21,6 +21,7 @@ from ensemble.engine.poisson import poisson_weights
 from tests.ensemble.photo_folders import make_photo_folder, tiny_cnn
 
 ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.filterwarnings("ignore:.*rows were in every member's bag:UserWarning")  # tiny folders
 SEEN: dict[int, list[np.ndarray]] = {}  # member seed -> the raw inputs of its training forwards
 
 
@@ -98,8 +99,6 @@ import numpy as np, torch
 torch.set_num_threads(1)
 import nets
 from ensemble import BaggedNetClassifier
-
-pytestmark = pytest.mark.filterwarnings("ignore:.*rows were in every member's bag:UserWarning")  # tiny folders
 
 class HeldCNN(nets.SmallCNN):
     # While the file `hold` exists and an epoch has been saved, training waits here (to be killed).
