@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING
 
 __all__ = ["BaggedNetClassifier", "FitInterrupted", "MemberFailedError", "ErrorDecomposition",
            "error_decomposition", "vote", "metrics", "apply_temperature", "ensemble_logits", "fit_temperature",
-           "robustness_scores"]
+           "fit_temperature_law", "TemperatureLaw", "robustness_scores"]
 
 _HOME = {"BaggedNetClassifier": "bagging", "FitInterrupted": "failures", "MemberFailedError": "failures",
          "ErrorDecomposition": "diagnostics", "error_decomposition": "diagnostics", "vote": "voting",
          "apply_temperature": "calibration", "ensemble_logits": "calibration", "fit_temperature": "calibration",
-         "robustness_scores": "robustness"}
+         "fit_temperature_law": "calibration", "TemperatureLaw": "calibration", "robustness_scores": "robustness"}
 # Submodules that are part of the public API as a whole (``ensemble.metrics.nll``).
 _SUBMODULES = ("metrics",)
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import metrics
     from .bagging import BaggedNetClassifier
-    from .calibration import apply_temperature, ensemble_logits, fit_temperature
+    from .calibration import TemperatureLaw, apply_temperature, ensemble_logits, fit_temperature, fit_temperature_law
     from .diagnostics import ErrorDecomposition, error_decomposition
     from .failures import FitInterrupted, MemberFailedError
     from .robustness import robustness_scores

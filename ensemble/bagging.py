@@ -32,7 +32,7 @@ from nets.config import SNAPSHOT_METHODS
 from nets.loop import schedule_steps
 from nets.step import min_cycle_steps
 
-from .calibration import apply_temperature, ensemble_logits, fit_temperature
+from .calibration import apply_temperature, ensemble_logits, fit_temperature_law
 from .engine.budget import budgeted_epochs
 from .engine.heldout import AUTO_TTA, HeldOut, check_heldout_rows, choose_tta
 from .engine.orchestration import STACKED, Run, train
@@ -157,13 +157,17 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         then NLL; a TTA that hurts there is never chosen; see :mod:`ensemble.engine.heldout`), learned
         as ``tta_``; or a callable ``uint8 N x C x H x W -> N x V x C x H x W``.
     calibration : {None, "temperature"}
-        ``"temperature"``: at the end of ``fit`` one temperature is fitted (minimum NLL, in log
-        space) to the held-out decision's logits, the out-of-bag rows when bagging, else each
-        member's held-out rows (:mod:`ensemble.calibration`, :mod:`ensemble.engine.heldout`); stored as
-        ``temperature_`` and applied by ``predict_proba`` (TTA included). It changes the
-        probabilities, never their argmax. It needs held-out rows: with ``bootstrap=False`` a
-        ``validation_fraction > 0``; ``fit`` raises a ValueError when fewer than 20 rows are
-        held out in all.
+        ``"temperature"``: at the end of ``fit`` a temperature is fitted (minimum NLL) to the
+        held-out decision's logits, the out-of-bag rows when bagging, else each member's
+        held-out rows (:mod:`ensemble.calibration`, :mod:`ensemble.engine.heldout`). A held-out
+        row averages only the members that held it out, fewer than prediction averages and so
+        more confident: the fit models ``1 / T`` against the number of members averaged and
+        applies it at all of them, moved towards ``T = 1`` by its own statistical uncertainty
+        (a one-sided 95% bound), so that noise in the fit does not make the probabilities
+        worse (``temperature_law_``). The temperature is stored as ``temperature_`` and applied
+        by ``predict_proba`` (TTA included). It changes the probabilities, never their argmax.
+        It needs held-out rows: with ``bootstrap=False`` a ``validation_fraction > 0``; ``fit``
+        raises a ValueError when fewer than 20 rows are held out in all.
     time_budget : float or None
         Seconds of wall time for the whole ``fit`` on this machine. A timing probe on the data
         (:mod:`ensemble.engine.budget`) sizes each member's epochs (``epochs_``, a fraction allowed, at
@@ -241,7 +245,17 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     tta_scores_ : dict
         With ``tta="auto"``: per candidate, its held-out accuracy and NLL.
     temperature_ : float
-        With ``calibration="temperature"``: the fitted temperature.
+        With ``calibration="temperature"``: the temperature ``predict_proba`` applies.
+    temperature_law_ : dict
+        With ``calibration="temperature"``: the fitted law ``1 / T(m) = intercept + slope / m``
+        of the temperature against the number ``m`` of members averaged
+        (:class:`ensemble.calibration.TemperatureLaw` as a dict): ``"intercept"``, ``"slope"``,
+        ``"n_members"`` (the ``M`` it is applied at), ``"identified"`` (False: every held-out
+        row was averaged by the same number of members, or too few rows had another number, so
+        the slope is 0 and ``1 / intercept`` is the plain minimum-NLL temperature) and
+        ``"standard_error"`` (of ``1 / T(M)``). ``temperature_`` is ``1 / T(M)`` moved towards
+        1 by ``ensemble.calibration.CONFIDENCE_Z`` standard errors (exactly 1 within them),
+        clipped to ``ensemble.calibration.TEMPERATURE_RANGE``.
     epochs_ : float
         The epochs each member trained for (sized by ``time_budget`` when it is set).
     budget_plan_ : dict
@@ -553,8 +567,9 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             self.oob_score_ = float((decision[seen].argmax(1) == y[seen]).mean()) if seen.any() else float("nan")
         if self.calibration == "temperature":
             decision, seen = heldout.decision(self.tta_)
-            self.temperature_ = fit_temperature(ensemble_logits(decision[seen] / decision[seen].sum(1, keepdims=True)),
-                                                y[seen])
+            law = fit_temperature_law(ensemble_logits(decision[seen] / decision[seen].sum(1, keepdims=True)), y[seen],
+                                      heldout.members_averaged(self.tta_)[seen], len(self.estimators_))
+            self.temperature_, self.temperature_law_ = law.temperature, dataclasses.asdict(law)
 
     # ------------------------------------------------------------------ prediction
     def _inference(self) -> Inference:
@@ -637,7 +652,7 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         """
         proba = self._combined(self._prediction_source(X), tta, "soft")
         temperature = getattr(self, "temperature_", None)
-        if temperature is None:
+        if temperature is None or temperature == 1.0:  # T = 1 is the identity: no float rounding through logits
             return proba
         return apply_temperature(ensemble_logits(proba), temperature)
 

@@ -43,8 +43,8 @@ FORMAT = "augkit-ensemble"
 VERSION = 1
 _CONFIG = "ensemble.json"
 # What fit learns beyond the members, saved as JSON values: the TTA chosen by tta="auto" and its
-# held-out scores, the temperature of calibration, the epochs sized by time_budget.
-_LEARNED = ("tta_", "tta_scores_", "temperature_", "epochs_", "budget_plan_")
+# held-out scores, the temperature of calibration and its law, the epochs sized by time_budget.
+_LEARNED = ("tta_", "tta_scores_", "temperature_", "temperature_law_", "epochs_", "budget_plan_")
 # The member factory and the augmentation are stored separately; every other setting as JSON.
 _SEPARATE = ("member", "augment")
 

@@ -33,7 +33,7 @@ import augkit as A
 import nets
 from augkit.data import last_per_class_split, load_cifar10
 from augkit.tta import TTA_MODE_NAMES, mode_from_name
-from ensemble import BaggedNetClassifier, apply_temperature, ensemble_logits, fit_temperature, metrics
+from ensemble import BaggedNetClassifier, apply_temperature, ensemble_logits, fit_temperature_law, metrics
 from ensemble.corruptions import CORRUPTIONS, SEVERITIES
 from ensemble.robustness import SCORES, mean_over_corruptions, robustness_scores
 
@@ -97,13 +97,13 @@ def _train(X: np.ndarray, y: np.ndarray, args) -> dict[str, BaggedNetClassifier]
     return models
 
 
-def held_out_logits(clf: BaggedNetClassifier, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Averaged logits and encoded labels of the training rows that some member did not train on.
+def held_out_logits(clf: BaggedNetClassifier, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Averaged logits, encoded labels and members averaged of the training rows that some member did not train on.
 
     Row n's probabilities are the mean over the members that held it out (out-of-bag rows when
     bagging, the early-stopping rows otherwise), with the estimator's test views, as the
-    estimator's ``oob_decision_function_``. Stands in for ``calibration="temperature"`` until
-    the estimator fits its temperature itself.
+    estimator's ``oob_decision_function_``; the third array counts those members. For models
+    fitted without ``calibration="temperature"``: the rows its temperature law is fitted on.
     """
     if max(int(rows.max(initial=-1)) for rows in clf.oob_indices_) >= len(X):
         raise SystemExit(f"the model's held-out rows index past the {len(X)} training rows given: pass the "
@@ -115,7 +115,7 @@ def held_out_logits(clf: BaggedNetClassifier, X: np.ndarray, y: np.ndarray) -> t
     counts = held.sum(0)
     seen = counts > 0
     proba = (probas * held[..., None]).sum(0)[seen] / counts[seen, None]
-    return ensemble_logits(proba.numpy()), np.searchsorted(clf.classes_, y)[seen.numpy()]
+    return ensemble_logits(proba.numpy()), np.searchsorted(clf.classes_, y)[seen.numpy()], counts[seen].numpy()
 
 
 def _in_layout(clf: BaggedNetClassifier, images: np.ndarray) -> np.ndarray:
@@ -243,8 +243,9 @@ def main(argv: list[str] | None = None) -> dict:
             temperatures[key], n_rows[key] = clf.temperature_, len(np.unique(np.concatenate(clf.oob_indices_)))
             clf.temperature_ = None
             continue
-        logits, held_y = held_out_logits(clf, X, y)
-        temperatures[key], n_rows[key] = fit_temperature(logits, held_y), len(held_y)
+        logits, held_y, members = held_out_logits(clf, X, y)
+        law = fit_temperature_law(logits, held_y, members, n_members=len(clf.estimators_))
+        temperatures[key], n_rows[key] = law.temperature, len(held_y)
     print("temperatures:", {k: round(t, 4) for k, t in temperatures.items()})
     models = _models(fitted, temperatures)
     y_encoded = np.searchsorted(fitted["ensemble"].classes_, y_val)

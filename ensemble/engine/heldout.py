@@ -8,10 +8,12 @@ estimator's ``oob_decision_function_`` when bootstrapping. From it:
 * ``tta="auto"`` chooses the test-time views: the candidate with the best held-out accuracy,
   the lowest NLL where accuracies tie, and the earlier candidate (no TTA first) where both tie,
   so a TTA that hurts on held-out rows is never chosen;
-* ``calibration="temperature"`` fits one temperature to the held-out decision's logits
+* ``calibration="temperature"`` fits the temperature to the held-out decision's logits
   (:mod:`ensemble.calibration`). A row's decision averages only the members that held it out
-  (about 37% of them when bootstrapping), which is more over-confident than the whole ensemble,
-  so the fitted temperature tends to overshoot the ensemble's best one.
+  (about 37% of them when bootstrapping), which is more over-confident than the whole
+  ensemble, so the fit models the temperature against that number of members
+  (:meth:`HeldOut.members_averaged`) and applies it at all of them
+  (:func:`ensemble.calibration.fit_temperature_law`).
 """
 from __future__ import annotations
 
@@ -56,6 +58,14 @@ class HeldOut:
 
     def decision(self, tta) -> tuple[np.ndarray, np.ndarray]:
         """``(decision N x K, seen bool N)``: rows no member held out are NaN and not seen."""
+        decision, members = self._averaged(tta)
+        return decision, members > 0
+
+    def members_averaged(self, tta) -> np.ndarray:
+        """int64 N: how many members the decision of each row averages (0: not seen)."""
+        return self._averaged(tta)[1]
+
+    def _averaged(self, tta) -> tuple[np.ndarray, np.ndarray]:
         if tta not in self._cache:
             if isinstance(self.source, StreamSource):
                 self._cache.update(self._stream_decisions([tta] + [m for m in self.modes if m != tta]))
@@ -65,7 +75,7 @@ class HeldOut:
 
     def _array_decision(self, tta) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.source)
-        total, counts = np.zeros((n, self.n_classes)), np.zeros(n)
+        total, counts = np.zeros((n, self.n_classes)), np.zeros(n, dtype=np.int64)
         for model, rows in zip(self.models, self.rows):
             if len(rows):
                 total[rows] += member_probas([model], self.source.X[rows], tta, self.inference)[0].numpy()
@@ -78,7 +88,7 @@ class HeldOut:
         for m, rows in enumerate(self.rows):
             masks[m, rows] = True
         totals = [np.zeros((n, self.n_classes)) for _ in modes]
-        counts = np.zeros(n)
+        counts = np.zeros(n, dtype=np.int64)
         for chunk_rows, probas in stream_member_probas(self.models, self.source, np.flatnonzero(masks.any(0)), modes,
                                                        self.inference, masks=masks, desc="held-out rows"):
             mine = masks[:, chunk_rows]  # M x n
@@ -89,8 +99,9 @@ class HeldOut:
 
 
 def _mean_decision(total: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(total / counts`` per row, NaN where no member held the row out; ``counts)``."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return total / counts[:, None], counts > 0
+        return total / counts[:, None], counts
 
 
 def choose_tta(heldout: HeldOut, y: np.ndarray, candidates=AUTO_TTA) -> tuple[object, dict]:

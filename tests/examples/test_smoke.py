@@ -27,7 +27,8 @@ CIFAR10_EXAMPLES = {  # script: the arguments that make it read CIFAR-10
                                     "examples/cifar10_ablation.py", "examples/cifar10_bagging.py",
                                     "examples/cifar10_equal_compute.py",
                                     "examples/invariance_audit.py", "examples/streaming_photos.py",
-                                    "examples/photo_folder_ensemble.py", "benchmarks/ensemble_photo_folder.py"])
+                                    "examples/photo_folder_ensemble.py", "benchmarks/ensemble_photo_folder.py",
+                                    "examples/calibration_by_members.py"])
 def test_help_documents_out(script, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # argparse wraps at hyphens: "augkit-" / "out/" on narrow terminals
     with pytest.raises(SystemExit) as exit_info:
@@ -291,3 +292,14 @@ def test_aug_e2e_case_one_row_per_installed_library(capsys):
     assert [r["library"] for r in rows] == ["augkit", *peers]
     assert rows[0]["augkit_ratio"] == 1.0 and all(r["images_per_s"] > 0 for r in rows)
     assert "(c) end to end from 6 JPEGs" in capsys.readouterr().out
+
+
+@pytest.mark.filterwarnings("ignore:.*rows were in every member's bag:UserWarning")
+def test_calibration_by_members_scores_every_calibration(tmp_path):
+    example = load_script("examples/calibration_by_members.py")
+    rows = example.main(["--seeds", "0", "--digits-train", "300", "--digits-epochs", "2", "--out", str(tmp_path)])
+    (row,) = rows
+    assert set(row["scores"]) == set(example.CALIBRATIONS) and row["scores"]["uncalibrated"]["temperature"] == 1.0
+    assert row["scores"]["law, applied"]["temperature"] == pytest.approx(
+        example.TemperatureLaw(**row["law"]).temperature)
+    assert (tmp_path / "calibration_by_members.md").stat().st_size > 0

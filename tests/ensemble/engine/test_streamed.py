@@ -23,6 +23,7 @@ from tests.ensemble.photo_folders import make_photo_folder, tiny_cnn
 pytestmark = pytest.mark.filterwarnings("ignore:.*rows were in every member's bag:UserWarning")  # tiny folders
 
 ROOT = Path(__file__).resolve().parents[3]
+pytestmark = pytest.mark.filterwarnings("ignore:.*rows were in every member's bag:UserWarning")  # tiny folders
 SEEN: dict[int, list[np.ndarray]] = {}  # member seed -> the raw inputs of its training forwards
 
 
