@@ -30,7 +30,7 @@ from augkit.tta import TTA_MODES
 from conventions import check_choice, check_int, check_number
 
 from .calibration import apply_temperature, ensemble_logits, fit_temperature
-from .engine.budget import budgeted_epochs
+from .engine.budget import budgeted_epochs, deadline
 from .engine.heldout import AUTO_TTA, HeldOut, check_heldout_rows, choose_tta
 from .engine.orchestration import STACKED, Run, train
 from .engine.plans import MemberPlan, draw_entropy, draw_plans, draw_poisson_plans
@@ -109,10 +109,13 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         lr schedule, the BatchNorm parameters' lr multiplier, look-ahead weight averaging, and
         label smoothing eps (composed with a label-mixing augmentation's soft targets).
     time_budget : float or None
-        Seconds of wall time for the whole ``fit`` on this machine. A timing probe on the data
-        (:mod:`ensemble.engine.budget`) sizes each member's epochs (``epochs_``, a fraction allowed, at
-        most ``epochs``) so that training, the probe and the work after training fit; members
-        share the budget. ``None``: train ``epochs`` epochs.
+        Seconds of wall time for the whole ``fit`` on this machine, kept within a few percent
+        either way. A timing probe on the data (:mod:`ensemble.engine.budget`) sizes each
+        member's first plan of epochs (``epochs_``, a fraction allowed, at most ``epochs``) so
+        that training, the probe and the work after training fit; during training each member
+        re-plans its remaining steps from the step times it measures (:mod:`nets.pacing`), the
+        lr schedule stretched or shortened without a jump. Members share the budget. ``None``:
+        train ``epochs`` epochs.
     precision : {"float32", "bfloat16"}
         ``"float32"``: everything in float32. ``"bfloat16"``: the training forward under bf16
         autocast, on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX): typically 1.3-2x
@@ -223,7 +226,9 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
     temperature_ : float
         With ``calibration="temperature"``: the fitted temperature.
     epochs_ : float
-        The epochs each member trained for (sized by ``time_budget`` when it is set).
+        The epochs each member trained for; with ``time_budget``, the first plan, which the
+        members then re-planned from their measured step times (``histories_`` has what each
+        trained).
     budget_plan_ : dict
         With ``time_budget``: the probe's measurements and the plan (:func:`ensemble.engine.budget.size_epochs`).
     histories_ : list of dict
@@ -440,6 +445,9 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
             done = open_checkpoint(Path(checkpoint_dir), self._fingerprint(source), resume, self.n_members)
         todo = [p for p in plans if p.index not in done]
         setup = estimator_setup(self, checkpoint_dir, self.epochs_)
+        if self.time_budget is not None:  # the members re-plan their steps to end fit at start + time_budget
+            setup = dataclasses.replace(setup, deadline=deadline(self.budget_plan_, start + self.time_budget,
+                                                                 self.epochs))
         if photos:  # the per-image crop runs on the DataLoader workers, the rest of augment on batches
             setup = dataclasses.replace(setup, config=dataclasses.replace(setup.config, augment=source.geometry.batched),
                                         stream_seed=entropy)
