@@ -83,8 +83,8 @@ def row(label: str, result: dict, seconds: float, budget: float | None = None) -
             result["with_tta"]["ece"], result["calibrated"]["ece"]]
 
 
-HEADER = ["model", "fit s", "used / budget", "first plan, epochs per member", "TTA chosen", "accuracy", "accuracy, no TTA", "NLL", "NLL, calibrated",
-          "ECE", "ECE, calibrated"]
+HEADER = ["model", "seconds used", "used / budget", "first plan, epochs per member", "TTA chosen", "accuracy",
+          "accuracy, no TTA", "NLL", "NLL, calibrated", "ECE", "ECE, calibrated"]
 
 
 def one_run(args, data) -> dict:
@@ -107,7 +107,8 @@ def curve(args, data) -> dict:
     points["single"].append(first)  # one member of S seconds is the 1-member point
     for factor in (2, 4):
         single, single_seconds = train(factor * per_member, 1, data, args.seed + factor)
-        points["single"].append({**evaluate(single, *data[1]), "seconds": single_seconds, "budget": factor * per_member})
+        points["single"].append({**evaluate(single, *data[1]), "seconds": single_seconds,
+                                 "budget": factor * per_member})
     rows = [row(f"{p['members']} member(s) x {per_member:g} s", p, p["seconds"]) for p in points["ensemble"]]
     rows[-1][2] = round(seconds / (4 * per_member), 3)  # the whole run of four members
     rows += [row(f"1 member x {p['seconds']:.0f} s", p, p["seconds"], p["budget"]) for p in points["single"][1:]]

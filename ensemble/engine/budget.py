@@ -27,10 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nets.pacing import Deadline
-
 from nets.batches import POPULATION_BATCHES, initialise_from_data, set_memory_format
 from nets.loop import SingleModel
+from nets.pacing import Deadline
 from nets.precision import training_precision
 from nets.step import TrainStep
 

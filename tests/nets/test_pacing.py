@@ -1,6 +1,7 @@
 """nets.pacing: a run keeps its deadline by re-planning its steps, on a fake clock that the model
 advances (a set number of seconds per training step and per image predicted), so nothing here
 depends on the speed of the machine running the tests."""
+import itertools
 import math
 
 import pytest
@@ -86,11 +87,11 @@ def test_runs_one_after_another_share_the_deadline_equally():
 @pytest.mark.parametrize("speed", [2.0, 0.5])
 def test_the_lr_schedule_stays_continuous_across_re_plans_and_ends_at_its_final_value(speed):
     clock = FakeClock(change_at=300, speed=speed)
-    model, step, progress = budgeted_fit(clock, epochs=100, lr_schedule="triangular", lookahead=True)
+    _, step, progress = budgeted_fit(clock, epochs=100, lr_schedule="triangular", lookahead=True)
     lrs = [lr_factor("triangular", p, 1) for p in progress]
     (_, f0), (t1, f1), (_, f2) = TRIANGLE
     slope = max((f1 - f0) / t1, (f1 - f2) / (1 - t1))  # the schedule's steepest change per unit of progress
-    increments = [b - a for a, b in zip(progress, progress[1:])]
+    increments = [b - a for a, b in itertools.pairwise(progress)]
     assert min(increments) > 0 and max(increments) <= 2 / len(progress)  # no jump: one step's progress at most
     assert all(abs(b - a) <= slope * d + 1e-12 for a, b, d in zip(lrs, lrs[1:], increments))
     assert step.progress() == pytest.approx(1.0)
