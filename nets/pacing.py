@@ -39,7 +39,7 @@ from nets.step import TrainStep
 __all__ = ["Deadline", "Pacer", "REPLANS", "WINDOW"]
 
 REPLANS = 50  # re-plans over a run's first plan: often enough to follow a change of speed
-WINDOW = 8  # re-plan intervals the seconds per step are measured over: long enough to average noise
+WINDOW = 8  # most re-plan intervals the seconds per step are measured over: long enough to average noise
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,9 @@ class Pacer:
     """Re-plans a :class:`~nets.step.TrainStep`'s horizon to meet a :class:`Deadline`.
 
     Call :meth:`after_step` after every step. Every ``every`` steps (1/:data:`REPLANS` of the
-    first plan) it measures the seconds per step over the last :data:`WINDOW` intervals
-    (epoch-end work such as validation included) and sets the horizon to the steps that end
+    current plan) it measures the seconds per step over the last intervals (epoch-end work such
+    as validation included; at most :data:`WINDOW`, and no more than half the steps left to
+    plan, so that the end of a run follows a change of speed) and sets the horizon to the steps that end
     by the run's deadline, at most ``max_epochs`` epochs (and one more step when the time is
     out before the schedule's end, which the schedule needs to finish).
     """
@@ -116,7 +117,10 @@ class Pacer:
             torch.cuda.synchronize(self.device)
         now = self.deadline.clock()
         self.marks.append((step.steps_done, now))
-        (done, then) = self.marks[0]
+        # the speed over a span like what is left to plan (at most WINDOW intervals): the end of a
+        # run follows a change of speed closely
+        window = min(len(self.marks) - 1, WINDOW, max(1, (step.total_steps - step.steps_done) // (2 * self.every)))
+        done, then = self.marks[-1 - window]
         seconds_per_step = (now - then) / (step.steps_done - done)
         if seconds_per_step <= 0:  # a clock that did not move says nothing about the speed
             return
@@ -126,3 +130,4 @@ class Pacer:
             total = step.steps_done + (step.total_steps > step.steps_done)
         if total != step.total_steps:
             step.replan(total)
+            self.every = max(1, total // REPLANS)
