@@ -33,7 +33,7 @@ from nets.loop import schedule_steps
 from nets.step import min_cycle_steps
 
 from .calibration import apply_temperature, ensemble_logits, fit_temperature_law
-from .engine.budget import budgeted_epochs
+from .engine.budget import budgeted_epochs, deadline
 from .engine.heldout import AUTO_TTA, HeldOut, check_heldout_rows, choose_tta
 from .engine.orchestration import STACKED, Run, train
 from .engine.plans import MemberPlan, draw_entropy, draw_plans, draw_poisson_plans
@@ -169,10 +169,14 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         It needs held-out rows: with ``bootstrap=False`` a ``validation_fraction > 0``; ``fit``
         raises a ValueError when fewer than 20 rows are held out in all.
     time_budget : float or None
-        Seconds of wall time for the whole ``fit`` on this machine. A timing probe on the data
-        (:mod:`ensemble.engine.budget`) sizes each member's epochs (``epochs_``, a fraction allowed, at
-        most ``epochs``) so that training, the probe and the work after training fit; members
-        share the budget. ``None``: train ``epochs`` epochs.
+        Seconds of wall time for the whole ``fit`` on this machine, kept within a few percent
+        either way. A timing probe on the data (:mod:`ensemble.engine.budget`) sizes each
+        member's first plan of epochs (``epochs_``, a fraction allowed, at most ``epochs``) so
+        that training, the probe and the work after training fit; during training each member
+        re-plans its remaining steps from the step times it measures (:mod:`nets.pacing`), the
+        lr schedule stretched or shortened without a jump (a one-run ``method`` keeps its first
+        plan: its cycles are laid out at the start). Members share the budget. ``None``:
+        train ``epochs`` epochs.
     early_stopping : bool
         Stop each member on its out-of-bag (or held-out) loss and restore its best snapshot,
         after ``patience`` epochs without improvement.
@@ -257,7 +261,9 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         1 by ``ensemble.calibration.CONFIDENCE_Z`` standard errors (exactly 1 within them),
         clipped to ``ensemble.calibration.TEMPERATURE_RANGE``.
     epochs_ : float
-        The epochs each member trained for (sized by ``time_budget`` when it is set).
+        The epochs each member trained for; with ``time_budget``, the first plan, which the
+        members then re-planned from their measured step times (``histories_`` has what each
+        trained).
     budget_plan_ : dict
         With ``time_budget``: the probe's measurements and the plan (see :mod:`ensemble.engine.budget`).
     histories_ : list of dict
@@ -507,6 +513,9 @@ lr_schedule, norm_lr_scale, lookahead, label_smoothing
         todo = [p for p in plans if p.index not in done]
         if self.method != "independent" and len(done) < members:  # a run yields all its members or none
             todo = plans
+        if self.time_budget is not None:  # the members re-plan their steps to end fit at start + time_budget
+            setup = dataclasses.replace(setup, deadline=deadline(self.budget_plan_, start + self.time_budget,
+                                                                 self.epochs))
         if photos:  # the per-image crop runs on the DataLoader workers, the rest of augment on batches
             setup = dataclasses.replace(setup, config=dataclasses.replace(setup.config, augment=source.geometry.batched),
                                         stream_seed=entropy)

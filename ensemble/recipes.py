@@ -70,9 +70,11 @@ def cifar10(time_budget: float, n_members: int = 1, device: str = "cpu", random_
     ----------
     time_budget : float
         Seconds of wall time for the whole ``fit``, the timing probe included. A probe of a few
-        training steps on the data passed to ``fit`` measures this machine, and the epochs are
-        sized so that all ``n_members`` members, one after another on the CPU, and the work
-        after training fit in the budget (:mod:`ensemble.engine.budget`).
+        training steps on the data passed to ``fit`` measures this machine, the epochs are
+        planned so that all ``n_members`` members, one after another on the CPU, and the work
+        after training fit in the budget (:mod:`ensemble.engine.budget`), and during training
+        each member re-plans its remaining steps from its measured step times, so that ``fit``
+        ends on the budget (:mod:`nets.pacing`).
     n_members : int
         Members sharing the budget. Each trains on all rows but 2% it holds out, from its own
         initialisation, order and augmentation (deep ensembles rather than bagging: a bootstrap

@@ -21,6 +21,7 @@ from nets.early_stopping import EarlyStopping
 from nets.init import activation_stats, fan_in_and_out, init_weights
 from nets.loop import DivergenceError, History
 from nets.models import MLP, FastCNN, ResNet20, SmallCNN
+from nets.pacing import Deadline
 from nets.penalties import decay_parameters, l1_penalty, l2_penalty
 from nets.precision import bfloat16_supported
 from nets.train import evaluate, fit, fit_snapshots, predict_logits
@@ -32,6 +33,6 @@ __all__ = [
     "activation_stats", "fan_in_and_out", "init_weights",
     "MLP", "FastCNN", "ResNet20", "SmallCNN",
     "decay_parameters", "l1_penalty", "l2_penalty",
-    "TrainConfig", "bfloat16_supported",
+    "TrainConfig", "Deadline", "bfloat16_supported",
     "DivergenceError", "History", "evaluate", "fit", "fit_snapshots", "predict_logits", "to_float_batch",
 ]

@@ -54,14 +54,18 @@ class Lookahead:
             self.average = [t.detach().clone() for t in self.tensors]
 
     @torch.no_grad()
-    def step(self, steps_done: int) -> None:
-        """After optimiser step number ``steps_done`` (1-based): average and jump back when due."""
-        if steps_done < self.start * self.total_steps or steps_done % self.every:
+    def step(self, steps_done: int, progress: float | None = None) -> None:
+        """After optimiser step number ``steps_done`` (1-based): average and jump back when due.
+        ``progress``: t / T in [0, 1], ``steps_done / total_steps`` unless given (a re-planned
+        horizon's, :meth:`nets.step.TrainStep.progress`)."""
+        if progress is None:
+            progress = steps_done / self.total_steps
+        if progress < self.start or steps_done % self.every:
             return
         if self.average is None:  # a later start: the average starts from the weights then
             self.average = [t.detach().clone() for t in self.tensors]
             return
-        rho = self.decay ** self.every * (steps_done / self.total_steps) ** self.power
+        rho = self.decay ** self.every * progress ** self.power
         torch._foreach_lerp_(self.average, self.tensors, 1 - rho)  # A <- rho A + (1 - rho) W
         torch._foreach_copy_(self.tensors, self.average)  # W <- A
 

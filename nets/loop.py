@@ -13,6 +13,7 @@ per-image Python work.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import sys
 import time
@@ -29,6 +30,7 @@ from nets.batches import population_batches
 from nets.batchnorm import normalisation_parameters, recompute_population_statistics, restart_population_statistics
 from nets.config import TrainConfig
 from nets.early_stopping import EarlyStopping
+from nets.pacing import Deadline
 from nets.penalties import decay_parameters
 from nets.precision import training_precision
 from nets.snapshots import SnapshotCollector
@@ -210,7 +212,8 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
                   generators: Sequence[torch.Generator], n_classes: int,
                   train_rows: torch.Tensor | None = None, augment_generator: Any = None,
                   validate: Validate | None = None, stoppers: Sequence[EarlyStopping | None] | None = None,
-                  on_epoch_end: Callable[[int, list[History]], None] | None = None) -> list[MemberResult]:
+                  on_epoch_end: Callable[[int, list[History]], None] | None = None,
+                  pace: Deadline | None = None) -> list[MemberResult]:
     """Train ``members`` for ``config.epochs`` epochs; returns one :class:`MemberResult` each.
 
     Parameters
@@ -239,6 +242,9 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
         Member m's early stopping on its validation metric (needs ``validate``).
     on_epoch_end : callable, optional
         ``on_epoch_end(epoch, histories)`` after every epoch.
+    pace : Deadline, optional
+        Re-plans the number of steps during training so that they end by this deadline
+        (:mod:`nets.pacing`); ``config.epochs`` is then the first plan.
 
     Returns
     -------
@@ -264,8 +270,6 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
     steps_per_epoch, total_steps = schedule_steps(n, config)
     step = TrainStep(config, members.forward, *members.parameter_groups(), k, n_classes, total_steps,
                      training_precision(config.precision, device), members.memory_format)
-    total_steps = step.total_steps  # a one-run ensemble's last cycle is completed
-    n_epochs = math.ceil(total_steps / steps_per_epoch)
     collector = SnapshotCollector(step.cycles, k) if step.cycles is not None else None
     histories = [History() for _ in range(k)]
     for stopper in stoppers:
@@ -275,8 +279,10 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
     diverged: dict[int, tuple[int, float]] = {}  # member -> (epoch, loss)
     show_bar = config.verbose > 0 and sys.stderr.isatty()
     start = time.perf_counter()
+    # one-run ensembles take their networks at steps laid out at the start: their horizon stays
+    pacer = pace.start(step, steps_per_epoch, device) if pace is not None and step.cycles is None else None
     with _global_rng(generators, device):
-        for epoch in range(n_epochs):
+        for epoch in itertools.count():  # until the steps of the (possibly re-planned) horizon are done
             t0 = time.perf_counter()
             members.train(True)
             members.restart_statistics()  # exact-average BatchNorms: this epoch's batches only
@@ -286,7 +292,7 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
             seen = 0
             bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}", leave=config.verbose > 1, disable=not show_bar)
             for i in range(0, min(n, steps_per_epoch * batch_size), batch_size):
-                if step.steps_done == total_steps:  # a fractional last epoch
+                if step.steps_done >= step.total_steps:  # a fractional last epoch
                     break
                 rows = orders[:, i:i + batch_size]
                 if train_rows is not None:
@@ -294,6 +300,8 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
                 batch_loss, batch_correct = step(X[rows.flatten()], y[rows], augment_generator)
                 if collector is not None:
                     collector.after_step(step.steps_done, members)
+                if pacer is not None:
+                    pacer.after_step(step)
                 seen += rows.shape[1]  # rows trained on this epoch (fewer in a fractional last one)
                 loss_sum += batch_loss * rows.shape[1]
                 correct += batch_correct
@@ -324,18 +332,18 @@ def train_members(members: Members, X: torch.Tensor, y: torch.Tensor, config: Tr
                     history.val_acc.append(val_accs[m])
                 if stoppers[m] is not None and val_losses[m] is not None:
                     monitored = history.val_loss[-1] if stoppers[m].monitor == "val_loss" else history.val_acc[-1]
-                    if stoppers[m].step(epoch, monitored, members.member(m)) and epoch < n_epochs - 1:
+                    if stoppers[m].step(epoch, monitored, members.member(m)) and step.steps_done < step.total_steps:
                         history.stopped_epoch = epoch
                         active[m] = False
             if on_epoch_end is not None:
                 on_epoch_end(epoch, histories)
             if config.time_budget is not None and time.perf_counter() - start > config.time_budget \
-                    and epoch < n_epochs - 1:
+                    and step.steps_done < step.total_steps:
                 for m in range(k):
                     if active[m]:
                         histories[m].stopped_epoch = epoch
                         active[m] = False
-            if not any(active):
+            if not any(active) or step.steps_done >= step.total_steps:
                 break
     return [_finish(members, m, histories[m], stoppers[m], diverged, X, train_rows, config, collector)
             for m in range(k)]

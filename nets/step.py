@@ -113,8 +113,9 @@ def cycle_layout(method: str, count: int, total_steps: int) -> Cycles:
     return Cycles(method, total_steps - (2 * count - 1) * half, 2 * half, count, total_steps)
 
 
-def lr_factor(schedule: str, step: int, total_steps: int, cycles: Cycles | None = None) -> float:
-    """Multiplier of the peak lr at ``step`` (0-based) of ``total_steps`` for ``schedule``; with
+def lr_factor(schedule: str, step: float, total_steps: float, cycles: Cycles | None = None) -> float:
+    """Multiplier of the peak lr at ``step`` (0-based) of ``total_steps`` for ``schedule``: a
+    function of the progress ``step / total_steps`` in [0, 1], which may be fractional; with
     ``cycles``, ``schedule`` runs over the steps before them and the cycles' lr after."""
     check_choice(schedule, "lr_schedule", LR_SCHEDULES)
     if cycles is not None:
@@ -180,6 +181,7 @@ class TrainStep:
         trained = [t for group in groups for t in group[0] if t.requires_grad]
         self.lookahead = Lookahead(trained, total_steps) if config.lookahead else None
         self.steps_done = 0
+        self.replanned_at = (0, 0.0)  # (t0, p0): the step and progress where the horizon last changed
 
     def inputs(self, x: torch.Tensor, y: torch.Tensor, generator: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """The network input (k*B) x ... and the targets: k*B class indices, or k*B x K soft
@@ -239,7 +241,10 @@ class TrainStep:
         """Backward ``loss`` and move the weights: W <- W - lr_t d (d from the optimiser, with
         coupled decay), and W <- W - lr_t wd W for decoupled decay."""
         config = self.config
-        lr = config.lr * lr_factor(config.lr_schedule, self.steps_done, self.total_steps, self.cycles)
+        if self.cycles is not None:  # one-run ensembles keep the cycles laid out at the start
+            lr = config.lr * lr_factor(config.lr_schedule, self.steps_done, self.total_steps, self.cycles)
+        else:
+            lr = config.lr * lr_factor(config.lr_schedule, self.progress(), 1)
         self.optimizer.zero_grad()
         loss.backward()
         if config.decoupled_weight_decay and config.weight_decay > 0:
@@ -248,19 +253,35 @@ class TrainStep:
         self.optimizer.step(lr)
         self.steps_done += 1
         if self.lookahead is not None:
-            self.lookahead.step(self.steps_done)
+            self.lookahead.step(self.steps_done, self.progress())
 
     def skip(self) -> None:
         """Advance the schedule by one step without training: a step whose rows all weigh 0 for
         this member (the schedule stays aligned with the other members')."""
         self.steps_done += 1
         if self.lookahead is not None:
-            self.lookahead.step(self.steps_done)
+            self.lookahead.step(self.steps_done, self.progress())
+
+    def progress(self) -> float:
+        """p in [0, 1] after ``steps_done`` steps: ``t / T`` until a re-plan, then
+        p = p0 + (1 - p0) (t - t0) / (T - t0) from the step t0 and progress p0 of the last one."""
+        t0, p0 = self.replanned_at
+        return p0 + (1 - p0) * (self.steps_done - t0) / (self.total_steps - t0)
+
+    def replan(self, total_steps: int) -> None:
+        """Change the horizon to ``total_steps`` (> ``steps_done``) from here on, the schedule
+        (lr and look-ahead) continuing from the progress reached, without a jump."""
+        if total_steps <= self.steps_done:
+            raise ValueError(f"total_steps must exceed the {self.steps_done} steps done, got {total_steps}")
+        self.replanned_at = (self.steps_done, self.progress())
+        self.total_steps = int(total_steps)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """What resumes training exactly: steps done, the optimiser's state, the look-ahead
-        average; tensors only (keys ``"steps_done"``, ``"optimizer.*"``, ``"lookahead.*"``)."""
-        state = {"steps_done": torch.tensor(self.steps_done)}
+        """What resumes training exactly: steps done, the horizon (a re-planned one included),
+        the optimiser's state, the look-ahead average; tensors only (keys ``"steps_done"``,
+        ``"total_steps"``, ``"replanned_at"``, ``"optimizer.*"``, ``"lookahead.*"``)."""
+        state = {"steps_done": torch.tensor(self.steps_done), "total_steps": torch.tensor(self.total_steps),
+                 "replanned_at": torch.tensor(self.replanned_at, dtype=torch.float64)}
         state.update({f"optimizer.{k}": v for k, v in self.optimizer.state_dict().items()})
         if self.lookahead is not None:
             state.update({f"lookahead.{k}": v for k, v in self.lookahead.state_dict().items()})
@@ -269,6 +290,10 @@ class TrainStep:
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore :meth:`state_dict`'s state (onto a step built over the same model's tensors)."""
         self.steps_done = int(state["steps_done"])
+        if "total_steps" in state:  # states saved before re-planning existed keep the built horizon
+            self.total_steps = int(state["total_steps"])
+            t0, p0 = state["replanned_at"].tolist()
+            self.replanned_at = (int(t0), p0)
         self.optimizer.load_state_dict({k[len("optimizer."):]: v for k, v in state.items() if k.startswith("optimizer.")})
         if self.lookahead is not None:
             self.lookahead.load_state_dict({k[len("lookahead."):]: v for k, v in state.items()

@@ -34,6 +34,7 @@ from nets.batches import (
 from nets.config import TrainConfig
 from nets.early_stopping import EarlyStopping
 from nets.loop import DivergenceError, History, MemberResult, SingleModel, train_members
+from nets.pacing import Deadline
 
 ArrayLike = Any  # numpy array or torch tensor
 
@@ -83,7 +84,8 @@ def _logit_width(model: nn.Module, X: torch.Tensor, config: TrainConfig, memory_
 def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLike] | None = None, *,
         config: TrainConfig | None = None, early_stopping: EarlyStopping | None = None,
         generator: torch.Generator | int | None = None,
-        on_epoch_end: Callable[[int, History], None] | None = None, **options: Any) -> History:
+        on_epoch_end: Callable[[int, History], None] | None = None, pace: Deadline | None = None,
+        **options: Any) -> History:
     """Train ``model`` with mini-batch SGD/Adam on cross-entropy; returns its :class:`History`.
 
     Parameters
@@ -102,6 +104,9 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
         on CPU). None: torch's global default generator (see the module docstring).
     on_epoch_end : callable, optional
         ``callback(epoch, history)`` after every epoch (0-based epoch).
+    pace : nets.Deadline, optional
+        A deadline the training steps keep: the number of steps is re-planned during training
+        from the measured step times (``epochs`` is the first plan; :mod:`nets.pacing`).
     **options
         Any field of :class:`nets.TrainConfig`, documented there with its default: ``epochs``
         (10), ``batch_size`` (128), ``lr`` (0.05), ``momentum`` (0.9), ``nesterov`` (True),
@@ -139,7 +144,7 @@ def fit(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLik
     device in eval mode (channels-last if ``channels_last`` applied).
     """
     config = _config(config, options)
-    return _train(model, data, val, config, early_stopping, generator, on_epoch_end).history
+    return _train(model, data, val, config, early_stopping, generator, on_epoch_end, pace).history
 
 
 def fit_snapshots(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLike] | None = None,
@@ -178,7 +183,7 @@ def fit_snapshots(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tupl
 
 def _train(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[ArrayLike, ArrayLike] | None,
            config: TrainConfig, early_stopping: EarlyStopping | None, generator: torch.Generator | int | None,
-           on_epoch_end: Callable[[int, History], None] | None) -> MemberResult:
+           on_epoch_end: Callable[[int, History], None] | None, pace: Deadline | None = None) -> MemberResult:
     """The body of :func:`fit` and :func:`fit_snapshots`: the loop's result for ``model``."""
     if early_stopping is not None:
         if not isinstance(early_stopping, EarlyStopping):
@@ -201,7 +206,7 @@ def _train(model: nn.Module, data: tuple[ArrayLike, ArrayLike], val: tuple[Array
     report = None if on_epoch_end is None else (lambda epoch, histories: on_epoch_end(epoch, histories[0]))
     [result] = train_members(SingleModel(model, memory_format), X, y, config, generators=[g], n_classes=n_classes,
                              augment_generator=g, validate=validate if val_data is not None else None,
-                             stoppers=[early_stopping], on_epoch_end=report)
+                             stoppers=[early_stopping], on_epoch_end=report, pace=pace)
     if result.diverged_epoch is not None:
         raise DivergenceError(result.diverged_epoch, result.diverged_loss)
     return result

@@ -207,3 +207,44 @@ def _empty_side(g):
 
 #: Each kind of invalid batch: ``make(generator) -> (batch, error type, message pattern)``.
 INVALID_BATCHES = [_bad_rank, _bad_channels, _bad_dtype, _out_of_range, _nan, _empty_side]
+
+
+class FakeClock:
+    """Seconds that pass only when a :class:`TimedMember` computes, all costs times ``speed`` from
+    training step ``change_at`` on: a machine that slows down or speeds up mid-run. The budget
+    tests read it instead of the wall clock, so nothing they assert depends on this machine."""
+
+    def __init__(self, change_at: int | None = None, speed: float = 1.0) -> None:
+        self.now, self.steps, self.change_at, self.speed = 0.0, 0, change_at, speed
+
+    def __call__(self) -> float:
+        return self.now
+
+    def __deepcopy__(self, memo):  # a stacked engine's copies of a member keep this one clock
+        return self
+
+    def spend(self, seconds: float) -> None:
+        changed = self.change_at is not None and self.steps >= self.change_at
+        self.now += seconds * (self.speed if changed else 1.0)
+
+
+class TimedMember(torch.nn.Module):
+    """An MLP with BatchNorm whose forward spends ``step_seconds`` of ``clock`` per training
+    step and ``image_seconds`` per row it predicts (eval mode); ``trained`` counts its steps."""
+
+    def __init__(self, clock: FakeClock, input_shape=(5,), n_classes=3, step_seconds=1.0, image_seconds=0.01) -> None:
+        import nets
+
+        super().__init__()
+        self.clock, self.step_seconds, self.image_seconds = clock, step_seconds, image_seconds
+        self.trained = 0
+        self.net = nets.MLP(input_shape, n_classes, widths=(8,), batch_norm=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.clock.spend(self.step_seconds)
+            self.clock.steps += 1
+            self.trained += 1
+        else:
+            self.clock.spend(self.image_seconds * len(x))
+        return self.net(x)

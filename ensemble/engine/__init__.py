@@ -16,7 +16,8 @@ Everything else happens here, one idea per module:
 - :mod:`~ensemble.engine.members`, :mod:`~ensemble.engine.vectorized`, :mod:`~ensemble.engine.grouped`:
   in-memory members trained one at a time (:func:`nets.fit`) or stacked into one model.
 - :mod:`~ensemble.engine.streamed`: a stream's members, every decoded batch training each of them.
-- :mod:`~ensemble.engine.budget`: epochs sized to a wall-time budget.
+- :mod:`~ensemble.engine.budget`: a wall-time budget: the first plan, and the deadline the members
+  re-plan their steps towards.
 - :mod:`~ensemble.engine.storage` and :mod:`~ensemble.engine.checkpoints`: finished members, and a
   stream's epoch-boundary checkpoints, on disk (safetensors + JSON, atomic, no pickle).
 - :mod:`~ensemble.engine.prediction` and :mod:`~ensemble.engine.heldout`: the members' probabilities

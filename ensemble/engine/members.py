@@ -6,6 +6,7 @@ from its seed, and the :class:`MemberOutcome` a worker sends back.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import traceback
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from .plans import MemberPlan
 from .storage import MemberRecord, save_member
 
 __all__ = ["TrainSetup", "MemberOutcome", "build_member", "train_member", "outcome_of", "available_cores",
-           "threads_per_worker", "torch_threads", "write_marker"]
+           "threads_per_worker", "torch_threads", "write_marker", "with_runs_left"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class TrainSetup:
     ``patience`` when ``early_stopping``; ``threads`` torch threads per worker; finished
     members are saved to ``checkpoint_dir``; workers note their pid in ``markers_dir``;
     ``strategy`` is how a stacked engine runs its members (``"vmap"`` or ``"grouped"``);
-    ``stream_seed`` draws a stream's epoch orders and crops (the same for every member).
+    ``stream_seed`` draws a stream's epoch orders and crops (the same for every member);
+    in-memory members re-plan their steps to meet ``deadline`` (a time budget's, or None).
     """
 
     factory: Callable[..., torch.nn.Module]
@@ -48,6 +50,7 @@ class TrainSetup:
     markers_dir: str | None = None
     strategy: str = "vmap"
     stream_seed: int = 0
+    deadline: nets.Deadline | None = None
 
 
 @dataclass
@@ -109,6 +112,14 @@ def build_member(setup: TrainSetup, seed: int) -> torch.nn.Module:
     return model
 
 
+def with_runs_left(setup: TrainSetup, runs: int) -> TrainSetup:
+    """``setup`` for a unit of work after which ``runs - 1`` more train one after another in its
+    share of the deadline (unchanged without a deadline)."""
+    if setup.deadline is None:
+        return setup
+    return dataclasses.replace(setup, deadline=dataclasses.replace(setup.deadline, runs_left=max(1, runs)))
+
+
 def write_marker(markers_dir: str | None, index: int) -> None:
     """Note this process's id for member ``index``: the parent names the member of a worker that dies."""
     if markers_dir:
@@ -153,7 +164,7 @@ def train_member(plan: MemberPlan, X: np.ndarray, y: np.ndarray, setup: TrainSet
             if setup.config.snapshots is None:
                 networks = [model]
                 history = nets.fit(model, train, val=val, early_stopping=stopper, config=setup.config,
-                                   generator=generator)
+                                   generator=generator, pace=setup.deadline)
             else:
                 networks, history = nets.fit_snapshots(model, train, val=val, config=setup.config, generator=generator)
     except nets.DivergenceError as e:

@@ -29,6 +29,7 @@ Worker processes unpickle :func:`train_unit` from here, so this module imports t
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 import tempfile
@@ -43,7 +44,15 @@ from tqdm.auto import tqdm
 from nets.precision import training_precision
 
 from ..failures import FitInterrupted, MemberFailedError
-from .members import MemberOutcome, TrainSetup, threads_per_worker, torch_threads, train_member, write_marker
+from .members import (
+    MemberOutcome,
+    TrainSetup,
+    threads_per_worker,
+    torch_threads,
+    train_member,
+    with_runs_left,
+    write_marker,
+)
 from .plans import MemberPlan
 from .sources import ArraySource, StreamSource
 from .streamed import train_stream
@@ -175,8 +184,11 @@ def _train_parallel(units, source: ArraySource | StreamSource, setup: TrainSetup
     setup = dataclasses.replace(setup, markers_dir=markers_dir, threads=threads_per_worker(n_workers, reserved))
     outcomes: dict[int, MemberOutcome] = {}
     parallel = joblib.Parallel(n_jobs=n_workers, backend=backend, return_as="generator_unordered")
-    jobs = (joblib.delayed(train_unit)(plans, source, _on_device(setup, device), run.engine, run.members_per_chunk)
-            for plans, device in units)
+    # units start in order as workers free up: unit i is followed by ceil((len(units) - i) / n_workers) - 1 waves
+    jobs = (joblib.delayed(train_unit)(plans, source, with_runs_left(_on_device(setup, device),
+                                                                     math.ceil((len(units) - i) / n_workers)),
+                                       run.engine, run.members_per_chunk)
+            for i, (plans, device) in enumerate(units))
     try:
         epochs_done = 0
         for results in parallel(jobs):

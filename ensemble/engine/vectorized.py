@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import math
 import warnings
 from collections.abc import Callable
 
@@ -50,7 +51,7 @@ from nets.batchnorm import cumulative_counters, normalisation_parameters
 from nets.loop import train_members
 
 from .grouped import check_packing, pack_input, pack_model, packed_tensors, unpack_output
-from .members import MemberOutcome, TrainSetup, build_member, outcome_of
+from .members import MemberOutcome, TrainSetup, build_member, outcome_of, with_runs_left
 from .plans import MemberPlan
 from .storage import save_member
 
@@ -68,8 +69,9 @@ def train_vectorized(plans: list[MemberPlan], X: np.ndarray, y: np.ndarray, setu
     draws, which come from a stream per chunk.
 
     Members whose bags differ in size train in separate chunks (a vectorised step needs equal
-    batch counts). Returns outcomes by member index; each finished member is saved to
-    ``setup.checkpoint_dir`` as soon as its chunk ends.
+    batch counts). Chunks train one after another, each in its share of ``setup.deadline``
+    (whose ``runs_left - 1`` other units train after these members). Returns outcomes by member
+    index; each finished member is saved to ``setup.checkpoint_dir`` as soon as its chunk ends.
     """
     device = setup.config.device
     X = np.asarray(X)
@@ -79,13 +81,15 @@ def train_vectorized(plans: list[MemberPlan], X: np.ndarray, y: np.ndarray, setu
     for plan in plans:
         by_size.setdefault(len(plan.train_indices), []).append(plan)
     outcomes: dict[int, MemberOutcome] = {}
+    later = setup.deadline.runs_left - 1 if setup.deadline is not None else 0
     for group in by_size.values():
         pending = list(group)
         step = members_per_chunk or len(group)
         while pending:
             chunk = pending[:step]
             try:
-                trained = _train_chunk(chunk, X_dev, y_dev, setup)
+                left = len(plans) - len(outcomes)
+                trained = _train_chunk(chunk, X_dev, y_dev, with_runs_left(setup, later + math.ceil(left / len(chunk))))
             except torch.OutOfMemoryError:
                 if members_per_chunk is not None or len(chunk) == 1:
                     raise  # a chunk size the caller chose, or one member alone: nothing smaller to try
@@ -248,7 +252,7 @@ def _train_chunk(plans: list[MemberPlan], X: torch.Tensor, y: torch.Tensor, setu
         members, X, y, config, generators=[torch.Generator().manual_seed(p.seed) for p in plans],
         n_classes=setup.n_classes,
         train_rows=torch.stack([torch.as_tensor(p.train_indices, dtype=torch.long) for p in plans]).to(device),
-        augment_generator=aug_generator, validate=validate, stoppers=stoppers)
+        augment_generator=aug_generator, validate=validate, stoppers=stoppers, pace=setup.deadline)
     outcomes = []
     for plan, result in zip(plans, results):
         if result.model is None:
