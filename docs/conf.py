@@ -74,6 +74,8 @@ nitpick_ignore = [
     ("py:data", "MIN_ROWS"),
     ("py:data", "TEMPERATURE_RANGE"),
     ("py:func", "nets.step.lr_factor"),
+    ("py:class", "nets.step.TrainStep"),
+    ("py:class", "nets.pacing.Pacer"),
     ("py:class", "nets.average.Lookahead"),
     ("py:func", "nets.batches.inference_batch_size"),
     ("py:func", "nets.batches.model_memory_format"),

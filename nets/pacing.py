@@ -60,9 +60,9 @@ class Deadline:
         taken as they are.
     max_epochs : float or None
         The most epochs a run may train however much time is left.
-    clock : callable
-        Seconds now (``time.perf_counter``; a test's fake clock). Worker processes share
-        ``time.perf_counter``'s system-wide monotonic clock.
+    clock : callable or None
+        Seconds now; None: ``time.perf_counter`` (worker processes share its system-wide
+        monotonic clock). Tests pass a fake clock.
     """
 
     end: float
@@ -72,16 +72,51 @@ class Deadline:
     runs_left: int = 1
     step_seconds: float | None = None
     max_epochs: float | None = None
-    clock: Callable[[], float] = time.perf_counter
+    clock: Callable[[], float] | None = None
+
+    def now(self) -> float:
+        """Seconds now on ``clock``.
+
+        Returns
+        -------
+        float
+            ``clock()``, or ``time.perf_counter()`` without one.
+        """
+        return (self.clock or time.perf_counter)()
 
     def reserved(self, ratio: float) -> float:
-        """Seconds reserved, from this run's start, for what is not its or later runs' steps, at
-        ``ratio`` times the probed cost."""
+        """Seconds reserved, from this run's start, for what is not its or later runs' steps.
+
+        Parameters
+        ----------
+        ratio : float
+            The measured speed over the probed one (seconds per step measured / probed).
+
+        Returns
+        -------
+        float
+            ``ratio`` times the probed cost of that work.
+        """
         k = self.runs_left
         return ratio * (self.after + k * self.run_after + (k - 1) * self.run_before)
 
     def start(self, step: TrainStep, steps_per_epoch: int, device: torch.device | str = "cpu") -> Pacer:
-        """A :class:`Pacer` of ``step`` from now on."""
+        """Start pacing a run.
+
+        Parameters
+        ----------
+        step : nets.step.TrainStep
+            The run's step, whose horizon the pacer re-plans.
+        steps_per_epoch : int
+            Steps in one epoch of the run (bounds the horizon by ``max_epochs``).
+        device : torch.device or str
+            Where the run trains (the pacer synchronises it before reading the clock).
+
+        Returns
+        -------
+        nets.pacing.Pacer
+            The pacer of ``step`` from now on.
+        """
         return Pacer(self, step, steps_per_epoch, torch.device(device))
 
 
@@ -100,7 +135,7 @@ class Pacer:
         self.deadline, self.device = deadline, device
         self.every = max(1, step.total_steps // REPLANS)
         self.max_steps = math.inf if deadline.max_epochs is None else max(1, round(deadline.max_epochs * steps_per_epoch))
-        self.started = deadline.clock()
+        self.started = deadline.now()
         self.marks = deque([(step.steps_done, self.started)], maxlen=WINDOW + 1)  # (steps done, clock)
 
     def steps_end(self, seconds_per_step: float) -> float:
@@ -115,7 +150,7 @@ class Pacer:
             return
         if self.device.type == "cuda":  # kernels run ahead of the host: time what has finished
             torch.cuda.synchronize(self.device)
-        now = self.deadline.clock()
+        now = self.deadline.now()
         self.marks.append((step.steps_done, now))
         # the speed over a span like what is left to plan (at most WINDOW intervals): the end of a
         # run follows a change of speed closely
